@@ -1,0 +1,61 @@
+//! EAL initialisation: once per process.
+
+use super::error::{Error, Result};
+use std::ffi::{c_char, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Proof that the EAL is initialised. Functions that need a running EAL take `&Eal`.
+#[derive(Debug)]
+pub struct Eal {
+    _private: (),
+}
+
+impl Eal {
+    /// Initialises the EAL from an argument list (the first item is the program name, as argv[0]).
+    /// A second call in the same process returns [`Error::AlreadyInitialized`], as does any call
+    /// after a failed one (DPDK cannot retry initialisation).
+    pub fn init<I, S>(args: I) -> Result<Eal>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        if STARTED.swap(true, Ordering::SeqCst) {
+            return Err(Error::AlreadyInitialized);
+        }
+        let args = args
+            .into_iter()
+            .map(|a| {
+                CString::new(a.as_ref())
+                    .map_err(|_| Error::invalid("EAL argument", "contains a NUL byte"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if args.is_empty() {
+            return Err(Error::invalid(
+                "EAL arguments",
+                "need at least the program name",
+            ));
+        }
+        // EAL may keep pointers into argv (and reorders it): the strings live for the process.
+        let mut argv: Vec<*mut c_char> = args.into_iter().map(|a| a.into_raw()).collect();
+        let argc =
+            i32::try_from(argv.len()).map_err(|_| Error::invalid("EAL arguments", "too many"))?;
+        // SAFETY: argv holds argc valid NUL-terminated strings that are never freed; this is the
+        // only call in the process (guarded by STARTED).
+        let ret = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+        std::mem::forget(argv);
+        if ret < 0 {
+            return Err(Error::from_errno("rte_eal_init"));
+        }
+        Ok(Eal { _private: () })
+    }
+
+    /// Releases EAL resources at shutdown. Every port, queue and ring must be gone first.
+    pub fn cleanup(self) -> Result<()> {
+        // SAFETY: consumes the token, so no safe handle can call into DPDK afterwards except
+        // mbufs/pools the caller kept, which the contract above forbids.
+        let ret = unsafe { dpdk_sys::rte_eal_cleanup() };
+        super::error::check("rte_eal_cleanup", ret).map(|_| ())
+    }
+}

@@ -1,0 +1,33 @@
+//! The safe face of DPDK: the ONLY module of the workspace (besides `dpdk-sys`) with `unsafe`.
+//!
+//! Raw pointers never leave this module. Every `unsafe` block carries a `// SAFETY:` comment that
+//! names the DPDK contract it relies on. C return codes become [`Error`] values.
+//!
+//! Ownership model:
+//! - [`Eal`] is a token proving the EAL was initialised (once per process); constructors take it.
+//! - [`Mempool`]s live for the whole process (an appliance never frees its pools), so mbufs can
+//!   never outlive their pool.
+//! - [`Mbuf`] is owned; dropping it frees it. [`MbufBurst`] is a fixed array of them for
+//!   rx/tx/ring bursts: no allocation per burst.
+//! - A [`Port`] hands out each [`RxQueue`]/[`TxQueue`] once; a queue is polled by one thread.
+//!   The device is closed when the port and all its queues are gone.
+//! - Rings are typed channels ([`ring::channel`]) of owned items (`Mbuf`, `Box<T>`).
+#![allow(unsafe_code)]
+
+mod eal;
+mod error;
+pub mod lcore;
+mod mbuf;
+mod mempool;
+mod port;
+pub mod ring;
+
+pub use eal::Eal;
+pub use error::{Error, Result};
+pub use mbuf::{Drain, Mbuf, MbufBurst};
+pub use mempool::Mempool;
+pub use port::{Link, Port, PortConfig, PortId, PortStats, RxQueue, TxQueue};
+pub use ring::{Consumer, Producer};
+
+/// Allowed in a socket parameter: let DPDK pick any NUMA socket.
+pub const SOCKET_ANY: i32 = dpdk_sys::SOCKET_ID_ANY;
