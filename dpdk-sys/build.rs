@@ -109,11 +109,16 @@ fn main() {
     {
         Ok(lib) => lib,
         Err(err) => {
+            let text = err.to_string();
+            let reason = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("libdpdk missing");
             eprintln!(
-                "error: DPDK >= {MIN_DPDK} not found through pkg-config ({}). \
-                 Install it with: sudo apt-get install libdpdk-dev pkg-config clang libclang-dev \
-                 (or run ./test.sh, which installs everything).",
-                err.to_string().lines().next().unwrap_or("libdpdk missing")
+                "error: DPDK >= {MIN_DPDK} not found through pkg-config ({reason}). Install it with: \
+                 sudo apt-get install libdpdk-dev pkg-config clang libclang-dev (or run ./test.sh, \
+                 which installs everything)."
             );
             std::process::exit(1);
         }
