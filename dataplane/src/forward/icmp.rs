@@ -1,0 +1,170 @@
+//! ICMP through the box: echo requests to the box are answered; ICMP errors that quote a packet
+//! of a tracked flow are sent on to the other side, translated like the flow itself.
+//!
+//! The quoted packet travels opposite to the error. An error arriving in direction D (matching
+//! the session's D key once the quoted tuple is reversed) gets the outer addresses of a D packet
+//! of the flow, and the quoted packet gets the inverse: its source becomes D's new destination
+//! and its destination D's new source. Inner IP checksum and (when quoted) the inner UDP/TCP
+//! checksum are updated; the ICMP checksum is recomputed over the whole message, as IPVS does.
+//! For DR and TUN the error goes to the real server unchanged, by the flow's method.
+
+use super::Forwarder;
+use crate::buf::PacketBuf;
+use crate::conn::{Addr, FlowKey};
+use crate::snapshot::Method;
+use crate::verdict::{DropReason, Verdict};
+use crate::wire::checksum::{self, proto};
+use crate::wire::icmp::{self, msg_type};
+use crate::wire::{ethernet, ipv4};
+use crate::xmit::{self, Endpoints};
+use std::net::Ipv4Addr;
+
+pub(super) fn handle<B: PacketBuf>(
+    fw: &mut Forwarder,
+    buf: &mut B,
+    l2: usize,
+    in_if: u16,
+) -> Verdict {
+    let (key, ttl) = {
+        let ip = ipv4::Packet::new_unchecked(&buf.data()[l2..]);
+        let Ok(msg) = icmp::Packet::new_checked(ip.payload()) else {
+            return Verdict::Drop(DropReason::BadL4Header);
+        };
+        if msg.msg_type() == msg_type::ECHO_REQUEST {
+            return super::local::echo_reply(&fw.snapshot, buf.data_mut(), l2, in_if);
+        }
+        let Some(quoted) = msg.inner() else {
+            return Verdict::Drop(DropReason::IcmpUnrelated);
+        };
+        let Ok(inner) = ipv4::Packet::new_checked_quoted(quoted) else {
+            return Verdict::Drop(DropReason::IcmpUnrelated);
+        };
+        let l4 = &quoted[inner.header_len().min(quoted.len())..];
+        let Some((sport, dport)) = icmp::quoted_ports(l4) else {
+            return Verdict::Drop(DropReason::IcmpUnrelated);
+        };
+        if !matches!(inner.protocol(), proto::TCP | proto::UDP) {
+            return Verdict::Drop(DropReason::IcmpUnrelated);
+        }
+        let (isrc, idst) = (
+            Addr::v4(inner.src_addr().octets()),
+            Addr::v4(inner.dst_addr().octets()),
+        );
+        (
+            FlowKey::new(inner.protocol(), idst, dport, isrc, sport),
+            ip.ttl(),
+        )
+    };
+    let Some((id, dir)) = fw.sessions.lookup(&key) else {
+        return Verdict::Drop(DropReason::IcmpUnrelated);
+    };
+    let Some(s) = fw.sessions.get(id) else {
+        return Verdict::Drop(DropReason::IcmpUnrelated);
+    };
+    let (binding, in_key, out_key) = (s.payload, *s.in_key(), s.out_key().copied());
+    match binding.method {
+        // The error goes on to the real server exactly like the flow's packets.
+        Method::Dr | Method::Tunnel => {
+            fw.transmit(buf, l2, dir, &binding, &in_key, out_key.as_ref())
+        }
+        Method::Nat | Method::FullNat => {
+            if ttl <= 1 {
+                return Verdict::Drop(DropReason::TtlExpired);
+            }
+            let to = xmit::endpoints(binding.method, dir, &in_key, out_key.as_ref());
+            if translate(&mut buf.data_mut()[l2..], &to).is_err() {
+                return Verdict::Drop(DropReason::IcmpUnrelated);
+            }
+            let (out_if, next_hop) = binding.next_hop(dir);
+            let Some(iface) = fw.snapshot.interfaces.get(usize::from(out_if)) else {
+                return Verdict::Drop(DropReason::NoDestination);
+            };
+            let mut eth = ethernet::Packet::new_unchecked(buf.data_mut());
+            eth.set_src_addr(iface.mac);
+            eth.set_dst_addr(next_hop);
+            Verdict::Transmit(out_if)
+        }
+    }
+}
+
+/// Applies `to` to the outer header and its inverse to the quoted packet (see module docs).
+fn translate(ip_bytes: &mut [u8], to: &Endpoints) -> Result<(), ()> {
+    let mut ip = ipv4::Packet::new_checked(&mut ip_bytes[..]).map_err(|_| ())?;
+    ip.decrement_ttl();
+    if let Some((a, _)) = to.src {
+        ip.rewrite_src_addr(a);
+    }
+    if let Some((a, _)) = to.dst {
+        ip.rewrite_dst_addr(a);
+    }
+    let mut msg = icmp::Packet::new_checked(ip.payload_mut()).map_err(|_| ())?;
+    let quoted = msg.inner_mut().ok_or(())?;
+    let (hl, protocol, old_src, old_dst) = {
+        let inner = ipv4::Packet::new_checked_quoted(&quoted[..]).map_err(|_| ())?;
+        (
+            inner.header_len(),
+            inner.protocol(),
+            inner.src_addr(),
+            inner.dst_addr(),
+        )
+    };
+    let new_src = to.dst.map_or(old_src, |(a, _)| a);
+    let new_dst = to.src.map_or(old_dst, |(a, _)| a);
+    {
+        let mut inner = ipv4::Packet::new_unchecked(&mut quoted[..hl]);
+        inner.set_src_addr(new_src);
+        inner.set_dst_addr(new_dst);
+        inner.fill_checksum();
+    }
+    let l4 = &mut quoted[hl..];
+    rewrite_quoted_l4(
+        l4,
+        protocol,
+        (old_src, new_src),
+        (old_dst, new_dst),
+        to.dst.map(|(_, p)| p),
+        to.src.map(|(_, p)| p),
+    );
+    msg.fill_checksum();
+    Ok(())
+}
+
+/// Rewrites the ports of a quoted TCP/UDP header and, when it is quoted, its checksum.
+fn rewrite_quoted_l4(
+    l4: &mut [u8],
+    protocol: u8,
+    src: (Ipv4Addr, Ipv4Addr),
+    dst: (Ipv4Addr, Ipv4Addr),
+    new_sport: Option<u16>,
+    new_dport: Option<u16>,
+) {
+    if l4.len() < 4 {
+        return;
+    }
+    let old_sport = u16::from_be_bytes([l4[0], l4[1]]);
+    let old_dport = u16::from_be_bytes([l4[2], l4[3]]);
+    let sport = new_sport.unwrap_or(old_sport);
+    let dport = new_dport.unwrap_or(old_dport);
+    l4[0..2].copy_from_slice(&sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&dport.to_be_bytes());
+    let (at, udp) = match protocol {
+        proto::UDP => (6, true),
+        _ => (16, false),
+    };
+    let Some(field) = l4.get_mut(at..at + 2) else {
+        return;
+    };
+    let mut c = u16::from_be_bytes([field[0], field[1]]);
+    if udp {
+        c = checksum::udp_update_ipv4_addr(c, src.0, src.1);
+        c = checksum::udp_update_ipv4_addr(c, dst.0, dst.1);
+        c = checksum::udp_update16(c, old_sport, sport);
+        c = checksum::udp_update16(c, old_dport, dport);
+    } else {
+        c = checksum::update_ipv4_addr(c, src.0, src.1);
+        c = checksum::update_ipv4_addr(c, dst.0, dst.1);
+        c = checksum::update16(c, old_sport, sport);
+        c = checksum::update16(c, old_dport, dport);
+    }
+    field.copy_from_slice(&c.to_be_bytes());
+}

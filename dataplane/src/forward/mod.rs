@@ -1,0 +1,676 @@
+//! The per-worker packet engine: classify a frame, find or create its session, and rewrite it
+//! with the session's forwarding method. Plain Rust over a [`PacketBuf`]; the DPDK worker loop
+//! calls [`Forwarder::process`] for each received packet and acts on the [`Verdict`].
+//!
+//! Ownership between workers (the DPDK layer spreads flows by RSS):
+//! - DR and TUN: whoever receives the client's packets owns the session (no replies return).
+//! - FULLNAT: the worker that created the session picked the local port from its own slice, so a
+//!   reply that misses on another worker is redirected to `fullnat::owner(lport)`.
+//! - NAT: both directions carry the client's address and port, so both are owned by
+//!   `nat::owner(client)`; a worker that receives either direction for another owner redirects.
+//!
+//! Every packet ends in exactly one verdict; the counters in [`WorkerStats`] add up:
+//! `rx == tx + redirected + drops.total()`.
+
+mod icmp;
+mod local;
+
+use crate::buf::PacketBuf;
+use crate::conn::{
+    tcp_flags, Addr, Direction, FlowKey, FullPolicy, Session, SessionId, SessionTable, Timeouts,
+};
+use crate::sched::{Candidate, FlowHint, Scheduler};
+use crate::snapshot::{DestConfig, Method, Snapshot};
+use crate::verdict::{DropCounters, DropReason, Verdict};
+use crate::wire::checksum::proto;
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::{ipv4, tcp, udp, WireError};
+use crate::xmit::{self, fullnat, nat, tunnel, Binding, LocalPorts};
+use std::sync::Arc;
+
+/// How a worker's engine is set up (fixed for its life).
+#[derive(Debug, Clone)]
+pub struct ForwarderConfig {
+    pub worker: u16,
+    pub workers: u16,
+    /// Session-table capacity (preallocated).
+    pub capacity: usize,
+    /// Keys the session-table hash; random per worker in production.
+    pub seed: [u64; 2],
+    pub timeouts: Timeouts,
+    pub full_policy: FullPolicy,
+}
+
+/// Per-worker packet counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub rx: u64,
+    pub tx: u64,
+    pub redirected: u64,
+    pub drops: DropCounters,
+}
+
+/// A worker's mutable view of one service: its scheduler instance and per-dest connection counts.
+struct ServiceState {
+    scheduler: Box<dyn Scheduler>,
+    candidates: Vec<Candidate>,
+    /// Indices into `LocalPorts` of this service's FULLNAT local addresses.
+    laddr_pools: Vec<usize>,
+    next_laddr: usize,
+    has_nat: bool,
+    /// Some dest is NAT or FULLNAT, which decrement the TTL.
+    decrements_ttl: bool,
+}
+
+pub struct Forwarder {
+    worker: u16,
+    workers: u16,
+    snapshot: Arc<Snapshot>,
+    services: Vec<ServiceState>,
+    /// Dest id -> (service, dest) in the current snapshot.
+    dest_index: Vec<Option<(u32, u32)>>,
+    sessions: SessionTable<Binding>,
+    lports: LocalPorts,
+    stats: WorkerStats,
+    ip_ident: u16,
+}
+
+/// What the classifier learned of a TCP/UDP packet.
+struct Flow {
+    key: FlowKey,
+    tcp_flags: u8,
+    ttl: u8,
+    len: u32,
+}
+
+impl Forwarder {
+    pub fn new(
+        config: &ForwarderConfig,
+        snapshot: Arc<Snapshot>,
+    ) -> Result<Forwarder, crate::conn::CapacityError> {
+        let sessions = SessionTable::new(
+            config.capacity,
+            config.seed,
+            config.timeouts,
+            config.full_policy,
+        )?;
+        let mut fw = Forwarder {
+            worker: config.worker,
+            workers: config.workers.max(1),
+            snapshot: snapshot.clone(),
+            services: Vec::new(),
+            dest_index: Vec::new(),
+            sessions,
+            lports: LocalPorts::new(config.worker, config.workers),
+            stats: WorkerStats::default(),
+            ip_ident: 0,
+        };
+        fw.set_snapshot(snapshot);
+        Ok(fw)
+    }
+
+    /// Installs a new service table between bursts. Existing sessions keep forwarding as they
+    /// were bound; per-dest connection counts carry over for dests that remain (matched by id).
+    pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        let mut services = Vec::with_capacity(snapshot.services.len());
+        let mut dest_index: Vec<Option<(u32, u32)>> = Vec::new();
+        for (si, service) in snapshot.services.iter().enumerate() {
+            let mut candidates = Vec::with_capacity(service.config.dests.len());
+            for (di, d) in service.config.dests.iter().enumerate() {
+                let mut c = Candidate::with_weight(d.weight);
+                if let Some(Some((os, oi))) = self.dest_index.get(d.id as usize) {
+                    if let Some(old) = self
+                        .services
+                        .get(*os as usize)
+                        .and_then(|s| s.candidates.get(*oi as usize))
+                    {
+                        c.active_conns = old.active_conns;
+                        c.inactive_conns = old.inactive_conns;
+                        c.overloaded = old.overloaded;
+                    }
+                }
+                update_overload(&mut c, d);
+                candidates.push(c);
+                let id = d.id as usize;
+                if dest_index.len() <= id {
+                    dest_index.resize(id + 1, None);
+                }
+                dest_index[id] = Some((si as u32, di as u32));
+            }
+            let laddr_pools = service
+                .config
+                .local_addrs
+                .iter()
+                .map(|a| self.lports.ensure(*a))
+                .collect();
+            services.push(ServiceState {
+                scheduler: service.scheduler.box_clone(),
+                candidates,
+                laddr_pools,
+                next_laddr: 0,
+                has_nat: service.config.dests.iter().any(|d| d.method == Method::Nat),
+                decrements_ttl: service
+                    .config
+                    .dests
+                    .iter()
+                    .any(|d| d.method.replies_through_box()),
+            });
+        }
+        self.services = services;
+        self.dest_index = dest_index;
+        self.snapshot = snapshot;
+    }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
+
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+
+    pub fn sessions(&self) -> &SessionTable<Binding> {
+        &self.sessions
+    }
+
+    /// Per-dest (active, inactive) connection counts of service `service` on this worker.
+    pub fn dest_conns(&self, service: usize) -> Vec<(u32, u32)> {
+        self.services
+            .get(service)
+            .map(|s| {
+                s.candidates
+                    .iter()
+                    .map(|c| (c.active_conns, c.inactive_conns))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Expires sessions whose deadline passed (bounded work); returns how many.
+    pub fn expire(&mut self, now_ms: u64, budget: usize) -> usize {
+        let Forwarder {
+            sessions,
+            lports,
+            services,
+            dest_index,
+            ..
+        } = self;
+        sessions.expire(now_ms, budget, |_, s| {
+            release(lports, services, dest_index, &s)
+        })
+    }
+
+    /// Removes every session (ipvsadm -C keeps them; this is the explicit flush).
+    pub fn flush_sessions(&mut self) -> usize {
+        let ids: Vec<SessionId> = self.sessions.iter().map(|(id, _)| id).collect();
+        for id in &ids {
+            if let Some(s) = self.sessions.remove(*id) {
+                release(&mut self.lports, &mut self.services, &self.dest_index, &s);
+            }
+        }
+        ids.len()
+    }
+
+    /// Decides the fate of one frame received on interface `in_if` at `now_ms`, rewriting it in
+    /// place when it is to be transmitted.
+    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, in_if: u16, now_ms: u64) -> Verdict {
+        self.stats.rx += 1;
+        let verdict = self.classify(buf, in_if, now_ms);
+        match verdict {
+            Verdict::Transmit(_) => self.stats.tx += 1,
+            Verdict::Redirect(_) => self.stats.redirected += 1,
+            Verdict::Drop(reason) => self.stats.drops.count(reason),
+        }
+        verdict
+    }
+
+    fn classify<B: PacketBuf>(&mut self, buf: &mut B, in_if: u16, now: u64) -> Verdict {
+        let (l2, ethertype) = match ethernet::Packet::new_checked(buf.data()) {
+            Ok(eth) => {
+                let dst = eth.dst_addr();
+                let ours = self
+                    .snapshot
+                    .interfaces
+                    .get(usize::from(in_if))
+                    .is_some_and(|i| i.mac == dst);
+                if !ours && dst.is_unicast() {
+                    return Verdict::Drop(DropReason::NotOurMac);
+                }
+                (eth.header_len(), eth.ethertype())
+            }
+            Err(_) => return Verdict::Drop(DropReason::Truncated),
+        };
+        match ethertype {
+            ethertype::IPV4 => self.ipv4(buf, l2, in_if, now),
+            ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, in_if),
+            ethertype::IPV6 => Verdict::Drop(DropReason::Ipv6Unsupported),
+            _ => Verdict::Drop(DropReason::NotIp),
+        }
+    }
+
+    fn ipv4<B: PacketBuf>(&mut self, buf: &mut B, l2: usize, in_if: u16, now: u64) -> Verdict {
+        let flow = match parse_ipv4(&buf.data()[l2..]) {
+            Ok(Parsed::Flow(flow)) => flow,
+            Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, in_if),
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        if let Some((id, dir)) = self.sessions.lookup(&flow.key) {
+            return self.forward_session(buf, l2, id, dir, &flow, now);
+        }
+        if let Some(svc) =
+            self.snapshot
+                .find_service(flow.key.protocol, &flow.key.dst, flow.key.dst_port)
+        {
+            return self.new_session(buf, l2, in_if, svc as usize, &flow, now);
+        }
+        self.miss(&flow.key)
+    }
+
+    /// A packet that matches no session and no service: another worker's reply, or not ours.
+    fn miss(&self, key: &FlowKey) -> Verdict {
+        let snap = &self.snapshot;
+        if snap.is_laddr(&key.dst) {
+            let owner = fullnat::owner(key.dst_port, self.workers);
+            return if owner != self.worker {
+                Verdict::Redirect(owner)
+            } else {
+                Verdict::Drop(DropReason::NoSession)
+            };
+        }
+        let ours = snap.is_vip(&key.dst)
+            || (0..snap.interfaces.len() as u16).any(|i| snap.is_local(i, &key.dst));
+        if ours {
+            return Verdict::Drop(DropReason::NoService);
+        }
+        let owner = nat::owner(&key.dst, key.dst_port, self.workers);
+        if owner != self.worker {
+            return Verdict::Redirect(owner);
+        }
+        Verdict::Drop(DropReason::NotForUs)
+    }
+
+    fn new_session<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l2: usize,
+        in_if: u16,
+        svc: usize,
+        flow: &Flow,
+        now: u64,
+    ) -> Verdict {
+        let key = flow.key;
+        // Like IPVS, only a SYN opens a TCP session.
+        if key.protocol == proto::TCP
+            && flow.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN
+        {
+            return Verdict::Drop(DropReason::NoSession);
+        }
+        let snapshot = self.snapshot.clone();
+        let service = &snapshot.services[svc];
+        // Checked before scheduling so that a doomed packet does not move the scheduler on.
+        if self.services[svc].decrements_ttl && flow.ttl <= 1 {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        if self.services[svc].has_nat {
+            let owner = nat::owner(&key.src, key.src_port, self.workers);
+            if owner != self.worker {
+                return Verdict::Redirect(owner);
+            }
+        }
+        let template_key = service.config.persistence_s.map(|_| {
+            FlowKey::template(
+                key.protocol,
+                mask_v4(&key.src, service.config.persistence_prefix),
+                key.dst,
+                service.key().port,
+            )
+        });
+        let mut template = None;
+        let mut chosen = None;
+        if let Some(tkey) = &template_key {
+            if let Some((tid, _)) = self.sessions.lookup(tkey) {
+                let dest = self.sessions.get(tid).and_then(|t| {
+                    self.dest_index
+                        .get(t.payload.dest_id as usize)
+                        .copied()
+                        .flatten()
+                });
+                match dest {
+                    Some((s, d)) if s as usize == svc => {
+                        template = Some(tid);
+                        chosen = Some(d as usize);
+                    }
+                    // Its server is gone: forget the template and schedule afresh.
+                    _ => drop(self.sessions.remove(tid)),
+                }
+            }
+        }
+        let state = &mut self.services[svc];
+        let idx = match chosen {
+            Some(i) => i,
+            None => {
+                let hint = FlowHint {
+                    src: key.src.to_ip(),
+                    dst: key.dst.to_ip(),
+                    src_port: key.src_port,
+                    dst_port: key.dst_port,
+                    protocol: key.protocol,
+                };
+                match state.scheduler.schedule(&hint, &state.candidates) {
+                    Some(i) if i < service.config.dests.len() => i,
+                    _ => return Verdict::Drop(DropReason::NoDestination),
+                }
+            }
+        };
+        let dest = &service.config.dests[idx];
+        if dest.method.replies_through_box() && flow.ttl <= 1 {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        let rs_port = match service.dest_ports[idx] {
+            0 => key.dst_port,
+            p => p,
+        };
+        let out_key = match dest.method {
+            Method::Nat => Some(nat::out_key(&key, dest.addr, rs_port)),
+            Method::FullNat => {
+                let pools = &state.laddr_pools;
+                let Some(&pool) = pools.get(state.next_laddr % pools.len().max(1)) else {
+                    return Verdict::Drop(DropReason::LocalPortsExhausted);
+                };
+                state.next_laddr = state.next_laddr.wrapping_add(1);
+                let Some((laddr, lport)) = self.lports.alloc(pool) else {
+                    return Verdict::Drop(DropReason::LocalPortsExhausted);
+                };
+                Some(fullnat::out_key(&key, dest.addr, rs_port, laddr, lport))
+            }
+            Method::Dr | Method::Tunnel => None,
+        };
+        let src_mac = ethernet::Packet::new_unchecked(buf.data()).src_addr();
+        let binding = Binding {
+            method: dest.method,
+            dest_id: dest.id,
+            client_if: in_if,
+            client_mac: src_mac,
+            dest_if: dest.interface,
+            dest_mac: dest.mac,
+            dest_addr: dest.addr,
+            dest_port: rs_port,
+        };
+        let id = match self.sessions.insert(key, out_key, binding, now) {
+            Ok(inserted) => {
+                if let Some((_, evicted)) = inserted.evicted {
+                    release(
+                        &mut self.lports,
+                        &mut self.services,
+                        &self.dest_index,
+                        &evicted,
+                    );
+                }
+                inserted.id
+            }
+            Err(e) => {
+                if let Some(k) = out_key.filter(|_| dest.method == Method::FullNat) {
+                    self.lports.free(&k.dst, k.dst_port);
+                }
+                return Verdict::Drop(match e {
+                    crate::conn::InsertError::Full => DropReason::TableFull,
+                    crate::conn::InsertError::Exists => DropReason::SessionConflict,
+                });
+            }
+        };
+        let c = &mut self.services[svc].candidates[idx];
+        c.inactive_conns += 1;
+        update_overload(c, dest);
+        if let Some(tkey) = template_key {
+            let tid = match template {
+                Some(t) => Some(t),
+                None => {
+                    let ms = service
+                        .config
+                        .persistence_s
+                        .unwrap_or(0)
+                        .saturating_mul(1000);
+                    self.sessions
+                        .insert_template(tkey, binding, ms, now)
+                        .ok()
+                        .map(|ins| {
+                            if let Some((_, evicted)) = ins.evicted {
+                                release(
+                                    &mut self.lports,
+                                    &mut self.services,
+                                    &self.dest_index,
+                                    &evicted,
+                                );
+                            }
+                            ins.id
+                        })
+                }
+            };
+            if let Some(tid) = tid {
+                self.sessions.bind_control(id, tid, now);
+            }
+        }
+        self.forward_session(buf, l2, id, Direction::In, flow, now)
+    }
+
+    fn forward_session<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l2: usize,
+        id: SessionId,
+        dir: Direction,
+        flow: &Flow,
+        now: u64,
+    ) -> Verdict {
+        let Some(s) = self.sessions.get(id) else {
+            return Verdict::Drop(DropReason::NoSession);
+        };
+        let (binding, in_key, out_key) = (s.payload, *s.in_key(), s.out_key().copied());
+        if binding.method.replies_through_box() && flow.ttl <= 1 {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        if let Some(change) = self
+            .sessions
+            .on_packet(id, dir, flow.tcp_flags, flow.len, now)
+        {
+            if change.activity_changed() {
+                self.account_activity(binding.dest_id, change.to.is_established());
+            }
+        }
+        self.transmit(buf, l2, dir, &binding, &in_key, out_key.as_ref())
+    }
+
+    /// Rewrites a packet of a session by its method and sets the Ethernet addresses.
+    fn transmit<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l2: usize,
+        dir: Direction,
+        binding: &Binding,
+        in_key: &FlowKey,
+        out_key: Option<&FlowKey>,
+    ) -> Verdict {
+        let (out_if, next_hop) = binding.next_hop(dir);
+        let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
+            return Verdict::Drop(DropReason::NoDestination);
+        };
+        let (if_mac, if_mtu) = (iface.mac, iface.mtu);
+        let tunnel_src = match binding.method {
+            Method::Tunnel => iface
+                .addrs
+                .iter()
+                .find_map(Addr::to_v4)
+                .map(std::net::Ipv4Addr::from),
+            _ => None,
+        };
+        match binding.method {
+            Method::Nat | Method::FullNat => {
+                let to = xmit::endpoints(binding.method, dir, in_key, out_key);
+                if let Err(reason) = xmit::rewrite_l3l4(&mut buf.data_mut()[l2..], &to) {
+                    return Verdict::Drop(reason);
+                }
+            }
+            Method::Dr => {}
+            Method::Tunnel => {
+                let Some(src) = tunnel_src else {
+                    return Verdict::Drop(DropReason::NoDestination);
+                };
+                let ident = self.next_ident();
+                match tunnel::encapsulate(buf, l2, src, xmit::v4(&binding.dest_addr), if_mtu, ident)
+                {
+                    Ok(()) => {}
+                    Err(tunnel::Refusal::Drop(reason)) => return Verdict::Drop(reason),
+                    Err(tunnel::Refusal::FragNeeded(mtu)) => {
+                        let Some(client_iface) =
+                            self.snapshot.interfaces.get(usize::from(binding.client_if))
+                        else {
+                            return Verdict::Drop(DropReason::TooBig);
+                        };
+                        let mac = client_iface.mac;
+                        return match tunnel::frag_needed_reply(
+                            buf,
+                            l2,
+                            xmit::v4(&in_key.dst),
+                            mtu,
+                            mac,
+                            ident,
+                        ) {
+                            Ok(()) => Verdict::Transmit(binding.client_if),
+                            Err(reason) => Verdict::Drop(reason),
+                        };
+                    }
+                }
+            }
+        }
+        let mut eth = ethernet::Packet::new_unchecked(buf.data_mut());
+        eth.set_src_addr(if_mac);
+        eth.set_dst_addr(next_hop);
+        Verdict::Transmit(out_if)
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.ip_ident
+    }
+
+    fn account_activity(&mut self, dest_id: u32, now_active: bool) {
+        if let Some(Some((s, d))) = self.dest_index.get(dest_id as usize) {
+            let (s, d) = (*s as usize, *d as usize);
+            let c = &mut self.services[s].candidates[d];
+            if now_active {
+                c.inactive_conns = c.inactive_conns.saturating_sub(1);
+                c.active_conns += 1;
+            } else {
+                c.active_conns = c.active_conns.saturating_sub(1);
+                c.inactive_conns += 1;
+            }
+        }
+    }
+}
+
+/// Returns what a removed session held: its dest's connection count and its FULLNAT port.
+fn release(
+    lports: &mut LocalPorts,
+    services: &mut [ServiceState],
+    dest_index: &[Option<(u32, u32)>],
+    s: &Session<Binding>,
+) {
+    if s.is_template() {
+        return;
+    }
+    if s.payload.method == Method::FullNat {
+        if let Some(k) = s.out_key() {
+            lports.free(&k.dst, k.dst_port);
+        }
+    }
+    if let Some(Some((si, di))) = dest_index.get(s.payload.dest_id as usize) {
+        if let Some(c) = services
+            .get_mut(*si as usize)
+            .and_then(|st| st.candidates.get_mut(*di as usize))
+        {
+            if s.state().is_established() {
+                c.active_conns = c.active_conns.saturating_sub(1);
+            } else {
+                c.inactive_conns = c.inactive_conns.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// IPVS's overload rule: a dest with an upper threshold is overloaded once its connections reach
+/// it, and available again below the lower threshold (3/4 of the upper one when unset).
+fn update_overload(c: &mut Candidate, d: &DestConfig) {
+    let total = c.active_conns + c.inactive_conns;
+    let upper = d.upper_threshold;
+    c.overloaded = if upper == 0 {
+        false
+    } else if total >= upper {
+        true
+    } else if c.overloaded {
+        let lower = if d.lower_threshold != 0 {
+            d.lower_threshold
+        } else {
+            upper * 3 / 4
+        };
+        total >= lower
+    } else {
+        false
+    };
+}
+
+/// Masks an IPv4 client address to the persistence prefix (ipvsadm -M).
+fn mask_v4(addr: &Addr, prefix: u8) -> Addr {
+    match addr.to_v4() {
+        Some(o) => {
+            let bits = u32::from_be_bytes(o)
+                & u32::MAX
+                    .checked_shl(32 - u32::from(prefix.min(32)))
+                    .unwrap_or(0);
+            Addr::v4(bits.to_be_bytes())
+        }
+        None => *addr,
+    }
+}
+
+enum Parsed {
+    Flow(Flow),
+    Icmp,
+}
+
+/// Validates an IPv4 packet (header, checksum, fragments) and its TCP/UDP header.
+fn parse_ipv4(bytes: &[u8]) -> Result<Parsed, DropReason> {
+    let ip = ipv4::Packet::new_checked(bytes).map_err(|e| match e {
+        WireError::Truncated => DropReason::Truncated,
+        _ => DropReason::BadIpHeader,
+    })?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadIpChecksum);
+    }
+    if ip.is_fragment() {
+        return Err(DropReason::Fragment);
+    }
+    let (src, dst) = (
+        Addr::v4(ip.src_addr().octets()),
+        Addr::v4(ip.dst_addr().octets()),
+    );
+    let (protocol, ttl, len) = (ip.protocol(), ip.ttl(), u32::from(ip.total_len()));
+    let (src_port, dst_port, flags) = match protocol {
+        proto::TCP => {
+            let seg =
+                tcp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadL4Header)?;
+            (seg.src_port(), seg.dst_port(), seg.flags())
+        }
+        proto::UDP => {
+            let d = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadL4Header)?;
+            (d.src_port(), d.dst_port(), 0)
+        }
+        proto::ICMP => return Ok(Parsed::Icmp),
+        _ => return Err(DropReason::UnsupportedProtocol),
+    };
+    Ok(Parsed::Flow(Flow {
+        key: FlowKey::new(protocol, src, src_port, dst, dst_port),
+        tcp_flags: flags,
+        ttl,
+        len,
+    }))
+}

@@ -1,0 +1,571 @@
+//! The immutable service table the control plane publishes to every worker (one definition,
+//! shared by both sides). A worker holds an `Arc<Snapshot>` and swaps it between bursts; nothing
+//! in here changes after [`Snapshot::build`].
+//!
+//! Validation happens in `build`: a bad table is refused whole, with an error naming the field,
+//! so a running worker only ever sees valid snapshots.
+
+use crate::conn::key::{Addr, PROTO_TCP, PROTO_UDP};
+use crate::sched::{self, Candidate, DestId, SchedParams, Scheduler, SchedulerKind};
+use crate::wire::ethernet::MacAddr;
+use std::fmt;
+
+/// How a real server is reached (ipvsadm -m / -b / -g / -i). Bound once per session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// Masquerading: DNAT to the real server, replies SNAT'ed back to VIP:port.
+    Nat,
+    /// DNAT plus SNAT to a local address/port of the box (DPVS's FNAT, ipvsadm -b).
+    FullNat,
+    /// Direct routing: rewrite the destination MAC only (ipvsadm -g, the default).
+    Dr,
+    /// IP-in-IP tunnel to the real server (ipvsadm -i).
+    Tunnel,
+}
+
+impl Method {
+    /// ipvsadm's "Forward" column names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Nat => "Masq",
+            Method::FullNat => "FullNat",
+            Method::Dr => "Route",
+            Method::Tunnel => "Tunnel",
+        }
+    }
+
+    /// Whether replies come back through the box (and so need an out-direction key).
+    pub fn replies_through_box(self) -> bool {
+        matches!(self, Method::Nat | Method::FullNat)
+    }
+}
+
+/// A virtual service: protocol, VIP and port (port 0 = every port, persistent services only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub protocol: u8,
+    pub vip: Addr,
+    pub port: u16,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let proto = match self.protocol {
+            PROTO_TCP => "TCP",
+            PROTO_UDP => "UDP",
+            _ => "proto",
+        };
+        match self.vip.to_v4() {
+            Some(_) => write!(f, "{proto} {}:{}", self.vip.to_ip(), self.port),
+            None => write!(f, "{proto} [{}]:{}", self.vip.to_ip(), self.port),
+        }
+    }
+}
+
+/// One real server of a service, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestConfig {
+    /// Stable identity assigned by the control plane: the same real server of the same
+    /// service keeps its id across snapshots (workers carry per-server counts by it).
+    pub id: u32,
+    pub addr: Addr,
+    /// 0 means "the service's port" (ipvsadm: -r RIP without port).
+    pub port: u16,
+    /// 0 = quiesced: no new sessions, existing ones continue.
+    pub weight: u32,
+    pub method: Method,
+    /// Upper connection threshold (-x); 0 = none.
+    pub upper_threshold: u32,
+    /// Lower connection threshold (-y); 0 = none.
+    pub lower_threshold: u32,
+    /// Next-hop MAC for this server (resolved by the control plane's neighbour code).
+    pub mac: MacAddr,
+    /// Index into [`Snapshot::interfaces`] of the port the server is reached through.
+    pub interface: u16,
+}
+
+/// A service as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    pub key: ServiceKey,
+    pub scheduler: SchedulerKind,
+    pub sched_params: SchedParams,
+    /// Persistence timeout in seconds (ipvsadm -p); None = not persistent.
+    pub persistence_s: Option<u32>,
+    /// IPv4 persistence netmask length (ipvsadm -M), 32 by default.
+    pub persistence_prefix: u8,
+    pub dests: Vec<DestConfig>,
+    /// FULLNAT local addresses (DPVS laddr); required when any dest uses FULLNAT.
+    pub local_addrs: Vec<Addr>,
+}
+
+/// One port of the box.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub mac: MacAddr,
+    /// The box's own addresses on this port (ARP, ICMP echo, tunnel source).
+    pub addrs: Vec<Addr>,
+    pub mtu: u16,
+}
+
+/// A compiled service: config plus what the hot path needs precomputed.
+pub struct Service {
+    pub config: ServiceConfig,
+    /// Dest ports resolved (0 replaced by the service port).
+    pub dest_ports: Vec<u16>,
+    /// Template scheduler; each worker clones its own instance (shared tables stay shared).
+    pub scheduler: Box<dyn Scheduler>,
+}
+
+impl Service {
+    pub fn key(&self) -> &ServiceKey {
+        &self.config.key
+    }
+}
+
+/// The whole published table, shared by all workers through an `Arc`.
+pub struct Snapshot {
+    pub generation: u64,
+    pub services: Vec<Service>,
+    pub interfaces: Vec<Interface>,
+    index: ServiceIndex,
+}
+
+// Workers share one snapshot across threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Snapshot>();
+};
+
+/// Why a table was refused. Every variant names the offending item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotError {
+    DuplicateService(ServiceKey),
+    DuplicateDest {
+        service: ServiceKey,
+        addr: Addr,
+        port: u16,
+    },
+    DuplicateDestId(u32),
+    /// DR and TUN forward the packet unchanged, so the real server's port must equal the VIP's.
+    PortMappingRefused {
+        service: ServiceKey,
+        method: Method,
+        dest_port: u16,
+    },
+    ZeroPortNotPersistent(ServiceKey),
+    NoLocalAddress(ServiceKey),
+    UnknownInterface {
+        service: ServiceKey,
+        interface: u16,
+    },
+    UnsupportedProtocol(ServiceKey),
+    ThresholdOrder {
+        service: ServiceKey,
+        lower: u32,
+        upper: u32,
+    },
+    Scheduler {
+        service: ServiceKey,
+        error: sched::SchedError,
+    },
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use SnapshotError::*;
+        match self {
+            DuplicateService(k) => write!(f, "service {k}: service already exists"),
+            DuplicateDestId(id) => write!(f, "dests.id {id} is used twice"),
+            DuplicateDest { service, addr, port } => {
+                write!(f, "service {service}: destination {}:{port} already exists", addr.to_ip())
+            }
+            PortMappingRefused { service, method, dest_port } => write!(
+                f,
+                "service {service}: dests.port {dest_port} differs from the virtual port, which {} forwarding cannot do",
+                method.name()
+            ),
+            ZeroPortNotPersistent(k) => write!(f, "service {k}: zero port specified for non-persistent service"),
+            NoLocalAddress(k) => write!(f, "service {k}: local_addrs is empty but a destination uses FULLNAT"),
+            UnknownInterface { service, interface } => {
+                write!(f, "service {service}: dests.interface {interface} does not exist")
+            }
+            UnsupportedProtocol(k) => write!(f, "service {k}: protocol must be TCP or UDP"),
+            ThresholdOrder { service, lower, upper } => write!(
+                f,
+                "service {service}: dests.lower_threshold {lower} is above upper_threshold {upper}"
+            ),
+            Scheduler { service, error } => write!(f, "service {service}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+impl Snapshot {
+    /// Validates and compiles a table (builds scheduler tables such as Maglev's here, off the
+    /// hot path).
+    pub fn build(
+        generation: u64,
+        interfaces: Vec<Interface>,
+        configs: Vec<ServiceConfig>,
+    ) -> Result<Snapshot, SnapshotError> {
+        let mut services = Vec::with_capacity(configs.len());
+        let mut ids = std::collections::HashSet::new();
+        for config in configs {
+            let key = config.key;
+            if key.protocol != PROTO_TCP && key.protocol != PROTO_UDP {
+                return Err(SnapshotError::UnsupportedProtocol(key));
+            }
+            if services.iter().any(|s: &Service| s.config.key == key) {
+                return Err(SnapshotError::DuplicateService(key));
+            }
+            if key.port == 0 && config.persistence_s.is_none() {
+                return Err(SnapshotError::ZeroPortNotPersistent(key));
+            }
+            let mut dest_ports = Vec::with_capacity(config.dests.len());
+            for (i, d) in config.dests.iter().enumerate() {
+                let port = if d.port == 0 { key.port } else { d.port };
+                if matches!(d.method, Method::Dr | Method::Tunnel)
+                    && port != key.port
+                    && key.port != 0
+                {
+                    return Err(SnapshotError::PortMappingRefused {
+                        service: key,
+                        method: d.method,
+                        dest_port: port,
+                    });
+                }
+                if config.dests[..i]
+                    .iter()
+                    .zip(&dest_ports)
+                    .any(|(o, &p)| o.addr == d.addr && p == port)
+                {
+                    return Err(SnapshotError::DuplicateDest {
+                        service: key,
+                        addr: d.addr,
+                        port,
+                    });
+                }
+                if !ids.insert(d.id) {
+                    return Err(SnapshotError::DuplicateDestId(d.id));
+                }
+                if usize::from(d.interface) >= interfaces.len() {
+                    return Err(SnapshotError::UnknownInterface {
+                        service: key,
+                        interface: d.interface,
+                    });
+                }
+                if d.upper_threshold != 0 && d.lower_threshold > d.upper_threshold {
+                    return Err(SnapshotError::ThresholdOrder {
+                        service: key,
+                        lower: d.lower_threshold,
+                        upper: d.upper_threshold,
+                    });
+                }
+                if d.method == Method::FullNat && config.local_addrs.is_empty() {
+                    return Err(SnapshotError::NoLocalAddress(key));
+                }
+                dest_ports.push(port);
+            }
+            let candidates: Vec<Candidate> = config
+                .dests
+                .iter()
+                .map(|d| Candidate::with_weight(d.weight))
+                .collect();
+            let ids: Vec<DestId> = config
+                .dests
+                .iter()
+                .zip(&dest_ports)
+                .map(|(d, &p)| DestId::new(d.addr.to_ip(), p))
+                .collect();
+            let scheduler = sched::build(config.scheduler, &config.sched_params, &candidates, &ids)
+                .map_err(|error| SnapshotError::Scheduler {
+                    service: key,
+                    error,
+                })?;
+            services.push(Service {
+                config,
+                dest_ports,
+                scheduler,
+            });
+        }
+        let index = ServiceIndex::new(services.iter().map(|s| s.config.key));
+        Ok(Snapshot {
+            generation,
+            services,
+            interfaces,
+            index,
+        })
+    }
+
+    /// The service for a packet's (protocol, destination, port): an exact match, else the
+    /// port-0 (all ports) service of that VIP.
+    #[inline]
+    pub fn find_service(&self, protocol: u8, vip: &Addr, port: u16) -> Option<u32> {
+        self.index
+            .find(&ServiceKey {
+                protocol,
+                vip: *vip,
+                port,
+            })
+            .or_else(|| {
+                self.index.find(&ServiceKey {
+                    protocol,
+                    vip: *vip,
+                    port: 0,
+                })
+            })
+    }
+
+    /// Whether `addr` is a VIP of any service (for ARP and ICMP echo).
+    pub fn is_vip(&self, addr: &Addr) -> bool {
+        self.index.is_vip(addr)
+    }
+
+    /// Whether `addr` is one of the box's own addresses on `interface`.
+    pub fn is_local(&self, interface: u16, addr: &Addr) -> bool {
+        self.interfaces
+            .get(usize::from(interface))
+            .is_some_and(|i| i.addrs.contains(addr))
+    }
+
+    /// Whether `addr` is a FULLNAT local address of any service.
+    pub fn is_laddr(&self, addr: &Addr) -> bool {
+        self.services
+            .iter()
+            .any(|s| s.config.local_addrs.contains(addr))
+    }
+}
+
+/// Open-addressing index from service key to service number, sized at build time (load <= 1/2)
+/// so a lookup probes few slots. Keys are operator-chosen, so a fixed hash is fine: packets can
+/// only look up, never insert.
+struct ServiceIndex {
+    slots: Vec<Option<(ServiceKey, u32)>>,
+    vips: Vec<Addr>,
+    mask: usize,
+}
+
+impl ServiceIndex {
+    fn new(keys: impl Iterator<Item = ServiceKey>) -> Self {
+        let keys: Vec<ServiceKey> = keys.collect();
+        let size = (keys.len() * 2).next_power_of_two().max(8);
+        let mut index = ServiceIndex {
+            slots: vec![None; size],
+            vips: Vec::new(),
+            mask: size - 1,
+        };
+        for (n, key) in keys.into_iter().enumerate() {
+            let mut i = Self::hash(&key) & index.mask;
+            while index.slots[i].is_some() {
+                i = (i + 1) & index.mask;
+            }
+            index.slots[i] = Some((key, n as u32));
+            if !index.vips.contains(&key.vip) {
+                index.vips.push(key.vip);
+            }
+        }
+        index.vips.sort();
+        index
+    }
+
+    #[inline]
+    fn hash(key: &ServiceKey) -> usize {
+        let a = u64::from_le_bytes(key.vip.0[..8].try_into().unwrap_or_default());
+        let b = u64::from_le_bytes(key.vip.0[8..].try_into().unwrap_or_default());
+        let h = (a ^ b.rotate_left(17) ^ (u64::from(key.port) << 8 | u64::from(key.protocol)))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 32) as usize
+    }
+
+    #[inline]
+    fn find(&self, key: &ServiceKey) -> Option<u32> {
+        let mut i = Self::hash(key) & self.mask;
+        loop {
+            match &self.slots[i] {
+                None => return None,
+                Some((k, n)) if k == key => return Some(*n),
+                Some(_) => i = (i + 1) & self.mask,
+            }
+        }
+    }
+
+    fn is_vip(&self, addr: &Addr) -> bool {
+        self.vips.binary_search(addr).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> Addr {
+        Addr::v4([a, b, c, d])
+    }
+
+    pub(crate) fn dest(addr: Addr, port: u16, method: Method) -> DestConfig {
+        DestConfig {
+            id: u32::from(port) << 16 | u32::from(addr.0[15]),
+            addr,
+            port,
+            weight: 1,
+            method,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            mac: MacAddr([2, 0, 0, 0, 0, 9]),
+            interface: 0,
+        }
+    }
+
+    fn service(port: u16, dests: Vec<DestConfig>) -> ServiceConfig {
+        ServiceConfig {
+            key: ServiceKey {
+                protocol: PROTO_TCP,
+                vip: v4(10, 0, 0, 100),
+                port,
+            },
+            scheduler: SchedulerKind::Rr,
+            sched_params: SchedParams::default(),
+            persistence_s: None,
+            persistence_prefix: 32,
+            dests,
+            local_addrs: vec![v4(10, 0, 1, 1)],
+        }
+    }
+
+    fn iface() -> Vec<Interface> {
+        vec![Interface {
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addrs: vec![v4(10, 0, 0, 1)],
+            mtu: 1500,
+        }]
+    }
+
+    #[test]
+    fn finds_services_by_exact_key_then_port_zero() {
+        let mut all = service(0, vec![dest(v4(10, 0, 2, 1), 0, Method::Dr)]);
+        all.persistence_s = Some(300);
+        all.key.vip = v4(10, 0, 0, 200);
+        let s = Snapshot::build(
+            7,
+            iface(),
+            vec![
+                service(80, vec![dest(v4(10, 0, 2, 1), 8080, Method::Nat)]),
+                service(443, vec![]),
+                all,
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.find_service(PROTO_TCP, &v4(10, 0, 0, 100), 80), Some(0));
+        assert_eq!(s.find_service(PROTO_TCP, &v4(10, 0, 0, 100), 443), Some(1));
+        assert_eq!(s.find_service(PROTO_TCP, &v4(10, 0, 0, 100), 22), None);
+        assert_eq!(s.find_service(PROTO_UDP, &v4(10, 0, 0, 100), 80), None);
+        assert_eq!(
+            s.find_service(PROTO_TCP, &v4(10, 0, 0, 200), 12345),
+            Some(2)
+        );
+        assert!(s.is_vip(&v4(10, 0, 0, 200)) && !s.is_vip(&v4(10, 0, 0, 1)));
+        assert!(s.is_local(0, &v4(10, 0, 0, 1)) && !s.is_local(1, &v4(10, 0, 0, 1)));
+        assert_eq!(s.services[0].dest_ports, vec![8080]);
+        assert_eq!(
+            s.services[2].dest_ports,
+            vec![0],
+            "port-0 service keeps the packet's port"
+        );
+    }
+
+    #[test]
+    fn many_services_all_found() {
+        let configs: Vec<_> = (1..=200u16).map(|p| service(p, vec![])).collect();
+        let s = Snapshot::build(1, iface(), configs).unwrap();
+        for p in 1..=200u16 {
+            assert_eq!(
+                s.find_service(PROTO_TCP, &v4(10, 0, 0, 100), p),
+                Some(u32::from(p) - 1)
+            );
+        }
+        assert_eq!(s.find_service(PROTO_TCP, &v4(10, 0, 0, 100), 201), None);
+    }
+
+    #[test]
+    fn refuses_bad_tables_naming_the_problem() {
+        let cases: Vec<(Vec<ServiceConfig>, &str)> = vec![
+            (
+                vec![service(80, vec![dest(v4(10, 0, 2, 1), 8080, Method::Dr)])],
+                "dests.port 8080 differs",
+            ),
+            (
+                vec![service(
+                    80,
+                    vec![dest(v4(10, 0, 2, 1), 8080, Method::Tunnel)],
+                )],
+                "Tunnel forwarding",
+            ),
+            (
+                vec![service(80, vec![]), service(80, vec![])],
+                "service already exists",
+            ),
+            (
+                vec![service(
+                    80,
+                    vec![
+                        dest(v4(10, 0, 2, 1), 0, Method::Nat),
+                        dest(v4(10, 0, 2, 1), 80, Method::Nat),
+                    ],
+                )],
+                "destination 10.0.2.1:80 already exists",
+            ),
+            (
+                vec![service(0, vec![])],
+                "zero port specified for non-persistent service",
+            ),
+            (
+                vec![ServiceConfig {
+                    local_addrs: vec![],
+                    ..service(80, vec![dest(v4(10, 0, 2, 1), 0, Method::FullNat)])
+                }],
+                "local_addrs is empty",
+            ),
+            (
+                vec![service(
+                    80,
+                    vec![DestConfig {
+                        interface: 3,
+                        ..dest(v4(10, 0, 2, 1), 0, Method::Dr)
+                    }],
+                )],
+                "dests.interface 3 does not exist",
+            ),
+            (
+                vec![service(
+                    80,
+                    vec![DestConfig {
+                        upper_threshold: 5,
+                        lower_threshold: 9,
+                        ..dest(v4(10, 0, 2, 1), 0, Method::Dr)
+                    }],
+                )],
+                "lower_threshold 9 is above upper_threshold 5",
+            ),
+            (
+                vec![ServiceConfig {
+                    scheduler: SchedulerKind::Mh,
+                    sched_params: SchedParams {
+                        mh_table_size: 100,
+                        ..SchedParams::default()
+                    },
+                    ..service(80, vec![dest(v4(10, 0, 2, 1), 0, Method::Dr)])
+                }],
+                "mh_table_size",
+            ),
+        ];
+        for (configs, want) in cases {
+            let err = Snapshot::build(1, iface(), configs).err().expect(want);
+            assert!(
+                err.to_string().contains(want),
+                "{err} should contain {want:?}"
+            );
+        }
+    }
+}

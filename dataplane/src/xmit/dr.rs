@@ -1,0 +1,14 @@
+//! Direct routing (ipvsadm -g): the packet is sent unchanged at L3 to the real server's MAC on
+//! the shared segment; the server has the VIP on a loopback and answers the client directly.
+//! Only the Ethernet addresses change (done by the forwarder for every method), so this method
+//! has no L3 work: no TTL change, no checksum change. Port mapping is refused at validation.
+//!
+//! Keys: in = client:cport -> VIP:vport; no out key (replies bypass the box).
+
+use crate::conn::FlowKey;
+
+/// DR sessions have no reply key.
+#[inline]
+pub fn out_key(_in_key: &FlowKey) -> Option<FlowKey> {
+    None
+}

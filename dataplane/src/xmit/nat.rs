@@ -1,0 +1,80 @@
+//! NAT (masquerading, ipvsadm -m): client packets are DNAT'ed to the real server; the server's
+//! replies (which route back through the box) are SNAT'ed back to VIP:port. TTL is decremented.
+//!
+//! Keys: in = client:cport -> VIP:vport; out = RS:rport -> client:cport.
+
+use super::{v4, Endpoints};
+use crate::conn::{Direction, FlowKey};
+
+#[inline]
+pub fn endpoints(dir: Direction, in_key: &FlowKey, out_key: &FlowKey) -> Endpoints {
+    match dir {
+        Direction::In => Endpoints {
+            src: None,
+            dst: Some((v4(&out_key.src), out_key.src_port)),
+        },
+        Direction::Out => Endpoints {
+            src: Some((v4(&in_key.dst), in_key.dst_port)),
+            dst: None,
+        },
+    }
+}
+
+/// The reply key of a NAT session to `rs:rs_port`.
+#[inline]
+pub fn out_key(in_key: &FlowKey, rs: crate::conn::Addr, rs_port: u16) -> FlowKey {
+    FlowKey::new(in_key.protocol, rs, rs_port, in_key.src, in_key.src_port)
+}
+
+/// The worker that owns a NAT flow: both directions carry the client's address and port, so
+/// every worker computes the same owner from either one (no rte_flow needed).
+#[inline]
+pub fn owner(client: &crate::conn::Addr, client_port: u16, workers: u16) -> u16 {
+    if workers <= 1 {
+        return 0;
+    }
+    let a = u32::from_be_bytes([client.0[12], client.0[13], client.0[14], client.0[15]]);
+    let h = (u64::from(a) << 16 | u64::from(client_port)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 32) % u64::from(workers)) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::{Addr, PROTO_TCP};
+
+    #[test]
+    fn owner_is_stable_and_spreads() {
+        let mut per = [0u32; 4];
+        for i in 0..4000u16 {
+            let o = owner(&Addr::v4([10, 0, (i >> 8) as u8, i as u8]), 1024 + i, 4);
+            assert_eq!(
+                o,
+                owner(&Addr::v4([10, 0, (i >> 8) as u8, i as u8]), 1024 + i, 4)
+            );
+            per[usize::from(o)] += 1;
+        }
+        assert!(per.iter().all(|&n| (800..1200).contains(&n)), "{per:?}");
+        assert_eq!(owner(&Addr::v4([1, 2, 3, 4]), 5, 1), 0);
+    }
+
+    #[test]
+    fn endpoints_restore_the_client_view() {
+        let inn = FlowKey::new(
+            PROTO_TCP,
+            Addr::v4([1, 1, 1, 1]),
+            1000,
+            Addr::v4([10, 0, 0, 100]),
+            80,
+        );
+        let out = out_key(&inn, Addr::v4([10, 0, 2, 1]), 8080);
+        assert_eq!(
+            endpoints(Direction::In, &inn, &out).dst,
+            Some(([10, 0, 2, 1].into(), 8080))
+        );
+        assert_eq!(
+            endpoints(Direction::Out, &inn, &out).src,
+            Some(([10, 0, 0, 100].into(), 80))
+        );
+    }
+}
