@@ -16,7 +16,7 @@ pub use fullnat::LocalPorts;
 use crate::conn::{Direction, FlowKey};
 use crate::snapshot::Method;
 use crate::verdict::DropReason;
-use crate::wire::checksum;
+use crate::wire::checksum::{self, Delta};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::{ipv4, tcp, udp};
 use std::net::Ipv4Addr;
@@ -78,49 +78,63 @@ pub(crate) fn v4(addr: &crate::conn::Addr) -> Ipv4Addr {
     Ipv4Addr::from(addr.to_v4().unwrap_or([0; 4]))
 }
 
-/// Rewrites an IPv4 TCP/UDP packet (`ip` starts at the IP header and was validated by the
-/// classifier) to `to`, updating IP and L4 checksums incrementally, and decrements the TTL.
-/// The caller has checked that TTL > 1.
+/// Rewrites an IPv4 TCP/UDP packet (`ip` starts at the IP header, which the classifier
+/// validated together with the TCP/UDP header) to `to`, decrementing the TTL; IP and L4
+/// checksums are updated incrementally with one combined delta each. The caller has checked
+/// that TTL > 1.
 pub(crate) fn rewrite_l3l4(ip: &mut [u8], to: &Endpoints) -> Result<(), DropReason> {
-    let mut pkt = ipv4::Packet::new_checked(&mut ip[..]).map_err(|_| DropReason::BadIpHeader)?;
-    pkt.decrement_ttl();
+    let (header_len, total_len) = {
+        let pkt = ipv4::Packet::new_unchecked(&ip[..]);
+        (pkt.header_len(), usize::from(pkt.total_len()))
+    };
+    if header_len < ipv4::HEADER_LEN || header_len > total_len || total_len > ip.len() {
+        return Err(DropReason::BadIpHeader);
+    }
+    let mut pkt = ipv4::Packet::new_unchecked(&mut ip[..]);
     let (old_src, old_dst) = (pkt.src_addr(), pkt.dst_addr());
-    if let Some((a, _)) = to.src {
-        pkt.rewrite_src_addr(a);
-    }
-    if let Some((a, _)) = to.dst {
-        pkt.rewrite_dst_addr(a);
-    }
-    let protocol = pkt.protocol();
-    let payload = pkt.payload_mut();
     let new_src = to.src.map_or(old_src, |(a, _)| a);
     let new_dst = to.dst.map_or(old_dst, |(a, _)| a);
+    let addrs = Delta::default()
+        .word32(old_src.into(), new_src.into())
+        .word32(old_dst.into(), new_dst.into());
+    let (ttl, protocol) = (pkt.ttl(), pkt.protocol());
+    let ttl_word = |t: u8| u16::from_be_bytes([t, protocol]);
+    let new_ttl = ttl.saturating_sub(1);
+    pkt.set_checksum(
+        addrs
+            .word16(ttl_word(ttl), ttl_word(new_ttl))
+            .apply(pkt.checksum()),
+    );
+    pkt.set_ttl(new_ttl);
+    pkt.set_src_addr(new_src);
+    pkt.set_dst_addr(new_dst);
+    let l4 = &mut ip[header_len..total_len];
     match protocol {
-        checksum::proto::TCP => {
-            let mut seg = tcp::Packet::new_checked(payload).map_err(|_| DropReason::BadL4Header)?;
-            let mut c = checksum::update_ipv4_addr(seg.checksum(), old_src, new_src);
-            c = checksum::update_ipv4_addr(c, old_dst, new_dst);
-            seg.set_checksum(c);
-            if let Some((_, p)) = to.src {
-                seg.rewrite_src_port(p);
-            }
-            if let Some((_, p)) = to.dst {
-                seg.rewrite_dst_port(p);
-            }
+        checksum::proto::TCP if l4.len() >= tcp::HEADER_LEN => {
+            let mut seg = tcp::Packet::new_unchecked(l4);
+            let (sport, dport) = (seg.src_port(), seg.dst_port());
+            let (new_sport, new_dport) = (
+                to.src.map_or(sport, |(_, p)| p),
+                to.dst.map_or(dport, |(_, p)| p),
+            );
+            let delta = addrs.word16(sport, new_sport).word16(dport, new_dport);
+            seg.set_checksum(delta.apply(seg.checksum()));
+            seg.set_src_port(new_sport);
+            seg.set_dst_port(new_dport);
         }
-        checksum::proto::UDP => {
-            let mut dgram =
-                udp::Packet::new_checked(payload).map_err(|_| DropReason::BadL4Header)?;
-            let mut c = checksum::udp_update_ipv4_addr(dgram.checksum(), old_src, new_src);
-            c = checksum::udp_update_ipv4_addr(c, old_dst, new_dst);
-            dgram.set_checksum(c);
-            if let Some((_, p)) = to.src {
-                dgram.rewrite_src_port(p);
-            }
-            if let Some((_, p)) = to.dst {
-                dgram.rewrite_dst_port(p);
-            }
+        checksum::proto::UDP if l4.len() >= udp::HEADER_LEN => {
+            let mut dgram = udp::Packet::new_unchecked(l4);
+            let (sport, dport) = (dgram.src_port(), dgram.dst_port());
+            let (new_sport, new_dport) = (
+                to.src.map_or(sport, |(_, p)| p),
+                to.dst.map_or(dport, |(_, p)| p),
+            );
+            let delta = addrs.word16(sport, new_sport).word16(dport, new_dport);
+            dgram.set_checksum(delta.apply_udp(dgram.checksum()));
+            dgram.set_src_port(new_sport);
+            dgram.set_dst_port(new_dport);
         }
+        checksum::proto::TCP | checksum::proto::UDP => return Err(DropReason::BadL4Header),
         _ => return Err(DropReason::UnsupportedProtocol),
     }
     Ok(())
