@@ -9,7 +9,19 @@ use super::Eal;
 use std::any::Any;
 use std::ffi::{c_char, CStr, CString};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// DPDK's device hot-plug (devargs list, bus scan, probe/remove) and ethdev creation are not
+/// safe to run concurrently from several threads; every attach/detach in this module holds this
+/// lock. Control path only: the packet path never touches it.
+static DEVICE_LOCK: Mutex<()> = Mutex::new(());
+
+fn device_lock() -> std::sync::MutexGuard<'static, ()> {
+    // A panic while holding the lock leaves no DPDK state half-changed that we could repair.
+    DEVICE_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A DPDK port id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,6 +96,7 @@ struct Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
+        let _guard = device_lock();
         // SAFETY: no queue handle exists any more (they hold this Device), so no thread polls
         // the port; stopping a stopped port is harmless.
         unsafe {
@@ -130,6 +143,7 @@ impl Port {
         let cargs =
             CString::new(devargs).map_err(|_| Error::invalid("vdev", "contains a NUL byte"))?;
         let name = devargs.split(',').next().unwrap_or(devargs);
+        let guard = device_lock();
         // rte_dev_probe reports success for a device that is already attached (22.11 swallows
         // -EEXIST): refuse here, or two Ports would own one device.
         if Self::find(name).is_ok() {
@@ -143,6 +157,7 @@ impl Port {
             dpdk_sys::rte_dev_probe(cargs.as_ptr())
         })?;
         let id = Self::find(name)?;
+        drop(guard);
         Self::setup(eal, id, true, Vec::new(), config)
     }
 
@@ -165,6 +180,7 @@ impl Port {
             .map_err(|_| Error::invalid("ring port name", "contains a NUL byte"))?;
         let rx_raw: Vec<_> = rx.iter().map(|c| c.inner().as_ptr()).collect();
         let tx_raw: Vec<_> = tx.iter().map(|p| p.inner().as_ptr()).collect();
+        let guard = device_lock();
         // SAFETY: arrays of valid ring pointers with the given lengths; the rings are kept alive
         // by the Device (`_keep`) until after the port is closed.
         let ret = unsafe {
@@ -177,6 +193,7 @@ impl Port {
                 0,
             )
         };
+        drop(guard);
         if ret < 0 {
             return Err(Error::from_errno("rte_eth_from_rings"));
         }

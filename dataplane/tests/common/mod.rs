@@ -26,10 +26,13 @@ pub fn eal() -> &'static Eal {
     EAL.get_or_init(|| Eal::init(EAL_ARGS).expect("EAL init for tests"))
 }
 
-/// A process-unique name with the given prefix (DPDK object names must be unique).
+/// A name no other test (of this process or another) uses: DPDK object names must be unique in
+/// the process, and temp paths built from it must not collide with a concurrent test process.
+/// DPDK truncates long names, so the pid is shortened to its low 16 bits in hex.
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    let pid = std::process::id() & 0xffff;
+    format!("{prefix}{pid:x}_{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn pool(count: u32) -> Mempool {
