@@ -129,6 +129,8 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     pub interfaces: Vec<Interface>,
     index: ServiceIndex,
+    /// Every FULLNAT local address, sorted (looked up for packets that miss every session).
+    local_addrs: Vec<Addr>,
 }
 
 // Workers share one snapshot across threads.
@@ -291,11 +293,18 @@ impl Snapshot {
             });
         }
         let index = ServiceIndex::new(services.iter().map(|s| s.config.key));
+        let mut local_addrs: Vec<Addr> = services
+            .iter()
+            .flat_map(|s| s.config.local_addrs.iter().copied())
+            .collect();
+        local_addrs.sort();
+        local_addrs.dedup();
         Ok(Snapshot {
             generation,
             services,
             interfaces,
             index,
+            local_addrs,
         })
     }
 
@@ -332,9 +341,7 @@ impl Snapshot {
 
     /// Whether `addr` is a FULLNAT local address of any service.
     pub fn is_laddr(&self, addr: &Addr) -> bool {
-        self.services
-            .iter()
-            .any(|s| s.config.local_addrs.contains(addr))
+        self.local_addrs.binary_search(addr).is_ok()
     }
 }
 
@@ -467,6 +474,7 @@ mod tests {
         );
         assert!(s.is_vip(&v4(10, 0, 0, 200)) && !s.is_vip(&v4(10, 0, 0, 1)));
         assert!(s.is_local(0, &v4(10, 0, 0, 1)) && !s.is_local(1, &v4(10, 0, 0, 1)));
+        assert!(s.is_laddr(&v4(10, 0, 1, 1)) && !s.is_laddr(&v4(10, 0, 0, 100)));
         assert_eq!(s.services[0].dest_ports, vec![8080]);
         assert_eq!(
             s.services[2].dest_ports,
