@@ -3,12 +3,5 @@
 //! Only the Ethernet addresses change (done by the forwarder for every method), so this method
 //! has no L3 work: no TTL change, no checksum change. Port mapping is refused at validation.
 //!
-//! Keys: in = client:cport -> VIP:vport; no out key (replies bypass the box).
-
-use crate::conn::FlowKey;
-
-/// DR sessions have no reply key.
-#[inline]
-pub fn out_key(_in_key: &FlowKey) -> Option<FlowKey> {
-    None
-}
+//! Keys: in = client:cport -> VIP:vport; no out key (replies bypass the box), so the session
+//! table runs IPVS's input-only TCP states for it.

@@ -1,0 +1,58 @@
+//! The engine's control-side contract: per-server connection counts follow session state,
+//! and expiry and flushing give back what sessions held. Driven by the golden FULLNAT sequence.
+
+#[path = "golden/mod.rs"]
+mod golden;
+
+use dataplane::buf::HeapBuf;
+use dataplane::forward::Forwarder;
+use dataplane::snapshot::Method;
+
+/// A forwarder that has run the FULLNAT sequence up to and including the case ending in `last`.
+fn run_until(last: &str) -> (Forwarder, u64) {
+    let (snapshot, cases) = golden::sequence(Method::FullNat);
+    let mut fw = Forwarder::new(&golden::config(), snapshot).unwrap();
+    for c in &cases {
+        fw.process(&mut HeapBuf::new(&c.input), c.in_if, c.now);
+        if c.name.ends_with(last) {
+            return (fw, c.now);
+        }
+    }
+    panic!("no case {last}");
+}
+
+/// (active, inactive) summed over the TCP service's servers.
+fn totals(fw: &Forwarder) -> (u32, u32) {
+    fw.dest_conns(0)
+        .iter()
+        .fold((0, 0), |(a, i), (x, y)| (a + x, i + y))
+}
+
+#[test]
+fn counts_follow_the_handshake() {
+    let (fw, _) = run_until("/tcp-syn");
+    assert_eq!(totals(&fw), (0, 1), "a SYN makes one inactive connection");
+    let (fw, _) = run_until("/tcp-data");
+    assert_eq!(totals(&fw), (1, 0), "the handshake makes it active");
+}
+
+#[test]
+fn expiry_releases_sessions_and_counts() {
+    let (mut fw, now) = run_until("/tcp-syn");
+    assert_eq!(fw.sessions().len(), 1);
+    assert_eq!(fw.expire(now + 1_000, usize::MAX), 0, "nothing is due yet");
+    let expired = fw.expire(now + 10 * 60 * 1_000, usize::MAX);
+    assert_eq!(expired, 1);
+    assert!(fw.sessions().is_empty());
+    assert_eq!(totals(&fw), (0, 0));
+}
+
+#[test]
+fn flush_removes_every_session_and_zeroes_counts() {
+    let (mut fw, _) = run_until("/udp-reply");
+    let live = fw.sessions().len();
+    assert!(live >= 2, "TCP and UDP sessions exist ({live})");
+    assert_eq!(fw.flush_sessions(), live);
+    assert!(fw.sessions().is_empty());
+    assert_eq!(totals(&fw), (0, 0));
+}
