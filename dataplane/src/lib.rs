@@ -6,6 +6,8 @@ pub mod conn;
 pub mod dpdk;
 pub mod forward;
 pub mod macswap;
+pub mod neigh;
+pub mod route;
 pub mod sched;
 pub mod snapshot;
 pub mod verdict;
