@@ -74,6 +74,11 @@ const FUNCTIONS: &[&str] = &[
     "rte_eth_rx_burst",
     "rte_eth_tx_burst",
     "rte_eth_from_rings",
+    // Flow rules (rte_flow): steering FULLNAT replies to the worker owning the local port.
+    "rte_flow_validate",
+    "rte_flow_create",
+    "rte_flow_destroy",
+    "rte_flow_flush",
     // shim.c
     "rvs_.*",
 ];
@@ -84,6 +89,18 @@ const TYPES: &[&str] = &[
     "rte_eth_dev_info",
     "rte_eth_stats",
     "rte_eth_link",
+    "rte_flow_attr",
+    "rte_flow_item",
+    "rte_flow_item_type",
+    "rte_flow_item_eth",
+    "rte_flow_item_ipv4",
+    "rte_flow_item_tcp",
+    "rte_flow_item_udp",
+    "rte_flow_action",
+    "rte_flow_action_type",
+    "rte_flow_action_queue",
+    "rte_flow_error",
+    "rte_flow_error_type",
 ];
 
 const VARS: &[&str] = &[

@@ -15,4 +15,5 @@
 #include <rte_ring.h>
 #include <rte_ethdev.h>
 #include <rte_eth_ring.h>
+#include <rte_flow.h>
 #include "shim.h"

@@ -51,7 +51,8 @@ impl Eal {
         Ok(Eal { _private: () })
     }
 
-    /// Releases EAL resources at shutdown. Every port, queue and ring must be gone first.
+    /// Releases EAL resources at shutdown. Every port, queue, flow rule and ring must be gone
+    /// first.
     pub fn cleanup(self) -> Result<()> {
         // SAFETY: consumes the token, so no safe handle can call into DPDK afterwards except
         // mbufs/pools the caller kept, which the contract above forbids.

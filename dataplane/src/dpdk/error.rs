@@ -12,6 +12,14 @@ pub enum Error {
     InvalidArgument { what: &'static str, reason: String },
     /// A DPDK call failed with an errno-style code (positive).
     Call { op: &'static str, code: i32 },
+    /// An rte_flow call failed with an errno-style code (positive); `message` is the driver's
+    /// own explanation (`rte_flow_error.message`, or the error type when it gave none). For
+    /// steering this means the port cannot do it: fall back to software redirection.
+    Flow {
+        op: &'static str,
+        code: i32,
+        message: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -41,6 +49,15 @@ pub(crate) fn check(op: &'static str, ret: i32) -> Result<i32> {
     }
 }
 
+/// DPDK's text for an errno value.
+fn strerror(code: i32) -> String {
+    // SAFETY: rte_strerror returns a pointer to a static or thread-local NUL-terminated string
+    // for any code; it is copied before anything else can overwrite it.
+    unsafe { CStr::from_ptr(dpdk_sys::rte_strerror(code)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -52,11 +69,13 @@ impl fmt::Display for Error {
             }
             Error::InvalidArgument { what, reason } => write!(f, "invalid {what}: {reason}"),
             Error::Call { op, code } => {
-                // SAFETY: rte_strerror returns a pointer to a static or thread-local
-                // NUL-terminated string for any code.
-                let text = unsafe { CStr::from_ptr(dpdk_sys::rte_strerror(*code)) };
-                write!(f, "{op} failed: {} (errno {code})", text.to_string_lossy())
+                write!(f, "{op} failed: {} (errno {code})", strerror(*code))
             }
+            Error::Flow { op, code, message } => write!(
+                f,
+                "{op} failed: {message} (errno {code}: {})",
+                strerror(*code)
+            ),
         }
     }
 }

@@ -12,10 +12,13 @@
 //! - A [`Port`] hands out each [`RxQueue`]/[`TxQueue`] once; a queue is polled by one thread.
 //!   The device is closed when the port and all its queues are gone.
 //! - Rings are typed channels ([`ring::channel`]) of owned items (`Mbuf`, `Box<T>`).
+//! - A [`FlowRule`] ([`flow`]) owns one rte_flow rule and destroys it on drop; it keeps the
+//!   device open, like a queue handle.
 #![allow(unsafe_code)]
 
 mod eal;
 mod error;
+pub mod flow;
 pub mod lcore;
 mod mbuf;
 mod mempool;
@@ -24,6 +27,7 @@ pub mod ring;
 
 pub use eal::Eal;
 pub use error::{Error, Result};
+pub use flow::FlowRule;
 pub use mbuf::{Drain, Mbuf, MbufBurst};
 pub use mempool::Mempool;
 pub use port::{Link, Port, PortConfig, PortId, PortStats, RxQueue, TxQueue};

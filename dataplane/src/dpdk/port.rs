@@ -9,6 +9,7 @@ use super::Eal;
 use std::any::Any;
 use std::ffi::{c_char, CStr, CString};
 use std::fmt;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 /// DPDK's device hot-plug (devargs list, bus scan, probe/remove) and ethdev creation are not
@@ -84,14 +85,17 @@ pub struct PortStats {
     pub rx_no_mbuf: u64,
 }
 
-/// The device itself; closed when the Port and all its queue handles are gone.
-struct Device {
-    id: u16,
+/// The device itself; closed when the Port, all its queue handles and all its flow rules
+/// ([`super::flow::FlowRule`]) are gone.
+pub(super) struct Device {
+    pub(super) id: u16,
     name: String,
     /// Hot-plugged virtual device to remove after close.
     vdev: bool,
     /// Objects the device points into (the rings of a ring port); dropped after close.
     _keep: Vec<Box<dyn Any + Send + Sync>>,
+    /// Live flow rules created on this device (see `super::flow`).
+    pub(super) flow_rules: AtomicUsize,
 }
 
 impl Drop for Device {
@@ -115,6 +119,9 @@ impl Drop for Device {
 /// A configured port. Queue handles are taken once each and may move to worker threads.
 pub struct Port {
     dev: Arc<Device>,
+    /// One clone per queue handle: counts the handles in existence (in the port or out), apart
+    /// from other holders of `dev` such as flow rules.
+    queues: Arc<()>,
     rx: Vec<Option<RxQueue>>,
     tx: Vec<Option<TxQueue>>,
 }
@@ -122,12 +129,14 @@ pub struct Port {
 /// Receive side of one queue; polled by exactly one thread.
 pub struct RxQueue {
     dev: Arc<Device>,
+    _handle: Arc<()>,
     queue: u16,
 }
 
 /// Transmit side of one queue; used by exactly one thread.
 pub struct TxQueue {
     dev: Arc<Device>,
+    _handle: Arc<()>,
     queue: u16,
 }
 
@@ -235,6 +244,7 @@ impl Port {
             name: port_name(port)?,
             vdev,
             _keep: keep,
+            flow_rules: AtomicUsize::new(0),
         });
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: valid port id (just probed/looked up) and out pointer.
@@ -305,10 +315,12 @@ impl Port {
             // SAFETY: valid port. Some virtual devices cannot change it; that is not fatal.
             unsafe { dpdk_sys::rte_eth_promiscuous_enable(port) };
         }
+        let queues = Arc::new(());
         let rx = (0..c.rx_queues)
             .map(|queue| {
                 Some(RxQueue {
                     dev: dev.clone(),
+                    _handle: queues.clone(),
                     queue,
                 })
             })
@@ -317,11 +329,17 @@ impl Port {
             .map(|queue| {
                 Some(TxQueue {
                     dev: dev.clone(),
+                    _handle: queues.clone(),
                     queue,
                 })
             })
             .collect();
-        Ok(Port { dev, rx, tx })
+        Ok(Port {
+            dev,
+            queues,
+            rx,
+            tx,
+        })
     }
 
     pub fn id(&self) -> PortId {
@@ -330,6 +348,16 @@ impl Port {
 
     pub fn name(&self) -> &str {
         &self.dev.name
+    }
+
+    /// How many rx queues the port was configured with.
+    pub fn rx_queue_count(&self) -> u16 {
+        self.rx.len() as u16
+    }
+
+    /// The device, for objects that must keep it open (flow rules).
+    pub(super) fn device(&self) -> &Arc<Device> {
+        &self.dev
     }
 
     /// Starts the device (rx/tx begin).
@@ -344,7 +372,7 @@ impl Port {
     /// Stops the device. Refused while any queue handle is out, since a thread might be polling.
     pub fn stop(&mut self) -> Result<()> {
         let held = self.rx.iter().flatten().count() + self.tx.iter().flatten().count();
-        let out = Arc::strong_count(&self.dev) - 1 - held;
+        let out = Arc::strong_count(&self.queues) - 1 - held;
         if out > 0 {
             return Err(Error::invalid(
                 "port stop",
