@@ -4,3 +4,5 @@
 //! It is filled in by the daemon and CLI issues; the data path it drives lives in `dataplane`.
 //! `rvsadm` must not link DPDK, so the CLI side of this crate will not depend on `dataplane`'s
 //! DPDK layer.
+
+pub mod config;

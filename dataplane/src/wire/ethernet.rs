@@ -111,6 +111,39 @@ impl core::fmt::Display for MacAddr {
     }
 }
 
+/// Why a string is not a MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseMacError;
+
+impl core::fmt::Display for ParseMacError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("expected a MAC address of six two-digit hex bytes separated by ':', like 02:00:00:00:00:01")
+    }
+}
+
+impl std::error::Error for ParseMacError {}
+
+impl core::str::FromStr for MacAddr {
+    type Err = ParseMacError;
+
+    /// Exactly six two-digit hex bytes (either case) separated by `:`, the form `Display` writes.
+    fn from_str(s: &str) -> Result<MacAddr, ParseMacError> {
+        let mut b = [0u8; 6];
+        let mut parts = s.split(':');
+        for byte in &mut b {
+            let part = parts.next().ok_or(ParseMacError)?;
+            if part.len() != 2 || !part.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ParseMacError);
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| ParseMacError)?;
+        }
+        match parts.next() {
+            None => Ok(MacAddr(b)),
+            Some(_) => Err(ParseMacError),
+        }
+    }
+}
+
 #[inline(always)]
 fn mac_at(data: &[u8], r: core::ops::Range<usize>) -> MacAddr {
     let b = &data[r];
@@ -350,6 +383,25 @@ impl Repr {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn mac_parses_the_form_it_displays() {
+        let m: MacAddr = "02:0a:FF:00:10:9c".parse().unwrap();
+        assert_eq!(m, MacAddr([0x02, 0x0a, 0xff, 0x00, 0x10, 0x9c]));
+        assert_eq!(m.to_string().parse::<MacAddr>(), Ok(m));
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:01:02",
+            "02:00:00:00:00:1",
+            "02-00-00-00-00-01",
+            "02:00:00:00:00:+1",
+            "02:00:00:00:00:0g",
+            "02:00:00:00:00:01:",
+        ] {
+            assert_eq!(bad.parse::<MacAddr>(), Err(ParseMacError), "{bad:?}");
+        }
+    }
 
     // An untagged IPv4 frame head: dst 00:1b:21:3c:4d:5e, src 52:54:00:12:34:56, IPv4, then the
     // first 4 bytes of an IPv4 header.

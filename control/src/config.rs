@@ -1,0 +1,2163 @@
+//! The daemon's configuration file (`rvsd --config FILE`, TOML).
+//!
+//! [`parse`] and [`load`] work in two passes:
+//! 1. serde fills private raw structs; every table refuses unknown keys. Syntax errors, wrong
+//!    types, missing and unknown keys keep the toml crate's message (line, column, key).
+//! 2. A semantic pass checks every value and converts it to the typed [`Config`], then compiles
+//!    the services with [`Snapshot::build`] (one stub [`Interface`] per port), so whatever a
+//!    snapshot would refuse is refused here too.
+//!
+//! A returned [`Config`] is valid as a whole. Every semantic error names the field by its path
+//! (`services[0].real_servers[2].weight`), the bad value and what was expected. No input panics.
+//!
+//! The schema, with defaults (see `deploy/rvsd-*.toml` for complete examples):
+//!
+//! ```toml
+//! [eal]                 # optional
+//! args = []             # extra EAL arguments (not lcore, allow-list or vdev options)
+//! [cores]               # required
+//! main = 0              # main lcore (control thread)
+//! workers = [1]         # worker lcores: >= 1, distinct, none equal to main
+//! cpus = [1]            # optional: cpu of each worker lcore (default: the lcore id)
+//! main_cpu = 0          # optional: cpu of the main lcore (default: main)
+//! [dataplane]           # optional
+//! mbufs = 16383
+//! rx_desc = 1024
+//! tx_desc = 1024
+//! burst_drain_us = 100
+//! [sessions]            # optional; capacity is per worker
+//! capacity = 1048576
+//! full_policy = "refuse"  # or "evict"
+//! tcp = 900             # ipvsadm --set tcp tcpfin udp, seconds
+//! tcpfin = 120
+//! udp = 300
+//! [control]             # optional
+//! socket = "/run/rvs/rvsd.sock"
+//! group = "rvsadm"      # optional
+//! audit_log = "/var/log/rvs/audit.log"  # optional
+//! [metrics]             # optional; absent = no metrics endpoint
+//! listen = "127.0.0.1:9469"
+//! [[ports]]             # >= 1
+//! name = "wan"          # [a-z0-9_-]{1,15}, unique
+//! device = "0000:03:00.0"  # PCI address (DDDD:BB:DD.F[,devargs]) or a vdev "net_...,devargs"
+//! addrs = ["10.10.0.1/24"] # own addresses with prefix length, >= 1
+//! vips = ["10.10.0.100"]   # announced by gratuitous ARP; default []
+//! mac = "02:00:00:00:00:01"  # optional override
+//! mtu = 1500
+//! [[routes]]
+//! prefix = "0.0.0.0/0"
+//! via = "10.10.0.254"   # must lie in a connected subnet of a port
+//! [[neighbours]]        # static ARP entries
+//! addr = "10.20.0.11"
+//! mac = "02:00:00:00:00:11"
+//! port = "lan"
+//! [[services]]
+//! protocol = "tcp"      # tcp | udp
+//! vip = "10.10.0.100"
+//! port = 80             # 0 (every port) only with persistence
+//! scheduler = "wlc"     # ipvsadm names
+//! persistence = 300     # optional, seconds
+//! persistence_netmask = 32  # optional, needs persistence
+//! local_addrs = ["10.20.0.250"]  # FULLNAT local addresses
+//! [[services.real_servers]]
+//! addr = "10.20.0.11"
+//! port = 80             # optional: default the service port
+//! weight = 1            # 0..=65535
+//! method = "dr"         # nat | fullnat | dr | tunnel
+//! upper_threshold = 0   # 0 = none
+//! lower_threshold = 0
+//! ```
+
+use dataplane::conn::{Addr, FullPolicy, Timeouts, MAX_CAPACITY, PROTO_TCP, PROTO_UDP};
+use dataplane::sched::{SchedParams, SchedulerKind};
+use dataplane::snapshot::{DestConfig, Interface, Method, ServiceConfig, ServiceKey, Snapshot};
+use dataplane::wire::ethernet::MacAddr;
+use serde::Deserialize;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Default mbuf pool size.
+pub const DEFAULT_MBUFS: u32 = 16383;
+/// Default RX and TX descriptors per queue.
+pub const DEFAULT_DESC: u16 = 1024;
+/// Default TX drain deadline, in microseconds.
+pub const DEFAULT_BURST_DRAIN_US: u32 = 100;
+/// Default session table capacity per worker.
+pub const DEFAULT_CAPACITY: usize = 1 << 20;
+/// Default control socket.
+pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
+/// Default port MTU.
+pub const DEFAULT_MTU: u16 = 1500;
+/// Default scheduler (ipvsadm's).
+pub const DEFAULT_SCHEDULER: SchedulerKind = SchedulerKind::Wlc;
+
+/// Highest cpu (and lcore) id accepted: Linux's `CPU_SETSIZE` - 1. The EAL further refuses
+/// lcore ids at or above its build's `RTE_MAX_LCORE`.
+const MAX_CPU: i64 = 1023;
+/// Longest timeout in seconds: timeouts are kept in milliseconds in a `u32`.
+const MAX_TIMEOUT_S: i64 = (u32::MAX / 1000) as i64;
+/// `sun_path` holds 108 bytes, the terminating NUL included.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub eal: EalConfig,
+    pub cores: CoresConfig,
+    pub dataplane: DataplaneConfig,
+    pub sessions: SessionsConfig,
+    pub control: ControlConfig,
+    /// None: no metrics endpoint.
+    pub metrics: Option<MetricsConfig>,
+    /// At least one; a port's index here is its interface number in snapshots.
+    pub ports: Vec<PortSpec>,
+    pub routes: Vec<RouteSpec>,
+    pub neighbours: Vec<NeighbourSpec>,
+    /// The configured services, accepted by [`Snapshot::build`]. Real servers are numbered
+    /// `id` 1, 2, ... in file order across the whole file; their `mac` is
+    /// [`MacAddr::ZERO`] and `interface` 0: the daemon fills both in from neighbour
+    /// resolution before publishing.
+    pub services: Vec<ServiceConfig>,
+}
+
+/// `[eal]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EalConfig {
+    /// Extra EAL arguments, appended after the generated ones.
+    pub args: Vec<String>,
+}
+
+/// `[cores]`: lcores and the cpus they run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoresConfig {
+    /// The main lcore (control thread).
+    pub main: u32,
+    /// The cpu the main lcore is pinned to.
+    pub main_cpu: u32,
+    /// Worker lcores: at least one, distinct, none equal to `main`.
+    pub workers: Vec<u32>,
+    /// `cpus[i]` is the cpu of `workers[i]` (same length; distinct).
+    pub cpus: Vec<u32>,
+}
+
+/// `[dataplane]`: packet buffers and queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataplaneConfig {
+    /// Mbuf pool size; more than enough to fill every RX ring (ports x workers x rx_desc).
+    pub mbufs: u32,
+    /// RX descriptors per queue.
+    pub rx_desc: u16,
+    /// TX descriptors per queue.
+    pub tx_desc: u16,
+    /// TX buffers are drained at the latest this long after their first packet.
+    pub burst_drain_us: u32,
+}
+
+/// `[sessions]`: each worker's session table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionsConfig {
+    /// Sessions per worker, `1..=MAX_CAPACITY`.
+    pub capacity: usize,
+    pub full_policy: FullPolicy,
+    /// IPVS defaults with `tcp`, `tcpfin`, `udp` applied (`Timeouts::set_ipvsadm`).
+    pub timeouts: Timeouts,
+}
+
+/// `[control]`: the unix-socket API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// Absolute path, at most 107 bytes.
+    pub socket: PathBuf,
+    /// Unix group allowed to use the socket besides root.
+    pub group: Option<String>,
+    /// Absolute path of the audit log.
+    pub audit_log: Option<PathBuf>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Where the metrics endpoint listens (port not 0).
+    pub listen: SocketAddr,
+}
+
+/// One `[[ports]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Unique, `[a-z0-9_-]{1,15}`.
+    pub name: String,
+    pub device: Device,
+    /// The box's own addresses and their connected subnets (at least one). Subnets of
+    /// different ports do not overlap, and no address appears twice.
+    pub addrs: Vec<Prefix>,
+    /// VIPs announced on this port (each on one port only).
+    pub vips: Vec<Ipv4Addr>,
+    /// MAC override (unicast, non-zero); None = the device's own.
+    pub mac: Option<MacAddr>,
+    /// 68..=65535.
+    pub mtu: u16,
+}
+
+/// A port's DPDK device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// `DDDD:BB:DD.F`, optionally followed by `,devargs`; passed as `-a`.
+    Pci(String),
+    /// Virtual-device devargs starting with `net_` (`net_pcap0,rx_pcap=...`); passed as `--vdev`.
+    Vdev(String),
+}
+
+impl Device {
+    /// The string handed to the EAL.
+    pub fn devargs(&self) -> &str {
+        match self {
+            Device::Pci(s) | Device::Vdev(s) => s,
+        }
+    }
+
+    /// What identifies the device to DPDK: the PCI address or the vdev name (before any comma).
+    pub fn id(&self) -> &str {
+        let s = self.devargs();
+        s.split(',').next().unwrap_or(s)
+    }
+}
+
+/// One `[[routes]]`: `prefix` via the gateway `via`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// A network address (no host bits set); prefixes are unique.
+    pub prefix: Prefix,
+    /// Lies in a connected subnet of `port` and is not an address of the box.
+    pub via: Ipv4Addr,
+    /// Index into [`Config::ports`] of the port whose subnet holds `via`.
+    pub port: u16,
+}
+
+/// One `[[neighbours]]`: a static ARP entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighbourSpec {
+    /// In a connected subnet of `port`; unique; not an address of the box.
+    pub addr: Ipv4Addr,
+    /// Unicast, non-zero.
+    pub mac: MacAddr,
+    /// Index into [`Config::ports`].
+    pub port: u16,
+}
+
+/// An IPv4 address with a prefix length (`10.0.0.1/24`). Host bits may be set (a port's own
+/// address); [`Prefix::network`] clears them. Lengths above 32 behave as 32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+}
+
+impl Prefix {
+    /// The netmask as a host-order integer.
+    pub fn mask(&self) -> u32 {
+        u32::MAX
+            .checked_shl(32 - u32::from(self.len.min(32)))
+            .unwrap_or(0)
+    }
+
+    /// The address with the host bits cleared.
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// Whether `a` lies in this prefix.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        (u32::from(a) ^ u32::from(self.addr)) & self.mask() == 0
+    }
+
+    /// Whether no host bit is set.
+    pub fn is_network(&self) -> bool {
+        self.network() == self.addr
+    }
+
+    /// Whether the two prefixes share an address.
+    pub fn overlaps(&self, other: &Prefix) -> bool {
+        self.contains(other.addr) || other.contains(self.addr)
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// Why a string is not `ADDRESS/LENGTH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParsePrefixError {
+    /// No `/LENGTH`.
+    NoLength,
+    /// The part before `/` is not an IPv4 address.
+    Address,
+    /// The length is not a decimal number.
+    Length,
+    /// The length is above 32.
+    TooLong(u32),
+}
+
+impl fmt::Display for ParsePrefixError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParsePrefixError::NoLength => f.write_str("no prefix length"),
+            ParsePrefixError::Address => f.write_str("not an IPv4 address before '/'"),
+            ParsePrefixError::Length => f.write_str("prefix length is not a number"),
+            ParsePrefixError::TooLong(n) => write!(f, "prefix length {n} > 32"),
+        }
+    }
+}
+
+impl std::error::Error for ParsePrefixError {}
+
+impl FromStr for Prefix {
+    type Err = ParsePrefixError;
+
+    /// `a.b.c.d/len`, len a decimal number in 0..=32.
+    fn from_str(s: &str) -> Result<Prefix, ParsePrefixError> {
+        let (addr, len) = s.split_once('/').ok_or(ParsePrefixError::NoLength)?;
+        let addr = addr.parse().map_err(|_| ParsePrefixError::Address)?;
+        if len.is_empty() || len.len() > 3 || !len.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(ParsePrefixError::Length);
+        }
+        let len: u32 = len.parse().map_err(|_| ParsePrefixError::Length)?;
+        match u8::try_from(len) {
+            Ok(len) if len <= 32 => Ok(Prefix { addr, len }),
+            _ => Err(ParsePrefixError::TooLong(len)),
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    /// Not TOML, a wrong type, or a missing or unknown key: the toml crate's message, which
+    /// gives the line, the column and the key.
+    Syntax {
+        file: Option<PathBuf>,
+        message: String,
+    },
+    /// A well-formed value that is wrong.
+    Invalid {
+        file: Option<PathBuf>,
+        /// Path of the field: `ports[1].addrs[0]`, `services[0].real_servers[2].weight`.
+        field: String,
+        /// The value as written (strings quoted); empty when the problem is an absence.
+        value: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The path of the offending field, for [`ConfigError::Invalid`].
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    fn in_file(self, path: &Path) -> ConfigError {
+        let f = Some(path.to_owned());
+        match self {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax { file: f, message },
+            ConfigError::Invalid {
+                field,
+                value,
+                reason,
+                ..
+            } => ConfigError::Invalid {
+                file: f,
+                field,
+                value,
+                reason,
+            },
+            e @ ConfigError::Read { .. } => e,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { file, error } => {
+                write!(f, "{}: cannot read: {error}", file.display())
+            }
+            ConfigError::Syntax { file, message } => {
+                if let Some(file) = file {
+                    write!(f, "{}: ", file.display())?;
+                }
+                f.write_str(message)
+            }
+            ConfigError::Invalid {
+                file,
+                field,
+                value,
+                reason,
+            } => {
+                if let Some(file) = file {
+                    write!(f, "{}: ", file.display())?;
+                }
+                if value.is_empty() {
+                    write!(f, "{field}: {reason}")
+                } else {
+                    write!(f, "{field} = {value}: {reason}")
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// Reads and parses `path`; errors are prefixed with the path.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        file: path.to_owned(),
+        error,
+    })?;
+    parse(&text).map_err(|e| e.in_file(path))
+}
+
+/// Parses and validates a configuration (see the module docs).
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        file: None,
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    raw.validate()
+}
+
+impl Config {
+    /// The EAL command line: `program`, `--lcores main@main_cpu,w1@cpu1,...`,
+    /// `--main-lcore main`, `-a ADDR` for each PCI port (or `--no-pci` when there is none),
+    /// `--vdev DEVARGS` for each virtual port, then `[eal] args`.
+    pub fn eal_args(&self, program: &str) -> Vec<String> {
+        let c = &self.cores;
+        let lcores: Vec<String> = std::iter::once((c.main, c.main_cpu))
+            .chain(c.workers.iter().copied().zip(c.cpus.iter().copied()))
+            .map(|(lcore, cpu)| format!("{lcore}@{cpu}"))
+            .collect();
+        let mut args = vec![
+            program.to_owned(),
+            "--lcores".to_owned(),
+            lcores.join(","),
+            "--main-lcore".to_owned(),
+            c.main.to_string(),
+        ];
+        let mut pci = false;
+        for p in &self.ports {
+            if let Device::Pci(d) = &p.device {
+                args.extend(["-a".to_owned(), d.clone()]);
+                pci = true;
+            }
+        }
+        if !pci {
+            args.push("--no-pci".to_owned());
+        }
+        for p in &self.ports {
+            if let Device::Vdev(d) = &p.device {
+                args.extend(["--vdev".to_owned(), d.clone()]);
+            }
+        }
+        args.extend(self.eal.args.iter().cloned());
+        args
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 1: the file as written. Integers are i64 (TOML's) so that range errors name the field.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    #[serde(default)]
+    eal: RawEal,
+    cores: RawCores,
+    #[serde(default)]
+    dataplane: RawDataplane,
+    #[serde(default)]
+    sessions: RawSessions,
+    #[serde(default)]
+    control: RawControl,
+    metrics: Option<RawMetrics>,
+    #[serde(default)]
+    ports: Vec<RawPort>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+    #[serde(default)]
+    neighbours: Vec<RawNeighbour>,
+    #[serde(default)]
+    services: Vec<RawService>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEal {
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCores {
+    main: i64,
+    workers: Vec<i64>,
+    cpus: Option<Vec<i64>>,
+    main_cpu: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDataplane {
+    mbufs: Option<i64>,
+    rx_desc: Option<i64>,
+    tx_desc: Option<i64>,
+    burst_drain_us: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSessions {
+    capacity: Option<i64>,
+    full_policy: Option<String>,
+    tcp: Option<i64>,
+    tcpfin: Option<i64>,
+    udp: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    socket: Option<String>,
+    group: Option<String>,
+    audit_log: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: String,
+    device: String,
+    addrs: Vec<String>,
+    #[serde(default)]
+    vips: Vec<String>,
+    mac: Option<String>,
+    mtu: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: String,
+    via: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbour {
+    addr: String,
+    mac: String,
+    port: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    protocol: String,
+    vip: String,
+    port: i64,
+    scheduler: Option<String>,
+    persistence: Option<i64>,
+    persistence_netmask: Option<i64>,
+    #[serde(default)]
+    local_addrs: Vec<String>,
+    #[serde(default)]
+    real_servers: Vec<RawRealServer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealServer {
+    addr: String,
+    port: Option<i64>,
+    weight: Option<i64>,
+    method: Option<String>,
+    upper_threshold: Option<i64>,
+    lower_threshold: Option<i64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 2: semantic checks and conversion.
+
+type Res<T> = Result<T, ConfigError>;
+
+fn invalid(
+    field: impl Into<String>,
+    value: impl fmt::Display,
+    reason: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        file: None,
+        field: field.into(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// A string value as TOML shows it.
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn int<T: TryFrom<i64>>(field: &str, v: i64, range: RangeInclusive<i64>) -> Res<T> {
+    let bad = || {
+        invalid(
+            field,
+            v,
+            format!("expected an integer in {}..={}", range.start(), range.end()),
+        )
+    };
+    if !range.contains(&v) {
+        return Err(bad());
+    }
+    T::try_from(v).map_err(|_| bad())
+}
+
+fn ipv4(field: &str, s: &str) -> Res<Ipv4Addr> {
+    s.parse()
+        .map_err(|_| invalid(field, q(s), "expected an IPv4 address like 10.0.0.1"))
+}
+
+fn prefix(field: &str, s: &str) -> Res<Prefix> {
+    s.parse().map_err(|e: ParsePrefixError| {
+        invalid(
+            field,
+            q(s),
+            format!("{e}; expected ADDRESS/LENGTH with LENGTH 0..=32, like 10.0.0.1/24"),
+        )
+    })
+}
+
+fn unicast_mac(field: &str, s: &str) -> Res<MacAddr> {
+    let mac: MacAddr = s
+        .parse()
+        .map_err(|e| invalid(field, q(s), format!("{e}")))?;
+    if mac.is_multicast() || mac == MacAddr::ZERO {
+        return Err(invalid(
+            field,
+            q(s),
+            "expected a unicast, non-zero MAC address",
+        ));
+    }
+    Ok(mac)
+}
+
+fn timeout_s(field: &str, v: Option<i64>) -> Res<u32> {
+    v.map_or(Ok(0), |v| int(field, v, 1..=MAX_TIMEOUT_S))
+}
+
+fn absolute(field: &str, s: &str) -> Res<PathBuf> {
+    if !s.starts_with('/') || s.contains('\0') {
+        return Err(invalid(field, q(s), "expected an absolute path"));
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// The first port (index) with a connected subnet holding `a`.
+fn connected(ports: &[PortSpec], a: Ipv4Addr) -> Option<usize> {
+    ports
+        .iter()
+        .position(|p| p.addrs.iter().any(|n| n.contains(a)))
+}
+
+fn is_own(ports: &[PortSpec], a: Ipv4Addr) -> bool {
+    ports.iter().any(|p| p.addrs.iter().any(|n| n.addr == a))
+}
+
+/// "wan 10.10.0.1/24, lan 10.20.0.1/24", for messages.
+fn subnets(ports: &[PortSpec]) -> String {
+    let all: Vec<String> = ports
+        .iter()
+        .flat_map(|p| p.addrs.iter().map(move |a| format!("{} {a}", p.name)))
+        .collect();
+    all.join(", ")
+}
+
+fn port_index(i: usize) -> u16 {
+    // Port counts are bounded by `ports()` to fit.
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+impl Raw {
+    fn validate(self) -> Res<Config> {
+        let eal = eal(self.eal)?;
+        let cores = cores(self.cores)?;
+        let ports = ports(self.ports)?;
+        let dataplane = dataplane(self.dataplane, ports.len(), cores.workers.len())?;
+        let sessions = sessions(self.sessions)?;
+        let control = control(self.control)?;
+        let metrics = self.metrics.map(metrics).transpose()?;
+        let routes = routes(self.routes, &ports)?;
+        let neighbours = neighbours(self.neighbours, &ports)?;
+        let services = services(self.services, &ports, &routes)?;
+        compiles(&ports, &services)?;
+        Ok(Config {
+            eal,
+            cores,
+            dataplane,
+            sessions,
+            control,
+            metrics,
+            ports,
+            routes,
+            neighbours,
+            services,
+        })
+    }
+}
+
+/// Runs all of [`Snapshot::build`]'s validation (one stub interface per port).
+fn compiles(ports: &[PortSpec], services: &[ServiceConfig]) -> Res<()> {
+    let interfaces = ports
+        .iter()
+        .map(|p| Interface {
+            mac: p.mac.unwrap_or(MacAddr::ZERO),
+            addrs: p.addrs.iter().map(|a| Addr::from(a.addr)).collect(),
+            mtu: p.mtu,
+        })
+        .collect();
+    Snapshot::build(0, interfaces, services.to_vec())
+        .map(drop)
+        .map_err(|e| invalid("services", "", e.to_string()))
+}
+
+/// EAL options that the configuration generates itself.
+const GENERATED_EAL: [&str; 14] = [
+    "-l",
+    "-c",
+    "-a",
+    "-b",
+    "--lcores",
+    "--main-lcore",
+    "--master-lcore",
+    "--allow",
+    "--block",
+    "--pci-whitelist",
+    "--pci-blacklist",
+    "--vdev",
+    "--no-pci",
+    "--",
+];
+
+fn eal(r: RawEal) -> Res<EalConfig> {
+    for (i, a) in r.args.iter().enumerate() {
+        let generated = GENERATED_EAL.iter().any(|o| {
+            if o.starts_with("--") {
+                a == o || a.starts_with(&format!("{o}="))
+            } else {
+                a.starts_with(o)
+            }
+        });
+        if generated {
+            return Err(invalid(
+                format!("eal.args[{i}]"),
+                q(a),
+                "rvsd generates lcore, allow-list and vdev options from [cores] and [[ports]]; \
+                 expected other EAL options",
+            ));
+        }
+    }
+    Ok(EalConfig { args: r.args })
+}
+
+fn cores(r: RawCores) -> Res<CoresConfig> {
+    let main: u32 = int("cores.main", r.main, 0..=MAX_CPU)?;
+    if r.workers.is_empty() {
+        return Err(invalid(
+            "cores.workers",
+            "[]",
+            "expected at least one worker lcore",
+        ));
+    }
+    let mut workers: Vec<u32> = Vec::with_capacity(r.workers.len());
+    for (i, &w) in r.workers.iter().enumerate() {
+        let f = format!("cores.workers[{i}]");
+        let w: u32 = int(&f, w, 0..=MAX_CPU)?;
+        if w == main {
+            return Err(invalid(
+                f,
+                w,
+                format!(
+                    "is the main lcore (cores.main); expected a worker lcore other than {main}"
+                ),
+            ));
+        }
+        if let Some(j) = workers.iter().position(|&x| x == w) {
+            return Err(invalid(
+                f,
+                w,
+                format!("already listed as cores.workers[{j}]"),
+            ));
+        }
+        workers.push(w);
+    }
+    let cpus = match r.cpus {
+        None => workers.clone(),
+        Some(cpus) => {
+            if cpus.len() != workers.len() {
+                return Err(invalid(
+                    "cores.cpus",
+                    format!("{cpus:?}"),
+                    format!(
+                        "expected one cpu per worker lcore ({} entries, like cores.workers)",
+                        workers.len()
+                    ),
+                ));
+            }
+            let mut out: Vec<u32> = Vec::with_capacity(cpus.len());
+            for (i, &c) in cpus.iter().enumerate() {
+                let f = format!("cores.cpus[{i}]");
+                let c: u32 = int(&f, c, 0..=MAX_CPU)?;
+                if let Some(j) = out.iter().position(|&x| x == c) {
+                    return Err(invalid(
+                        f,
+                        c,
+                        format!(
+                            "already the cpu of cores.workers[{j}]; expected one cpu per worker"
+                        ),
+                    ));
+                }
+                out.push(c);
+            }
+            out
+        }
+    };
+    let main_cpu = match r.main_cpu {
+        None => main,
+        Some(c) => int("cores.main_cpu", c, 0..=MAX_CPU)?,
+    };
+    Ok(CoresConfig {
+        main,
+        main_cpu,
+        workers,
+        cpus,
+    })
+}
+
+fn dataplane(r: RawDataplane, ports: usize, workers: usize) -> Res<DataplaneConfig> {
+    let rx_desc: u16 = r
+        .rx_desc
+        .map_or(Ok(DEFAULT_DESC), |v| int("dataplane.rx_desc", v, 1..=32768))?;
+    let tx_desc: u16 = r
+        .tx_desc
+        .map_or(Ok(DEFAULT_DESC), |v| int("dataplane.tx_desc", v, 1..=32768))?;
+    let burst_drain_us = r.burst_drain_us.map_or(Ok(DEFAULT_BURST_DRAIN_US), |v| {
+        int("dataplane.burst_drain_us", v, 1..=1_000_000)
+    })?;
+    // Every RX ring is filled with mbufs when its port starts: at least that many, plus one.
+    let rx_fill = (ports as u64)
+        .saturating_mul(workers as u64)
+        .saturating_mul(u64::from(rx_desc));
+    let min = i64::try_from(rx_fill.saturating_add(1)).unwrap_or(i64::MAX);
+    let mbufs = match r.mbufs {
+        None if i64::from(DEFAULT_MBUFS) >= min => DEFAULT_MBUFS,
+        None => {
+            return Err(invalid(
+                "dataplane.mbufs",
+                "",
+                format!(
+                    "the default {DEFAULT_MBUFS} cannot fill {ports} ports x {workers} workers x \
+                     {rx_desc} rx_desc RX descriptors; expected mbufs >= {min}"
+                ),
+            ))
+        }
+        Some(v) => {
+            let m: u32 = int("dataplane.mbufs", v, 1..=i64::from(u32::MAX))?;
+            if i64::from(m) < min {
+                return Err(invalid(
+                    "dataplane.mbufs",
+                    m,
+                    format!(
+                        "cannot fill {ports} ports x {workers} workers x {rx_desc} rx_desc RX \
+                         descriptors; expected at least {min}"
+                    ),
+                ));
+            }
+            m
+        }
+    };
+    Ok(DataplaneConfig {
+        mbufs,
+        rx_desc,
+        tx_desc,
+        burst_drain_us,
+    })
+}
+
+fn sessions(r: RawSessions) -> Res<SessionsConfig> {
+    let max = i64::try_from(MAX_CAPACITY).unwrap_or(i64::MAX);
+    let capacity = r.capacity.map_or(Ok(DEFAULT_CAPACITY), |v| {
+        int("sessions.capacity", v, 1..=max)
+    })?;
+    let full_policy = match r.full_policy.as_deref() {
+        None | Some("refuse") => FullPolicy::Refuse,
+        Some("evict") => FullPolicy::EvictOldestUnestablished,
+        Some(other) => {
+            return Err(invalid(
+                "sessions.full_policy",
+                q(other),
+                "expected \"refuse\" or \"evict\"",
+            ))
+        }
+    };
+    let mut timeouts = Timeouts::default();
+    timeouts.set_ipvsadm(
+        timeout_s("sessions.tcp", r.tcp)?,
+        timeout_s("sessions.tcpfin", r.tcpfin)?,
+        timeout_s("sessions.udp", r.udp)?,
+    );
+    Ok(SessionsConfig {
+        capacity,
+        full_policy,
+        timeouts,
+    })
+}
+
+fn control(r: RawControl) -> Res<ControlConfig> {
+    let socket = r.socket.as_deref().unwrap_or(DEFAULT_SOCKET);
+    let socket_path = absolute("control.socket", socket)?;
+    if socket.len() > MAX_SOCKET_PATH {
+        return Err(invalid(
+            "control.socket",
+            q(socket),
+            format!("a unix socket path is at most {MAX_SOCKET_PATH} bytes"),
+        ));
+    }
+    if let Some(g) = &r.group {
+        let ok = g.len() <= 32
+            && g.bytes()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && g.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+        if !ok {
+            return Err(invalid(
+                "control.group",
+                q(g),
+                "expected a unix group name: a letter or '_', then letters, digits, '_', '-', '.' (at most 32)",
+            ));
+        }
+    }
+    let audit_log = r
+        .audit_log
+        .as_deref()
+        .map(|a| absolute("control.audit_log", a))
+        .transpose()?;
+    Ok(ControlConfig {
+        socket: socket_path,
+        group: r.group,
+        audit_log,
+    })
+}
+
+fn metrics(r: RawMetrics) -> Res<MetricsConfig> {
+    let listen: SocketAddr = r.listen.parse().map_err(|_| {
+        invalid(
+            "metrics.listen",
+            q(&r.listen),
+            "expected ADDRESS:PORT, like 127.0.0.1:9469",
+        )
+    })?;
+    if listen.port() == 0 {
+        return Err(invalid(
+            "metrics.listen",
+            q(&r.listen),
+            "expected a port other than 0",
+        ));
+    }
+    Ok(MetricsConfig { listen })
+}
+
+fn valid_port_name(s: &str) -> bool {
+    (1..=15).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+}
+
+/// `DDDD:BB:DD.F`: hex domain, bus and device (0..=1f), function 0..=7.
+fn is_pci_address(s: &str) -> bool {
+    let b = s.as_bytes();
+    let hex = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_hexdigit);
+    b.len() == 12
+        && b[4] == b':'
+        && b[7] == b':'
+        && b[10] == b'.'
+        && hex(0..4)
+        && hex(5..7)
+        && matches!(b[8], b'0' | b'1')
+        && b[9].is_ascii_hexdigit()
+        && (b'0'..=b'7').contains(&b[11])
+}
+
+fn device(field: &str, s: &str) -> Res<Device> {
+    let head = s.split(',').next().unwrap_or(s);
+    let no_space = !s.chars().any(char::is_whitespace);
+    if no_space && is_pci_address(head) {
+        return Ok(Device::Pci(s.to_owned()));
+    }
+    let driver_ok = head.len() > 4 && head.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    if no_space && head.starts_with("net_") && driver_ok {
+        return Ok(Device::Vdev(s.to_owned()));
+    }
+    Err(invalid(
+        field,
+        q(s),
+        "expected a PCI address DDDD:BB:DD.F (like 0000:03:00.0, optionally followed by \
+         ,devargs) or virtual-device devargs starting with net_ (like net_pcap0,rx_pcap=in.pcap)",
+    ))
+}
+
+fn ports(raw: Vec<RawPort>) -> Res<Vec<PortSpec>> {
+    if raw.is_empty() {
+        return Err(invalid(
+            "ports",
+            "",
+            "expected at least one [[ports]] table",
+        ));
+    }
+    if raw.len() > usize::from(u16::MAX) {
+        return Err(invalid("ports", raw.len(), "too many ports"));
+    }
+    let mut ports: Vec<PortSpec> = Vec::with_capacity(raw.len());
+    // (port, index) of every VIP seen.
+    let mut vips_seen: Vec<(Ipv4Addr, String)> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let f = |name: &str| format!("ports[{i}].{name}");
+        if !valid_port_name(&r.name) {
+            return Err(invalid(
+                f("name"),
+                q(&r.name),
+                "expected 1 to 15 characters of a-z, 0-9, '_', '-'",
+            ));
+        }
+        if let Some(j) = ports.iter().position(|p| p.name == r.name) {
+            return Err(invalid(
+                f("name"),
+                q(&r.name),
+                format!("already the name of ports[{j}]; expected unique names"),
+            ));
+        }
+        let device = device(&f("device"), &r.device)?;
+        if let Some(j) = ports
+            .iter()
+            .position(|p| p.device.id().eq_ignore_ascii_case(device.id()))
+        {
+            return Err(invalid(
+                f("device"),
+                q(&r.device),
+                format!("device {} is already ports[{j}]", device.id()),
+            ));
+        }
+        if r.addrs.is_empty() {
+            return Err(invalid(
+                f("addrs"),
+                "[]",
+                "expected at least one address with prefix length, like 10.0.0.1/24",
+            ));
+        }
+        let mut addrs: Vec<Prefix> = Vec::with_capacity(r.addrs.len());
+        for (k, a) in r.addrs.iter().enumerate() {
+            let fa = format!("ports[{i}].addrs[{k}]");
+            let p = prefix(&fa, a)?;
+            if p.len == 0 {
+                return Err(invalid(
+                    fa,
+                    q(a),
+                    "a /0 subnet would make every address on-link; expected a length in 1..=32",
+                ));
+            }
+            if addrs.iter().any(|o| o.addr == p.addr) || is_own(&ports, p.addr) {
+                return Err(invalid(fa, q(a), "address already configured"));
+            }
+            for (j, other) in ports.iter().enumerate() {
+                if let Some(o) = other.addrs.iter().find(|o| o.overlaps(&p)) {
+                    return Err(invalid(
+                        fa,
+                        q(a),
+                        format!(
+                            "overlaps {o} of ports[{j}] ({}); expected disjoint subnets on different ports",
+                            other.name
+                        ),
+                    ));
+                }
+            }
+            addrs.push(p);
+        }
+        let mut vips = Vec::with_capacity(r.vips.len());
+        for (k, v) in r.vips.iter().enumerate() {
+            let fv = format!("ports[{i}].vips[{k}]");
+            let vip = ipv4(&fv, v)?;
+            if let Some((_, at)) = vips_seen.iter().find(|(x, _)| *x == vip) {
+                return Err(invalid(fv, q(v), format!("already announced as {at}")));
+            }
+            vips_seen.push((vip, fv));
+            vips.push(vip);
+        }
+        let mac = r
+            .mac
+            .as_deref()
+            .map(|m| unicast_mac(&f("mac"), m))
+            .transpose()?;
+        let mtu = r.mtu.map_or(Ok(DEFAULT_MTU), |v| {
+            int(&f("mtu"), v, 68..=i64::from(u16::MAX))
+        })?;
+        ports.push(PortSpec {
+            name: r.name,
+            device,
+            addrs,
+            vips,
+            mac,
+            mtu,
+        });
+    }
+    Ok(ports)
+}
+
+fn routes(raw: Vec<RawRoute>, ports: &[PortSpec]) -> Res<Vec<RouteSpec>> {
+    let mut routes: Vec<RouteSpec> = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        let fp = format!("routes[{i}].prefix");
+        let p = prefix(&fp, &r.prefix)?;
+        if !p.is_network() {
+            return Err(invalid(
+                fp,
+                q(&r.prefix),
+                format!(
+                    "host bits set; expected the network address {}/{}",
+                    p.network(),
+                    p.len
+                ),
+            ));
+        }
+        if let Some(j) = routes.iter().position(|o| o.prefix == p) {
+            return Err(invalid(
+                fp,
+                q(&r.prefix),
+                format!("already routed by routes[{j}]"),
+            ));
+        }
+        let fv = format!("routes[{i}].via");
+        let via = ipv4(&fv, &r.via)?;
+        if is_own(ports, via) {
+            return Err(invalid(
+                fv,
+                q(&r.via),
+                "is an address of this box; expected a gateway",
+            ));
+        }
+        let Some(port) = connected(ports, via) else {
+            return Err(invalid(
+                fv,
+                q(&r.via),
+                format!(
+                    "not in a connected subnet of any port ({}); expected a directly reachable gateway",
+                    subnets(ports)
+                ),
+            ));
+        };
+        routes.push(RouteSpec {
+            prefix: p,
+            via,
+            port: port_index(port),
+        });
+    }
+    Ok(routes)
+}
+
+fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortSpec]) -> Res<Vec<NeighbourSpec>> {
+    let mut out: Vec<NeighbourSpec> = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        let f = |name: &str| format!("neighbours[{i}].{name}");
+        let Some(port) = ports.iter().position(|p| p.name == r.port) else {
+            let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+            return Err(invalid(
+                f("port"),
+                q(&r.port),
+                format!("no such port; expected one of {}", names.join(", ")),
+            ));
+        };
+        let addr = ipv4(&f("addr"), &r.addr)?;
+        let p = &ports[port];
+        if is_own(ports, addr) {
+            return Err(invalid(
+                f("addr"),
+                q(&r.addr),
+                "is an address of this box; expected a neighbour",
+            ));
+        }
+        if !p.addrs.iter().any(|n| n.contains(addr)) {
+            let nets: Vec<String> = p.addrs.iter().map(ToString::to_string).collect();
+            return Err(invalid(
+                f("addr"),
+                q(&r.addr),
+                format!(
+                    "not in a connected subnet of port {} ({}); expected an on-link address",
+                    p.name,
+                    nets.join(", ")
+                ),
+            ));
+        }
+        if let Some(j) = out.iter().position(|n| n.addr == addr) {
+            return Err(invalid(
+                f("addr"),
+                q(&r.addr),
+                format!("already neighbours[{j}]"),
+            ));
+        }
+        let mac = unicast_mac(&f("mac"), &r.mac)?;
+        out.push(NeighbourSpec {
+            addr,
+            mac,
+            port: port_index(port),
+        });
+    }
+    Ok(out)
+}
+
+fn method(field: &str, s: &str) -> Res<Method> {
+    match s {
+        "nat" => Ok(Method::Nat),
+        "fullnat" => Ok(Method::FullNat),
+        "dr" => Ok(Method::Dr),
+        "tunnel" => Ok(Method::Tunnel),
+        _ => Err(invalid(
+            field,
+            q(s),
+            "expected \"nat\", \"fullnat\", \"dr\" or \"tunnel\"",
+        )),
+    }
+}
+
+fn services(
+    raw: Vec<RawService>,
+    ports: &[PortSpec],
+    routes: &[RouteSpec],
+) -> Res<Vec<ServiceConfig>> {
+    let mut out: Vec<ServiceConfig> = Vec::with_capacity(raw.len());
+    let mut next_id: u32 = 1;
+    for (i, s) in raw.into_iter().enumerate() {
+        let f = |name: &str| format!("services[{i}].{name}");
+        let protocol = match s.protocol.as_str() {
+            "tcp" => PROTO_TCP,
+            "udp" => PROTO_UDP,
+            other => {
+                return Err(invalid(
+                    f("protocol"),
+                    q(other),
+                    "expected \"tcp\" or \"udp\"",
+                ))
+            }
+        };
+        let vip = ipv4(&f("vip"), &s.vip)?;
+        let port: u16 = int(&f("port"), s.port, 0..=65535)?;
+        let key = ServiceKey {
+            protocol,
+            vip: Addr::from(vip),
+            port,
+        };
+        if let Some(j) = out.iter().position(|o| o.key == key) {
+            return Err(invalid(
+                format!("services[{i}]"),
+                key,
+                format!("same protocol, vip and port as services[{j}]"),
+            ));
+        }
+        let scheduler = match s.scheduler.as_deref() {
+            None => DEFAULT_SCHEDULER,
+            Some(name) => name.parse().map_err(|_| {
+                let names: Vec<&str> = SchedulerKind::ALL.iter().map(|k| k.as_str()).collect();
+                invalid(
+                    f("scheduler"),
+                    q(name),
+                    format!("unknown scheduler; expected one of {}", names.join(", ")),
+                )
+            })?,
+        };
+        let persistence_s: Option<u32> = s
+            .persistence
+            .map(|v| int(&f("persistence"), v, 1..=MAX_TIMEOUT_S))
+            .transpose()?;
+        if port == 0 && persistence_s.is_none() {
+            return Err(invalid(
+                f("port"),
+                0,
+                "port 0 (every port) needs persistence; expected 1..=65535 or a persistence timeout",
+            ));
+        }
+        let persistence_prefix: u8 = match s.persistence_netmask {
+            None => 32,
+            Some(v) if persistence_s.is_none() => {
+                return Err(invalid(
+                    f("persistence_netmask"),
+                    v,
+                    "needs persistence; expected persistence to be set too",
+                ))
+            }
+            Some(v) => int(&f("persistence_netmask"), v, 0..=32)?,
+        };
+        let mut local_addrs: Vec<Addr> = Vec::with_capacity(s.local_addrs.len());
+        for (k, a) in s.local_addrs.iter().enumerate() {
+            let fl = format!("services[{i}].local_addrs[{k}]");
+            let la = Addr::from(ipv4(&fl, a)?);
+            if local_addrs.contains(&la) {
+                return Err(invalid(fl, q(a), "listed twice"));
+            }
+            local_addrs.push(la);
+        }
+        let mut dests: Vec<DestConfig> = Vec::with_capacity(s.real_servers.len());
+        for (j, d) in s.real_servers.iter().enumerate() {
+            let g = |name: &str| format!("services[{i}].real_servers[{j}].{name}");
+            let addr = ipv4(&g("addr"), &d.addr)?;
+            let dport: u16 = d.port.map_or(Ok(0), |v| int(&g("port"), v, 0..=65535))?;
+            let weight: u32 = d
+                .weight
+                .map_or(Ok(1), |v| int(&g("weight"), v, 0..=65535))?;
+            let method = d
+                .method
+                .as_deref()
+                .map_or(Ok(Method::Dr), |m| method(&g("method"), m))?;
+            let upper: u32 = d.upper_threshold.map_or(Ok(0), |v| {
+                int(&g("upper_threshold"), v, 0..=i64::from(u32::MAX))
+            })?;
+            let lower: u32 = d.lower_threshold.map_or(Ok(0), |v| {
+                int(&g("lower_threshold"), v, 0..=i64::from(u32::MAX))
+            })?;
+            if upper != 0 && lower > upper {
+                return Err(invalid(
+                    g("lower_threshold"),
+                    lower,
+                    format!("above upper_threshold {upper}; expected at most {upper}"),
+                ));
+            }
+            let effective = if dport == 0 { port } else { dport };
+            if matches!(method, Method::Dr | Method::Tunnel) && port != 0 && effective != port {
+                return Err(invalid(
+                    g("port"),
+                    dport,
+                    format!(
+                        "{} forwarding cannot change the port; expected {port} or no port",
+                        d.method.as_deref().unwrap_or("dr")
+                    ),
+                ));
+            }
+            if let Some(k) = dests.iter().position(|o| {
+                o.addr == Addr::from(addr) && (if o.port == 0 { port } else { o.port }) == effective
+            }) {
+                return Err(invalid(
+                    g("addr"),
+                    q(&d.addr),
+                    format!("same address and port as services[{i}].real_servers[{k}]"),
+                ));
+            }
+            if method == Method::Dr {
+                if connected(ports, addr).is_none() {
+                    return Err(invalid(
+                        g("addr"),
+                        q(&d.addr),
+                        format!(
+                            "dr forwarding needs the real server on a connected subnet ({})",
+                            subnets(ports)
+                        ),
+                    ));
+                }
+            } else if connected(ports, addr).is_none()
+                && !routes.iter().any(|r| r.prefix.contains(addr))
+            {
+                return Err(invalid(
+                    g("addr"),
+                    q(&d.addr),
+                    format!(
+                        "unreachable: in no connected subnet ({}) and no route",
+                        subnets(ports)
+                    ),
+                ));
+            }
+            if method == Method::FullNat && local_addrs.is_empty() {
+                return Err(invalid(
+                    f("local_addrs"),
+                    "[]",
+                    format!(
+                        "services[{i}].real_servers[{j}] uses fullnat; expected at least one local address"
+                    ),
+                ));
+            }
+            let id = next_id;
+            next_id = next_id
+                .checked_add(1)
+                .ok_or_else(|| invalid(g("addr"), q(&d.addr), "too many real servers"))?;
+            dests.push(DestConfig {
+                id,
+                addr: Addr::from(addr),
+                port: dport,
+                weight,
+                method,
+                upper_threshold: upper,
+                lower_threshold: lower,
+                mac: MacAddr::ZERO,
+                interface: 0,
+            });
+        }
+        out.push(ServiceConfig {
+            key,
+            scheduler,
+            sched_params: SchedParams::default(),
+            persistence_s,
+            persistence_prefix,
+            dests,
+            local_addrs,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[eal]
+args = ["--no-huge", "-m", "512"]
+
+[cores]
+main = 0
+workers = [1, 2]
+cpus = [3, 4]
+main_cpu = 5
+
+[dataplane]
+mbufs = 8191
+rx_desc = 512
+tx_desc = 256
+burst_drain_us = 50
+
+[sessions]
+capacity = 4096
+full_policy = "evict"
+tcp = 600
+tcpfin = 30
+udp = 20
+
+[control]
+socket = "/tmp/rvsd.sock"
+group = "rvsadm"
+audit_log = "/var/log/rvs/audit.log"
+
+[metrics]
+listen = "127.0.0.1:9469"
+
+[[ports]]
+name = "wan"
+device = "0000:03:00.0"
+addrs = ["10.10.0.1/24"]
+vips = ["10.10.0.100", "10.10.0.101"]
+mac = "02:00:00:00:00:01"
+mtu = 9000
+
+[[ports]]
+name = "lan"
+device = "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"
+addrs = ["10.20.0.1/24", "10.20.1.1/24"]
+
+[[routes]]
+prefix = "0.0.0.0/0"
+via = "10.10.0.254"
+
+[[routes]]
+prefix = "10.30.0.0/16"
+via = "10.20.1.254"
+
+[[neighbours]]
+addr = "10.20.0.11"
+mac = "02:00:00:00:00:11"
+port = "lan"
+
+[[services]]
+protocol = "tcp"
+vip = "10.10.0.100"
+port = 80
+scheduler = "wrr"
+local_addrs = ["10.20.0.250"]
+
+[[services.real_servers]]
+addr = "10.20.0.11"
+port = 8080
+weight = 3
+method = "fullnat"
+upper_threshold = 100
+lower_threshold = 50
+
+[[services.real_servers]]
+addr = "10.30.0.12"
+method = "nat"
+weight = 0
+
+[[services]]
+protocol = "udp"
+vip = "10.10.0.101"
+port = 0
+persistence = 300
+persistence_netmask = 24
+
+[[services.real_servers]]
+addr = "10.20.0.13"
+"#;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
+        Ipv4Addr::new(a, b, c, d)
+    }
+
+    #[test]
+    fn full_config_parses_into_typed_values() {
+        let c = parse(FULL).unwrap();
+        assert_eq!(c.eal.args, ["--no-huge", "-m", "512"]);
+        assert_eq!(
+            c.cores,
+            CoresConfig {
+                main: 0,
+                main_cpu: 5,
+                workers: vec![1, 2],
+                cpus: vec![3, 4]
+            }
+        );
+        assert_eq!(
+            c.dataplane,
+            DataplaneConfig {
+                mbufs: 8191,
+                rx_desc: 512,
+                tx_desc: 256,
+                burst_drain_us: 50
+            }
+        );
+        assert_eq!(c.sessions.capacity, 4096);
+        assert_eq!(c.sessions.full_policy, FullPolicy::EvictOldestUnestablished);
+        let t = Timeouts {
+            tcp_established: 600_000,
+            tcp_fin_wait: 30_000,
+            udp: 20_000,
+            ..Timeouts::default()
+        };
+        assert_eq!(c.sessions.timeouts, t);
+        assert_eq!(
+            c.control,
+            ControlConfig {
+                socket: PathBuf::from("/tmp/rvsd.sock"),
+                group: Some("rvsadm".into()),
+                audit_log: Some(PathBuf::from("/var/log/rvs/audit.log")),
+            }
+        );
+        assert_eq!(
+            c.metrics,
+            Some(MetricsConfig {
+                listen: "127.0.0.1:9469".parse().unwrap()
+            })
+        );
+        assert_eq!(
+            c.ports,
+            vec![
+                PortSpec {
+                    name: "wan".into(),
+                    device: Device::Pci("0000:03:00.0".into()),
+                    addrs: vec![Prefix {
+                        addr: v4(10, 10, 0, 1),
+                        len: 24
+                    }],
+                    vips: vec![v4(10, 10, 0, 100), v4(10, 10, 0, 101)],
+                    mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+                    mtu: 9000,
+                },
+                PortSpec {
+                    name: "lan".into(),
+                    device: Device::Vdev("net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap".into()),
+                    addrs: vec![
+                        Prefix {
+                            addr: v4(10, 20, 0, 1),
+                            len: 24
+                        },
+                        Prefix {
+                            addr: v4(10, 20, 1, 1),
+                            len: 24
+                        }
+                    ],
+                    vips: vec![],
+                    mac: None,
+                    mtu: 1500,
+                },
+            ]
+        );
+        assert_eq!(
+            c.routes,
+            vec![
+                RouteSpec {
+                    prefix: Prefix {
+                        addr: v4(0, 0, 0, 0),
+                        len: 0
+                    },
+                    via: v4(10, 10, 0, 254),
+                    port: 0
+                },
+                RouteSpec {
+                    prefix: Prefix {
+                        addr: v4(10, 30, 0, 0),
+                        len: 16
+                    },
+                    via: v4(10, 20, 1, 254),
+                    port: 1
+                },
+            ]
+        );
+        assert_eq!(
+            c.neighbours,
+            vec![NeighbourSpec {
+                addr: v4(10, 20, 0, 11),
+                mac: MacAddr([2, 0, 0, 0, 0, 0x11]),
+                port: 1
+            }]
+        );
+        let dest = |id, addr: Ipv4Addr, port, weight, method, upper, lower| DestConfig {
+            id,
+            addr: Addr::from(addr),
+            port,
+            weight,
+            method,
+            upper_threshold: upper,
+            lower_threshold: lower,
+            mac: MacAddr::ZERO,
+            interface: 0,
+        };
+        assert_eq!(
+            c.services,
+            vec![
+                ServiceConfig {
+                    key: ServiceKey {
+                        protocol: PROTO_TCP,
+                        vip: Addr::v4([10, 10, 0, 100]),
+                        port: 80
+                    },
+                    scheduler: SchedulerKind::Wrr,
+                    sched_params: SchedParams::default(),
+                    persistence_s: None,
+                    persistence_prefix: 32,
+                    dests: vec![
+                        dest(1, v4(10, 20, 0, 11), 8080, 3, Method::FullNat, 100, 50),
+                        dest(2, v4(10, 30, 0, 12), 0, 0, Method::Nat, 0, 0),
+                    ],
+                    local_addrs: vec![Addr::v4([10, 20, 0, 250])],
+                },
+                ServiceConfig {
+                    key: ServiceKey {
+                        protocol: PROTO_UDP,
+                        vip: Addr::v4([10, 10, 0, 101]),
+                        port: 0
+                    },
+                    scheduler: SchedulerKind::Wlc,
+                    sched_params: SchedParams::default(),
+                    persistence_s: Some(300),
+                    persistence_prefix: 24,
+                    dests: vec![dest(3, v4(10, 20, 0, 13), 0, 1, Method::Dr, 0, 0)],
+                    local_addrs: vec![],
+                },
+            ]
+        );
+    }
+
+    const MINIMAL: &str = r#"
+[cores]
+main = 0
+workers = [1]
+
+[[ports]]
+name = "p0"
+device = "net_null0"
+addrs = ["192.0.2.1/24"]
+"#;
+
+    #[test]
+    fn defaults_are_applied() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(c.eal.args.is_empty());
+        assert_eq!((c.cores.main_cpu, c.cores.cpus.clone()), (0, vec![1]));
+        assert_eq!(
+            c.dataplane,
+            DataplaneConfig {
+                mbufs: 16383,
+                rx_desc: 1024,
+                tx_desc: 1024,
+                burst_drain_us: 100
+            }
+        );
+        assert_eq!(c.sessions.capacity, 1_048_576);
+        assert_eq!(c.sessions.full_policy, FullPolicy::Refuse);
+        assert_eq!(c.sessions.timeouts, Timeouts::default());
+        assert_eq!(c.sessions.timeouts.tcp_established, 900_000);
+        assert_eq!(c.control.socket, PathBuf::from("/run/rvs/rvsd.sock"));
+        assert_eq!(
+            (c.control.group.as_deref(), c.control.audit_log.as_deref()),
+            (None, None)
+        );
+        assert_eq!(c.metrics, None);
+        assert_eq!(
+            (c.ports[0].mtu, c.ports[0].mac, c.ports[0].vips.len()),
+            (1500, None, 0)
+        );
+        assert!(c.routes.is_empty() && c.neighbours.is_empty() && c.services.is_empty());
+
+        let c = parse(&format!(
+            "{MINIMAL}\n[[services]]\nprotocol = \"tcp\"\nvip = \"192.0.2.100\"\nport = 443\n\
+             [[services.real_servers]]\naddr = \"192.0.2.11\"\n"
+        ))
+        .unwrap();
+        let s = &c.services[0];
+        assert_eq!(s.scheduler, SchedulerKind::Wlc);
+        assert_eq!((s.persistence_s, s.persistence_prefix), (None, 32));
+        let d = &s.dests[0];
+        assert_eq!(
+            (
+                d.id,
+                d.port,
+                d.weight,
+                d.method,
+                d.upper_threshold,
+                d.lower_threshold
+            ),
+            (1, 0, 1, Method::Dr, 0, 0)
+        );
+    }
+
+    fn err(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let e = err(&format!("{MINIMAL}\nbogus = 1\n"));
+        assert!(e.contains("bogus") && e.contains("unknown field"), "{e}");
+        // Top-level keys must come before tables: put it first.
+        let e = err(&format!("colour = \"red\"\n{MINIMAL}"));
+        assert!(e.contains("colour") && e.contains("line 1"), "{e}");
+        let e = err(&format!(
+            "{MINIMAL}\n[[services]]\nprotocol = \"tcp\"\nvip = \"192.0.2.100\"\nport = 80\n\
+             [[services.real_servers]]\naddr = \"192.0.2.11\"\nwieght = 1\n"
+        ));
+        assert!(e.contains("wieght") && e.contains("unknown field"), "{e}");
+        let e = err(&MINIMAL.replace("[cores]", "[cores]\nmian = 0"));
+        assert!(e.contains("mian"), "{e}");
+        let e = err(&MINIMAL.replace("workers = [1]", "workers = 1"));
+        assert!(e.contains("workers") || e.contains("sequence"), "{e}");
+    }
+
+    /// (edit of FULL, field path that must be named).
+    fn semantic_cases() -> Vec<(String, &'static str)> {
+        let r = |from: &str, to: &str| {
+            assert!(FULL.contains(from), "{from}");
+            FULL.replacen(from, to, 1)
+        };
+        vec![
+            (r("name = \"lan\"", "name = \"wan\""), "ports[1].name"),
+            (r("name = \"lan\"", "name = \"LAN!\""), "ports[1].name"),
+            (
+                r("name = \"lan\"", "name = \"a-very-long-port-name\""),
+                "ports[1].name",
+            ),
+            (r("\"0000:03:00.0\"", "\"eth0\""), "ports[0].device"),
+            (r("\"0000:03:00.0\"", "\"0000:03:00.9\""), "ports[0].device"),
+            (r("net_pcap0,rx_pcap", "pcap0,rx_pcap"), "ports[1].device"),
+            (r("10.20.1.1/24", "10.20.1.1/33"), "ports[1].addrs[1]"),
+            (r("10.20.1.1/24", "10.20.1.1"), "ports[1].addrs[1]"),
+            (r("10.20.1.1/24", "10.10.0.9/16"), "ports[1].addrs[1]"),
+            (
+                r("addrs = [\"10.20.0.1/24\", \"10.20.1.1/24\"]", "addrs = []"),
+                "ports[1].addrs",
+            ),
+            (
+                r("\"10.10.0.101\"]", "\"10.10.0.100\"]"),
+                "ports[0].vips[1]",
+            ),
+            (r("02:00:00:00:00:01", "01:00:5e:00:00:01"), "ports[0].mac"),
+            (r("mtu = 9000", "mtu = 70000"), "ports[0].mtu"),
+            (
+                r("via = \"10.10.0.254\"", "via = \"10.99.0.254\""),
+                "routes[0].via",
+            ),
+            (
+                r("via = \"10.10.0.254\"", "via = \"10.10.0.1\""),
+                "routes[0].via",
+            ),
+            (r("10.30.0.0/16", "10.30.0.1/16"), "routes[1].prefix"),
+            (r("port = \"lan\"", "port = \"dmz\""), "neighbours[0].port"),
+            (
+                r("addr = \"10.20.0.11\"\nmac", "addr = \"10.10.0.11\"\nmac"),
+                "neighbours[0].addr",
+            ),
+            (
+                r("mac = \"02:00:00:00:00:11\"", "mac = \"02:00:00:00:00\""),
+                "neighbours[0].mac",
+            ),
+            (r("workers = [1, 2]", "workers = []"), "cores.workers"),
+            (
+                r("workers = [1, 2]", "workers = [1, 1]"),
+                "cores.workers[1]",
+            ),
+            (
+                r("workers = [1, 2]", "workers = [1, 0]"),
+                "cores.workers[1]",
+            ),
+            (
+                r("workers = [1, 2]", "workers = [1, -2]"),
+                "cores.workers[1]",
+            ),
+            (r("cpus = [3, 4]", "cpus = [3]"), "cores.cpus"),
+            (r("cpus = [3, 4]", "cpus = [3, 3]"), "cores.cpus[1]"),
+            (r("capacity = 4096", "capacity = 0"), "sessions.capacity"),
+            (
+                r("capacity = 4096", "capacity = 2147483648"),
+                "sessions.capacity",
+            ),
+            (r("\"evict\"", "\"drop\""), "sessions.full_policy"),
+            (r("tcpfin = 30", "tcpfin = 0"), "sessions.tcpfin"),
+            (r("mbufs = 8191", "mbufs = 1000"), "dataplane.mbufs"),
+            (r("rx_desc = 512", "rx_desc = 0"), "dataplane.rx_desc"),
+            (r("/tmp/rvsd.sock", "rvsd.sock"), "control.socket"),
+            (
+                r("group = \"rvsadm\"", "group = \"bad group\""),
+                "control.group",
+            ),
+            (r("127.0.0.1:9469", "localhost"), "metrics.listen"),
+            (r("\"-m\"", "\"-l\""), "eal.args[1]"),
+            (r("\"--no-huge\"", "\"--vdev=net_null0\""), "eal.args[0]"),
+            (
+                r(
+                    "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap",
+                    "0000:03:00.0,x=1",
+                ),
+                "ports[1].device",
+            ),
+            (
+                r(
+                    "scheduler = \"wrr\"",
+                    "scheduler = \"wrr\"\npersistence_netmask = 24",
+                ),
+                "services[0].persistence_netmask",
+            ),
+            (
+                r("weight = 3", "weight = 65536"),
+                "services[0].real_servers[0].weight",
+            ),
+            (
+                r("weight = 0", "weight = -1"),
+                "services[0].real_servers[1].weight",
+            ),
+            (
+                r("lower_threshold = 50", "lower_threshold = 101"),
+                "services[0].real_servers[0].lower_threshold",
+            ),
+            (r("\"wrr\"", "\"weighted\""), "services[0].scheduler"),
+            (
+                r("local_addrs = [\"10.20.0.250\"]", "local_addrs = []"),
+                "services[0].local_addrs",
+            ),
+            (
+                r("\"fullnat\"", "\"masq\""),
+                "services[0].real_servers[0].method",
+            ),
+            (
+                r("protocol = \"tcp\"", "protocol = \"sctp\""),
+                "services[0].protocol",
+            ),
+            (
+                r("vip = \"10.10.0.100\"", "vip = \"10.10.0.300\""),
+                "services[0].vip",
+            ),
+            (r("port = 80", "port = 65536"), "services[0].port"),
+            (r("persistence = 300\n", ""), "services[1].port"),
+            (
+                r("persistence_netmask = 24", "persistence_netmask = 33"),
+                "services[1].persistence_netmask",
+            ),
+            (
+                r(
+                    "addr = \"10.30.0.12\"",
+                    "addr = \"10.20.0.11\"\nport = 8080",
+                ),
+                "services[0].real_servers[1].addr",
+            ),
+            (
+                r("addr = \"10.20.0.13\"", "addr = \"10.30.0.13\""),
+                "services[1].real_servers[0].addr",
+            ),
+            (
+                r("method = \"nat\"", "method = \"tunnel\"\nport = 8080"),
+                "services[0].real_servers[1].port",
+            ),
+            (
+                r(
+                    "protocol = \"udp\"\nvip = \"10.10.0.101\"\nport = 0",
+                    "protocol = \"tcp\"\nvip = \"10.10.0.100\"\nport = 80",
+                ),
+                "services[1]",
+            ),
+        ]
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let cases = semantic_cases();
+        assert!(cases.len() >= 12);
+        for (text, field) in cases {
+            let e = parse(&text)
+                .err()
+                .unwrap_or_else(|| panic!("accepted, want {field}"));
+            let msg = e.to_string();
+            assert_eq!(e.field(), Some(field), "{msg}");
+            assert!(msg.starts_with(field), "{msg}");
+        }
+    }
+
+    #[test]
+    fn messages_show_value_and_expectation() {
+        let e = err(&FULL.replacen("weight = 3", "weight = 70000", 1));
+        assert_eq!(
+            e,
+            "services[0].real_servers[0].weight = 70000: expected an integer in 0..=65535"
+        );
+        let e = err(&FULL.replacen("\"wrr\"", "\"fair\"", 1));
+        assert!(
+            e.contains("\"fair\"") && e.contains("rr, wrr, lc, wlc, sh, dh, sed, nq, mh"),
+            "{e}"
+        );
+        let e = err(&FULL.replacen("10.10.0.254", "10.99.0.254", 1));
+        assert!(
+            e.contains("\"10.99.0.254\"") && e.contains("wan 10.10.0.1/24"),
+            "{e}"
+        );
+        let e = err(&FULL.replacen("10.20.1.1/24", "10.20.1.1/40", 1));
+        assert!(e.contains("prefix length 40 > 32"), "{e}");
+    }
+
+    #[test]
+    fn snapshot_validation_runs_too() {
+        // The semantic pass refuses everything Snapshot::build does, earlier and by path; what
+        // remains (here: a dest interface no config can produce) is reported under `services`.
+        let c = parse(FULL).unwrap();
+        assert_eq!(compiles(&c.ports, &c.services).ok(), Some(()));
+        let mut services = c.services.clone();
+        services[1].dests[0].interface = 2;
+        let e = compiles(&c.ports, &services).expect_err("refused");
+        assert_eq!(e.field(), Some("services"));
+        assert_eq!(
+            e.to_string(),
+            "services: service UDP 10.10.0.101:0: dests.interface 2 does not exist"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_keep_line_and_file() {
+        let e = err("[cores\nmain = 0");
+        assert!(e.contains("line 1"), "{e}");
+        let e = err(&MINIMAL.replace("main = 0", "main = \"zero\""));
+        assert!(e.contains("main") && e.contains("line"), "{e}");
+        let e = err("[[ports]]\nname = \"x\"\ndevice = \"net_null0\"\naddrs = [\"10.0.0.1/24\"]\n");
+        assert!(e.contains("missing field `cores`"), "{e}");
+        let e = err(&MINIMAL.replace("[[ports]]", "[[portz]]"));
+        assert!(e.contains("portz"), "{e}");
+        assert!(err("[cores]\nmain = 0\nworkers = [1]\n").starts_with("ports: "));
+
+        let dir = std::env::temp_dir().join(format!("rvs-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, MINIMAL.replace("p0", "P0")).unwrap();
+        let e = load(&path).err().unwrap().to_string();
+        assert!(
+            e.starts_with(&format!("{}: ports[0].name", path.display())),
+            "{e}"
+        );
+        std::fs::write(&path, "[cores]\nmain = 0\nworkers = [1]\nx = 1\n").unwrap();
+        let e = load(&path).err().unwrap().to_string();
+        assert!(
+            e.starts_with(&format!("{}: TOML parse error", path.display())),
+            "{e}"
+        );
+        let missing = dir.join("missing.toml");
+        let e = load(&missing).err().unwrap().to_string();
+        assert!(
+            e.starts_with(&format!("{}: cannot read", missing.display())),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn eal_args_for_pcap_ports() {
+        let text = MINIMAL
+            .replace("net_null0", "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap")
+            .replace("[cores]", "[eal]\nargs = [\"--no-huge\", \"-m\", \"512\"]\n[cores]")
+            + "[[ports]]\nname = \"p1\"\ndevice = \"net_pcap1,iface=lo\"\naddrs = [\"198.51.100.1/24\"]\n";
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.eal_args("rvsd"),
+            [
+                "rvsd",
+                "--lcores",
+                "0@0,1@1",
+                "--main-lcore",
+                "0",
+                "--no-pci",
+                "--vdev",
+                "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap",
+                "--vdev",
+                "net_pcap1,iface=lo",
+                "--no-huge",
+                "-m",
+                "512"
+            ]
+        );
+    }
+
+    #[test]
+    fn eal_args_for_pci_ports() {
+        let c = parse(FULL).unwrap();
+        assert_eq!(
+            c.eal_args("/usr/sbin/rvsd"),
+            [
+                "/usr/sbin/rvsd",
+                "--lcores",
+                "0@5,1@3,2@4",
+                "--main-lcore",
+                "0",
+                "-a",
+                "0000:03:00.0",
+                "--vdev",
+                "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap",
+                "--no-huge",
+                "-m",
+                "512"
+            ]
+        );
+        let pci_only = FULL.replacen(
+            "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap",
+            "0000:81:00.1,txq_inline_max=128",
+            1,
+        );
+        let args = parse(&pci_only).unwrap().eal_args("rvsd");
+        assert_eq!(
+            &args[5..9],
+            [
+                "-a",
+                "0000:03:00.0",
+                "-a",
+                "0000:81:00.1,txq_inline_max=128"
+            ]
+        );
+        assert!(!args.iter().any(|a| a == "--no-pci" || a == "--vdev"));
+    }
+
+    #[test]
+    fn prefix_parses_displays_and_contains() {
+        let p: Prefix = "10.20.0.1/24".parse().unwrap();
+        assert_eq!(
+            p,
+            Prefix {
+                addr: v4(10, 20, 0, 1),
+                len: 24
+            }
+        );
+        assert_eq!(p.to_string(), "10.20.0.1/24");
+        assert_eq!(p.network(), v4(10, 20, 0, 0));
+        assert!(p.contains(v4(10, 20, 0, 255)) && !p.contains(v4(10, 20, 1, 0)));
+        assert!(!p.is_network());
+        let all: Prefix = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(v4(255, 255, 255, 255)) && all.is_network());
+        let host: Prefix = "10.0.0.7/32".parse().unwrap();
+        assert!(host.contains(v4(10, 0, 0, 7)) && !host.contains(v4(10, 0, 0, 6)));
+        assert!(p.overlaps(&"10.0.0.0/8".parse().unwrap()));
+        assert!(!p.overlaps(&"10.20.1.0/24".parse().unwrap()));
+        let odd = Prefix {
+            addr: v4(1, 2, 3, 4),
+            len: 200,
+        };
+        assert!(odd.contains(v4(1, 2, 3, 4)) && !odd.contains(v4(1, 2, 3, 5)));
+        for (s, e) in [
+            ("10.0.0.1", ParsePrefixError::NoLength),
+            ("10.0.0/8", ParsePrefixError::Address),
+            ("10.0.0.1/", ParsePrefixError::Length),
+            ("10.0.0.1/+8", ParsePrefixError::Length),
+            ("10.0.0.1/33", ParsePrefixError::TooLong(33)),
+            ("10.0.0.1/999", ParsePrefixError::TooLong(999)),
+            ("10.0.0.1/99999", ParsePrefixError::Length),
+        ] {
+            assert_eq!(s.parse::<Prefix>(), Err(e), "{s}");
+        }
+    }
+
+    #[test]
+    fn deploy_examples_parse_with_their_method() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let mut seen = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let c = load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            let want = match stem {
+                "rvsd-nat" => Method::Nat,
+                "rvsd-fullnat" => Method::FullNat,
+                "rvsd-dr" => Method::Dr,
+                "rvsd-tun" => Method::Tunnel,
+                _ => continue,
+            };
+            assert!(!c.services.is_empty(), "{stem}");
+            for s in &c.services {
+                assert_eq!(s.dests.len(), 3, "{stem}");
+                assert!(s.dests.iter().all(|d| d.method == want), "{stem}");
+            }
+            assert_eq!(c.control.socket, PathBuf::from("/run/rvs/rvsd.sock"));
+            assert_eq!(c.routes[0].via, v4(10, 10, 0, 254));
+            seen.push(stem.to_owned());
+        }
+        seen.sort();
+        assert_eq!(seen, ["rvsd-dr", "rvsd-fullnat", "rvsd-nat", "rvsd-tun"]);
+    }
+}
