@@ -1,8 +1,9 @@
-//! The rvs control plane (config, model and validation, snapshot compilation and publishing, the
-//! unix-socket API, health checks, metrics) and the `rvsd` / `rvsadm` binaries.
-//!
-//! It is filled in by the daemon and CLI issues; the data path it drives lives in `dataplane`.
-//! `rvsadm` must not link DPDK, so the CLI side of this crate will not depend on `dataplane`'s
-//! DPDK layer.
+//! The rvs control plane and the `rvsd` daemon: configuration ([`config`]), the running
+//! appliance ([`daemon`]: ports, workers, neighbours, snapshot compilation), publishing
+//! snapshots and requests to the workers ([`publish`]) and steering FULLNAT replies ([`flow`]).
+//! The data path it drives lives in `dataplane`.
 
 pub mod config;
+pub mod daemon;
+pub mod flow;
+pub mod publish;

@@ -12,4 +12,5 @@ pub mod sched;
 pub mod snapshot;
 pub mod verdict;
 pub mod wire;
+pub mod worker;
 pub mod xmit;

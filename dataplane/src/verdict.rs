@@ -1,5 +1,5 @@
-//! Every packet gets exactly one verdict: transmitted on an interface, handed to another worker,
-//! or dropped with one reason from [`DropReason`].
+//! Every packet gets exactly one verdict: transmitted on an interface, handed to another worker
+//! or to the control plane, or dropped with one reason from [`DropReason`].
 
 /// The fate of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,6 +8,9 @@ pub enum Verdict {
     Transmit(u16),
     /// Another worker owns the flow; hand the packet, unchanged, to this worker.
     Redirect(u16),
+    /// For the box's control plane (ARP replies and announcements that feed the neighbour
+    /// cache); the packet is handed over unchanged.
+    Local,
     Drop(DropReason),
 }
 
@@ -56,6 +59,7 @@ drop_reasons! {
     TooBig => "too_big": "Exceeds the MTU after encapsulation and DF is clear (no fragmentation).",
     IcmpUnrelated => "icmp_unrelated": "ICMP error about no tracked flow, or an ICMP type not handled.",
     ArpIgnored => "arp_ignored": "ARP not asking for one of our addresses or VIPs.",
+    NoNeighbour => "no_neighbour": "The real server's next hop is not resolved (ARP) yet.",
 }
 
 /// Per-worker drop counters, one per reason.

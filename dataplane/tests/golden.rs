@@ -26,7 +26,7 @@ fn run(method: Method) -> Vec<String> {
         let s = fw.stats();
         assert_eq!(
             s.rx,
-            s.tx + s.redirected + s.drops.total(),
+            s.tx + s.redirected + s.local + s.drops.total(),
             "{}: counters do not add up: {s:?}",
             case.name
         );
@@ -58,7 +58,7 @@ fn run(method: Method) -> Vec<String> {
     // Every packet counted once, under the reason the table gives.
     let s = fw.stats();
     assert_eq!(s.rx, cases.len() as u64);
-    assert_eq!(s.rx, s.tx + s.redirected + s.drops.total());
+    assert_eq!(s.rx, s.tx + s.redirected + s.local + s.drops.total());
     let transmitted = cases
         .iter()
         .filter(|c| matches!(c.verdict, Verdict::Transmit(_)))

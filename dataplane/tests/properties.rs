@@ -220,7 +220,7 @@ fn check_stats(fw: &Forwarder, calls: u64) {
     assert_eq!(s.rx, calls, "one rx per call");
     assert_eq!(
         s.rx,
-        s.tx + s.redirected + s.drops.total(),
+        s.tx + s.redirected + s.local + s.drops.total(),
         "counters add up: {s:?}"
     );
 }
@@ -653,6 +653,7 @@ impl Rig {
                     }
                 }
                 Verdict::Redirect(worker) => assert!(worker < *workers, "{verdict:?}"),
+                Verdict::Local => assert_eq!(buf.data(), frame, "handed over unchanged"),
                 Verdict::Drop(_) => {}
             }
         }

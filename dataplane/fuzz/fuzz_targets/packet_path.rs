@@ -215,7 +215,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(s.rx, before.rx + 1);
             assert_eq!(
                 s.rx,
-                s.tx + s.redirected + s.drops.total(),
+                s.tx + s.redirected + s.local + s.drops.total(),
                 "counters add up"
             );
             match verdict {
@@ -232,6 +232,10 @@ fuzz_target!(|data: &[u8]| {
                         frame,
                         "a redirected packet is handed on unchanged"
                     );
+                }
+                Verdict::Local => {
+                    assert_eq!(s.local, before.local + 1);
+                    assert_eq!(rig.buf.data(), frame, "handed to control unchanged");
                 }
                 Verdict::Drop(reason) => {
                     assert_eq!(s.drops.get(reason), before.drops.get(reason) + 1)

@@ -475,17 +475,28 @@ impl<T> SessionTable<T> {
 
     /// All sessions, in slot order (control-plane listing; O(capacity)).
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Session<T>)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, sl)| {
-            sl.s.as_ref().map(|s| {
-                (
-                    SessionId {
-                        slot: i as u32,
-                        gen: sl.gen,
-                    },
-                    s,
-                )
+        self.iter_from(0)
+    }
+
+    /// Sessions in slot order from slot `first` on (a listing resumes at the slot after the
+    /// last one it returned).
+    pub fn iter_from(&self, first: usize) -> impl Iterator<Item = (SessionId, &Session<T>)> + '_ {
+        let first = first.min(self.slots.len());
+        self.slots[first..]
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, sl)| {
+                let i = i + first;
+                sl.s.as_ref().map(|s| {
+                    (
+                        SessionId {
+                            slot: i as u32,
+                            gen: sl.gen,
+                        },
+                        s,
+                    )
+                })
             })
-        })
     }
 
     // ----- insert / packet / remove -----------------------------------------------------------

@@ -42,6 +42,12 @@ impl Mbuf {
         unsafe { self.raw.as_ref() }
     }
 
+    #[inline]
+    fn hdr_mut(&mut self) -> &mut dpdk_sys::rte_mbuf {
+        // SAFETY: we own a valid mbuf exclusively (refcnt 1, unshared; `&mut self`).
+        unsafe { self.raw.as_mut() }
+    }
+
     /// The packet bytes of the first segment.
     #[inline]
     pub fn data(&self) -> &[u8] {
@@ -87,10 +93,16 @@ impl Mbuf {
         self.hdr().nb_segs == 1
     }
 
-    /// Input port recorded by the driver.
+    /// Input port recorded by the driver (not every driver records it: net_ring does not).
     #[inline]
     pub fn port(&self) -> u16 {
         self.hdr().port
+    }
+
+    /// Records the input port, e.g. before handing the packet to another thread.
+    #[inline]
+    pub fn set_port(&mut self, port: u16) {
+        self.hdr_mut().port = port;
     }
 
     /// RSS hash computed by the NIC (0 when the device does not provide one).

@@ -1,5 +1,5 @@
 //! Answers for the box itself, built in place: ARP replies for its addresses and VIPs, and ICMP
-//! echo replies.
+//! echo replies. ARP replies to the box and neighbours' announcements go to the control plane.
 
 use crate::conn::Addr;
 use crate::snapshot::Snapshot;
@@ -9,7 +9,8 @@ use crate::wire::ethernet;
 use crate::wire::icmp::{self, msg_type};
 use crate::wire::{arp, ipv4};
 
-/// Answers an ARP request for a VIP or one of `in_if`'s addresses, out of `in_if`.
+/// Answers an ARP request for a VIP, a FULLNAT local address or one of `in_if`'s addresses,
+/// out of `in_if`.
 pub(super) fn arp_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if: u16) -> Verdict {
     let Some(iface) = snapshot.interfaces.get(usize::from(in_if)) else {
         return Verdict::Drop(DropReason::ArpIgnored);
@@ -20,9 +21,16 @@ pub(super) fn arp_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if:
         Err(_) => return Verdict::Drop(DropReason::ArpIgnored),
     };
     let target = Addr::v4(request.target_proto_addr.octets());
-    if request.operation != arp::Operation::Request
-        || !(snapshot.is_vip(&target) || snapshot.is_local(in_if, &target))
+    let for_us = snapshot.is_local(in_if, &target);
+    // Replies to our requests and neighbours' announcements feed the control plane's cache.
+    let announcement = request.sender_proto_addr == request.target_proto_addr;
+    if (request.operation == arp::Operation::Reply && for_us)
+        || (request.operation == arp::Operation::Request && announcement && !for_us)
     {
+        return Verdict::Local;
+    }
+    let answered = for_us || snapshot.is_vip(&target) || snapshot.is_laddr(&target);
+    if request.operation != arp::Operation::Request || !answered {
         return Verdict::Drop(DropReason::ArpIgnored);
     }
     let reply = request.reply(iface.mac);

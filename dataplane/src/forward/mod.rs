@@ -10,7 +10,7 @@
 //!   `nat::owner(client)`; a worker that receives either direction for another owner redirects.
 //!
 //! Every packet ends in exactly one verdict; the counters in [`WorkerStats`] add up:
-//! `rx == tx + redirected + drops.total()`.
+//! `rx == tx + redirected + local + drops.total()`.
 
 mod icmp;
 mod local;
@@ -47,13 +47,30 @@ pub struct WorkerStats {
     pub rx: u64,
     pub tx: u64,
     pub redirected: u64,
+    /// Handed to the control plane ([`Verdict::Local`]).
+    pub local: u64,
     pub drops: DropCounters,
+}
+
+/// Traffic of one real server on one worker (ipvsadm --stats), kept across snapshots by id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DestStats {
+    pub id: u32,
+    /// Connections scheduled to it.
+    pub conns: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    /// IP bytes (header included), as IPVS counts them.
+    pub in_bytes: u64,
+    pub out_bytes: u64,
 }
 
 /// A worker's mutable view of one service: its scheduler instance and per-dest connection counts.
 struct ServiceState {
     scheduler: Box<dyn Scheduler>,
     candidates: Vec<Candidate>,
+    /// Per dest, in the snapshot's dest order.
+    dest_stats: Vec<DestStats>,
     /// Indices into `LocalPorts` of this service's FULLNAT local addresses.
     laddr_pools: Vec<usize>,
     next_laddr: usize,
@@ -116,19 +133,25 @@ impl Forwarder {
         let mut dest_index: Vec<Option<(u32, u32)>> = Vec::new();
         for (si, service) in snapshot.services.iter().enumerate() {
             let mut candidates = Vec::with_capacity(service.config.dests.len());
+            let mut dest_stats = Vec::with_capacity(service.config.dests.len());
             for (di, d) in service.config.dests.iter().enumerate() {
                 let mut c = Candidate::with_weight(d.weight);
+                let mut st = DestStats {
+                    id: d.id,
+                    ..DestStats::default()
+                };
                 if let Some(Some((os, oi))) = self.dest_index.get(d.id as usize) {
-                    if let Some(old) = self
-                        .services
-                        .get(*os as usize)
-                        .and_then(|s| s.candidates.get(*oi as usize))
-                    {
+                    let old = self.services.get(*os as usize);
+                    if let Some(old) = old.and_then(|s| s.candidates.get(*oi as usize)) {
                         c.active_conns = old.active_conns;
                         c.inactive_conns = old.inactive_conns;
                         c.overloaded = old.overloaded;
                     }
+                    if let Some(old) = old.and_then(|s| s.dest_stats.get(*oi as usize)) {
+                        st = *old;
+                    }
                 }
+                dest_stats.push(st);
                 update_overload(&mut c, d);
                 candidates.push(c);
                 let id = d.id as usize;
@@ -146,6 +169,7 @@ impl Forwarder {
             services.push(ServiceState {
                 scheduler: service.scheduler.box_clone(),
                 candidates,
+                dest_stats,
                 laddr_pools,
                 next_laddr: 0,
                 has_nat: service.config.dests.iter().any(|d| d.method == Method::Nat),
@@ -186,6 +210,31 @@ impl Forwarder {
             .unwrap_or_default()
     }
 
+    /// Traffic per real server of the current snapshot, every service's dests in order.
+    pub fn dest_stats(&self) -> Vec<DestStats> {
+        self.services
+            .iter()
+            .flat_map(|s| s.dest_stats.iter().copied())
+            .collect()
+    }
+
+    /// Zeroes the per-server traffic counters (ipvsadm -Z).
+    pub fn zero_dest_stats(&mut self) {
+        for s in &mut self.services {
+            for st in &mut s.dest_stats {
+                *st = DestStats {
+                    id: st.id,
+                    ..DestStats::default()
+                };
+            }
+        }
+    }
+
+    /// Replaces the session timeouts (ipvsadm --set); existing deadlines are kept.
+    pub fn set_timeouts(&mut self, timeouts: crate::conn::Timeouts) {
+        self.sessions.set_timeouts(timeouts);
+    }
+
     /// Expires sessions whose deadline passed (bounded work); returns how many.
     pub fn expire(&mut self, now_ms: u64, budget: usize) -> usize {
         let Forwarder {
@@ -219,6 +268,7 @@ impl Forwarder {
         match verdict {
             Verdict::Transmit(_) => self.stats.tx += 1,
             Verdict::Redirect(_) => self.stats.redirected += 1,
+            Verdict::Local => self.stats.local += 1,
             Verdict::Drop(reason) => self.stats.drops.count(reason),
         }
         verdict
@@ -363,6 +413,9 @@ impl Forwarder {
             }
         };
         let dest = &service.config.dests[idx];
+        if dest.mac == ethernet::MacAddr::ZERO {
+            return Verdict::Drop(DropReason::NoNeighbour);
+        }
         if dest.method.replies_through_box() && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
@@ -418,6 +471,7 @@ impl Forwarder {
                 });
             }
         };
+        self.services[svc].dest_stats[idx].conns += 1;
         let c = &mut self.services[svc].candidates[idx];
         c.inactive_conns += 1;
         update_overload(c, dest);
@@ -475,6 +529,21 @@ impl Forwarder {
         {
             if change.activity_changed() {
                 self.account_activity(binding.dest_id, change.to.is_established());
+            }
+        }
+        if let Some(Some((s, d))) = self.dest_index.get(binding.dest_id as usize) {
+            if let Some(st) = self.services[*s as usize].dest_stats.get_mut(*d as usize) {
+                let bytes = u64::from(flow.len);
+                match dir {
+                    Direction::In => {
+                        st.in_packets += 1;
+                        st.in_bytes += bytes;
+                    }
+                    Direction::Out => {
+                        st.out_packets += 1;
+                        st.out_bytes += bytes;
+                    }
+                }
             }
         }
         self.transmit(buf, l2, dir, &binding, &in_key, out_key.as_ref())

@@ -832,6 +832,11 @@ impl Lab {
         let req = arp_frame(RS_MAC[0], bcast, 1, RS_MAC[0], RS[0], [0; 6], IF1_IP);
         let rep = arp_frame(IF1_MAC, RS_MAC[0], 2, IF1_MAC, IF1_IP, RS_MAC[0], RS[0]);
         self.tx("arp-request-if1", 1, req, 1, rep);
+        if self.method == Method::FullNat {
+            let req = arp_frame(RS_MAC[0], bcast, 1, RS_MAC[0], RS[0], [0; 6], LADDR);
+            let rep = arp_frame(IF1_MAC, RS_MAC[0], 2, IF1_MAC, LADDR, RS_MAC[0], RS[0]);
+            self.tx("arp-request-laddr", 1, req, 1, rep);
+        }
         // The same over 802.1Q (VLAN 10): answered in place, the tag kept.
         let tag = [0x81, 0x00, 0x00, 0x0a];
         let req = vlan(
@@ -846,7 +851,17 @@ impl Lab {
         let req = arp_frame(GW_MAC, bcast, 1, GW_MAC, GW_IP, [0; 6], [10, 0, 0, 77]);
         self.drop("arp-request-other", 0, req, DropReason::ArpIgnored);
         let rep = arp_frame(GW_MAC, IF0_MAC, 2, GW_MAC, GW_IP, IF0_MAC, IF0_IP);
-        self.drop("arp-reply-ignored", 0, rep, DropReason::ArpIgnored);
+        self.case("arp-reply-to-control", 0, rep, Verdict::Local, None);
+        let rep = arp_frame(GW_MAC, IF0_MAC, 2, GW_MAC, GW_IP, IF0_MAC, [10, 0, 0, 77]);
+        self.drop("arp-reply-other", 0, rep, DropReason::ArpIgnored);
+        let announce = arp_frame(GW_MAC, bcast, 1, GW_MAC, GW_IP, [0; 6], GW_IP);
+        self.case(
+            "arp-announcement-to-control",
+            0,
+            announce,
+            Verdict::Local,
+            None,
+        );
 
         // Echo to the VIP: answered from the VIP with TTL 64, identification and flags kept.
         let payload = b"abcdefghijklmnopqrstuvwabcdefghi";

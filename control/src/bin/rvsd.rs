@@ -1,0 +1,98 @@
+//! rvsd, the rvs daemon: `rvsd --config FILE`. Starts the EAL from the config, opens the ports,
+//! launches one poll-mode worker per configured worker lcore and runs the control thread on
+//! the main lcore until SIGTERM or SIGINT, then stops the workers, drains their tx buffers and
+//! closes the ports.
+
+use clap::Parser;
+use control::config;
+use control::daemon::{self, Daemon};
+use dataplane::dpdk::Eal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(version, about = "rvs load-balancer daemon")]
+struct Args {
+    /// The TOML configuration (see deploy/rvsd-*.toml).
+    #[arg(long, short = 'c')]
+    config: PathBuf,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rvsd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check {
+        println!("rvsd: {} is valid", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rvsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    let eal_args = config.eal_args("rvsd");
+    eprintln!("rvsd: starting EAL: {}", eal_args.join(" "));
+    let eal = Eal::init(&eal_args)?;
+    let pool = daemon::create_pool(&eal, &config)?;
+    let ports = daemon::open_ports(&eal, &config, pool)?;
+    let mut d = Daemon::start(&eal, config, pool, ports)?;
+    for (i, (spec, iface)) in d
+        .config()
+        .ports
+        .iter()
+        .zip(&d.snapshot().interfaces)
+        .enumerate()
+    {
+        eprintln!(
+            "rvsd: port {i} {} ({}) mac {} addrs {:?}",
+            spec.name,
+            spec.device.devargs(),
+            iface.mac,
+            spec.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+        );
+    }
+    eprintln!(
+        "rvsd: {} worker(s) on lcores {:?}; {} service(s); FULLNAT replies: {}",
+        d.config().cores.workers.len(),
+        d.config().cores.workers,
+        d.services().len(),
+        d.steering()
+    );
+    d.run_until(&stop);
+    eprintln!("rvsd: stopping");
+    let counters = d.shutdown();
+    for (w, c) in counters.iter().enumerate() {
+        eprintln!(
+            "rvsd: worker {w}: rx {} tx {} redirected {} dropped {} (io {})",
+            c.rx,
+            c.tx,
+            c.redirected_out,
+            c.drops.iter().sum::<u64>(),
+            c.io_drops()
+        );
+    }
+    if let Err(e) = eal.cleanup() {
+        eprintln!("rvsd: EAL cleanup: {e}");
+    }
+    Ok(())
+}

@@ -1,0 +1,774 @@
+//! The running appliance: ports, pinned workers, the neighbour cache and the service table.
+//!
+//! Setup is separate from the loops (as in DPDK's l3fwd): [`open_ports`] opens the configured
+//! devices, [`Daemon::start`] configures queues (one rx and one tx queue per worker on every
+//! port, plus one tx queue per port for the control thread), builds the first snapshot, launches
+//! one [`Worker`] per worker lcore and sends gratuitous ARP. [`Daemon::poll`] is one iteration
+//! of the control thread: neighbour learning and resolution, snapshot acknowledgements and
+//! reclaim. [`Daemon::shutdown`] stops the workers (they drain their tx buffers) and closes the
+//! ports.
+//!
+//! The operator's intent is [`Daemon::services`] (the same `ServiceConfig` the snapshot holds);
+//! [`compile`] turns it into a snapshot by filling in each real server's interface and next-hop
+//! MAC from the route table and the neighbour cache. A real server whose next hop is not
+//! resolved yet has a zero MAC, and workers refuse new sessions to it (`no_neighbour`) until
+//! the control thread learns the MAC and publishes a new generation.
+
+use crate::config::{Config, Device};
+use crate::flow::Steering;
+use crate::publish::{Publisher, RequestError, WorkerChannel};
+use dataplane::conn::{Addr, Timeouts};
+use dataplane::dpdk::ring::{channel, Producers};
+use dataplane::dpdk::{
+    lcore, Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, PortId, TxQueue, SOCKET_ANY,
+};
+use dataplane::forward::{DestStats, Forwarder, ForwarderConfig};
+use dataplane::neigh::{self, NeighbourTable};
+use dataplane::route::RouteTable;
+use dataplane::snapshot::{Interface, ServiceConfig, Snapshot, SnapshotError};
+use dataplane::wire::ethernet::MacAddr;
+use dataplane::worker::{
+    Command, ReplyBody, SessionEntry, SharedCounters, Worker, WorkerCounters, WorkerIo, WorkerLinks,
+};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Capacity of each worker's redirect ring (packets handed over by other workers).
+const REDIRECT_RING: u32 = 4096;
+/// Capacity of the workers -> control ring (ARP).
+const CONTROL_RING: u32 = 1024;
+/// Capacity of each command and reply ring.
+const COMMAND_RING: u32 = 256;
+/// How long a request to the workers may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Gratuitous ARP: sent at start, then this many more times a second apart.
+const GARP_REPEATS: u32 = 2;
+
+#[derive(Debug)]
+pub enum DaemonError {
+    Dpdk {
+        what: String,
+        error: dataplane::dpdk::Error,
+    },
+    Snapshot(SnapshotError),
+    Route(String),
+    Setup(String),
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::Dpdk { what, error } => write!(f, "{what}: {error}"),
+            DaemonError::Snapshot(e) => write!(f, "services: {e}"),
+            DaemonError::Route(e) => write!(f, "routes: {e}"),
+            DaemonError::Setup(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+fn dpdk(what: impl Into<String>) -> impl FnOnce(dataplane::dpdk::Error) -> DaemonError {
+    let what = what.into();
+    move |error| DaemonError::Dpdk { what, error }
+}
+
+/// Queue layout every port gets: one rx and tx queue per worker, one more tx queue for control.
+pub fn port_config(config: &Config, pool: Mempool, promiscuous: bool) -> PortConfig {
+    let workers = config.cores.workers.len() as u16;
+    PortConfig {
+        rx_queues: workers,
+        tx_queues: workers + 1,
+        rx_descriptors: config.dataplane.rx_desc,
+        tx_descriptors: config.dataplane.tx_desc,
+        mempool: pool,
+        rss: true,
+        promiscuous,
+    }
+}
+
+/// The mbuf pool of the daemon.
+pub fn create_pool(eal: &Eal, config: &Config) -> Result<Mempool, DaemonError> {
+    Mempool::create(
+        eal,
+        "rvs_mbufs",
+        config.dataplane.mbufs,
+        256,
+        Mempool::default_data_room(),
+        SOCKET_ANY,
+    )
+    .map_err(dpdk("mbuf pool"))
+}
+
+/// Opens every configured port (all were probed at EAL init, from [`Config::eal_args`]).
+/// Virtual devices and ports with a configured MAC run promiscuous (the packet path drops
+/// unicast frames for other MACs itself).
+pub fn open_ports(eal: &Eal, config: &Config, pool: Mempool) -> Result<Vec<Port>, DaemonError> {
+    let mut ports = Vec::with_capacity(config.ports.len());
+    for (i, spec) in config.ports.iter().enumerate() {
+        let what = format!(
+            "ports[{i}] ({}) device {}",
+            spec.name,
+            spec.device.devargs()
+        );
+        // Config::eal_args hands every device to the EAL (`-a` / `--vdev`): they are probed.
+        let id = Port::find(spec.device.id()).map_err(dpdk(what.clone()))?;
+        let promiscuous = spec.mac.is_some() || matches!(spec.device, Device::Vdev(_));
+        let pc = port_config(config, pool, promiscuous);
+        let what = format!(
+            "{what} (needs {} rx and {} tx queues: one each per worker plus a tx queue for the \
+             control thread; e.g. net_pcap: tx_pcap given {} times, net_af_packet: qpairs={})",
+            pc.rx_queues, pc.tx_queues, pc.tx_queues, pc.tx_queues
+        );
+        let port = Port::open(eal, id, &pc).map_err(dpdk(what))?;
+        ports.push(port);
+    }
+    Ok(ports)
+}
+
+/// Builds the snapshot for `services`: each real server's interface and next-hop MAC come from
+/// the route table and the neighbour cache (zero MAC while unresolved). Also returns the next
+/// hops to resolve. Pure: the caller decides whether to publish.
+pub fn compile(
+    generation: u64,
+    interfaces: &[Interface],
+    routes: &RouteTable,
+    neighbours: &NeighbourTable,
+    services: &[ServiceConfig],
+) -> Result<(Snapshot, Vec<(u16, Ipv4Addr)>), SnapshotError> {
+    let mut wanted = Vec::new();
+    let mut compiled = services.to_vec();
+    for service in &mut compiled {
+        for d in &mut service.dests {
+            let Some(addr) = d.addr.to_v4().map(Ipv4Addr::from) else {
+                continue;
+            };
+            match routes.lookup(addr) {
+                Some(hop) => {
+                    d.interface = hop.interface;
+                    d.mac = neighbours
+                        .lookup(hop.interface, hop.addr)
+                        .unwrap_or(MacAddr::ZERO);
+                    if !wanted.contains(&(hop.interface, hop.addr)) {
+                        wanted.push((hop.interface, hop.addr));
+                    }
+                }
+                None => d.mac = MacAddr::ZERO,
+            }
+        }
+    }
+    let snapshot = Snapshot::build(generation, interfaces.to_vec(), compiled)?;
+    Ok((snapshot, wanted))
+}
+
+pub struct Daemon {
+    config: Config,
+    pool: Mempool,
+    /// Kept open for the daemon's life; closed after the workers stopped.
+    ports: Vec<Port>,
+    interfaces: Vec<Interface>,
+    interface_of_port: Vec<u16>,
+    routes: RouteTable,
+    neighbours: NeighbourTable,
+    services: Vec<ServiceConfig>,
+    /// Highest real-server id handed out.
+    next_dest_id: u32,
+    timeouts: Timeouts,
+    publisher: Publisher,
+    control_tx: Vec<TxQueue>,
+    from_workers: Consumer<Mbuf>,
+    counters: Vec<Arc<SharedCounters>>,
+    launched: Vec<lcore::Launched>,
+    stop: Arc<AtomicBool>,
+    started: Instant,
+    garp_left: u32,
+    next_garp: Instant,
+    steering: Steering,
+    due: Vec<(u16, Ipv4Addr)>,
+}
+
+impl Daemon {
+    /// Configures `ports` (in config order), launches the workers and sends gratuitous ARP.
+    /// The workers start forwarding with the configured services at once.
+    pub fn start(
+        eal: &Eal,
+        config: Config,
+        pool: Mempool,
+        mut ports: Vec<Port>,
+    ) -> Result<Daemon, DaemonError> {
+        let n_workers = config.cores.workers.len();
+        if ports.len() != config.ports.len() {
+            return Err(DaemonError::Setup(format!(
+                "{} ports opened for {} configured",
+                ports.len(),
+                config.ports.len()
+            )));
+        }
+        // Interfaces: MAC (configured or the device's), own addresses then announced VIPs.
+        let mut interfaces = Vec::with_capacity(ports.len());
+        let mut interface_of_port = Vec::new();
+        for (i, (spec, port)) in config.ports.iter().zip(&ports).enumerate() {
+            let mac = match spec.mac {
+                Some(m) => m,
+                None => MacAddr(port.mac().map_err(dpdk(format!("ports[{i}] MAC")))?),
+            };
+            let mut addrs: Vec<Addr> = spec
+                .addrs
+                .iter()
+                .map(|p| Addr::v4(p.addr.octets()))
+                .collect();
+            addrs.extend(spec.vips.iter().map(|v| Addr::v4(v.octets())));
+            interfaces.push(Interface {
+                mac,
+                addrs,
+                mtu: spec.mtu,
+            });
+            let id = usize::from(port.id().0);
+            if interface_of_port.len() <= id {
+                interface_of_port.resize(id + 1, u16::MAX);
+            }
+            interface_of_port[id] = i as u16;
+        }
+        let connected: Vec<(u16, Ipv4Addr, u8)> = config
+            .ports
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.addrs.iter().map(move |a| (i as u16, a.addr, a.len)))
+            .collect();
+        let statics: Vec<(Ipv4Addr, u8, Ipv4Addr)> = config
+            .routes
+            .iter()
+            .map(|r| (r.prefix.addr, r.prefix.len, r.via))
+            .collect();
+        let routes =
+            RouteTable::new(&connected, &statics).map_err(|e| DaemonError::Route(e.to_string()))?;
+        let mut neighbours = NeighbourTable::new();
+        for n in &config.neighbours {
+            neighbours.add_static(n.port, n.addr, n.mac);
+        }
+        let services = config.services.clone();
+        let started = Instant::now();
+        let now_ms = 0;
+        let (snapshot, wanted) = compile(1, &interfaces, &routes, &neighbours, &services)
+            .map_err(DaemonError::Snapshot)?;
+        for (i, a) in wanted {
+            neighbours.want(i, a, now_ms);
+        }
+        let snapshot = Arc::new(snapshot);
+
+        static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
+        // Rings: a redirect ring per worker, one control ring, command/reply rings per worker.
+        let mut redirect_in = Vec::with_capacity(n_workers);
+        let mut redirect_producers = Vec::with_capacity(n_workers);
+        for w in 0..n_workers {
+            let (p, c) = channel::<Mbuf>(
+                eal,
+                &format!("rvs_redirect_{instance}_{w}"),
+                REDIRECT_RING,
+                Producers::Multi,
+                SOCKET_ANY,
+            )
+            .map_err(dpdk("redirect ring"))?;
+            redirect_in.push(c);
+            redirect_producers.push(p);
+        }
+        let (to_control, from_workers) = channel::<Mbuf>(
+            eal,
+            &format!("rvs_to_control_{instance}"),
+            CONTROL_RING,
+            Producers::Multi,
+            SOCKET_ANY,
+        )
+        .map_err(dpdk("control ring"))?;
+
+        let mut control_tx = Vec::with_capacity(ports.len());
+        for port in &mut ports {
+            port.start()
+                .map_err(dpdk(format!("starting {}", port.name())))?;
+        }
+        let mut per_worker_queues: Vec<WorkerIo> = (0..n_workers)
+            .map(|_| WorkerIo {
+                rx: Vec::new(),
+                tx: Vec::new(),
+                interface_of_port: interface_of_port.clone(),
+            })
+            .collect();
+        for port in &mut ports {
+            for (w, io) in per_worker_queues.iter_mut().enumerate() {
+                let q = w as u16;
+                let name = port.name().to_string();
+                let missing = || DaemonError::Setup(format!("{name}: queue {q} taken"));
+                io.rx.push(port.rx_queue(q).ok_or_else(missing)?);
+                io.tx.push(port.tx_queue(q).ok_or_else(missing)?);
+            }
+            control_tx
+                .push(port.tx_queue(n_workers as u16).ok_or_else(|| {
+                    DaemonError::Setup(format!("{}: control queue", port.name()))
+                })?);
+        }
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let tsc_hz = lcore::tsc_hz(eal);
+        let mut channels = Vec::with_capacity(n_workers);
+        let mut counters = Vec::with_capacity(n_workers);
+        let mut launched = Vec::with_capacity(n_workers);
+        let mut redirect_in = redirect_in.into_iter();
+        for (w, io) in per_worker_queues.into_iter().enumerate() {
+            let (cmd_p, cmd_c) = channel::<Box<Command>>(
+                eal,
+                &format!("rvs_cmd_{instance}_{w}"),
+                COMMAND_RING,
+                Producers::Single,
+                SOCKET_ANY,
+            )
+            .map_err(dpdk("command ring"))?;
+            let (rep_p, rep_c) = channel(
+                eal,
+                &format!("rvs_reply_{instance}_{w}"),
+                COMMAND_RING,
+                Producers::Single,
+                SOCKET_ANY,
+            )
+            .map_err(dpdk("reply ring"))?;
+            channels.push(WorkerChannel {
+                commands: cmd_p,
+                replies: rep_c,
+            });
+            let redirect_out = redirect_producers
+                .iter()
+                .enumerate()
+                .map(|(o, p)| if o == w { None } else { p.try_clone() })
+                .collect();
+            let links = WorkerLinks {
+                redirect_in: redirect_in
+                    .next()
+                    .ok_or_else(|| DaemonError::Setup("redirect rings".into()))?,
+                redirect_out,
+                to_control: to_control
+                    .try_clone()
+                    .ok_or_else(|| DaemonError::Setup("control ring".into()))?,
+                commands: cmd_c,
+                replies: rep_p,
+            };
+            let fc = ForwarderConfig {
+                worker: w as u16,
+                workers: n_workers as u16,
+                capacity: config.sessions.capacity,
+                seed: random_seed(w),
+                timeouts: config.sessions.timeouts,
+                full_policy: config.sessions.full_policy,
+            };
+            let forwarder = Forwarder::new(&fc, snapshot.clone())
+                .map_err(|e| DaemonError::Setup(format!("sessions.capacity: {e:?}")))?;
+            let shared = Arc::new(SharedCounters::default());
+            counters.push(shared.clone());
+            let worker = Worker::new(
+                w as u16,
+                forwarder,
+                io,
+                links,
+                shared,
+                tsc_hz,
+                u64::from(config.dataplane.burst_drain_us),
+            );
+            let stop = stop.clone();
+            let lcore_id = config.cores.workers[w];
+            let job = move || {
+                drop(worker.run(&stop));
+                0
+            };
+            launched.push(
+                lcore::launch(eal, lcore_id, job)
+                    .map_err(dpdk(format!("worker lcore {lcore_id}")))?,
+            );
+        }
+        let publisher = Publisher::new(channels, snapshot);
+        let timeouts = config.sessions.timeouts;
+        let mut daemon = Daemon {
+            steering: Steering::SingleWorker,
+            config,
+            pool,
+            ports,
+            interfaces,
+            interface_of_port,
+            routes,
+            neighbours,
+            next_dest_id: max_dest_id(&services),
+            services,
+            timeouts,
+            publisher,
+            control_tx,
+            from_workers,
+            counters,
+            launched,
+            stop,
+            started,
+            garp_left: GARP_REPEATS + 1,
+            next_garp: started,
+            due: Vec::new(),
+        };
+        daemon.update_steering();
+        daemon.poll();
+        Ok(daemon)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// One iteration of the control thread (non-blocking).
+    pub fn poll(&mut self) {
+        let now = self.now_ms();
+        self.publisher.pump(|_| {});
+        let mut burst = MbufBurst::<32>::new();
+        let mut changed = false;
+        while self.from_workers.pop_burst(&mut burst) > 0 {
+            for m in burst.drain() {
+                let Some(info) = neigh::parse_arp(m.data()) else {
+                    continue;
+                };
+                let iface = self
+                    .interface_of_port
+                    .get(usize::from(m.port()))
+                    .copied()
+                    .unwrap_or(u16::MAX);
+                changed |= self
+                    .neighbours
+                    .learn(iface, info.sender_ip, info.sender_mac, now);
+            }
+        }
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        changed |= self.neighbours.due_requests(now, &mut due);
+        for &(iface, addr) in &due {
+            self.send_arp_request(iface, addr);
+        }
+        self.due = due;
+        if self.garp_left > 0 && Instant::now() >= self.next_garp {
+            self.garp_left -= 1;
+            self.next_garp = Instant::now() + Duration::from_secs(1);
+            self.send_gratuitous_arp();
+        }
+        if changed {
+            // The services are unchanged and were valid: only next-hop MACs moved.
+            let _ = self.republish();
+        }
+    }
+
+    fn send_frame(&mut self, iface: u16, build: impl FnOnce(&mut [u8]) -> Option<usize>) {
+        let mut frame = [0u8; 64];
+        let Some(len) = build(&mut frame) else {
+            return;
+        };
+        let Some(mut m) = self.pool.alloc() else {
+            return;
+        };
+        if !m.set_data(&frame[..len]) {
+            return;
+        }
+        let Some(q) = self.control_tx.get_mut(usize::from(iface)) else {
+            return;
+        };
+        let mut burst = MbufBurst::<1>::new();
+        if burst.push(m).is_ok() {
+            q.tx_burst(&mut burst);
+        }
+    }
+
+    fn send_arp_request(&mut self, iface: u16, target: Ipv4Addr) {
+        let Some(i) = self.interfaces.get(usize::from(iface)) else {
+            return;
+        };
+        let mac = i.mac;
+        let src = self
+            .routes
+            .lookup(target)
+            .filter(|h| h.interface == iface)
+            .map(|h| h.src)
+            .or_else(|| i.addrs.iter().find_map(Addr::to_v4).map(Ipv4Addr::from));
+        let Some(src) = src else {
+            return;
+        };
+        self.send_frame(iface, |buf| neigh::arp_request(buf, mac, src, target).ok());
+    }
+
+    /// Announces every port's addresses and VIPs, and each FULLNAT local address on the port
+    /// its subnet is on.
+    fn send_gratuitous_arp(&mut self) {
+        let mut announce: Vec<(u16, Ipv4Addr)> = Vec::new();
+        for (iface, i) in self.interfaces.iter().enumerate() {
+            for a in i.addrs.iter().filter_map(Addr::to_v4) {
+                announce.push((iface as u16, Ipv4Addr::from(a)));
+            }
+        }
+        for s in &self.services {
+            for a in s.local_addrs.iter().filter_map(Addr::to_v4) {
+                let ip = Ipv4Addr::from(a);
+                if let Some(hop) = self.routes.lookup(ip).filter(|h| h.addr == ip) {
+                    if !announce.contains(&(hop.interface, ip)) {
+                        announce.push((hop.interface, ip));
+                    }
+                }
+            }
+        }
+        for (iface, ip) in announce {
+            let Some(mac) = self.interfaces.get(usize::from(iface)).map(|i| i.mac) else {
+                continue;
+            };
+            self.send_frame(iface, |buf| neigh::gratuitous_arp(buf, mac, ip).ok());
+        }
+    }
+
+    /// rte_flow steering of FULLNAT replies where the ports allow it (see [`crate::flow`]).
+    fn update_steering(&mut self) {
+        let laddrs: Vec<Ipv4Addr> = self
+            .services
+            .iter()
+            .flat_map(|s| s.local_addrs.iter())
+            .filter_map(|a| a.to_v4().map(Ipv4Addr::from))
+            .collect();
+        self.steering =
+            Steering::install(&self.ports, &laddrs, self.config.cores.workers.len() as u16);
+    }
+
+    /// How FULLNAT replies reach their owner.
+    pub fn steering(&self) -> &Steering {
+        &self.steering
+    }
+
+    fn republish(&mut self) -> Result<(), SnapshotError> {
+        let generation = self.publisher.current().generation + 1;
+        let (snapshot, wanted) = compile(
+            generation,
+            &self.interfaces,
+            &self.routes,
+            &self.neighbours,
+            &self.services,
+        )?;
+        let now = self.now_ms();
+        for (i, a) in wanted {
+            self.neighbours.want(i, a, now);
+        }
+        self.publisher.publish(Arc::new(snapshot));
+        Ok(())
+    }
+
+    /// Replaces the service table. On error nothing changes (the running table stays as it was).
+    /// Real-server ids are the daemon's: a real server already in the table (same service,
+    /// address and port) keeps its id, so workers keep its connection counts; a new one gets a
+    /// fresh id. The ids in `services` are ignored.
+    pub fn set_services(&mut self, mut services: Vec<ServiceConfig>) -> Result<(), SnapshotError> {
+        for service in &mut services {
+            let old = self.services.iter().find(|o| o.key == service.key);
+            for d in &mut service.dests {
+                let kept = old.and_then(|o| {
+                    o.dests
+                        .iter()
+                        .find(|od| od.addr == d.addr && od.port == d.port)
+                });
+                d.id = match kept {
+                    Some(od) => od.id,
+                    None => {
+                        self.next_dest_id += 1;
+                        self.next_dest_id
+                    }
+                };
+            }
+        }
+        let old = std::mem::replace(&mut self.services, services);
+        if let Err(e) = self.republish() {
+            self.services = old;
+            return Err(e);
+        }
+        let laddrs_changed = {
+            let a: Vec<_> = old.iter().flat_map(|s| s.local_addrs.clone()).collect();
+            let b: Vec<_> = self
+                .services
+                .iter()
+                .flat_map(|s| s.local_addrs.clone())
+                .collect();
+            a != b
+        };
+        if laddrs_changed {
+            self.update_steering();
+        }
+        Ok(())
+    }
+
+    /// The operator's service table (what `rvsadm -S` saves).
+    pub fn services(&self) -> &[ServiceConfig] {
+        &self.services
+    }
+
+    /// The running snapshot.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        self.publisher.current()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn neighbours(&self) -> &NeighbourTable {
+        &self.neighbours
+    }
+
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// Waits until every worker runs the latest snapshot.
+    pub fn wait_installed(&mut self, timeout: Duration) -> bool {
+        self.publisher.wait_installed(timeout)
+    }
+
+    /// Each worker's counters, as last published.
+    pub fn counters(&self) -> Vec<WorkerCounters> {
+        self.counters.iter().map(|c| c.read()).collect()
+    }
+
+    /// Every session of every worker (`ipvsadm -Lnc`).
+    pub fn list_sessions(&mut self) -> Result<Vec<SessionEntry>, RequestError> {
+        const PAGE: usize = 4096;
+        let n = self.publisher.workers();
+        let mut cursors: Vec<Option<usize>> = vec![Some(0); n];
+        let mut all = Vec::new();
+        while cursors.iter().any(Option::is_some) {
+            let snapshot = cursors.clone();
+            let replies = self.publisher.request_all(
+                |w| match snapshot[usize::from(w)] {
+                    Some(cursor) => Command::ListSessions { cursor, max: PAGE },
+                    None => Command::ListSessions { cursor: 0, max: 0 },
+                },
+                REQUEST_TIMEOUT,
+            )?;
+            for (w, body) in replies.into_iter().enumerate() {
+                if let (Some(_), ReplyBody::Sessions { entries, next }) = (cursors[w], body) {
+                    all.extend(entries);
+                    cursors[w] = next;
+                }
+            }
+        }
+        Ok(all)
+    }
+
+    /// Removes every session on every worker; returns how many.
+    pub fn flush_sessions(&mut self) -> Result<usize, RequestError> {
+        let replies = self
+            .publisher
+            .request_all(|_| Command::FlushSessions, REQUEST_TIMEOUT)?;
+        Ok(replies
+            .into_iter()
+            .map(|b| match b {
+                ReplyBody::Flushed { sessions } => sessions,
+                _ => 0,
+            })
+            .sum())
+    }
+
+    /// Per-real-server traffic summed over the workers, by dest id.
+    pub fn dest_stats(&mut self) -> Result<Vec<DestStats>, RequestError> {
+        let replies = self
+            .publisher
+            .request_all(|_| Command::DestStats, REQUEST_TIMEOUT)?;
+        let mut sum: Vec<DestStats> = Vec::new();
+        for body in replies {
+            if let ReplyBody::DestStats(list) = body {
+                for d in list {
+                    match sum.iter_mut().find(|s| s.id == d.id) {
+                        Some(s) => {
+                            s.conns += d.conns;
+                            s.in_packets += d.in_packets;
+                            s.out_packets += d.out_packets;
+                            s.in_bytes += d.in_bytes;
+                            s.out_bytes += d.out_bytes;
+                        }
+                        None => sum.push(d),
+                    }
+                }
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Zeroes the per-real-server counters (ipvsadm -Z).
+    pub fn zero_stats(&mut self) -> Result<(), RequestError> {
+        self.publisher
+            .request_all(|_| Command::ZeroStats, REQUEST_TIMEOUT)
+            .map(|_| ())
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// ipvsadm --set: new timeouts on every worker.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) -> Result<(), RequestError> {
+        self.publisher
+            .request_all(|_| Command::SetTimeouts(timeouts), REQUEST_TIMEOUT)?;
+        self.timeouts = timeouts;
+        Ok(())
+    }
+
+    /// Runs the control loop until `stop` is set (by a signal handler).
+    pub fn run_until(&mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            self.poll();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Stops the workers (each drains its tx buffers), waits for them and closes the ports.
+    /// Returns the workers' final counters.
+    pub fn shutdown(mut self) -> Vec<WorkerCounters> {
+        self.stop.store(true, Ordering::Relaxed);
+        for l in self.launched.drain(..) {
+            l.wait();
+        }
+        self.publisher.pump(|_| {});
+        let counters = self.counters();
+        self.steering = Steering::SingleWorker;
+        self.control_tx.clear();
+        for mut port in self.ports.drain(..) {
+            let _ = port.stop();
+        }
+        counters
+    }
+
+    pub fn port_ids(&self) -> Vec<PortId> {
+        self.ports.iter().map(Port::id).collect()
+    }
+}
+
+impl Drop for Daemon {
+    /// A daemon dropped without [`Daemon::shutdown`] (an error path) still stops its workers
+    /// before the ports close under them.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for l in self.launched.drain(..) {
+            l.wait();
+        }
+    }
+}
+
+fn max_dest_id(services: &[ServiceConfig]) -> u32 {
+    services
+        .iter()
+        .flat_map(|s| s.dests.iter().map(|d| d.id))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Per-worker session-hash key: distinct per worker and per start.
+fn random_seed(worker: usize) -> [u64; 2] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(worker);
+    let a = h.finish();
+    h.write_u64(a);
+    [a, h.finish()]
+}

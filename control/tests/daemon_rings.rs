@@ -1,0 +1,622 @@
+//! The daemon in-process on net_ring ports, with the test playing the wire: clients on the wan
+//! port's rings and real servers on the lan port's rings, answering what rvs actually sends.
+//! Ring ports have no rte_flow, so two workers hand FULLNAT replies to each other in software.
+
+#[path = "../../dataplane/tests/golden/mod.rs"]
+mod golden;
+
+use control::config;
+use control::daemon::Daemon;
+use control::flow::Steering;
+use dataplane::dpdk::ring::{channel, Producers};
+use dataplane::dpdk::{Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, Producer, SOCKET_ANY};
+use dataplane::snapshot::ServiceConfig;
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use std::net::Ipv4Addr;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Main lcore 0 and worker lcores 1 and 2 (2 shares cpu 1): two workers on a two-core machine.
+const EAL_ARGS: &[&str] = &[
+    "rvs-daemon-test",
+    "--no-huge",
+    "-m",
+    "512",
+    "--no-pci",
+    "--no-shconf",
+    "--no-telemetry",
+    "--lcores",
+    "0@0,1@1,2@1",
+    "--log-level",
+    "*:error",
+];
+
+const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const ROUTER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+const RS_MACS: [[u8; 6]; 3] = [
+    [2, 0, 0, 0, 1, 0x11],
+    [2, 0, 0, 0, 1, 0x12],
+    [2, 0, 0, 0, 1, 0x13],
+];
+const VIP: [u8; 4] = [10, 10, 0, 100];
+const LADDR: [u8; 4] = [10, 20, 0, 250];
+
+fn eal() -> &'static Eal {
+    static EAL: OnceLock<Eal> = OnceLock::new();
+    EAL.get_or_init(|| Eal::init(EAL_ARGS).expect("EAL init"))
+}
+
+/// Daemons of one process share the worker lcores: one test at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn pool() -> Mempool {
+    static POOL: OnceLock<Mempool> = OnceLock::new();
+    *POOL.get_or_init(|| {
+        Mempool::create(
+            eal(),
+            "test_pool",
+            16383,
+            256,
+            Mempool::default_data_room(),
+            SOCKET_ANY,
+        )
+        .expect("pool")
+    })
+}
+
+/// Real servers `rs` (0 = 10.20.0.11 ..); static neighbours for all three real servers.
+fn config_text(method: &str, workers: &[u32], rs: &[usize]) -> String {
+    config_with_neighbours(method, workers, rs, 3)
+}
+
+/// As [`config_text`] with static neighbours for the first `statics` real servers only.
+fn config_with_neighbours(method: &str, workers: &[u32], rs: &[usize], statics: usize) -> String {
+    let mut t = format!(
+        r#"
+[cores]
+main = 0
+workers = {workers:?}
+cpus = {cpus:?}
+[dataplane]
+mbufs = 16383
+rx_desc = 256
+tx_desc = 256
+[sessions]
+capacity = 65536
+[[ports]]
+name = "wan"
+device = "net_ring_wan"
+addrs = ["10.10.0.1/24"]
+vips = ["10.10.0.100"]
+mac = "02:00:00:00:00:01"
+[[ports]]
+name = "lan"
+device = "net_ring_lan"
+addrs = ["10.20.0.1/24"]
+mac = "02:00:00:00:00:02"
+[[routes]]
+prefix = "0.0.0.0/0"
+via = "10.10.0.254"
+"#,
+        cpus = (0..workers.len()).collect::<Vec<_>>()
+    );
+    for (i, mac) in RS_MACS.iter().enumerate().take(statics) {
+        t += &format!(
+            "[[neighbours]]\naddr = \"10.20.0.{}\"\nmac = \"{}\"\nport = \"lan\"\n",
+            11 + i,
+            mac.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        );
+    }
+    t += &services_text(method, rs, &[1, 1, 1]);
+    t
+}
+
+fn services_text(method: &str, rs: &[usize], weights: &[u32]) -> String {
+    let mut t = String::from(
+        "[[services]]\nprotocol = \"tcp\"\nvip = \"10.10.0.100\"\nport = 80\nscheduler = \"rr\"\nlocal_addrs = [\"10.20.0.250\"]\n",
+    );
+    for &i in rs {
+        t += &format!(
+            "[[services.real_servers]]\naddr = \"10.20.0.{}\"\nport = 8080\nmethod = \"{method}\"\nweight = {}\n",
+            11 + i,
+            weights[i]
+        );
+    }
+    t
+}
+
+/// The wire side of one ring port: what the test sends into each rx queue and reads from each
+/// tx queue.
+struct Wire {
+    rx: Vec<Producer<Mbuf>>,
+    tx: Vec<Consumer<Mbuf>>,
+}
+
+fn ring_port(name: &str, rx_queues: usize, tx_queues: usize) -> (Port, Wire) {
+    let eal = eal();
+    let (mut rx_p, mut rx_c, mut tx_p, mut tx_c) = (vec![], vec![], vec![], vec![]);
+    for q in 0..rx_queues {
+        let (p, c) = channel::<Mbuf>(
+            eal,
+            &format!("{name}_r{q}"),
+            4096,
+            Producers::Single,
+            SOCKET_ANY,
+        )
+        .unwrap();
+        rx_p.push(p);
+        rx_c.push(c);
+    }
+    for q in 0..tx_queues {
+        let (p, c) = channel::<Mbuf>(
+            eal,
+            &format!("{name}_t{q}"),
+            4096,
+            Producers::Single,
+            SOCKET_ANY,
+        )
+        .unwrap();
+        tx_p.push(p);
+        tx_c.push(c);
+    }
+    let mut pc = dataplane::dpdk::PortConfig::new(pool());
+    pc.rx_queues = rx_queues as u16;
+    pc.tx_queues = tx_queues as u16;
+    let port = Port::open_rings(eal, name, rx_c, tx_p, &pc).unwrap();
+    (port, Wire { rx: rx_p, tx: tx_c })
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+struct Lab {
+    daemon: Daemon,
+    wan: Wire,
+    lan: Wire,
+}
+
+impl Lab {
+    fn start(config_text: &str) -> Lab {
+        let config = config::parse(config_text).expect("config");
+        let workers = config.cores.workers.len();
+        let (wan_port, wan) = ring_port(&unique("wan"), workers, workers + 1);
+        let (lan_port, lan) = ring_port(&unique("lan"), workers, workers + 1);
+        let daemon = Daemon::start(eal(), config, pool(), vec![wan_port, lan_port]).expect("start");
+        Lab { daemon, wan, lan }
+    }
+
+    fn inject(wire: &mut Wire, queue: usize, frame: &[u8]) {
+        let mut m = pool().alloc().expect("mbuf");
+        assert!(m.set_data(frame));
+        wire.rx[queue].push(m).map_err(|_| "rx ring full").unwrap();
+    }
+
+    /// Frames the box sent on the worker tx queues of `wire` (control's ARP queue excluded),
+    /// waiting up to 2 s for `want` of them.
+    fn collect(daemon: &mut Daemon, wire: &mut Wire, want: usize) -> Vec<Vec<u8>> {
+        let workers = wire.tx.len() - 1;
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut burst = MbufBurst::<64>::new();
+        while out.len() < want && Instant::now() < deadline {
+            daemon.poll();
+            for q in 0..workers {
+                wire.tx[q].pop_burst(&mut burst);
+                out.extend(burst.iter().map(|m| m.data().to_vec()));
+                burst.free_all();
+            }
+        }
+        // Control frames (gratuitous ARP) are not the test's business here.
+        wire.tx[workers].pop_burst(&mut burst);
+        burst.free_all();
+        out
+    }
+}
+
+fn tcp_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    flags: &str,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src.0, dst.0, 64)
+        .tcp(src.1, dst.1, seq, 65535);
+    if flags.contains('S') {
+        b = b.syn();
+    }
+    if flags.contains('A') {
+        b = b.ack(1);
+    }
+    if flags.contains('F') {
+        b = b.fin();
+    }
+    let mut f = Vec::new();
+    b.write(&mut f, payload).unwrap();
+    f
+}
+
+/// (src, dst) addresses and ports of a TCP frame, and its TTL.
+fn tcp_endpoints(frame: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16), u8) {
+    let p = SlicedPacket::from_ethernet(frame).expect("parse");
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("not IPv4: {frame:02x?}")
+    };
+    let Some(TransportSlice::Tcp(tcp)) = p.transport else {
+        panic!("not TCP")
+    };
+    let h = ip.header();
+    (
+        (h.source_addr(), tcp.source_port()),
+        (h.destination_addr(), tcp.destination_port()),
+        h.ttl(),
+    )
+}
+
+fn client(i: usize) -> ([u8; 4], u16) {
+    (
+        [192, 0, 2, 10 + (i / 1000) as u8],
+        20000 + (i % 1000) as u16,
+    )
+}
+
+/// FULLNAT with two workers: SYNs spread over both rx queues; every server reply is sent to the
+/// rx queue of the *other* worker than the one that owns the local port half of the time, so
+/// it must be handed over. Every packet of every flow must come out, rewritten.
+#[test]
+fn fullnat_two_workers_redirect_replies_to_the_owner() {
+    let _serial = serial();
+    let mut lab = Lab::start(&config_text("fullnat", &[1, 2], &[0, 1, 2]));
+    assert!(
+        matches!(lab.daemon.steering(), Steering::Software(_)),
+        "ring ports have no rte_flow: {}",
+        lab.daemon.steering()
+    );
+    const FLOWS: usize = 200;
+    // Client SYNs, RSS-like spread over both queues.
+    for i in 0..FLOWS {
+        let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(i), (VIP, 80), "S", 1000, &[]);
+        Lab::inject(&mut lab.wan, i % 2, &f);
+    }
+    let syns = Lab::collect(&mut lab.daemon, &mut lab.lan, FLOWS);
+    assert_eq!(syns.len(), FLOWS, "every SYN reaches a real server");
+    // Map each local port back to its client, check the rewrite.
+    let mut flows = Vec::new();
+    for s in &syns {
+        let ((src, lport), (dst, dport), ttl) = tcp_endpoints(s);
+        assert_eq!(src, Ipv4Addr::from(LADDR));
+        assert_eq!(dport, 8080);
+        assert_eq!(ttl, 63);
+        let rs = (dst.octets()[3] - 11) as usize;
+        assert_eq!(&s[..6], &RS_MACS[rs], "to the real server's MAC");
+        assert_eq!(&s[6..12], &LAN_MAC);
+        flows.push((dst.octets(), lport));
+    }
+    // Server SYN|ACKs: half to the owner's queue, half to the other worker's.
+    let mut wrong = 0;
+    for (n, &(rs, lport)) in flows.iter().enumerate() {
+        let owner = usize::from(lport) % 2;
+        let queue = if n % 2 == 0 { owner } else { 1 - owner };
+        wrong += usize::from(queue != owner);
+        let mac = RS_MACS[usize::from(rs[3] - 11)];
+        let f = tcp_frame(mac, LAN_MAC, (rs, 8080), (LADDR, lport), "SA", 5000, &[]);
+        Lab::inject(&mut lab.lan, queue, &f);
+    }
+    let replies = Lab::collect(&mut lab.daemon, &mut lab.wan, FLOWS);
+    assert_eq!(replies.len(), FLOWS, "every reply completes");
+    let mut clients: Vec<_> = replies
+        .iter()
+        .map(|r| {
+            let ((src, sport), (dst, dport), _) = tcp_endpoints(r);
+            assert_eq!((src, sport), (Ipv4Addr::from(VIP), 80), "from the VIP");
+            assert_eq!(&r[..6], &ROUTER_MAC);
+            (dst.octets(), dport)
+        })
+        .collect();
+    clients.sort();
+    let mut expected: Vec<_> = (0..FLOWS).map(client).collect();
+    expected.sort();
+    assert_eq!(clients, expected, "each client gets exactly its reply");
+    // The data-plane counters saw the handovers.
+    std::thread::sleep(Duration::from_millis(30));
+    let counters = lab.daemon.counters();
+    let out: u64 = counters.iter().map(|c| c.redirected_out).sum();
+    let handed: u64 = counters.iter().map(|c| c.redirected_in).sum();
+    assert!(
+        wrong > 0 && out as usize >= wrong,
+        "redirected {out}, wrong queue {wrong}"
+    );
+    assert_eq!(
+        out, handed,
+        "every handed-over packet was taken by its owner"
+    );
+    assert_eq!(counters.iter().map(|c| c.io_drops()).sum::<u64>(), 0);
+    let sessions = lab.daemon.list_sessions().unwrap();
+    assert_eq!(sessions.len(), FLOWS);
+    assert!(sessions
+        .iter()
+        .all(|s| s.local.is_some_and(|(a, _)| a.to_v4() == Some(LADDR))));
+    let stats = lab.daemon.dest_stats().unwrap();
+    assert_eq!(stats.iter().map(|d| d.conns).sum::<u64>(), FLOWS as u64);
+    assert_eq!(
+        stats.iter().map(|d| d.out_packets).sum::<u64>(),
+        FLOWS as u64
+    );
+    lab.daemon.zero_stats().unwrap();
+    let stats = lab.daemon.dest_stats().unwrap();
+    assert!(stats.iter().all(|d| d.conns == 0 && d.in_packets == 0));
+    assert_eq!(lab.daemon.flush_sessions().unwrap(), FLOWS);
+    assert!(lab.daemon.list_sessions().unwrap().is_empty());
+    lab.daemon.shutdown();
+}
+
+/// Established sessions keep flowing, packet for packet, while the service table changes
+/// under them: a real server added, one removed, weights changed. New sessions follow the new
+/// table; the removed server's existing sessions finish.
+#[test]
+fn service_changes_under_traffic_lose_no_packet() {
+    let _serial = serial();
+    let mut lab = Lab::start(&config_text("nat", &[1], &[0, 1]));
+    const FLOWS: usize = 40;
+    for i in 0..FLOWS {
+        let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(i), (VIP, 80), "S", 1000, &[]);
+        Lab::inject(&mut lab.wan, 0, &f);
+    }
+    let syns = Lab::collect(&mut lab.daemon, &mut lab.lan, FLOWS);
+    assert_eq!(syns.len(), FLOWS);
+    // NAT: the server sees the client; remember which server has which client.
+    type Endpoint = ([u8; 4], u16);
+    let servers: Vec<([u8; 4], Endpoint)> = syns
+        .iter()
+        .map(|s| {
+            let ((src, sport), (dst, _), _) = tcp_endpoints(s);
+            (dst.octets(), (src.octets(), sport))
+        })
+        .collect();
+    assert!(
+        servers.iter().any(|(rs, _)| rs[3] == 12),
+        "rr used both servers"
+    );
+
+    let changes: Vec<(Vec<usize>, [u32; 3])> = vec![
+        (vec![0, 1, 2], [1, 1, 1]), // add 10.20.0.13
+        (vec![0, 1, 2], [1, 5, 1]), // change a weight
+        (vec![0, 2], [1, 1, 1]),    // remove 10.20.0.12 (its sessions must finish)
+        (vec![0, 2], [3, 1, 1]),
+    ];
+    let (mut sent, mut received) = (0usize, 0usize);
+    for round in 0..8 {
+        if round % 2 == 1 {
+            let (rs, weights) = &changes[round / 2];
+            let text = config_text("nat", &[1], &[0]).replace(
+                &services_text("nat", &[0], &[1, 1, 1]),
+                &services_text("nat", rs, weights),
+            );
+            let services: Vec<ServiceConfig> = config::parse(&text).unwrap().services;
+            lab.daemon.set_services(services).expect("valid change");
+        }
+        // One data packet each way on every established session.
+        for (rs, (caddr, cport)) in &servers {
+            let data = [round as u8; 100];
+            let c = tcp_frame(
+                ROUTER_MAC,
+                WAN_MAC,
+                (*caddr, *cport),
+                (VIP, 80),
+                "A",
+                2000,
+                &data,
+            );
+            Lab::inject(&mut lab.wan, 0, &c);
+            let mac = RS_MACS[usize::from(rs[3] - 11)];
+            let s = tcp_frame(
+                mac,
+                LAN_MAC,
+                (*rs, 8080),
+                (*caddr, *cport),
+                "A",
+                6000,
+                &data,
+            );
+            Lab::inject(&mut lab.lan, 0, &s);
+            sent += 2;
+        }
+        let to_servers = Lab::collect(&mut lab.daemon, &mut lab.lan, FLOWS);
+        let to_clients = Lab::collect(&mut lab.daemon, &mut lab.wan, FLOWS);
+        received += to_servers.len() + to_clients.len();
+        for f in &to_servers {
+            let (_, (dst, _), _) = tcp_endpoints(f);
+            assert!(
+                servers.iter().any(|(rs, _)| *rs == dst.octets()),
+                "an existing session stays on its server"
+            );
+        }
+    }
+    assert_eq!(received, sent, "no packet of an existing session lost");
+    assert!(lab.daemon.wait_installed(Duration::from_secs(2)));
+    assert_eq!(
+        lab.daemon.snapshot().generation,
+        5,
+        "four changes published"
+    );
+    let swap = lab
+        .daemon
+        .publisher()
+        .last_swap()
+        .expect("a completed swap");
+    eprintln!("snapshot swap latency (publish -> last ack, control thread polling): {swap:?}");
+
+    // New sessions go only to the servers of the final table (10.20.0.11 and .13).
+    for i in 0..20 {
+        let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(500 + i), (VIP, 80), "S", 1, &[]);
+        Lab::inject(&mut lab.wan, 0, &f);
+    }
+    let fresh = Lab::collect(&mut lab.daemon, &mut lab.lan, 20);
+    assert_eq!(fresh.len(), 20);
+    for f in &fresh {
+        let (_, (dst, _), _) = tcp_endpoints(f);
+        assert_ne!(dst.octets()[3], 12, "removed server gets no new session");
+    }
+    let c = lab.daemon.shutdown();
+    assert_eq!(c[0].io_drops(), 0);
+    assert_eq!(
+        c[0].drops.iter().sum::<u64>(),
+        0,
+        "nothing dropped: {:?}",
+        c[0]
+    );
+}
+
+/// A bad service table is refused whole and the running one stays.
+#[test]
+fn refused_service_change_leaves_the_table_as_it_was() {
+    let _serial = serial();
+    let mut lab = Lab::start(&config_text("fullnat", &[1], &[0, 1]));
+    let before = lab.daemon.services().to_vec();
+    let generation = lab.daemon.snapshot().generation;
+    let mut bad = before.clone();
+    bad[0].local_addrs.clear(); // FULLNAT without local addresses
+    let err = lab.daemon.set_services(bad).unwrap_err();
+    assert!(err.to_string().contains("local_addrs"), "{err}");
+    assert_eq!(lab.daemon.services(), &before[..]);
+    assert_eq!(lab.daemon.snapshot().generation, generation);
+    lab.daemon.shutdown();
+}
+
+/// ARP frame: operation, Ethernet source and destination, (sender MAC, IP), (target MAC, IP).
+fn arp_frame(
+    op: u16,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    sender: ([u8; 6], [u8; 4]),
+    target: ([u8; 6], [u8; 4]),
+) -> Vec<u8> {
+    golden::arp_frame(src_mac, dst_mac, op, sender.0, sender.1, target.0, target.1)
+}
+
+/// A real server without a static neighbour: the control thread ARPs for it; until the reply
+/// comes, new sessions to it are refused (`no_neighbour`); after it, the client's retransmitted
+/// SYN goes to the learned MAC.
+#[test]
+fn real_server_mac_is_resolved_with_arp() {
+    let _serial = serial();
+    let mut lab = Lab::start(&config_with_neighbours("fullnat", &[1], &[2], 2));
+    const RS: [u8; 4] = [10, 20, 0, 13];
+    // The control thread asks for 10.20.0.13 on its own tx queue of lan.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut burst = MbufBurst::<64>::new();
+    let mut request = None;
+    while request.is_none() && Instant::now() < deadline {
+        lab.daemon.poll();
+        lab.lan.tx[1].pop_burst(&mut burst);
+        request = burst
+            .iter()
+            .map(|m| m.data().to_vec())
+            .find(|f| f[12..14] == [8, 6] && f[38..42] == RS);
+        burst.free_all();
+    }
+    let request = request.expect("an ARP request for the real server");
+    let expected = arp_frame(
+        1,
+        LAN_MAC,
+        [0xff; 6],
+        (LAN_MAC, [10, 20, 0, 1]),
+        ([0; 6], RS),
+    );
+    assert_eq!(request, expected, "who-has 10.20.0.13 tell 10.20.0.1");
+
+    let syn = tcp_frame(ROUTER_MAC, WAN_MAC, client(1), (VIP, 80), "S", 1000, &[]);
+    Lab::inject(&mut lab.wan, 0, &syn);
+    assert!(
+        Lab::collect(&mut lab.daemon, &mut lab.lan, 1).is_empty(),
+        "unresolved: refused"
+    );
+
+    let reply = arp_frame(
+        2,
+        RS_MACS[2],
+        LAN_MAC,
+        (RS_MACS[2], RS),
+        (LAN_MAC, [10, 20, 0, 1]),
+    );
+    Lab::inject(&mut lab.lan, 0, &reply);
+    let generation = lab.daemon.snapshot().generation;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while lab.daemon.snapshot().generation == generation && Instant::now() < deadline {
+        lab.daemon.poll();
+    }
+    assert!(lab.daemon.wait_installed(Duration::from_secs(2)));
+    assert_eq!(
+        lab.daemon.neighbours().lookup(1, Ipv4Addr::from(RS)),
+        Some(dataplane::wire::ethernet::MacAddr(RS_MACS[2]))
+    );
+    Lab::inject(&mut lab.wan, 0, &syn);
+    let out = Lab::collect(&mut lab.daemon, &mut lab.lan, 1);
+    assert_eq!(out.len(), 1, "the retransmitted SYN goes through");
+    assert_eq!(&out[0][..6], &RS_MACS[2]);
+    let c = lab.daemon.shutdown();
+    assert_eq!(
+        c[0].drop_count(dataplane::verdict::DropReason::NoNeighbour),
+        1
+    );
+    assert_eq!(
+        c[0].to_control, 1,
+        "the ARP reply went to the control thread"
+    );
+}
+
+/// The box answers ARP and ping for its addresses and VIPs from the workers.
+#[test]
+fn arp_and_ping_for_the_vip_are_answered() {
+    let _serial = serial();
+    let mut lab = Lab::start(&config_text("nat", &[1], &[0]));
+    let who_has = arp_frame(
+        1,
+        ROUTER_MAC,
+        [0xff; 6],
+        (ROUTER_MAC, [10, 10, 0, 254]),
+        ([0; 6], VIP),
+    );
+    Lab::inject(&mut lab.wan, 0, &who_has);
+    let out = Lab::collect(&mut lab.daemon, &mut lab.wan, 1);
+    let is_at = arp_frame(
+        2,
+        WAN_MAC,
+        ROUTER_MAC,
+        (WAN_MAC, VIP),
+        (ROUTER_MAC, [10, 10, 0, 254]),
+    );
+    assert_eq!(out, vec![is_at]);
+
+    let mut ping = Vec::new();
+    PacketBuilder::ethernet2(ROUTER_MAC, WAN_MAC)
+        .ipv4([192, 0, 2, 10], VIP, 64)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut ping, b"ping")
+        .unwrap();
+    Lab::inject(&mut lab.wan, 0, &ping);
+    let out = Lab::collect(&mut lab.daemon, &mut lab.wan, 1);
+    assert_eq!(out.len(), 1);
+    let p = SlicedPacket::from_ethernet(&out[0]).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = p.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!(ip.header().source_addr(), Ipv4Addr::from(VIP));
+    assert!(
+        matches!(p.transport, Some(TransportSlice::Icmpv4(ref i)) if i.icmp_type() == etherparse::Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: 7, seq: 1 }))
+    );
+    lab.daemon.shutdown();
+}

@@ -1,0 +1,283 @@
+//! The per-lcore poll loop (after DPDK's l3fwd `main_loop`): receive a burst from each of the
+//! worker's rx queues, decide each packet with the [`Forwarder`], buffer transmissions per
+//! interface and drain them when a buffer is full or on a TSC deadline; hand packets owned by
+//! another worker to its redirect ring and ARP for the neighbour cache to the control ring;
+//! between bursts, take the control plane's commands (snapshot swaps, session requests), expire
+//! sessions with a bounded budget and publish counters.
+//!
+//! Hot-path contract: no allocation, lock or syscall per packet. Bursts and tx buffers are fixed
+//! arrays inside the [`Worker`]; rings are DPDK's lock-free rings. Every received packet ends
+//! transmitted, on another worker's or the control ring, or dropped and counted.
+
+pub mod command;
+pub mod counters;
+
+pub use command::{Command, Reply, ReplyBody, SessionEntry};
+pub use counters::{SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
+
+use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue};
+use crate::forward::Forwarder;
+use crate::verdict::Verdict;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Packets per rx burst and per tx buffer.
+pub const BURST: usize = 32;
+/// Sessions examined per loop by expiry.
+const EXPIRE_BUDGET: usize = 128;
+/// Commands taken per loop.
+const COMMANDS_PER_LOOP: usize = 4;
+/// Attempts to hand a full tx buffer to the NIC before the rest is dropped (counted).
+const TX_ATTEMPTS: usize = 4;
+
+/// A worker's queues: one rx and one tx queue per interface, indexed by interface number.
+pub struct WorkerIo {
+    pub rx: Vec<RxQueue>,
+    pub tx: Vec<TxQueue>,
+    /// DPDK port id -> interface number, for packets handed over by other workers
+    /// (`u16::MAX` for ports that are not ours).
+    pub interface_of_port: Vec<u16>,
+}
+
+/// A worker's rings.
+pub struct WorkerLinks {
+    /// Packets other workers hand to this one.
+    pub redirect_in: Consumer<Mbuf>,
+    /// Indexed by worker; `None` at this worker's own index.
+    pub redirect_out: Vec<Option<Producer<Mbuf>>>,
+    /// ARP for the control plane (a multi-producer ring shared by the workers).
+    pub to_control: Producer<Mbuf>,
+    pub commands: Consumer<Box<Command>>,
+    pub replies: Producer<Box<Reply>>,
+}
+
+/// Everything one poll-mode worker owns.
+#[repr(align(64))]
+pub struct Worker {
+    index: u16,
+    forwarder: Forwarder,
+    io: WorkerIo,
+    links: WorkerLinks,
+    shared: Arc<SharedCounters>,
+    counters: WorkerCounters,
+    rx_burst: MbufBurst<BURST>,
+    tx_buffers: Vec<MbufBurst<BURST>>,
+    tsc_per_ms: u64,
+    drain_tsc: u64,
+    publish_tsc: u64,
+}
+
+impl Worker {
+    /// `drain_us`: the longest a packet waits in a tx buffer. `tsc_hz` from `lcore::tsc_hz`.
+    pub fn new(
+        index: u16,
+        forwarder: Forwarder,
+        io: WorkerIo,
+        links: WorkerLinks,
+        shared: Arc<SharedCounters>,
+        tsc_hz: u64,
+        drain_us: u64,
+    ) -> Worker {
+        let tx_buffers = io.tx.iter().map(|_| MbufBurst::new()).collect();
+        let tsc_per_us = (tsc_hz / 1_000_000).max(1);
+        Worker {
+            index,
+            forwarder,
+            io,
+            links,
+            shared,
+            counters: WorkerCounters::default(),
+            rx_burst: MbufBurst::new(),
+            tx_buffers,
+            tsc_per_ms: tsc_per_us * 1000,
+            drain_tsc: tsc_per_us * drain_us.max(1),
+            publish_tsc: tsc_per_us * PUBLISH_INTERVAL_US,
+        }
+    }
+
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Polls until `stop` is set, then drains the tx buffers and publishes final counters.
+    /// Returns the queues so the owner can give them back to their ports.
+    pub fn run(mut self, stop: &AtomicBool) -> WorkerIo {
+        let mut drain_at = 0;
+        let mut publish_at = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let now_tsc = lcore::tsc();
+            let now_ms = now_tsc / self.tsc_per_ms;
+            self.poll_once(now_ms);
+            if now_tsc >= drain_at {
+                self.flush_all();
+                drain_at = now_tsc + self.drain_tsc;
+            }
+            if now_tsc >= publish_at {
+                self.publish();
+                publish_at = now_tsc + self.publish_tsc;
+            }
+        }
+        self.flush_all();
+        self.publish();
+        self.io
+    }
+
+    /// One loop iteration without the drain/publish deadlines (also used by tests).
+    pub fn poll_once(&mut self, now_ms: u64) {
+        for i in 0..self.io.rx.len() {
+            if self.io.rx[i].rx_burst(&mut self.rx_burst) > 0 {
+                self.decide_burst(Some(i as u16), now_ms);
+            }
+        }
+        let handed = self.links.redirect_in.pop_burst(&mut self.rx_burst);
+        if handed > 0 {
+            self.counters.redirected_in += handed as u64;
+            self.decide_burst(None, now_ms);
+        }
+        for _ in 0..COMMANDS_PER_LOOP {
+            match self.links.commands.pop() {
+                Some(cmd) => self.command(*cmd, now_ms),
+                None => break,
+            }
+        }
+        self.forwarder.expire(now_ms, EXPIRE_BUDGET);
+    }
+
+    /// Decides every packet of `rx_burst`; `in_if` None: look the interface up by port id.
+    fn decide_burst(&mut self, in_if: Option<u16>, now_ms: u64) {
+        let mut burst = std::mem::take(&mut self.rx_burst);
+        for mut m in burst.drain() {
+            let iface = match in_if {
+                Some(i) => i,
+                None => self
+                    .io
+                    .interface_of_port
+                    .get(usize::from(m.port()))
+                    .copied()
+                    .unwrap_or(u16::MAX),
+            };
+            match self.forwarder.process(&mut m, iface, now_ms) {
+                Verdict::Transmit(out) => self.transmit(out, m),
+                Verdict::Redirect(w) => {
+                    // The owner looks the interface up by port id; not every driver sets it.
+                    if let Some(q) = in_if.and_then(|i| self.io.rx.get(usize::from(i))) {
+                        m.set_port(q.port().0);
+                    }
+                    let ring = self
+                        .links
+                        .redirect_out
+                        .get_mut(usize::from(w))
+                        .and_then(Option::as_mut);
+                    let handed = match ring {
+                        Some(r) => r.push(m).is_ok(),
+                        None => false,
+                    };
+                    if !handed {
+                        self.counters.redirect_full += 1;
+                    }
+                }
+                Verdict::Local => {
+                    if let Some(q) = in_if.and_then(|i| self.io.rx.get(usize::from(i))) {
+                        m.set_port(q.port().0);
+                    }
+                    if self.links.to_control.push(m).is_err() {
+                        self.counters.control_full += 1;
+                    }
+                }
+                Verdict::Drop(_) => drop(m),
+            }
+        }
+        self.rx_burst = burst;
+    }
+
+    #[inline]
+    fn transmit(&mut self, out: u16, m: Mbuf) {
+        let Some(buffer) = self.tx_buffers.get_mut(usize::from(out)) else {
+            self.counters.tx_full += 1;
+            return;
+        };
+        if let Err(m) = buffer.push(m) {
+            self.flush(usize::from(out));
+            if self.tx_buffers[usize::from(out)].push(m).is_err() {
+                self.counters.tx_full += 1;
+            }
+        }
+        if self.tx_buffers[usize::from(out)].room() == 0 {
+            self.flush(usize::from(out));
+        }
+    }
+
+    fn flush(&mut self, out: usize) {
+        let (Some(buffer), Some(queue)) = (self.tx_buffers.get_mut(out), self.io.tx.get_mut(out))
+        else {
+            return;
+        };
+        for _ in 0..TX_ATTEMPTS {
+            if buffer.is_empty() {
+                return;
+            }
+            queue.tx_burst(buffer);
+        }
+        self.counters.tx_full += buffer.len() as u64;
+        buffer.free_all();
+    }
+
+    fn flush_all(&mut self) {
+        for out in 0..self.tx_buffers.len() {
+            self.flush(out);
+        }
+    }
+
+    fn command(&mut self, cmd: Command, now_ms: u64) {
+        let body = match cmd {
+            Command::InstallSnapshot(snapshot) => {
+                let generation = snapshot.generation;
+                self.forwarder.set_snapshot(snapshot);
+                self.counters.generation = generation;
+                ReplyBody::SnapshotInstalled { generation }
+            }
+            Command::ListSessions { cursor, max } => {
+                let (entries, next) = command::list_sessions(&self.forwarder, cursor, max, now_ms);
+                ReplyBody::Sessions { entries, next }
+            }
+            Command::FlushSessions => ReplyBody::Flushed {
+                sessions: self.forwarder.flush_sessions(),
+            },
+            Command::SetTimeouts(t) => {
+                self.forwarder.set_timeouts(t);
+                ReplyBody::TimeoutsSet
+            }
+            Command::DestStats => ReplyBody::DestStats(self.forwarder.dest_stats()),
+            Command::ZeroStats => {
+                self.forwarder.zero_dest_stats();
+                ReplyBody::StatsZeroed
+            }
+        };
+        let reply = Box::new(Reply {
+            worker: self.index,
+            body,
+        });
+        // The control plane sizes the reply ring for its outstanding requests; if it is full
+        // anyway the reply is lost and the requester times out.
+        let _ = self.links.replies.push(reply);
+    }
+
+    fn publish(&mut self) {
+        let s = self.forwarder.stats();
+        let t = self.forwarder.sessions();
+        let c = &mut self.counters;
+        c.rx = s.rx;
+        c.tx = s.tx;
+        c.redirected_out = s.redirected;
+        c.to_control = s.local;
+        for &reason in crate::verdict::DropReason::ALL {
+            c.drops[reason as usize] = s.drops.get(reason);
+        }
+        c.sessions = t.len() as u64;
+        c.sessions_created = t.stats().created;
+        c.sessions_expired = t.stats().expired;
+        c.capacity = t.capacity() as u64;
+        c.generation = self.forwarder.snapshot().generation;
+        self.shared.publish(c);
+    }
+}
