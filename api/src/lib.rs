@@ -1,0 +1,391 @@
+//! The rvsd control protocol, shared by the daemon (server) and `rvsadm` (client). It does not
+//! depend on DPDK, so `rvsadm` links none of it.
+//!
+//! Transport: a unix stream socket. Each message is a 4-byte big-endian length followed by that
+//! many bytes of JSON. A connection carries any number of request/response pairs, in order.
+//! Requests are capped at [`MAX_REQUEST`] bytes, responses at [`MAX_RESPONSE`]; the server
+//! closes a connection that stays silent for longer than its timeout.
+//!
+//! Versioning: every request and response carries [`VERSION`]; a server refuses a request of a
+//! version it does not speak with an error naming both versions, and adding a request variant
+//! or an optional field (`#[serde(default)]`) does not change it.
+//!
+//! These are the protocol's own types (the wire form an operator's tool speaks, in ipvsadm's
+//! terms); the daemon maps them to its service model and back.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+
+pub mod client;
+
+/// Protocol version spoken by this build.
+pub const VERSION: u32 = 1;
+/// Largest request accepted (bytes of JSON).
+pub const MAX_REQUEST: u32 = 1 << 20;
+/// Largest response accepted (a connection listing can be large).
+pub const MAX_RESPONSE: u32 = 256 << 20;
+/// Environment variable naming the daemon's socket for `rvsadm`.
+pub const SOCKET_ENV: &str = "RVS_SOCKET";
+/// Default socket path (also rvsd's default `control.socket`).
+pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// ipvsadm's spelling in listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
+/// A virtual service: protocol, VIP and port (port 0 only for persistent services).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServiceId {
+    pub protocol: Protocol,
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            self.protocol.name(),
+            SocketAddr::new(self.addr, self.port)
+        )
+    }
+}
+
+/// How a real server is reached (ipvsadm -m / -g / -i, DPVS -b).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Method {
+    Masq,
+    Route,
+    Tunnel,
+    FullNat,
+}
+
+impl Method {
+    /// ipvsadm's "Forward" column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Masq => "Masq",
+            Method::Route => "Route",
+            Method::Tunnel => "Tunnel",
+            Method::FullNat => "FullNat",
+        }
+    }
+
+    /// ipvsadm's option letter (-S output).
+    pub fn flag(self) -> &'static str {
+        match self {
+            Method::Masq => "-m",
+            Method::Route => "-g",
+            Method::Tunnel => "-i",
+            Method::FullNat => "-b",
+        }
+    }
+}
+
+/// A service as the operator specifies it (ipvsadm -A/-E).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    pub id: ServiceId,
+    /// ipvsadm scheduler name (rr, wrr, lc, wlc, sh, mh, ...).
+    pub scheduler: String,
+    /// Persistence timeout in seconds (-p); None = not persistent.
+    #[serde(default)]
+    pub persistence: Option<u32>,
+    /// Persistence netmask length (-M), 32 by default.
+    #[serde(default = "default_netmask")]
+    pub netmask: u8,
+}
+
+fn default_netmask() -> u8 {
+    32
+}
+
+/// A real server as the operator specifies it (ipvsadm -a/-e).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestSpec {
+    pub addr: IpAddr,
+    /// 0 = the service's port.
+    pub port: u16,
+    pub method: Method,
+    pub weight: u32,
+    /// Upper connection threshold (-x), 0 = none.
+    #[serde(default)]
+    pub upper_threshold: u32,
+    /// Lower connection threshold (-y), 0 = none.
+    #[serde(default)]
+    pub lower_threshold: u32,
+}
+
+/// Traffic counters (ipvsadm --stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub conns: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.conns += o.conns;
+        self.in_packets += o.in_packets;
+        self.out_packets += o.out_packets;
+        self.in_bytes += o.in_bytes;
+        self.out_bytes += o.out_bytes;
+    }
+}
+
+/// Rates per second over the last estimation interval (ipvsadm --rate).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rates {
+    pub cps: u64,
+    pub in_pps: u64,
+    pub out_pps: u64,
+    pub in_bps: u64,
+    pub out_bps: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestInfo {
+    pub spec: DestSpec,
+    pub active_conns: u64,
+    pub inactive_conns: u64,
+    pub stats: Stats,
+    pub rates: Rates,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub spec: ServiceSpec,
+    /// FULLNAT local addresses and the port (interface) each is on.
+    pub local_addrs: Vec<LocalAddr>,
+    pub stats: Stats,
+    pub rates: Rates,
+    pub dests: Vec<DestInfo>,
+}
+
+/// A FULLNAT local address of a service (DPVS laddr) and the box's port it lives on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalAddr {
+    pub addr: IpAddr,
+    pub interface: String,
+}
+
+/// One connection (ipvsadm -Lnc).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnInfo {
+    pub protocol: Protocol,
+    /// Seconds until it expires.
+    pub expire_s: u64,
+    /// IPVS state name (ESTABLISHED, SYN_RECV, ..., UDP).
+    pub state: String,
+    pub client: SocketAddr,
+    pub virtual_addr: SocketAddr,
+    pub dest: SocketAddr,
+    /// FULLNAT: the local address and port the real server sees.
+    #[serde(default)]
+    pub local: Option<SocketAddr>,
+}
+
+/// Session timeouts in seconds (ipvsadm --set / -L --timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcpfin: u32,
+    pub udp: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// rvs version.
+    pub version: String,
+    /// Connection table capacity (all workers).
+    pub conn_table_size: u64,
+    pub workers: u32,
+}
+
+/// What a client asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    // Read-only.
+    GetInfo,
+    /// Every service, or one; with counters and rates.
+    ListServices {
+        service: Option<ServiceId>,
+    },
+    ListConnections,
+    GetTimeouts,
+    // Mutating.
+    AddService(ServiceSpec),
+    EditService(ServiceSpec),
+    DeleteService(ServiceId),
+    /// Remove every service (ipvsadm -C).
+    Clear,
+    AddDest {
+        service: ServiceId,
+        dest: DestSpec,
+    },
+    EditDest {
+        service: ServiceId,
+        dest: DestSpec,
+    },
+    DeleteDest {
+        service: ServiceId,
+        addr: IpAddr,
+        port: u16,
+    },
+    /// Zero counters of one service or of all (ipvsadm -Z).
+    ZeroStats {
+        service: Option<ServiceId>,
+    },
+    /// ipvsadm --set tcp tcpfin udp (0 = unchanged).
+    SetTimeouts(Timeouts),
+    AddLocalAddr {
+        service: ServiceId,
+        laddr: LocalAddr,
+    },
+    DeleteLocalAddr {
+        service: ServiceId,
+        addr: IpAddr,
+    },
+    /// Remove every connection (sessions) on every worker.
+    FlushConnections,
+}
+
+impl Request {
+    /// Whether the request changes the running configuration (audited, needs write access).
+    pub fn is_mutating(&self) -> bool {
+        !matches!(
+            self,
+            Request::GetInfo
+                | Request::ListServices { .. }
+                | Request::ListConnections
+                | Request::GetTimeouts
+        )
+    }
+}
+
+/// What the server answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Done,
+    Info(Info),
+    Services(Vec<ServiceInfo>),
+    Connections(Vec<ConnInfo>),
+    Timeouts(Timeouts),
+}
+
+/// A request on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestMessage {
+    pub version: u32,
+    pub request: Request,
+}
+
+/// A response on the wire: the answer or an operator-facing error message (ipvsadm wording
+/// where ipvsadm has one, e.g. "Service not defined").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    pub version: u32,
+    pub result: Result<Response, String>,
+}
+
+/// Writes one length-prefixed JSON message.
+pub fn write_message<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
+    w.write_all(&len.to_be_bytes())?;
+    w.write_all(&body)?;
+    w.flush()
+}
+
+/// Reads one length-prefixed JSON message of at most `max` bytes. `Ok(None)` at a clean end of
+/// stream (before a length prefix).
+pub fn read_message<T: for<'de> Deserialize<'de>>(
+    r: &mut impl Read,
+    max: u32,
+) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len);
+    if len > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {len} bytes exceeds the limit of {max}"),
+        ));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body)?;
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_oversize_is_refused() {
+        let msg = RequestMessage {
+            version: VERSION,
+            request: Request::AddDest {
+                service: ServiceId {
+                    protocol: Protocol::Tcp,
+                    addr: "10.0.0.1".parse().unwrap(),
+                    port: 80,
+                },
+                dest: DestSpec {
+                    addr: "10.0.1.1".parse().unwrap(),
+                    port: 8080,
+                    method: Method::Masq,
+                    weight: 3,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                },
+            },
+        };
+        let mut buf = Vec::new();
+        write_message(&mut buf, &msg).unwrap();
+        let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, buf.len() - 4);
+        let back: RequestMessage = read_message(&mut &buf[..], MAX_REQUEST).unwrap().unwrap();
+        assert_eq!(back, msg);
+        assert!(back.request.is_mutating());
+        let err = read_message::<RequestMessage>(&mut &buf[..], 8).unwrap_err();
+        assert!(err.to_string().contains("exceeds the limit of 8"), "{err}");
+        let none: Option<RequestMessage> = read_message(&mut &[][..], MAX_REQUEST).unwrap();
+        assert!(none.is_none());
+        let garbage = [0, 0, 0, 3, b'{', b'x', b'}'];
+        assert!(read_message::<RequestMessage>(&mut &garbage[..], MAX_REQUEST).is_err());
+    }
+
+    #[test]
+    fn read_only_requests_are_not_mutating() {
+        assert!(!Request::ListConnections.is_mutating());
+        assert!(!Request::GetTimeouts.is_mutating());
+        assert!(Request::Clear.is_mutating());
+        assert!(Request::FlushConnections.is_mutating());
+    }
+}
