@@ -686,6 +686,8 @@ impl Daemon {
                             s.out_packets += d.out_packets;
                             s.in_bytes += d.in_bytes;
                             s.out_bytes += d.out_bytes;
+                            s.active_conns += d.active_conns;
+                            s.inactive_conns += d.inactive_conns;
                         }
                         None => sum.push(d),
                     }
@@ -695,10 +697,10 @@ impl Daemon {
         Ok(sum)
     }
 
-    /// Zeroes the per-real-server counters (ipvsadm -Z).
-    pub fn zero_stats(&mut self) -> Result<(), RequestError> {
+    /// Zeroes the per-real-server counters (ipvsadm -Z) of the dests in `ids`, or of all.
+    pub fn zero_stats(&mut self, ids: Option<Vec<u32>>) -> Result<(), RequestError> {
         self.publisher
-            .request_all(|_| Command::ZeroStats, REQUEST_TIMEOUT)
+            .request_all(|_| Command::ZeroStats(ids.clone()), REQUEST_TIMEOUT)
             .map(|_| ())
     }
 

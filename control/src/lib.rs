@@ -3,7 +3,11 @@
 //! snapshots and requests to the workers ([`publish`]) and steering FULLNAT replies ([`flow`]).
 //! The data path it drives lives in `dataplane`.
 
+pub mod admin;
+pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod flow;
+pub mod metrics;
 pub mod publish;
+pub mod stats;

@@ -355,7 +355,7 @@ fn fullnat_two_workers_redirect_replies_to_the_owner() {
         stats.iter().map(|d| d.out_packets).sum::<u64>(),
         FLOWS as u64
     );
-    lab.daemon.zero_stats().unwrap();
+    lab.daemon.zero_stats(None).unwrap();
     let stats = lab.daemon.dest_stats().unwrap();
     assert!(stats.iter().all(|d| d.conns == 0 && d.in_packets == 0));
     assert_eq!(lab.daemon.flush_sessions().unwrap(), FLOWS);

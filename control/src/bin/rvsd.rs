@@ -4,8 +4,10 @@
 //! closes the ports.
 
 use clap::Parser;
+use control::api::{control_loop, ApiServer, AuditLog};
 use control::config;
 use control::daemon::{self, Daemon};
+use control::metrics::Metrics;
 use dataplane::dpdk::Eal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,7 +80,38 @@ fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
         d.services().len(),
         d.steering()
     );
-    d.run_until(&stop);
+    let server = ApiServer::bind(
+        &d.config().control.socket,
+        d.config().control.group.as_deref(),
+    )
+    .map_err(|e| {
+        format!(
+            "control.socket {}: {e}",
+            d.config().control.socket.display()
+        )
+    })?;
+    eprintln!(
+        "rvsd: control socket {} (root{})",
+        d.config().control.socket.display(),
+        d.config()
+            .control
+            .group
+            .as_ref()
+            .map(|g| format!(" and group {g}"))
+            .unwrap_or_default()
+    );
+    let mut audit = AuditLog::open(d.config().control.audit_log.as_deref())
+        .map_err(|e| format!("control.audit_log: {e}"))?;
+    let metrics = match d.config().metrics.as_ref().map(|m| m.listen) {
+        Some(listen) => {
+            let m = Metrics::install(listen)?;
+            eprintln!("rvsd: metrics on http://{listen}/metrics");
+            Some(m)
+        }
+        None => None,
+    };
+    control_loop(&mut d, Some(&server), &mut audit, metrics.as_ref(), &stop);
+    drop(server);
     eprintln!("rvsd: stopping");
     let counters = d.shutdown();
     for (w, c) in counters.iter().enumerate() {

@@ -63,6 +63,9 @@ pub struct DestStats {
     /// IP bytes (header included), as IPVS counts them.
     pub in_bytes: u64,
     pub out_bytes: u64,
+    /// IPVS ActiveConn / InActConn (a gauge, filled in when read).
+    pub active_conns: u64,
+    pub inactive_conns: u64,
 }
 
 /// A worker's mutable view of one service: its scheduler instance and per-dest connection counts.
@@ -214,18 +217,29 @@ impl Forwarder {
     pub fn dest_stats(&self) -> Vec<DestStats> {
         self.services
             .iter()
-            .flat_map(|s| s.dest_stats.iter().copied())
+            .flat_map(|s| {
+                s.dest_stats
+                    .iter()
+                    .zip(&s.candidates)
+                    .map(|(st, c)| DestStats {
+                        active_conns: u64::from(c.active_conns),
+                        inactive_conns: u64::from(c.inactive_conns),
+                        ..*st
+                    })
+            })
             .collect()
     }
 
-    /// Zeroes the per-server traffic counters (ipvsadm -Z).
-    pub fn zero_dest_stats(&mut self) {
+    /// Zeroes the per-server traffic counters (ipvsadm -Z): of the servers in `ids`, or all.
+    pub fn zero_dest_stats(&mut self, ids: Option<&[u32]>) {
         for s in &mut self.services {
             for st in &mut s.dest_stats {
-                *st = DestStats {
-                    id: st.id,
-                    ..DestStats::default()
-                };
+                if ids.is_none_or(|ids| ids.contains(&st.id)) {
+                    *st = DestStats {
+                        id: st.id,
+                        ..DestStats::default()
+                    };
+                }
             }
         }
     }

@@ -21,8 +21,8 @@ pub enum Command {
     SetTimeouts(Timeouts),
     /// Per-real-server counters of the current snapshot (by dest id).
     DestStats,
-    /// Zero the per-real-server counters (ipvsadm -Z).
-    ZeroStats,
+    /// Zero the per-real-server counters (ipvsadm -Z) of these dest ids, or of all.
+    ZeroStats(Option<Vec<u32>>),
 }
 
 /// A worker's answer, tagged with the worker index.

@@ -248,8 +248,8 @@ impl Worker {
                 ReplyBody::TimeoutsSet
             }
             Command::DestStats => ReplyBody::DestStats(self.forwarder.dest_stats()),
-            Command::ZeroStats => {
-                self.forwarder.zero_dest_stats();
+            Command::ZeroStats(ids) => {
+                self.forwarder.zero_dest_stats(ids.as_deref());
                 ReplyBody::StatsZeroed
             }
         };
