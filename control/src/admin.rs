@@ -122,6 +122,7 @@ fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Resu
         Request::Clear => services.clear(),
         Request::AddDest { service, dest } => {
             let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
+            check_port_mapping(&service, &dest)?;
             let new = dest_config(&dest)?;
             let s = &mut services[i];
             if s.dests.iter().any(|o| same_dest(s.key, o, &new)) {
@@ -131,6 +132,7 @@ fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Resu
         }
         Request::EditDest { service, dest } => {
             let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
+            check_port_mapping(&service, &dest)?;
             let new = dest_config(&dest)?;
             let s = &mut services[i];
             let k = s.key;
@@ -185,6 +187,20 @@ fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Resu
             services[i].local_addrs.remove(at);
         }
         other => return Err(format!("not a configuration change: {other:?}")),
+    }
+    Ok(())
+}
+
+/// DR and TUN forward the packet unchanged, so the real server's port is the virtual one.
+fn check_port_mapping(service: &api::ServiceId, dest: &api::DestSpec) -> Result<(), String> {
+    let unchanged = matches!(dest.method, api::Method::Route | api::Method::Tunnel);
+    if unchanged && dest.port != 0 && service.port != 0 && dest.port != service.port {
+        return Err(format!(
+            "Port mapping is not possible with {} forwarding: real server port {} differs from the virtual port {}",
+            if dest.method == api::Method::Route { "direct routing" } else { "tunnel" },
+            dest.port,
+            service.port
+        ));
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! - The socket is created mode 0660 in a directory of mode 0750 (both group-owned by the
 //!   configured group when there is one), so only root and that group can even reach it.
 //! - Every connection is checked with SO_PEERCRED: uid 0, or a member (primary or
-//!   supplementary) of `control.group`; anyone else is refused before a byte is read.
+//!   supplementary) of `control.group`; anyone else gets "Permission denied" to its first
+//!   request and is disconnected; nothing of theirs reaches the daemon.
 //! - Requests are capped at `rvs_api::MAX_REQUEST` bytes and a connection silent for
 //!   [`IDLE_TIMEOUT`] is closed; at most [`MAX_CONNECTIONS`] are served at once.
 //! - Connection threads never touch the daemon: they hand each request to the control thread
@@ -132,9 +133,7 @@ fn accept_loop(
             return;
         }
         let Ok(stream) = stream else { continue };
-        let Some(peer) = authorise(&stream, group) else {
-            continue; // dropped: the client sees the connection closed
-        };
+        let peer = authorise(&stream, group);
         if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             active.fetch_sub(1, Ordering::SeqCst);
             let mut s = stream;
@@ -146,7 +145,10 @@ fn accept_loop(
         let spawned = std::thread::Builder::new()
             .name("rvs-api-conn".into())
             .spawn(move || {
-                let _ = serve_connection(stream, peer, &calls);
+                let _ = match peer {
+                    Some(peer) => serve_connection(stream, peer, &calls),
+                    None => deny(stream),
+                };
                 active.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -191,6 +193,18 @@ fn refuse(stream: &mut UnixStream, why: &str) -> io::Result<()> {
             version: VERSION,
             result: Err(why.to_string()),
         },
+    )
+}
+
+/// An unauthorised peer: its (size-capped) request is read and answered with a refusal, so the
+/// client can tell the operator why, and nothing reaches the daemon.
+fn deny(mut stream: UnixStream) -> io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let _ = read_message::<RequestMessage>(&mut stream, MAX_REQUEST);
+    refuse(
+        &mut stream,
+        "Permission denied (you must be root or in rvsd's control group)",
     )
 }
 

@@ -717,11 +717,10 @@ impl State {
     fn dest_spec(&self, id: ServiceId) -> DestSpec {
         let (addr, port) = self.server.expect("checked: -r is compulsory");
         let method = self.method.unwrap_or(Method::Route);
-        // As ipvsadm: direct routing and tunnelling keep the service's port.
-        let port = match method {
-            Method::Route | Method::Tunnel => id.port,
-            Method::Masq | Method::FullNat => port.unwrap_or(id.port),
-        };
+        // ipvsadm silently forces the service's port for direct routing and tunnelling; rvs
+        // passes an explicit port on, so that the daemon refuses a port mapping it cannot do
+        // instead of configuring something other than what the operator wrote.
+        let port = port.unwrap_or(id.port);
         DestSpec {
             addr,
             port,

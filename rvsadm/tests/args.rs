@@ -205,19 +205,20 @@ fn add_server_methods_ports_weights_thresholds() {
             dest: dest("10.0.1.1", 80, Method::Masq, 1)
         }
     );
-    // DR and TUN keep the service's port whatever -r says (ipvsadm).
+    // DR and TUN: an explicit port is passed on (the daemon refuses a mapping) rather than
+    // silently replaced as ipvsadm does.
     assert_eq!(
         request("-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -g"),
         Request::AddDest {
             service,
-            dest: dest("10.0.1.1", 80, Method::Route, 1)
+            dest: dest("10.0.1.1", 8080, Method::Route, 1)
         }
     );
     assert_eq!(
         request("-a -t 10.0.0.1:80 -r 10.0.1.1:8080 --ipip -w 0"),
         Request::AddDest {
             service,
-            dest: dest("10.0.1.1", 80, Method::Tunnel, 0)
+            dest: dest("10.0.1.1", 8080, Method::Tunnel, 0)
         }
     );
     assert_eq!(
