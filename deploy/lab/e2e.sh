@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# End-to-end tests of rvs in the namespace lab (deploy/lab/lab.sh), per forwarding mode:
+#
+#   e2e.sh [nat|fullnat|dr|tun ...]     default: all four
+#
+# For each mode: lab.sh up MODE, then
+#   (a) 60 HTTP requests from rvs-client to http://10.10.0.100/ all succeed, exactly 20/20/20 (rr)
+#   (d) the real servers' access logs show the client 10.10.0.2 (NAT, DR, TUN) or the local
+#       address 10.20.0.250 (FULLNAT) as the peer of those 60 requests
+#   (b) 1 MiB of random bytes through the echo service (VIP:7, socat) comes back equal
+#   (c) a 100 MiB download has the right sha256
+#   (e) weight 0 drains (needs rvsadm): a slow download runs while its server's weight is set
+#       to 0; 30 new requests never reach that server; the download completes intact
+#   (f) with rvsd stopped (SIGTERM) a request fails (the box is in the path); rvsd started again
+#       with the same configuration serves requests again
+# PASS/FAIL/SKIP per check and mode, a summary at the end, exit status 1 on any FAIL. The lab is
+# always taken down at the end. Every transfer is bounded by --max-time or timeout.
+# Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE).
+set -uo pipefail
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LAB_DIR/../.." && pwd)
+LAB=$LAB_DIR/lab.sh
+BIN_DIR=${RVS_BIN_DIR:-target/release}
+case $BIN_DIR in /*) ;; *) BIN_DIR=$REPO/$BIN_DIR ;; esac
+export RVS_BIN_DIR=$BIN_DIR
+STATE=${RVS_LAB_STATE:-/run/rvs-lab}
+CACHE=${RVS_LAB_CACHE:-/var/cache/rvs-lab}
+SOCK=$STATE/rvsd.sock
+VIP=10.10.0.100
+RS_NAMES=(rs1 rs2 rs3)
+RS_ADDRS=(10.20.0.11 10.20.0.12 10.20.0.13)
+TMP=$(mktemp -d /tmp/rvs-e2e.XXXXXX)
+
+if [ -t 1 ]; then _g=$'\033[1;32m' _r=$'\033[1;31m' _y=$'\033[1;33m' _b=$'\033[1m' _n=$'\033[0m'; else _g='' _r='' _y='' _b='' _n=''; fi
+
+BG_PIDS=()
+cleanup() {
+    local p
+    for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    "$LAB" down >/dev/null 2>&1 || "$LAB" down
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ "$(id -u)" -eq 0 ] || { echo "e2e.sh needs root" >&2; exit 2; }
+
+MODES=("$@")
+[ ${#MODES[@]} -gt 0 ] || MODES=(nat fullnat dr tun)
+for m in "${MODES[@]}"; do
+    case $m in nat|fullnat|dr|tun) ;; *) echo "unknown mode '$m' (nat|fullnat|dr|tun)" >&2; exit 2 ;; esac
+done
+
+RESULTS=()  # "mode|check|PASS|detail"
+FAILS=0
+MODE=''
+result() { # check status detail
+    local c
+    case $2 in PASS) c=$_g ;; FAIL) c=$_r; FAILS=$((FAILS + 1)) ;; *) c=$_y ;; esac
+    printf '  %s%-4s%s %-7s %-24s %s\n' "$c" "$2" "$_n" "$MODE" "$1" "$3"
+    RESULTS+=("$MODE|$1|$2|$3")
+}
+
+CPUS=$("$LAB" cpus)
+# A command in the client namespace, off the rvs worker's cpu (as lab.sh runs the servers).
+cl() {
+    if [ -n "$CPUS" ] && command -v taskset >/dev/null 2>&1; then taskset -c "$CPUS" ip netns exec rvs-client "$@"
+    else ip netns exec rvs-client "$@"; fi
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {d = b - a; printf (d < 10 ? "%.2f" : "%.1f"), d}'; }
+log_of() { echo "$STATE/$1-http.log"; }
+lines() { wc -l <"$1" 2>/dev/null || echo 0; }
+
+rvsadm_bin() {
+    local b
+    for b in "$BIN_DIR/rvsadm" "$(command -v rvsadm 2>/dev/null || true)"; do
+        [ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
+    done
+    return 1
+}
+
+# One request to the VIP; prints which server answered (rs1..3).
+get_index() {
+    local body
+    body=$(cl curl -sS --max-time 5 "http://$VIP/" 2>>"$TMP/curl.err") || return 1
+    [[ $body =~ ^rs[123]$ ]] || return 1
+    echo "$body"
+}
+
+# (a) 60 requests, exactly 20 each (rr).
+check_distribution() {
+    local i s ok=0 bad=0
+    declare -A n=([rs1]=0 [rs2]=0 [rs3]=0)
+    for i in $(seq 1 60); do
+        if s=$(get_index); then n[$s]=$((n[$s] + 1)); ok=$((ok + 1)); else bad=$((bad + 1)); fi
+    done
+    local d="$ok/60 ok; rs1=${n[rs1]} rs2=${n[rs2]} rs3=${n[rs3]}"
+    if [ $ok -eq 60 ] && [ "${n[rs1]}" -eq 20 ] && [ "${n[rs2]}" -eq 20 ] && [ "${n[rs3]}" -eq 20 ]; then
+        result "(a) 60 req, 20/20/20" PASS "$d"
+    else
+        result "(a) 60 req, 20/20/20" FAIL "$d${bad:+ (failed: $bad; $(tail -n1 "$TMP/curl.err" 2>/dev/null))}"
+    fi
+}
+
+# (d) the peer address the real servers logged for the requests since the marks.
+check_peer_address() { # expected marks...
+    local want=$1 i total=0 other='' f m
+    shift
+    for i in 0 1 2; do
+        f=$(log_of "${RS_NAMES[$i]}") m=$1
+        shift
+        while read -r addr; do
+            total=$((total + 1))
+            [ "$addr" = "$want" ] || other="$other $addr"
+        done < <(tail -n +"$((m + 1))" "$f" | awk '/"GET \/ HTTP/ {print $1}')
+    done
+    if [ $total -ge 60 ] && [ -z "$other" ]; then
+        result "(d) peer is $want" PASS "$total requests logged, all from $want"
+    else
+        result "(d) peer is $want" FAIL "$total requests logged; other peers:${other:- none}"
+    fi
+}
+
+# (b) 1 MiB of random bytes through the echo service.
+check_echo() {
+    local want got t
+    want=$(cat "$CACHE/small.bin.sha256")
+    t=$(now)
+    if command -v socat >/dev/null 2>&1; then
+        got=$(cl timeout 30 socat -t 20 - "TCP4:$VIP:7" <"$CACHE/small.bin" | sha256sum | cut -d' ' -f1)
+        if [ "$got" = "$want" ]; then result "(b) 1 MiB echo (socat)" PASS "sent and received back equal in $(elapsed "$t") s"
+        else result "(b) 1 MiB echo (socat)" FAIL "sha256 of the echo $got != $want"; fi
+    else
+        got=$(cl curl -sS --max-time 30 "http://$VIP/small.bin" | sha256sum | cut -d' ' -f1)
+        if [ "$got" = "$want" ]; then result "(b) 1 MiB via curl" PASS "socat absent: downloaded equal in $(elapsed "$t") s"
+        else result "(b) 1 MiB via curl" FAIL "socat absent: sha256 $got != $want"; fi
+    fi
+}
+
+# (c) 100 MiB download.
+check_big() {
+    local want got t rc
+    want=$(cat "$CACHE/big.bin.sha256")
+    t=$(now)
+    got=$(cl curl -sS --max-time 120 "http://$VIP/big.bin" 2>"$TMP/big.err" | sha256sum | cut -d' ' -f1)
+    rc=${PIPESTATUS[0]}
+    local s
+    s=$(elapsed "$t")
+    if [ "$got" = "$want" ]; then
+        result "(c) 100 MiB sha256" PASS "in $s s ($(awk -v s="$s" 'BEGIN {printf "%.0f", 100 / (s > 0 ? s : 1)}') MiB/s)"
+    else
+        result "(c) 100 MiB sha256" FAIL "curl rc ${rc:-?} after $s s: $(head -c 200 "$TMP/big.err")"
+    fi
+}
+
+# (e) weight 0 drains.
+check_drain() {
+    local flag=$1 adm list i s target='' before=() want detail pid
+    if ! adm=$(rvsadm_bin); then
+        result "(e) weight 0 drains" SKIP "rvsadm not built ($BIN_DIR/rvsadm; cargo build --release -p rvsadm)"
+        return
+    fi
+    list=$("$adm" --socket "$SOCK" -Ln 2>&1)
+    if ! grep -q "$VIP:80" <<<"$list"; then
+        result "(e) weight 0 drains" SKIP "$adm does not list the service yet: $(head -c 160 <<<"$list")"
+        return
+    fi
+    want=$(cat "$CACHE/big.bin.sha256")
+    for i in 0 1 2; do before+=("$(grep -c 'GET /big.bin' "$(log_of "${RS_NAMES[$i]}")")"); done
+    (
+        got=$(cl curl -sS --max-time 90 --limit-rate 10M "http://$VIP/big.bin" 2>"$TMP/drain.err" | sha256sum | cut -d' ' -f1)
+        echo "$got" >"$TMP/drain.sha"
+    ) &
+    pid=$!
+    BG_PIDS+=("$pid")
+    for s in $(seq 1 50); do
+        for i in 0 1 2; do
+            [ "$(grep -c 'GET /big.bin' "$(log_of "${RS_NAMES[$i]}")")" -gt "${before[$i]}" ] && target=$i
+        done
+        [ -n "$target" ] && break
+        sleep 0.1
+    done
+    if [ -z "$target" ]; then
+        result "(e) weight 0 drains" FAIL "the slow download reached no server"
+        wait "$pid"
+        return
+    fi
+    local t=${RS_NAMES[$target]} ta=${RS_ADDRS[$target]}
+    if ! out=$("$adm" --socket "$SOCK" -e -t "$VIP:80" -r "$ta:80" -w 0 "$flag" 2>&1); then
+        result "(e) weight 0 drains" FAIL "rvsadm -e ... -w 0 $flag failed: $out"
+        wait "$pid"
+        return
+    fi
+    local open_at_drain=no open_after=no ok=0 hit=0
+    kill -0 "$pid" 2>/dev/null && open_at_drain=yes
+    declare -A n=([rs1]=0 [rs2]=0 [rs3]=0)
+    for i in $(seq 1 30); do
+        if s=$(get_index); then ok=$((ok + 1)); n[$s]=$((n[$s] + 1)); [ "$s" = "$t" ] && hit=$((hit + 1)); fi
+    done
+    kill -0 "$pid" 2>/dev/null && open_after=yes
+    wait "$pid"
+    local got
+    got=$(cat "$TMP/drain.sha" 2>/dev/null)
+    "$adm" --socket "$SOCK" -e -t "$VIP:80" -r "$ta:80" -w 1 "$flag" >/dev/null 2>&1 || true
+    detail="drained $t ($ta); transfer open at drain: $open_at_drain, after the 30 requests: $open_after; 30 new: $ok ok, rs1=${n[rs1]} rs2=${n[rs2]} rs3=${n[rs3]}; download $([ "$got" = "$want" ] && echo intact || echo "CORRUPT/INCOMPLETE: $(head -c 120 "$TMP/drain.err")")"
+    if [ "$open_at_drain" = yes ] && [ $ok -eq 30 ] && [ $hit -eq 0 ] && [ "$got" = "$want" ]; then
+        result "(e) weight 0 drains" PASS "$detail"
+    else
+        result "(e) weight 0 drains" FAIL "$detail"
+    fi
+}
+
+# (f) rvsd is in the path: stopped, requests fail; started again, they succeed.
+check_restart() {
+    local t i ok=0 failed_without=no
+    t=$(now)
+    if ! "$LAB" stop >"$TMP/stop.log" 2>&1; then
+        result "(f) restart" FAIL "lab.sh stop: $(tail -n1 "$TMP/stop.log")"
+        return
+    fi
+    cl curl -s -o /dev/null --max-time 3 "http://$VIP/" || failed_without=yes
+    if ! "$LAB" start >"$TMP/start.log" 2>&1; then
+        result "(f) restart" FAIL "without rvsd the request failed: $failed_without; lab.sh start: $(tail -n1 "$TMP/start.log")"
+        return
+    fi
+    for i in $(seq 1 6); do get_index >/dev/null && ok=$((ok + 1)); done
+    local d="without rvsd the request failed: $failed_without; after restart $ok/6 ok; $(elapsed "$t") s"
+    if [ $failed_without = yes ] && [ $ok -eq 6 ]; then result "(f) stop fails, restart" PASS "$d"
+    else result "(f) stop fails, restart" FAIL "$d"; fi
+}
+
+declare -A TIME
+for MODE in "${MODES[@]}"; do
+    t0=$(now)
+    printf '%s== %s ==%s\n' "$_b" "$MODE" "$_n"
+    if ! "$LAB" up "$MODE" >"$TMP/up.log" 2>&1; then
+        result "lab up" FAIL "$(grep -i error "$TMP/up.log" | tail -n1)"
+        sed 's/^/    | /' "$TMP/up.log" | tail -n 15
+        [ -f "$STATE/rvsd.log" ] && sed 's/^/    rvsd.log | /' "$STATE/rvsd.log" | tail -n 10
+        TIME[$MODE]=$(elapsed "$t0")
+        continue
+    fi
+    result "lab up" PASS "$(grep -o 'answered by:.*' "$TMP/up.log")"
+    case $MODE in nat) peer=10.10.0.2 flag=-m ;; fullnat) peer=10.20.0.250 flag=-b ;; dr) peer=10.10.0.2 flag=-g ;; tun) peer=10.10.0.2 flag=-i ;; esac
+    marks=()
+    for i in 0 1 2; do marks+=("$(lines "$(log_of "${RS_NAMES[$i]}")")"); done
+    check_distribution
+    check_peer_address "$peer" "${marks[@]}"
+    check_echo
+    check_big
+    check_drain "$flag"
+    check_restart
+    "$LAB" down >/dev/null 2>&1
+    TIME[$MODE]=$(elapsed "$t0")
+    echo "  ($MODE: ${TIME[$MODE]} s)"
+done
+
+echo
+printf '%sSummary%s\n' "$_b" "$_n"
+for MODE in "${MODES[@]}"; do
+    line=''
+    for r in "${RESULTS[@]}"; do
+        IFS='|' read -r m c s _ <<<"$r"
+        [ "$m" = "$MODE" ] && line="$line ${c%% *}=$s"
+    done
+    printf '  %-8s %6s s %s\n' "$MODE" "${TIME[$MODE]:-?}" "$line"
+done
+if [ $FAILS -gt 0 ]; then printf '%s%d check(s) failed%s\n' "$_r" "$FAILS" "$_n"; exit 1; fi
+printf '%sall checks passed%s\n' "$_g" "$_n"

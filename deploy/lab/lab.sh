@@ -1,0 +1,468 @@
+#!/usr/bin/env bash
+# The rvs network-namespace lab: one client, one rvs box, three real servers, all in network
+# namespaces on this machine, wired through a router namespace. See deploy/lab/README.md.
+#
+#   lab.sh up [nat|fullnat|dr|tun]   build the lab for a forwarding mode (default fullnat) and
+#                                    start rvsd in it; up on a running lab tears it down first
+#   lab.sh down                      stop everything the lab started, delete its namespaces
+#   lab.sh status                    what is running, rvsadm -Ln (when rvsadm is built), hints
+#   lab.sh stop | start              stop (SIGTERM) / start rvsd alone, same configuration
+#   lab.sh cpus                      the cpus the lab's processes are pinned to (not the worker's)
+#
+#                 rvs-client 10.10.0.2/24 (default via 10.10.0.254)
+#                     |
+#   rvs-router  [ br-wan 10.10.0.254/24 ]----------+
+#     (forwarding,     |                           |
+#      rp_filter 0)  rvs-wan (no IP)               |
+#                  rvs-lb: rvsd on net_af_packet   |  DR/TUN replies from the VIP
+#                    rvs-lan (no IP)               |  come back through the router
+#                      |                           |
+#               [ br-lan 10.20.0.254/24 ]----------+
+#                 |          |          |
+#              rvs-rs1    rvs-rs2    rvs-rs3   10.20.0.11-13/24, python3 -m http.server 80,
+#                                              socat echo on port 7
+#
+# rvs's addresses (config): wan 10.10.0.1/24 + VIP 10.10.0.100, lan 10.20.0.1/24, FULLNAT local
+# address 10.20.0.250. Services: TCP 10.10.0.100:80 (http) and :7 (echo), rr over the three
+# servers, forwarding method per mode.
+#
+# Environment: RVS_BIN_DIR (where rvsd/rvsadm are; default target/release, relative paths are
+# relative to the repository), RVS_LAB_STATE (default /run/rvs-lab), RVS_LAB_CACHE (the random
+# files, default /var/cache/rvs-lab), RVS_LAB_EAL (EAL arguments, TOML array items).
+set -euo pipefail
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$LAB_DIR/../.." && pwd)
+BIN_DIR=${RVS_BIN_DIR:-target/release}
+case $BIN_DIR in /*) ;; *) BIN_DIR=$REPO/$BIN_DIR ;; esac
+RVSD=$BIN_DIR/rvsd
+STATE=${RVS_LAB_STATE:-/run/rvs-lab}
+CACHE=${RVS_LAB_CACHE:-/var/cache/rvs-lab}
+SOCK=$STATE/rvsd.sock
+CONF=$STATE/rvsd.toml
+METRICS=127.0.0.1:9469
+EAL_ARGS=${RVS_LAB_EAL:-'"--no-huge", "-m", "512", "--no-shconf", "--no-telemetry", "--file-prefix", "rvslab"'}
+PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+
+NS_ROUTER=rvs-router
+NS_CLIENT=rvs-client
+NS_LB=rvs-lb
+RS_NAMES=(rs1 rs2 rs3)
+RS_ADDRS=(10.20.0.11 10.20.0.12 10.20.0.13)
+ALL_NS=(rvs-client rvs-lb rvs-rs1 rvs-rs2 rvs-rs3 rvs-router)
+VIP=10.10.0.100
+CLIENT=10.10.0.2
+LADDR=10.20.0.250
+ECHO_PORT=7
+# af_packet ring size (frames per queue; DPDK's default is 512): bigger rings make the
+# fanout-pressure problem (see prime_af_packet) rarer. Priming must overfill the unread ring.
+AFP_FRAMECNT=${RVS_LAB_FRAMECNT:-4096}
+BIG_SIZE=$((100 * 1024 * 1024))
+SMALL_SIZE=$((1024 * 1024))
+
+if [ -t 1 ]; then _b=$'\033[1m' _r=$'\033[1;31m' _y=$'\033[1;33m' _n=$'\033[0m'; else _b='' _r='' _y='' _n=''; fi
+say() { printf '%slab:%s %s\n' "$_b" "$_n" "$*"; }
+warn() { printf '%slab: warning:%s %s\n' "$_y" "$_n" "$*" >&2; }
+die() { printf '%slab: error:%s %s\n' "$_r" "$_n" "$*" >&2; exit 1; }
+
+ns() { local n=$1; shift; ip netns exec "$n" "$@"; }
+ns_exists() { [ -e "/run/netns/$1" ]; }
+q() { "$@" >/dev/null 2>&1 || true; } # best effort
+
+need_root() {
+    [ "$(id -u)" -eq 0 ] || die "the lab needs root (network namespaces, raw sockets)"
+    local c
+    for c in ip ethtool curl; do command -v "$c" >/dev/null 2>&1 || die "$c is missing (apt-get install iproute2 ethtool curl)"; done
+    [ -n "$PYTHON" ] || die "python3 is missing"
+}
+
+# rvsadm, when it is built and answers; prints its path.
+rvsadm_bin() {
+    local b
+    for b in "$BIN_DIR/rvsadm" "$(command -v rvsadm 2>/dev/null || true)"; do
+        [ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return 0; }
+    done
+    return 1
+}
+
+# --- the random files, created once and shared by the three servers -------------------------
+ensure_files() {
+    mkdir -p "$CACHE"
+    local f size
+    for f in big:$BIG_SIZE small:$SMALL_SIZE; do
+        size=${f#*:} f=$CACHE/${f%%:*}.bin
+        if [ "$(stat -c %s "$f" 2>/dev/null || echo 0)" != "$size" ] || [ ! -s "$f.sha256" ]; then
+            say "creating $f ($size random bytes, once)"
+            head -c "$size" /dev/urandom >"$f.tmp"
+            sha256sum "$f.tmp" | cut -d' ' -f1 >"$f.sha256"
+            mv "$f.tmp" "$f"
+        fi
+    done
+}
+
+# --- topology ---------------------------------------------------------------------------------
+# Offloads off on an interface: af_packet sees packets before checksumming and segmentation.
+no_offload() {
+    ns "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 ||
+        ns "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 ||
+        warn "$1/$2: could not turn every offload off"
+}
+
+ns_sysctl() { local n=$1; shift; local kv; for kv in "$@"; do ns "$n" sysctl -qw "$kv" >/dev/null; done; }
+
+new_ns() {
+    ip netns add "$1"
+    ns "$1" ip link set lo up
+    ns_sysctl "$1" net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+        net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+}
+
+# veth NS IF BRIDGE PEER: IF in NS, PEER in the router on BRIDGE, both up, offloads off.
+veth() {
+    local n=$1 ifc=$2 br=$3 peer=$4
+    ip link add "$ifc" netns "$n" type veth peer name "$peer" netns "$NS_ROUTER"
+    ns "$NS_ROUTER" ip link set "$peer" master "$br"
+    ns_sysctl "$n" "net.ipv6.conf.$ifc.disable_ipv6=1"
+    no_offload "$n" "$ifc"
+    no_offload "$NS_ROUTER" "$peer"
+    ns "$NS_ROUTER" ip link set "$peer" up
+    ns "$n" ip link set "$ifc" up
+}
+
+build_topology() {
+    local mode=$1 i n a
+    for n in "${ALL_NS[@]}"; do new_ns "$n"; done
+
+    # The router: two bridges, forwarding, no reverse-path filter (DR/TUN replies carry the VIP
+    # as source on br-lan), no redirects.
+    for n in br-wan br-lan; do
+        ns "$NS_ROUTER" ip link add "$n" type bridge stp_state 0 forward_delay 0
+        ns_sysctl "$NS_ROUTER" "net.ipv6.conf.$n.disable_ipv6=1"
+    done
+    ns "$NS_ROUTER" ip addr add 10.10.0.254/24 dev br-wan
+    ns "$NS_ROUTER" ip addr add 10.20.0.254/24 dev br-lan
+    for n in br-wan br-lan; do no_offload "$NS_ROUTER" "$n"; ns "$NS_ROUTER" ip link set "$n" up; done
+    ns_sysctl "$NS_ROUTER" net.ipv4.ip_forward=1 net.ipv4.conf.br-wan.rp_filter=0 net.ipv4.conf.br-lan.rp_filter=0 \
+        net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0 \
+        net.ipv4.conf.br-wan.send_redirects=0 net.ipv4.conf.br-lan.send_redirects=0
+
+    # The client.
+    veth "$NS_CLIENT" eth0 br-wan client
+    ns "$NS_CLIENT" ip addr add "$CLIENT/24" dev eth0
+    ns "$NS_CLIENT" ip route add default via 10.10.0.254
+
+    # The rvs box: links up, no addresses, no IPv6, no ARP: the kernel must not answer for
+    # rvs's addresses. rvsd talks to both through net_af_packet.
+    veth "$NS_LB" rvs-wan br-wan lb-wan
+    veth "$NS_LB" rvs-lan br-lan lb-lan
+    for n in rvs-wan rvs-lan; do ns "$NS_LB" ip link set "$n" arp off; done
+
+    # The real servers.
+    for i in 0 1 2; do
+        n=rvs-${RS_NAMES[$i]} a=${RS_ADDRS[$i]}
+        veth "$n" eth0 br-lan "${RS_NAMES[$i]}"
+        ns "$n" ip addr add "$a/24" dev eth0
+        case $mode in
+            nat) ns "$n" ip route add default via 10.20.0.1 ;; # replies go back through rvs
+            *) ns "$n" ip route add default via 10.20.0.254 ;;
+        esac
+        case $mode in
+            dr|tun)
+                # The VIP is local but never announced (LVS-DR/TUN real server recipe).
+                ns_sysctl "$n" net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                    net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 \
+                    net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2 \
+                    net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0
+                ;;
+        esac
+        case $mode in
+            dr) ns "$n" ip addr add "$VIP/32" dev lo ;;
+            tun)
+                # No ipip module here: a persistent tun device holds the VIP and
+                # ipip-decap.py feeds it the inner packets of the IP-in-IP it receives.
+                ns "$n" ip tuntap add dev tun0 mode tun
+                ns_sysctl "$n" net.ipv6.conf.tun0.disable_ipv6=1 net.ipv4.conf.tun0.rp_filter=0
+                ns "$n" ip addr add "$VIP/32" dev tun0
+                ns "$n" ip link set tun0 up
+                ;;
+        esac
+    done
+}
+
+# The cpus the lab's own processes (servers, decapsulators, clients) run on: every cpu but the
+# rvs worker's (cpu 1), so that the worker polls undisturbed, as on a real box; none (no
+# pinning) on a one-cpu machine. RVS_LAB_CPUS overrides ('' = no pinning).
+lab_cpus() {
+    if [ -n "${RVS_LAB_CPUS+x}" ]; then echo "$RVS_LAB_CPUS"; return; fi
+    "$PYTHON" -c 'import os; print(",".join(str(c) for c in sorted(os.sched_getaffinity(0) - {1})))'
+}
+LAB_CPUS=$(lab_cpus 2>/dev/null || true)
+pin() { if [ -n "$LAB_CPUS" ] && command -v taskset >/dev/null 2>&1; then taskset -c "$LAB_CPUS" "$@"; else "$@"; fi; }
+
+# bg NS NAME CMD...: start CMD in NS in the background, detached, logging to $STATE/NAME.log.
+bg() {
+    local n=$1 name=$2; shift 2
+    ip netns exec "$n" setsid "$@" >>"$STATE/$name.log" 2>&1 </dev/null &
+    echo $! >"$STATE/$name.pid"
+}
+# bgp: bg, pinned to the lab's cpus.
+bgp() {
+    local n=$1 name=$2; shift 2
+    if [ -n "$LAB_CPUS" ] && command -v taskset >/dev/null 2>&1; then bg "$n" "$name" taskset -c "$LAB_CPUS" "$@"
+    else bg "$n" "$name" "$@"; fi
+}
+
+start_servers() {
+    local mode=$1 i n www
+    for i in 0 1 2; do
+        n=rvs-${RS_NAMES[$i]} www=$STATE/www-${RS_NAMES[$i]}
+        mkdir -p "$www"
+        echo "${RS_NAMES[$i]}" >"$www/index.html"
+        ln -sf "$CACHE/big.bin" "$www/big.bin"
+        ln -sf "$CACHE/small.bin" "$www/small.bin"
+        # The access log (stderr) records the peer address of every request.
+        bgp "$n" "${RS_NAMES[$i]}-http" "$PYTHON" -u -m http.server 80 --bind 0.0.0.0 --directory "$www"
+        if command -v socat >/dev/null 2>&1; then
+            # EXEC:cat, not PIPE: socat's PIPE echo stalls on transfers above the pipe's size.
+            bgp "$n" "${RS_NAMES[$i]}-echo" socat -t 30 "TCP4-LISTEN:$ECHO_PORT,fork,reuseaddr" EXEC:cat
+        fi
+        if [ "$mode" = tun ]; then
+            bgp "$n" "${RS_NAMES[$i]}-decap" "$PYTHON" -u "$LAB_DIR/ipip-decap.py" --tun tun0 --from 10.20.0.1
+        fi
+    done
+    # Wait (bounded) for the listeners.
+    local tries
+    for i in 0 1 2; do
+        n=rvs-${RS_NAMES[$i]}
+        for tries in $(seq 1 50); do
+            ns "$n" curl -s -o /dev/null --max-time 1 "http://${RS_ADDRS[$i]}/" && break
+            sleep 0.1
+        done
+        ns "$n" curl -s -o /dev/null --max-time 1 "http://${RS_ADDRS[$i]}/" || die "$n: http.server did not start (see $STATE/${RS_NAMES[$i]}-http.log)"
+    done
+}
+
+write_config() {
+    local mode=$1 method laddrs='' s i
+    case $mode in
+        nat) method=nat ;;
+        fullnat) method=fullnat laddrs="local_addrs = [\"$LADDR\"]" ;;
+        dr) method=dr ;;
+        tun) method=tunnel ;;
+    esac
+    {
+        cat <<EOF
+# Written by deploy/lab/lab.sh for mode $mode.
+[eal]
+args = [$EAL_ARGS]
+
+[cores]
+main = 0
+workers = [1]
+
+[control]
+socket = "$SOCK"
+
+[metrics]
+listen = "$METRICS"
+
+[[ports]]
+name = "wan"
+device = "net_af_packet0,iface=rvs-wan,qpairs=2,framecnt=$AFP_FRAMECNT"
+addrs = ["10.10.0.1/24"]
+vips = ["$VIP"]
+
+[[ports]]
+name = "lan"
+device = "net_af_packet1,iface=rvs-lan,qpairs=2,framecnt=$AFP_FRAMECNT"
+addrs = ["10.20.0.1/24"]
+
+[[routes]]
+prefix = "0.0.0.0/0"
+via = "10.10.0.254"
+EOF
+        for s in 80 "$ECHO_PORT"; do
+            printf '\n[[services]]\nprotocol = "tcp"\nvip = "%s"\nport = %s\nscheduler = "rr"\n' "$VIP" "$s"
+            [ -n "$laddrs" ] && echo "$laddrs"
+            for i in 0 1 2; do
+                printf '\n[[services.real_servers]]\naddr = "%s"\nport = %s\nweight = 1\nmethod = "%s"\n' "${RS_ADDRS[$i]}" "$s" "$method"
+            done
+        done
+    } >"$CONF"
+}
+
+rvsd_pid() {
+    local p
+    p=$(cat "$STATE/rvsd.pid" 2>/dev/null) || return 1
+    [ -n "$p" ] && [ -d "/proc/$p" ] && grep -q rvsd "/proc/$p/cmdline" 2>/dev/null && echo "$p"
+}
+
+# The sum of rvsd's workers' rx counters, from its metrics (sampled every 2 s).
+rvsd_rx() {
+    ns "$NS_LB" curl -s --max-time 2 "http://$METRICS/metrics" 2>/dev/null |
+        awk '/^rvs_worker_rx_packets_total/ {s += $2} END {printf "%d\n", s}'
+}
+
+# Works around rvsd + net_af_packet (see af-packet-prime.py for the whole story): qpairs =
+# workers + 1 opens one more AF_PACKET socket than rvsd polls, and the kernel's fanout sends
+# some flows (every ARP frame, about half the TCP connections) to that unread socket.
+# 1. Fill its ring with junk from the router's end of each veth, so that the kernel rolls those
+#    flows over to the polled socket, and check that fresh flows all reach rvsd's counters.
+# 2. Keep a few junk flows going (relief): they clear the polled socket's `pressure` flag, which
+#    a burst sets and which otherwise blocks that rollover for good.
+# RVS_LAB_PRIME=0 skips both, RVS_LAB_RELIEF=0 the second (to see the problem).
+prime_af_packet() {
+    local round rx0 rx1=0 i want=128 fill=$((AFP_FRAMECNT * 2 + 2048))
+    for round in 1 2 3; do
+        # About half the frames hash to the unread socket: twice its ring and some.
+        ns "$NS_ROUTER" "$PYTHON" "$LAB_DIR/af-packet-prime.py" --iface lb-wan --iface lb-lan --count "$fill" --first-port $((1024 + (round - 1) * 100))
+        sleep 2.2 # a metrics sample after the fill (every 2 s)
+        rx0=$(rvsd_rx)
+        ns "$NS_ROUTER" "$PYTHON" "$LAB_DIR/af-packet-prime.py" --iface lb-wan --iface lb-lan --count $((want / 2)) --first-port $((20000 + round * 1000))
+        for i in $(seq 1 16); do
+            sleep 0.5
+            rx1=$(rvsd_rx)
+            [ $((rx1 - rx0)) -ge $want ] && break
+        done
+        [ $((rx1 - rx0)) -ge $want ] && break
+        warn "af_packet priming round $round: only $((rx1 - rx0))/$want fresh flows reached rvsd"
+    done
+    if [ $((rx1 - rx0)) -ge $want ]; then
+        say "af_packet: unpolled fanout rings filled; $((rx1 - rx0))/$want fresh test flows reached rvsd"
+    else
+        warn "af_packet: some flows may still land on the queue rvsd does not poll"
+    fi
+    [ "${RVS_LAB_RELIEF:-1}" = 1 ] || { warn "RVS_LAB_RELIEF=0: no af_packet pressure relief"; return 0; }
+    bgp "$NS_ROUTER" af-packet-relief "$PYTHON" "$LAB_DIR/af-packet-prime.py" --iface lb-wan --iface lb-lan \
+        --count 16 --first-port 30000 --every 0.2 --duration "${RVS_LAB_RELIEF_SECONDS:-21600}"
+}
+
+start_rvsd() {
+    [ -x "$RVSD" ] || die "$RVSD not found: cargo build --release -p control --bin rvsd (or set RVS_BIN_DIR)"
+    [ -f "$CONF" ] || die "no configuration at $CONF: run lab.sh up first"
+    rvsd_pid >/dev/null && die "rvsd is already running (pid $(rvsd_pid))"
+    "$RVSD" --config "$CONF" --check >/dev/null || die "rvsd refuses $CONF"
+    rm -f "$SOCK"
+    echo "=== $(date '+%F %T') starting rvsd" >>"$STATE/rvsd.log"
+    bg "$NS_LB" rvsd "$RVSD" --config "$CONF"
+    local pid i
+    pid=$(cat "$STATE/rvsd.pid")
+    for i in $(seq 1 300); do
+        [ -S "$SOCK" ] && break
+        [ -d "/proc/$pid" ] || { tail -n 20 "$STATE/rvsd.log" >&2; die "rvsd exited during start (log: $STATE/rvsd.log)"; }
+        sleep 0.1
+    done
+    [ -S "$SOCK" ] || { tail -n 20 "$STATE/rvsd.log" >&2; die "rvsd: no control socket after 30 s"; }
+    if [ "${RVS_LAB_PRIME:-1}" = 1 ]; then prime_af_packet; else warn "RVS_LAB_PRIME=0: af_packet queues not primed"; fi
+    if command -v ping >/dev/null 2>&1; then
+        for i in $(seq 1 10); do
+            ns "$NS_CLIENT" ping -c1 -W1 -q "$VIP" >/dev/null 2>&1 && break
+        done
+        ns "$NS_CLIENT" ping -c1 -W1 -q "$VIP" >/dev/null 2>&1 || die "rvsd is up (pid $pid) but the VIP does not answer ping from $NS_CLIENT"
+    fi
+    # rvs resolves the real servers' MACs with ARP after start; a SYN arriving before that is
+    # refused (no_neighbour) and retransmitted. Wait until every server answers through the VIP.
+    local seen='' body
+    for i in $(seq 1 20); do
+        body=$(pin ip netns exec "$NS_CLIENT" curl -s --max-time 3 "http://$VIP/" 2>/dev/null) || continue
+        case " $seen " in *" $body "*) ;; *) seen="$seen $body" ;; esac
+        [ "$(wc -w <<<"$seen")" -ge 3 ] && break
+    done
+    [ "$(wc -w <<<"$seen")" -ge 3 ] || die "rvsd is up (pid $pid) but http://$VIP/ reached only:${seen:- nothing}"
+    say "rvsd up (pid $pid); http://$VIP/ answered by:$seen"
+}
+
+stop_rvsd() {
+    local pid i
+    pid=$(cat "$STATE/af-packet-relief.pid" 2>/dev/null) && grep -q af-packet-prime "/proc/$pid/cmdline" 2>/dev/null &&
+        { kill -TERM "$pid" 2>/dev/null || true; }
+    rm -f "$STATE/af-packet-relief.pid"
+    pid=$(rvsd_pid) || { rm -f "$STATE/rvsd.pid"; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+    if [ -d "/proc/$pid" ]; then
+        warn "rvsd (pid $pid) still running 10 s after SIGTERM: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.2
+    fi
+    rm -f "$STATE/rvsd.pid"
+}
+
+cmd_down() {
+    local n p pids i
+    stop_rvsd 2>/dev/null || true
+    # Whatever else runs in the lab's namespaces was started by the lab (servers, decapsulators,
+    # transfers): end those processes by pid, then delete the namespaces (and with them every
+    # veth, bridge and tun device).
+    for n in "${ALL_NS[@]}"; do
+        ns_exists "$n" || continue
+        pids=$(ip netns pids "$n" 2>/dev/null || true)
+        if [ -n "$pids" ]; then
+            for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+            for i in $(seq 1 30); do
+                pids=$(ip netns pids "$n" 2>/dev/null || true)
+                [ -z "$pids" ] && break
+                sleep 0.1
+            done
+            for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+        fi
+        ip netns del "$n" 2>/dev/null || warn "could not delete namespace $n"
+    done
+    rm -rf "$STATE" /var/run/dpdk/rvslab
+}
+
+cmd_up() {
+    local mode=${1:-fullnat}
+    case $mode in nat|fullnat|dr|tun) ;; *) die "unknown mode '$mode' (nat|fullnat|dr|tun)" ;; esac
+    [ -x "$RVSD" ] || die "$RVSD not found: cargo build --release -p control --bin rvsd (or set RVS_BIN_DIR)"
+    [ "$mode" != tun ] || [ -c /dev/net/tun ] || die "TUN mode needs /dev/net/tun"
+    local n any=0
+    for n in "${ALL_NS[@]}"; do ns_exists "$n" && any=1; done
+    if [ $any = 1 ] || [ -e "$STATE" ]; then say "lab already (partly) up: taking it down first"; cmd_down; fi
+    ensure_files
+    mkdir -p "$STATE"
+    echo "$mode" >"$STATE/mode"
+    say "mode $mode: namespaces ${ALL_NS[*]}"
+    build_topology "$mode"
+    start_servers "$mode"
+    write_config "$mode"
+    start_rvsd
+    say "lab is up ($mode). Try: ip netns exec $NS_CLIENT curl http://$VIP/   (lab.sh status; lab.sh down)"
+}
+
+cmd_status() {
+    local n mode pid adm
+    mode=$(cat "$STATE/mode" 2>/dev/null || echo '-')
+    echo "mode:        $mode"
+    printf 'namespaces: '
+    for n in "${ALL_NS[@]}"; do ns_exists "$n" && printf ' %s' "$n" || printf ' (%s missing)' "$n"; done
+    echo
+    if pid=$(rvsd_pid); then echo "rvsd:        running, pid $pid, config $CONF, socket $SOCK, log $STATE/rvsd.log"
+    else echo "rvsd:        not running"; fi
+    echo "servers:     ${RS_ADDRS[*]} (logs $STATE/rsN-http.log)"
+    echo "metrics:     listens inside the $NS_LB namespace: ip netns exec $NS_LB curl -s http://$METRICS/metrics"
+    echo "client:      ip netns exec $NS_CLIENT curl http://$VIP/"
+    echo "capture:     ip netns exec $NS_ROUTER tcpdump -ni br-lan   (or br-wan)"
+    if adm=$(rvsadm_bin); then
+        echo "rvsadm:      $adm --socket $SOCK -Ln"
+        if [ -S "$SOCK" ]; then "$adm" --socket "$SOCK" -Ln || warn "rvsadm failed"; fi
+    else
+        echo "rvsadm:      not built ($BIN_DIR/rvsadm): cargo build --release -p rvsadm"
+    fi
+}
+
+main() {
+    local cmd=${1:-}
+    [ $# -gt 0 ] && shift
+    case $cmd in
+        up) need_root; cmd_up "$@" ;;
+        down) need_root; cmd_down; say "lab is down" ;;
+        status) cmd_status ;;
+        stop) need_root; stop_rvsd; say "rvsd stopped" ;;
+        start) need_root; start_rvsd ;;
+        cpus) echo "$LAB_CPUS" ;;
+        *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
+    esac
+}
+
+main "$@"
