@@ -20,7 +20,7 @@ use crate::publish::{Publisher, RequestError, WorkerChannel};
 use dataplane::conn::{Addr, Timeouts};
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
-    lcore, Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, PortId, TxQueue, SOCKET_ANY,
+    lcore, Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, TxQueue, SOCKET_ANY,
 };
 use dataplane::forward::{DestStats, Forwarder, ForwarderConfig};
 use dataplane::neigh::{self, NeighbourTable};
@@ -716,14 +716,6 @@ impl Daemon {
         Ok(())
     }
 
-    /// Runs the control loop until `stop` is set (by a signal handler).
-    pub fn run_until(&mut self, stop: &AtomicBool) {
-        while !stop.load(Ordering::Relaxed) {
-            self.poll();
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
     /// Stops the workers (each drains its tx buffers), waits for them and closes the ports.
     /// Returns the workers' final counters.
     pub fn shutdown(mut self) -> Vec<WorkerCounters> {
@@ -739,10 +731,6 @@ impl Daemon {
             let _ = port.stop();
         }
         counters
-    }
-
-    pub fn port_ids(&self) -> Vec<PortId> {
-        self.ports.iter().map(Port::id).collect()
     }
 }
 

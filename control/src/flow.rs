@@ -46,11 +46,6 @@ impl Steering {
         }
         Steering::Flow(rules)
     }
-
-    /// Whether replies may arrive on a worker that does not own them.
-    pub fn redirects(&self) -> bool {
-        matches!(self, Steering::Software(_))
-    }
 }
 
 impl fmt::Display for Steering {

@@ -49,8 +49,6 @@ pub struct Publisher {
     backlog: Vec<VecDeque<Box<Command>>>,
     current: Arc<Snapshot>,
     retained: Vec<Retained>,
-    /// Generation each worker last acknowledged.
-    installed: Vec<u64>,
     /// Publish -> last acknowledgement, for the most recent fully acknowledged snapshot.
     last_swap: Option<Duration>,
 }
@@ -61,7 +59,6 @@ impl Publisher {
         let n = channels.len();
         Publisher {
             backlog: (0..n).map(|_| VecDeque::new()).collect(),
-            installed: vec![initial.generation; n],
             channels,
             current: initial,
             retained: Vec::new(),
@@ -75,16 +72,6 @@ impl Publisher {
 
     pub fn workers(&self) -> usize {
         self.channels.len()
-    }
-
-    /// Generation each worker has installed.
-    pub fn installed(&self) -> &[u64] {
-        &self.installed
-    }
-
-    /// Snapshots still waiting for acknowledgements.
-    pub fn pending(&self) -> usize {
-        self.retained.len()
     }
 
     /// How long the last fully acknowledged swap took, from publish to the last worker's ack.
@@ -136,7 +123,6 @@ impl Publisher {
     }
 
     fn acknowledge(&mut self, worker: usize, generation: u64) {
-        self.installed[worker] = self.installed[worker].max(generation);
         for r in &mut self.retained {
             if r.snapshot.generation <= generation {
                 r.acked[worker] = true;

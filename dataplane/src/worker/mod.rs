@@ -95,10 +95,6 @@ impl Worker {
         }
     }
 
-    pub fn index(&self) -> u16 {
-        self.index
-    }
-
     /// Polls until `stop` is set, then drains the tx buffers and publishes final counters.
     /// Returns the queues so the owner can give them back to their ports.
     pub fn run(mut self, stop: &AtomicBool) -> WorkerIo {
