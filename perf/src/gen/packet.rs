@@ -127,9 +127,11 @@ impl Template {
             Kind::TcpSyn => 0,
             _ => match stamp_offset(frame_len) {
                 Some(s) if s >= headers => s,
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "{frame_len}-byte {kind:?} frames have no room for the {STAMP_LEN}-byte stamp"
-                )),
+                ))
+                }
             },
         };
         let payload: Vec<u8> = (0..payload_len).map(|i| (i * 7) as u8).collect();
