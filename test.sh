@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every rvs check: formatting, clippy with warnings as errors, and the whole test suite
-# (unit, golden, property and DPDK integration tests). Installs what is missing first.
+# Runs every rvs check: formatting, clippy with warnings as errors, the whole test suite (unit,
+# golden, property and DPDK integration tests), then the end-to-end tests in the network-namespace
+# lab for NAT, FULLNAT, DR and TUN, and their negative control (the same checks with rvsd stopped
+# must fail). Installs what is missing first. Needs root (namespaces, raw sockets).
 set -euo pipefail
 cd "$(dirname "$0")"
 . deploy/setup.sh
@@ -11,4 +13,11 @@ say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo test --workspace"
 cargo test --workspace
+say "building rvsd and rvsadm (release) for the lab"
+cargo build --release --quiet -p control --bin rvsd
+cargo build --release --quiet -p rvsadm
+say "end-to-end: deploy/lab/e2e.sh (nat fullnat dr tun)"
+RVS_E2E_STRICT=1 bash deploy/lab/e2e.sh
+say "end-to-end negative control: deploy/lab/e2e.sh --without-lb (every check must fail)"
+RVS_E2E_STRICT=1 bash deploy/lab/e2e.sh --without-lb
 say "all checks passed"

@@ -2,7 +2,7 @@
 //!
 //! Setup is separate from the loops (as in DPDK's l3fwd): [`open_ports`] opens the configured
 //! devices, [`Daemon::start`] configures queues (one rx and one tx queue per worker on every
-//! port, plus one tx queue per port for the control thread), builds the first snapshot, launches
+//! port; the control thread's own frames go out through worker 0), builds the first snapshot, launches
 //! one [`Worker`] per worker lcore and sends gratuitous ARP. [`Daemon::poll`] is one iteration
 //! of the control thread: neighbour learning and resolution, snapshot acknowledgements and
 //! reclaim. [`Daemon::shutdown`] stops the workers (they drain their tx buffers) and closes the
@@ -20,7 +20,7 @@ use crate::publish::{Publisher, RequestError, WorkerChannel};
 use dataplane::conn::{Addr, Timeouts};
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
-    lcore, Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, TxQueue, SOCKET_ANY,
+    lcore, Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, Producer, SOCKET_ANY,
 };
 use dataplane::forward::{DestStats, Forwarder, ForwarderConfig};
 use dataplane::neigh::{self, NeighbourTable};
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 /// Capacity of each worker's redirect ring (packets handed over by other workers).
 const REDIRECT_RING: u32 = 4096;
-/// Capacity of the workers -> control ring (ARP).
+/// Capacity of the workers -> control ring (ARP) and of the control -> worker 0 ring.
 const CONTROL_RING: u32 = 1024;
 /// Capacity of each command and reply ring.
 const COMMAND_RING: u32 = 256;
@@ -76,12 +76,12 @@ fn dpdk(what: impl Into<String>) -> impl FnOnce(dataplane::dpdk::Error) -> Daemo
     move |error| DaemonError::Dpdk { what, error }
 }
 
-/// Queue layout every port gets: one rx and tx queue per worker, one more tx queue for control.
+/// Queue layout every port gets: one rx and one tx queue per worker.
 pub fn port_config(config: &Config, pool: Mempool, promiscuous: bool) -> PortConfig {
     let workers = config.cores.workers.len() as u16;
     PortConfig {
         rx_queues: workers,
-        tx_queues: workers + 1,
+        tx_queues: workers,
         rx_descriptors: config.dataplane.rx_desc,
         tx_descriptors: config.dataplane.tx_desc,
         mempool: pool,
@@ -119,8 +119,8 @@ pub fn open_ports(eal: &Eal, config: &Config, pool: Mempool) -> Result<Vec<Port>
         let promiscuous = spec.mac.is_some() || matches!(spec.device, Device::Vdev(_));
         let pc = port_config(config, pool, promiscuous);
         let what = format!(
-            "{what} (needs {} rx and {} tx queues: one each per worker plus a tx queue for the \
-             control thread; e.g. net_pcap: tx_pcap given {} times, net_af_packet: qpairs={})",
+            "{what} (needs {} rx and {} tx queues, one of each per worker; e.g. net_pcap: \
+             rx_pcap and tx_pcap given {} times, net_af_packet: qpairs={})",
             pc.rx_queues, pc.tx_queues, pc.tx_queues, pc.tx_queues
         );
         let port = Port::open(eal, id, &pc).map_err(dpdk(what))?;
@@ -178,7 +178,8 @@ pub struct Daemon {
     next_dest_id: u32,
     timeouts: Timeouts,
     publisher: Publisher,
-    control_tx: Vec<TxQueue>,
+    /// Frames for worker 0 to transmit, each with its output port id in `Mbuf::port`.
+    to_worker: Producer<Mbuf>,
     from_workers: Consumer<Mbuf>,
     counters: Vec<Arc<SharedCounters>>,
     launched: Vec<lcore::Launched>,
@@ -284,8 +285,16 @@ impl Daemon {
             SOCKET_ANY,
         )
         .map_err(dpdk("control ring"))?;
+        let (to_worker, from_control) = channel::<Mbuf>(
+            eal,
+            &format!("rvs_from_control_{instance}"),
+            CONTROL_RING,
+            Producers::Single,
+            SOCKET_ANY,
+        )
+        .map_err(dpdk("control ring"))?;
+        let mut from_control = Some(from_control);
 
-        let mut control_tx = Vec::with_capacity(ports.len());
         for port in &mut ports {
             port.start()
                 .map_err(dpdk(format!("starting {}", port.name())))?;
@@ -305,10 +314,6 @@ impl Daemon {
                 io.rx.push(port.rx_queue(q).ok_or_else(missing)?);
                 io.tx.push(port.tx_queue(q).ok_or_else(missing)?);
             }
-            control_tx
-                .push(port.tx_queue(n_workers as u16).ok_or_else(|| {
-                    DaemonError::Setup(format!("{}: control queue", port.name()))
-                })?);
         }
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -351,6 +356,7 @@ impl Daemon {
                 to_control: to_control
                     .try_clone()
                     .ok_or_else(|| DaemonError::Setup("control ring".into()))?,
+                from_control: from_control.take(),
                 commands: cmd_c,
                 replies: rep_p,
             };
@@ -401,7 +407,7 @@ impl Daemon {
             services,
             timeouts,
             publisher,
-            control_tx,
+            to_worker,
             from_workers,
             counters,
             launched,
@@ -470,13 +476,12 @@ impl Daemon {
         if !m.set_data(&frame[..len]) {
             return;
         }
-        let Some(q) = self.control_tx.get_mut(usize::from(iface)) else {
+        let Some(port) = self.ports.get(usize::from(iface)) else {
             return;
         };
-        let mut burst = MbufBurst::<1>::new();
-        if burst.push(m).is_ok() {
-            q.tx_burst(&mut burst);
-        }
+        m.set_port(port.id().0);
+        // Full ring: the frame is dropped; ARP retries and the next announcement cover it.
+        let _ = self.to_worker.push(m);
     }
 
     fn send_arp_request(&mut self, iface: u16, target: Ipv4Addr) {
@@ -726,7 +731,6 @@ impl Daemon {
         self.publisher.pump(|_| {});
         let counters = self.counters();
         self.steering = Steering::SingleWorker;
-        self.control_tx.clear();
         for mut port in self.ports.drain(..) {
             let _ = port.stop();
         }

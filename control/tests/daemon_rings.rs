@@ -189,8 +189,8 @@ impl Lab {
     fn start(config_text: &str) -> Lab {
         let config = config::parse(config_text).expect("config");
         let workers = config.cores.workers.len();
-        let (wan_port, wan) = ring_port(&unique("wan"), workers, workers + 1);
-        let (lan_port, lan) = ring_port(&unique("lan"), workers, workers + 1);
+        let (wan_port, wan) = ring_port(&unique("wan"), workers, workers);
+        let (lan_port, lan) = ring_port(&unique("lan"), workers, workers);
         let daemon = Daemon::start(eal(), config, pool(), vec![wan_port, lan_port]).expect("start");
         Lab { daemon, wan, lan }
     }
@@ -201,25 +201,42 @@ impl Lab {
         wire.rx[queue].push(m).map_err(|_| "rx ring full").unwrap();
     }
 
-    /// Frames the box sent on the worker tx queues of `wire` (control's ARP queue excluded),
-    /// waiting up to 2 s for `want` of them.
+    /// Frames the box sent on `wire`'s tx queues, waiting up to 2 s for `want` of them, with the
+    /// control thread's frames set aside (see [`Lab::collect_with_control`]).
     fn collect(daemon: &mut Daemon, wire: &mut Wire, want: usize) -> Vec<Vec<u8>> {
-        let workers = wire.tx.len() - 1;
-        let mut out = Vec::new();
+        Lab::collect_with_control(daemon, wire, want, |_| false).0
+    }
+
+    /// Like [`Lab::collect`]; also returns the control thread's frames (ARP requests and
+    /// gratuitous ARP, which workers never originate), and stops early once one of them
+    /// satisfies `enough`.
+    fn collect_with_control(
+        daemon: &mut Daemon,
+        wire: &mut Wire,
+        want: usize,
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let (mut out, mut control) = (Vec::new(), Vec::new());
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut burst = MbufBurst::<64>::new();
-        while out.len() < want && Instant::now() < deadline {
+        while out.len() < want
+            && !control.iter().any(|f: &Vec<u8>| enough(f))
+            && Instant::now() < deadline
+        {
             daemon.poll();
-            for q in 0..workers {
-                wire.tx[q].pop_burst(&mut burst);
-                out.extend(burst.iter().map(|m| m.data().to_vec()));
+            for q in wire.tx.iter_mut() {
+                q.pop_burst(&mut burst);
+                for f in burst.iter().map(|m| m.data().to_vec()) {
+                    if is_arp_request(&f) {
+                        control.push(f);
+                    } else {
+                        out.push(f);
+                    }
+                }
                 burst.free_all();
             }
         }
-        // Control frames (gratuitous ARP) are not the test's business here.
-        wire.tx[workers].pop_burst(&mut burst);
-        burst.free_all();
-        out
+        (out, control)
     }
 }
 
@@ -497,6 +514,11 @@ fn refused_service_change_leaves_the_table_as_it_was() {
 }
 
 /// ARP frame: operation, Ethernet source and destination, (sender MAC, IP), (target MAC, IP).
+/// An ARP request (op 1): only the control thread sends those; workers answer with replies.
+fn is_arp_request(f: &[u8]) -> bool {
+    f.get(12..14) == Some(&[8, 6][..]) && f.get(20..22) == Some(&[0, 1][..])
+}
+
 fn arp_frame(
     op: u16,
     src_mac: [u8; 6],
@@ -515,20 +537,13 @@ fn real_server_mac_is_resolved_with_arp() {
     let _serial = serial();
     let mut lab = Lab::start(&config_with_neighbours("fullnat", &[1], &[2], 2));
     const RS: [u8; 4] = [10, 20, 0, 13];
-    // The control thread asks for 10.20.0.13 on its own tx queue of lan.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut burst = MbufBurst::<64>::new();
-    let mut request = None;
-    while request.is_none() && Instant::now() < deadline {
-        lab.daemon.poll();
-        lab.lan.tx[1].pop_burst(&mut burst);
-        request = burst
-            .iter()
-            .map(|m| m.data().to_vec())
-            .find(|f| f[12..14] == [8, 6] && f[38..42] == RS);
-        burst.free_all();
-    }
-    let request = request.expect("an ARP request for the real server");
+    // The control thread asks for 10.20.0.13 on lan (through worker 0's tx queue).
+    let asks_for_rs = |f: &[u8]| f[38..42] == RS && f[28..32] != RS;
+    let (_, control) = Lab::collect_with_control(&mut lab.daemon, &mut lab.lan, 1, asks_for_rs);
+    let request = control
+        .into_iter()
+        .find(|f| asks_for_rs(f))
+        .expect("an ARP request for the real server");
     let expected = arp_frame(
         1,
         LAN_MAC,
@@ -575,6 +590,12 @@ fn real_server_mac_is_resolved_with_arp() {
     assert_eq!(
         c[0].to_control, 1,
         "the ARP reply went to the control thread"
+    );
+    // Gratuitous ARP (wan address, VIP, lan address, local address) and the request, at least.
+    assert!(
+        c[0].from_control >= 5,
+        "worker 0 sent the control thread's frames: {}",
+        c[0].from_control
     );
 }
 

@@ -9,17 +9,17 @@
 //! deadline passed), stops it with SIGTERM and checks, byte for byte:
 //! - `out_lan.pcap`: the client frames rewritten towards their real servers, in input order;
 //! - `out_wan.pcap`: the replies rewritten towards the clients (to the router's MAC), in order;
-//! - `arp_wan.pcap` / `arp_lan.pcap` (the control thread's tx queue): only gratuitous ARP for
-//!   the port's addresses and VIPs (and, FULLNAT, the local address on lan), whole rounds in
-//!   order, and no ARP request for the static neighbours.
+//! - the ARP frames among them (the control thread's, sent through worker 0's tx queue): only
+//!   gratuitous ARP for the port's addresses and VIPs (and, FULLNAT, the local address on lan),
+//!   whole rounds in order, and no ARP request for the static neighbours.
 //!
 //! The expected frames are built with etherparse through the golden tables' helpers
 //! (`dataplane/tests/golden/mod.rs`, whose module doc states how each mode rewrites packets),
 //! and every output checksum is verified with the golden module's own RFC 1071 sum.
 //!
-//! net_pcap gives one tx queue per `tx_pcap`: queue 0 is the worker's (forwarded packets),
-//! queue 1 the control thread's (ARP). The worker polls wan's rx queue, then lan's, 32 packets a
-//! burst, so every client frame (fewer than 32) is handled before any server reply.
+//! Each port has one rx and one tx queue (one worker). The worker polls wan's rx queue, then
+//! lan's, 32 packets a burst, so every client frame (fewer than 32) is handled before any server
+//! reply.
 
 #[path = "../../dataplane/tests/golden/mod.rs"]
 mod golden;
@@ -394,14 +394,14 @@ socket = "{d}/rvsd.sock"
 
 [[ports]]
 name = "wan"
-device = "net_pcap0,rx_pcap={d}/in_wan.pcap,tx_pcap={d}/out_wan.pcap,tx_pcap={d}/arp_wan.pcap"
+device = "net_pcap0,rx_pcap={d}/in_wan.pcap,tx_pcap={d}/out_wan.pcap"
 addrs = ["{wan}/24"]
 vips = ["{vip}"]
 mac = "{wan_mac}"
 
 [[ports]]
 name = "lan"
-device = "net_pcap1,rx_pcap={d}/in_lan.pcap,tx_pcap={d}/out_lan.pcap,tx_pcap={d}/arp_lan.pcap"
+device = "net_pcap1,rx_pcap={d}/in_lan.pcap,tx_pcap={d}/out_lan.pcap"
 addrs = ["{lan}/24"]
 mac = "{lan_mac}"
 
@@ -559,6 +559,14 @@ fn check_arp(what: &str, round: &[Vec<u8>], actual: &[Vec<u8>]) -> Vec<String> {
     errors
 }
 
+/// Splits a port's output into forwarded frames and ARP frames (the control thread's), each
+/// in order.
+fn split_arp(frames: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    frames
+        .into_iter()
+        .partition(|f| f.get(12..14) != Some(&[0x08, 0x06][..]))
+}
+
 fn wait_exit(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -613,10 +621,12 @@ fn run_mode(method: Method) {
             early_exit = Some(status);
             break;
         }
-        let done = read_pcap(&path("out_lan.pcap"), false).len() >= frames.out_lan.len()
-            && read_pcap(&path("out_wan.pcap"), false).len() >= frames.out_wan.len()
-            && read_pcap(&path("arp_wan.pcap"), false).len() >= wan_round.len()
-            && read_pcap(&path("arp_lan.pcap"), false).len() >= lan_round.len();
+        let (lan, lan_arp) = split_arp(read_pcap(&path("out_lan.pcap"), false));
+        let (wan, wan_arp) = split_arp(read_pcap(&path("out_wan.pcap"), false));
+        let done = lan.len() >= frames.out_lan.len()
+            && wan.len() >= frames.out_wan.len()
+            && wan_arp.len() >= wan_round.len()
+            && lan_arp.len() >= lan_round.len();
         if (done && started.elapsed() >= Duration::from_millis(1500)) || Instant::now() >= deadline
         {
             break;
@@ -646,16 +656,12 @@ fn run_mode(method: Method) {
     );
 
     let mut errors = Vec::new();
-    let out_lan = read_pcap(&path("out_lan.pcap"), true);
-    let out_wan = read_pcap(&path("out_wan.pcap"), true);
+    let (out_lan, arp_lan) = split_arp(read_pcap(&path("out_lan.pcap"), true));
+    let (out_wan, arp_wan) = split_arp(read_pcap(&path("out_wan.pcap"), true));
     errors.extend(check_frames("out_lan.pcap", &frames.out_lan, &out_lan));
     errors.extend(check_frames("out_wan.pcap", &frames.out_wan, &out_wan));
-    for (name, round) in [
-        ("arp_wan.pcap", &wan_round[..]),
-        ("arp_lan.pcap", &lan_round[..]),
-    ] {
-        errors.extend(check_arp(name, round, &read_pcap(&path(name), true)));
-    }
+    errors.extend(check_arp("out_wan.pcap ARP", &wan_round, &arp_wan));
+    errors.extend(check_arp("out_lan.pcap ARP", &lan_round, &arp_lan));
     // The expectations themselves carry correct checksums (etherparse built them).
     for f in frames.out_lan.iter().chain(&frames.out_wan) {
         verify_checksums(f).expect("expected frame checksums");

@@ -15,7 +15,12 @@
 #       with the same configuration serves requests again
 # PASS/FAIL/SKIP per check and mode, a summary at the end, exit status 1 on any FAIL. The lab is
 # always taken down at the end. Every transfer is bounded by --max-time or timeout.
-# Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE).
+# Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE); RVS_E2E_STRICT=1 (test.sh)
+# counts a SKIP as a failure.
+#
+#   e2e.sh --without-lb [MODE ...]      the negative control: the same checks (a)-(e) with rvsd
+#                                       stopped right after lab up; each must FAIL (reported as
+#                                       PASS "fails without rvs"); one that passes is a failure
 set -uo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -46,6 +51,10 @@ trap 'exit 130' INT TERM
 
 [ "$(id -u)" -eq 0 ] || { echo "e2e.sh needs root" >&2; exit 2; }
 
+WITHOUT_LB=0
+if [ "${1:-}" = --without-lb ]; then WITHOUT_LB=1; shift; fi
+# Seconds a single request may take (short without rvs: every one of them times out).
+REQ_TIMEOUT=$([ $WITHOUT_LB = 1 ] && echo 1 || echo 5)
 MODES=("$@")
 [ ${#MODES[@]} -gt 0 ] || MODES=(nat fullnat dr tun)
 for m in "${MODES[@]}"; do
@@ -57,7 +66,15 @@ FAILS=0
 MODE=''
 result() { # check status detail
     local c
+    if [ $WITHOUT_LB = 1 ] && [ "$1" != "lab up" ]; then
+        # The negative control: a check that passes without rvs in the path proves nothing.
+        case $2 in
+            PASS) set -- "$1" FAIL "passed WITHOUT rvs in the path: $3" ;;
+            *) set -- "$1" PASS "fails without rvs ($2: $3)" ;;
+        esac
+    fi
     case $2 in PASS) c=$_g ;; FAIL) c=$_r; FAILS=$((FAILS + 1)) ;; *) c=$_y ;; esac
+    [ "$2" != SKIP ] || [ "${RVS_E2E_STRICT:-0}" != 1 ] || FAILS=$((FAILS + 1))
     printf '  %s%-4s%s %-7s %-24s %s\n' "$c" "$2" "$_n" "$MODE" "$1" "$3"
     RESULTS+=("$MODE|$1|$2|$3")
 }
@@ -84,7 +101,7 @@ rvsadm_bin() {
 # One request to the VIP; prints which server answered (rs1..3).
 get_index() {
     local body
-    body=$(cl curl -sS --max-time 5 "http://$VIP/" 2>>"$TMP/curl.err") || return 1
+    body=$(cl curl -sS --max-time "$REQ_TIMEOUT" "http://$VIP/" 2>>"$TMP/curl.err") || return 1
     [[ $body =~ ^rs[123]$ ]] || return 1
     echo "$body"
 }
@@ -129,11 +146,11 @@ check_echo() {
     want=$(cat "$CACHE/small.bin.sha256")
     t=$(now)
     if command -v socat >/dev/null 2>&1; then
-        got=$(cl timeout 30 socat -t 20 - "TCP4:$VIP:7" <"$CACHE/small.bin" | sha256sum | cut -d' ' -f1)
+        got=$(cl timeout $((REQ_TIMEOUT * 6)) socat -t 20 - "TCP4:$VIP:7" <"$CACHE/small.bin" | sha256sum | cut -d' ' -f1)
         if [ "$got" = "$want" ]; then result "(b) 1 MiB echo (socat)" PASS "sent and received back equal in $(elapsed "$t") s"
         else result "(b) 1 MiB echo (socat)" FAIL "sha256 of the echo $got != $want"; fi
     else
-        got=$(cl curl -sS --max-time 30 "http://$VIP/small.bin" | sha256sum | cut -d' ' -f1)
+        got=$(cl curl -sS --max-time $((REQ_TIMEOUT * 6)) "http://$VIP/small.bin" | sha256sum | cut -d' ' -f1)
         if [ "$got" = "$want" ]; then result "(b) 1 MiB via curl" PASS "socat absent: downloaded equal in $(elapsed "$t") s"
         else result "(b) 1 MiB via curl" FAIL "socat absent: sha256 $got != $want"; fi
     fi
@@ -244,6 +261,9 @@ for MODE in "${MODES[@]}"; do
     fi
     result "lab up" PASS "$(grep -o 'answered by:.*' "$TMP/up.log")"
     case $MODE in nat) peer=10.10.0.2 flag=-m ;; fullnat) peer=10.20.0.250 flag=-b ;; dr) peer=10.10.0.2 flag=-g ;; tun) peer=10.10.0.2 flag=-i ;; esac
+    if [ $WITHOUT_LB = 1 ] && ! "$LAB" stop >"$TMP/stop.log" 2>&1; then
+        result "lab up" FAIL "lab.sh stop: $(tail -n1 "$TMP/stop.log")"
+    fi
     marks=()
     for i in 0 1 2; do marks+=("$(lines "$(log_of "${RS_NAMES[$i]}")")"); done
     check_distribution
@@ -251,7 +271,7 @@ for MODE in "${MODES[@]}"; do
     check_echo
     check_big
     check_drain "$flag"
-    check_restart
+    [ $WITHOUT_LB = 1 ] || check_restart
     "$LAB" down >/dev/null 2>&1
     TIME[$MODE]=$(elapsed "$t0")
     echo "  ($MODE: ${TIME[$MODE]} s)"

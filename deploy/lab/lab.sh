@@ -54,8 +54,8 @@ VIP=10.10.0.100
 CLIENT=10.10.0.2
 LADDR=10.20.0.250
 ECHO_PORT=7
-# af_packet ring size (frames per queue; DPDK's default is 512): bigger rings make the
-# fanout-pressure problem (see prime_af_packet) rarer. Priming must overfill the unread ring.
+# af_packet ring size (frames per queue; DPDK's default is 512): room for the bursts of a bulk
+# TCP transfer while the worker is busy with the other port.
 AFP_FRAMECNT=${RVS_LAB_FRAMECNT:-4096}
 BIG_SIZE=$((100 * 1024 * 1024))
 SMALL_SIZE=$((1024 * 1024))
@@ -268,13 +268,13 @@ listen = "$METRICS"
 
 [[ports]]
 name = "wan"
-device = "net_af_packet0,iface=rvs-wan,qpairs=2,framecnt=$AFP_FRAMECNT"
+device = "net_af_packet0,iface=rvs-wan,qpairs=1,framecnt=$AFP_FRAMECNT"
 addrs = ["10.10.0.1/24"]
 vips = ["$VIP"]
 
 [[ports]]
 name = "lan"
-device = "net_af_packet1,iface=rvs-lan,qpairs=2,framecnt=$AFP_FRAMECNT"
+device = "net_af_packet1,iface=rvs-lan,qpairs=1,framecnt=$AFP_FRAMECNT"
 addrs = ["10.20.0.1/24"]
 
 [[routes]]
@@ -297,46 +297,6 @@ rvsd_pid() {
     [ -n "$p" ] && [ -d "/proc/$p" ] && grep -q rvsd "/proc/$p/cmdline" 2>/dev/null && echo "$p"
 }
 
-# The sum of rvsd's workers' rx counters, from its metrics (sampled every 2 s).
-rvsd_rx() {
-    ns "$NS_LB" curl -s --max-time 2 "http://$METRICS/metrics" 2>/dev/null |
-        awk '/^rvs_worker_rx_packets_total/ {s += $2} END {printf "%d\n", s}'
-}
-
-# Works around rvsd + net_af_packet (see af-packet-prime.py for the whole story): qpairs =
-# workers + 1 opens one more AF_PACKET socket than rvsd polls, and the kernel's fanout sends
-# some flows (every ARP frame, about half the TCP connections) to that unread socket.
-# 1. Fill its ring with junk from the router's end of each veth, so that the kernel rolls those
-#    flows over to the polled socket, and check that fresh flows all reach rvsd's counters.
-# 2. Keep a few junk flows going (relief): they clear the polled socket's `pressure` flag, which
-#    a burst sets and which otherwise blocks that rollover for good.
-# RVS_LAB_PRIME=0 skips both, RVS_LAB_RELIEF=0 the second (to see the problem).
-prime_af_packet() {
-    local round rx0 rx1=0 i want=128 fill=$((AFP_FRAMECNT * 2 + 2048))
-    for round in 1 2 3; do
-        # About half the frames hash to the unread socket: twice its ring and some.
-        ns "$NS_ROUTER" "$PYTHON" "$LAB_DIR/af-packet-prime.py" --iface lb-wan --iface lb-lan --count "$fill" --first-port $((1024 + (round - 1) * 100))
-        sleep 2.2 # a metrics sample after the fill (every 2 s)
-        rx0=$(rvsd_rx)
-        ns "$NS_ROUTER" "$PYTHON" "$LAB_DIR/af-packet-prime.py" --iface lb-wan --iface lb-lan --count $((want / 2)) --first-port $((20000 + round * 1000))
-        for i in $(seq 1 16); do
-            sleep 0.5
-            rx1=$(rvsd_rx)
-            [ $((rx1 - rx0)) -ge $want ] && break
-        done
-        [ $((rx1 - rx0)) -ge $want ] && break
-        warn "af_packet priming round $round: only $((rx1 - rx0))/$want fresh flows reached rvsd"
-    done
-    if [ $((rx1 - rx0)) -ge $want ]; then
-        say "af_packet: unpolled fanout rings filled; $((rx1 - rx0))/$want fresh test flows reached rvsd"
-    else
-        warn "af_packet: some flows may still land on the queue rvsd does not poll"
-    fi
-    [ "${RVS_LAB_RELIEF:-1}" = 1 ] || { warn "RVS_LAB_RELIEF=0: no af_packet pressure relief"; return 0; }
-    bgp "$NS_ROUTER" af-packet-relief "$PYTHON" "$LAB_DIR/af-packet-prime.py" --iface lb-wan --iface lb-lan \
-        --count 16 --first-port 30000 --every 0.2 --duration "${RVS_LAB_RELIEF_SECONDS:-21600}"
-}
-
 start_rvsd() {
     [ -x "$RVSD" ] || die "$RVSD not found: cargo build --release -p control --bin rvsd (or set RVS_BIN_DIR)"
     [ -f "$CONF" ] || die "no configuration at $CONF: run lab.sh up first"
@@ -353,7 +313,6 @@ start_rvsd() {
         sleep 0.1
     done
     [ -S "$SOCK" ] || { tail -n 20 "$STATE/rvsd.log" >&2; die "rvsd: no control socket after 30 s"; }
-    if [ "${RVS_LAB_PRIME:-1}" = 1 ]; then prime_af_packet; else warn "RVS_LAB_PRIME=0: af_packet queues not primed"; fi
     if command -v ping >/dev/null 2>&1; then
         for i in $(seq 1 10); do
             ns "$NS_CLIENT" ping -c1 -W1 -q "$VIP" >/dev/null 2>&1 && break
@@ -374,9 +333,6 @@ start_rvsd() {
 
 stop_rvsd() {
     local pid i
-    pid=$(cat "$STATE/af-packet-relief.pid" 2>/dev/null) && grep -q af-packet-prime "/proc/$pid/cmdline" 2>/dev/null &&
-        { kill -TERM "$pid" 2>/dev/null || true; }
-    rm -f "$STATE/af-packet-relief.pid"
     pid=$(rvsd_pid) || { rm -f "$STATE/rvsd.pid"; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done

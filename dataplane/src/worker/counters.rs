@@ -20,6 +20,8 @@ pub struct WorkerCounters {
     pub redirected_in: u64,
     /// Handed to the control plane (ARP for the neighbour cache).
     pub to_control: u64,
+    /// Frames the control plane sent through this worker (ARP requests and announcements).
+    pub from_control: u64,
     pub drops: [u64; DropReason::COUNT],
     /// Decided `Transmit` but the NIC queue stayed full: freed.
     pub tx_full: u64,
@@ -47,7 +49,7 @@ impl WorkerCounters {
         self.drops[reason as usize]
     }
 
-    const FIELDS: usize = 13 + DropReason::COUNT;
+    const FIELDS: usize = 14 + DropReason::COUNT;
 
     fn to_array(self) -> [u64; Self::FIELDS] {
         let mut a = [0; Self::FIELDS];
@@ -65,15 +67,16 @@ impl WorkerCounters {
             self.sessions_expired,
             self.capacity,
             self.generation,
+            self.from_control,
         ];
-        a[..13].copy_from_slice(&head);
-        a[13..].copy_from_slice(&self.drops);
+        a[..14].copy_from_slice(&head);
+        a[14..].copy_from_slice(&self.drops);
         a
     }
 
     fn from_array(a: &[u64; Self::FIELDS]) -> Self {
         let mut drops = [0; DropReason::COUNT];
-        drops.copy_from_slice(&a[13..]);
+        drops.copy_from_slice(&a[14..]);
         WorkerCounters {
             rx: a[0],
             tx: a[1],
@@ -88,6 +91,7 @@ impl WorkerCounters {
             sessions_expired: a[10],
             capacity: a[11],
             generation: a[12],
+            from_control: a[13],
             drops,
         }
     }
@@ -142,6 +146,7 @@ mod tests {
             sessions_expired: 11,
             capacity: 12,
             generation: 13,
+            from_control: 14,
             ..WorkerCounters::default()
         };
         for (i, d) in c.drops.iter_mut().enumerate() {

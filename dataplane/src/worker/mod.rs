@@ -2,7 +2,8 @@
 //! worker's rx queues, decide each packet with the [`Forwarder`], buffer transmissions per
 //! interface and drain them when a buffer is full or on a TSC deadline; hand packets owned by
 //! another worker to its redirect ring and ARP for the neighbour cache to the control ring;
-//! between bursts, take the control plane's commands (snapshot swaps, session requests), expire
+//! transmit the frames the control plane built (ARP requests, gratuitous ARP: worker 0 only, so
+//! a port needs exactly one tx queue per worker); between bursts, take the control plane's commands (snapshot swaps, session requests), expire
 //! sessions with a bounded budget and publish counters.
 //!
 //! Hot-path contract: no allocation, lock or syscall per packet. Bursts and tx buffers are fixed
@@ -47,6 +48,9 @@ pub struct WorkerLinks {
     pub redirect_out: Vec<Option<Producer<Mbuf>>>,
     /// ARP for the control plane (a multi-producer ring shared by the workers).
     pub to_control: Producer<Mbuf>,
+    /// Frames the control plane sends (worker 0 only), each with its output port id in
+    /// `Mbuf::port`.
+    pub from_control: Option<Consumer<Mbuf>>,
     pub commands: Consumer<Box<Command>>,
     pub replies: Producer<Box<Reply>>,
 }
@@ -130,6 +134,7 @@ impl Worker {
             self.counters.redirected_in += handed as u64;
             self.decide_burst(None, now_ms);
         }
+        self.transmit_from_control();
         for _ in 0..COMMANDS_PER_LOOP {
             match self.links.commands.pop() {
                 Some(cmd) => self.command(*cmd, now_ms),
@@ -182,6 +187,28 @@ impl Worker {
                 }
                 Verdict::Drop(_) => drop(m),
             }
+        }
+        self.rx_burst = burst;
+    }
+
+    /// Sends the control plane's frames out of the port recorded in each.
+    fn transmit_from_control(&mut self) {
+        let Some(ring) = self.links.from_control.as_mut() else {
+            return;
+        };
+        if ring.pop_burst(&mut self.rx_burst) == 0 {
+            return;
+        }
+        let mut burst = std::mem::take(&mut self.rx_burst);
+        for m in burst.drain() {
+            self.counters.from_control += 1;
+            let out = self
+                .io
+                .interface_of_port
+                .get(usize::from(m.port()))
+                .copied()
+                .unwrap_or(u16::MAX);
+            self.transmit(out, m);
         }
         self.rx_burst = burst;
     }
