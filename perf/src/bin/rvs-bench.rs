@@ -35,7 +35,7 @@ struct Args {
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
     /// Rounds (devices alternate; best round kept).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Frame sizes of the forwarding scenario.
     #[arg(long, value_delimiter = ',', default_value = "64,512,1518")]
@@ -300,13 +300,38 @@ impl Bench {
         }
         c.args(["--cpu", "0", "--file-prefix", "rvs-perf-pktgen"]);
         c.args(extra);
-        let out = c.stderr(Stdio::inherit()).output()?;
-        if !out.status.success() {
-            return Err(format!("rvs-pktgen {extra:?} failed ({})", out.status).into());
-        }
+        // A memif server may still be tearing down the previous generator's connection and
+        // refuse the next one for a moment (rte_eth_dev_start: EPERM): retry.
+        let mut attempt = 0;
+        let out = loop {
+            let out = c.stderr(Stdio::inherit()).output()?;
+            attempt += 1;
+            if out.status.success() {
+                break out;
+            }
+            if attempt == 4 {
+                return Err(format!("rvs-pktgen {extra:?} failed ({})", out.status).into());
+            }
+            eprintln!("  rvs-pktgen failed ({}), retrying", out.status);
+            std::thread::sleep(Duration::from_secs(2));
+        };
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().last().ok_or("rvs-pktgen printed nothing")?;
         Ok(serde_json::from_str(line)?)
+    }
+
+    /// One generator run; a failure is noted in the results and the scenario goes on.
+    fn point(&mut self, dut: &Running, args: &[String]) -> Option<GenResult> {
+        match self.pktgen(dut, args) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("rvs-bench: {e}");
+                self.results
+                    .notes
+                    .push(format!("{} point failed: {e}", dut.dut.name()));
+                None
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -380,19 +405,21 @@ impl Bench {
         let sizes = self.a.sizes.clone();
         for round in 0..self.a.rounds {
             eprintln!("forward: round {}", round + 1);
-            for dut in [
-                Dut::TestpmdIo,
-                Dut::Testpmd5tswap,
-                Dut::Rvsd { capacity: 1 << 20 },
-            ] {
-                let d = self.start(dut)?;
-                let modes: Vec<(&str, u16)> = if dut.name() == RVS {
-                    MODES.to_vec()
-                } else {
-                    vec![("-", 80)]
-                };
-                for (mode, port) in modes {
-                    for &size in &sizes {
+            // Devices alternate per frame size, so that each ratio compares runs a few seconds
+            // apart (the machine is shared and its load changes by the minute).
+            for &size in &sizes {
+                for dut in [
+                    Dut::TestpmdIo,
+                    Dut::Testpmd5tswap,
+                    Dut::Rvsd { capacity: 1 << 20 },
+                ] {
+                    let d = self.start(dut)?;
+                    let modes: Vec<(&str, u16)> = if dut.name() == RVS {
+                        MODES.to_vec()
+                    } else {
+                        vec![("-", 80)]
+                    };
+                    for (mode, port) in modes {
                         let args: Vec<String> = [
                             "--mode",
                             "udp",
@@ -407,7 +434,9 @@ impl Bench {
                         ]
                         .map(String::from)
                         .to_vec();
-                        let g = self.pktgen(&d, &args)?;
+                        let Some(g) = self.point(&d, &args) else {
+                            continue;
+                        };
                         let v = g.rx_pps;
                         self.record("forward", &d, mode, size, 1000, g, v);
                     }
@@ -448,7 +477,9 @@ impl Bench {
                     ]
                     .map(String::from)
                     .to_vec();
-                    let g = self.pktgen(&d, &args)?;
+                    let Some(g) = self.point(&d, &args) else {
+                        continue;
+                    };
                     let v = g.cps;
                     self.record("cps", &d, mode, 64, 0, g, v);
                 }
@@ -551,11 +582,13 @@ impl Bench {
                     "--vport",
                     "80",
                     "--warmup-rate",
-                    "1500000",
+                    "800000",
                 ]
                 .map(String::from)
                 .to_vec();
-                let g = self.pktgen(&d, &args)?;
+                let Some(g) = self.point(&d, &args) else {
+                    continue;
+                };
                 let v = g.rx_pps;
                 self.record("sessions", &d, "dr", 64, flows, g, v);
             }
