@@ -173,24 +173,33 @@ impl Dut {
 
 struct Running {
     dut: Dut,
-    child: Child,
+    child: Option<Child>,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        // SIGINT: both testpmd and rvsd stop cleanly on it (ports closed, hugepages released).
+impl Running {
+    /// SIGINT: both testpmd and rvsd stop cleanly on it (ports closed, hugepages released).
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args(["-INT", &child.id().to_string()])
             .status();
         let end = Instant::now() + Duration::from_secs(15);
         while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -262,7 +271,10 @@ impl Bench {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let mut r = Running { dut, child };
+        let mut r = Running {
+            dut,
+            child: Some(child),
+        };
         let mut want = vec!["wan.sock"];
         if dut != Dut::Testpmd5tswap {
             want.push("lan.sock");
@@ -272,7 +284,7 @@ impl Bench {
         }
         let end = Instant::now() + Duration::from_secs(60);
         while !want.iter().all(|s| run.join(s).exists()) {
-            if let Ok(Some(st)) = r.child.try_wait() {
+            if let Some(Ok(Some(st))) = r.child.as_mut().map(|c| c.try_wait()) {
                 return Err(format!(
                     "{} exited ({st}) at start: see {}",
                     dut.name(),
@@ -309,7 +321,7 @@ impl Bench {
             if out.status.success() {
                 break out;
             }
-            if attempt == 4 {
+            if attempt == 2 {
                 return Err(format!("rvs-pktgen {extra:?} failed ({})", out.status).into());
             }
             eprintln!("  rvs-pktgen failed ({}), retrying", out.status);
@@ -320,16 +332,38 @@ impl Bench {
         Ok(serde_json::from_str(line)?)
     }
 
-    /// One generator run; a failure is noted in the results and the scenario goes on.
-    fn point(&mut self, dut: &Running, args: &[String]) -> Option<GenResult> {
-        match self.pktgen(dut, args) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                eprintln!("rvs-bench: {e}");
-                self.results
-                    .notes
-                    .push(format!("{} point failed: {e}", dut.dut.name()));
-                None
+    /// One generator run. When the generator cannot connect (the device's memif server keeps
+    /// refusing it), the device is restarted once and the run retried; a failure after that is
+    /// noted in the results and the scenario goes on.
+    fn point(&mut self, dut: &mut Running, args: &[String]) -> Option<GenResult> {
+        let mut restarted = false;
+        loop {
+            match self.pktgen(dut, args) {
+                Ok(g) => return Some(g),
+                Err(e) if !restarted => {
+                    eprintln!("rvs-bench: {e}; restarting {}", dut.dut.name());
+                    self.results.notes.push(format!(
+                        "{} restarted once: the generator could not connect ({e})",
+                        dut.dut.name()
+                    ));
+                    // Stop the old instance before the new one takes the sockets.
+                    dut.stop();
+                    match self.start(dut.dut) {
+                        Ok(d) => *dut = d,
+                        Err(e) => {
+                            self.results.notes.push(format!("restart failed: {e}"));
+                            return None;
+                        }
+                    }
+                    restarted = true;
+                }
+                Err(e) => {
+                    eprintln!("rvs-bench: {e}");
+                    self.results
+                        .notes
+                        .push(format!("{} point failed: {e}", dut.dut.name()));
+                    return None;
+                }
             }
         }
     }
@@ -413,7 +447,7 @@ impl Bench {
                     Dut::Testpmd5tswap,
                     Dut::Rvsd { capacity: 1 << 20 },
                 ] {
-                    let d = self.start(dut)?;
+                    let mut d = self.start(dut)?;
                     let modes: Vec<(&str, u16)> = if dut.name() == RVS {
                         MODES.to_vec()
                     } else {
@@ -434,7 +468,7 @@ impl Bench {
                         ]
                         .map(String::from)
                         .to_vec();
-                        let Some(g) = self.point(&d, &args) else {
+                        let Some(g) = self.point(&mut d, &args) else {
                             continue;
                         };
                         let v = g.rx_pps;
@@ -450,7 +484,7 @@ impl Bench {
         for round in 0..self.a.rounds {
             eprintln!("cps: round {}", round + 1);
             for dut in [Dut::TestpmdIo, Dut::Rvsd { capacity: 8 << 20 }] {
-                let d = self.start(dut)?;
+                let mut d = self.start(dut)?;
                 let cases: Vec<(&str, u16, &str)> = if dut.name() == RVS {
                     CPS.to_vec()
                 } else {
@@ -477,7 +511,7 @@ impl Bench {
                     ]
                     .map(String::from)
                     .to_vec();
-                    let Some(g) = self.point(&d, &args) else {
+                    let Some(g) = self.point(&mut d, &args) else {
                         continue;
                     };
                     let v = g.cps;
@@ -565,7 +599,7 @@ impl Bench {
         let capacity = (max + max / 5).max(1 << 16);
         for round in 0..self.a.rounds {
             eprintln!("sessions: round {} (rvsd capacity {capacity})", round + 1);
-            let d = self.start(Dut::Rvsd { capacity })?;
+            let mut d = self.start(Dut::Rvsd { capacity })?;
             let counts = self.a.sessions.clone();
             for flows in counts {
                 // Same flows 0..N each time: sessions of smaller points are a subset, so the
@@ -586,7 +620,7 @@ impl Bench {
                 ]
                 .map(String::from)
                 .to_vec();
-                let Some(g) = self.point(&d, &args) else {
+                let Some(g) = self.point(&mut d, &args) else {
                     continue;
                 };
                 let v = g.rx_pps;
