@@ -68,6 +68,11 @@ pub struct Point {
     pub changes: Option<u64>,
     /// rvsd drop counters by reason after the run (non-zero only).
     pub drops: Vec<(String, u64)>,
+    /// Share of the run's wall time the device's forwarding thread was on its cpu (from
+    /// /proc schedstat; a busy-polling thread is always runnable, so less than 1 means other
+    /// work on the machine took the core).
+    #[serde(default)]
+    pub dut_cpu: Option<f64>,
 }
 
 /// A whole bench run.
@@ -105,13 +110,19 @@ impl Results {
 
     /// ns per packet of rvs at each session count (1e9 / forwarded rate), ascending flows.
     pub fn scaling(&self) -> Vec<(u64, Option<u64>, f64)> {
+        self.scaling_points()
+            .into_iter()
+            .map(|p| (p.flows, p.sessions, 1e9 / p.gen.rx_pps))
+            .collect()
+    }
+
+    fn scaling_points(&self) -> Vec<&Point> {
         let mut v: Vec<_> = self
             .points
             .iter()
             .filter(|p| p.scenario == "sessions" && p.dut == RVS && p.gen.rx_pps > 0.0)
-            .map(|p| (p.flows, p.sessions, 1e9 / p.gen.rx_pps))
             .collect();
-        v.sort_by_key(|x| x.0);
+        v.sort_by_key(|p| p.flows);
         v
     }
 }
@@ -122,6 +133,10 @@ fn mpps(pps: f64) -> String {
 
 fn opt_us(ns: Option<f64>) -> String {
     ns.map_or("-".into(), |v| format!("{:.1}", v / 1e3))
+}
+
+fn pct(share: Option<f64>) -> String {
+    share.map_or("-".into(), |v| format!("{:.0}%", v * 100.0))
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -159,9 +174,12 @@ pub fn render_markdown(r: &Results) -> String {
         let _ = writeln!(s, "## Established-flow forwarding (Mpps)\n");
         let _ = writeln!(
             s,
-            "| mode | size (B) | rvs Mpps | testpmd io Mpps | testpmd 5tswap Mpps | rvs / io | target | p50 / p99 latency (us) |"
+            "| mode | size (B) | rvs Mpps | testpmd io Mpps | testpmd 5tswap Mpps | rvs / io | target | p50 / p99 latency (us) | worker on cpu, rvs / io |"
         );
-        let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
+        let _ = writeln!(
+            s,
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+        );
         for mode in ["dr", "tun", "nat", "fullnat"] {
             for &size in &sizes {
                 let Some(p) = r.find("forward", RVS, mode, size) else {
@@ -179,7 +197,7 @@ pub fn render_markdown(r: &Results) -> String {
                 };
                 let _ = writeln!(
                     s,
-                    "| {} | {size} | {} | {} | {} | {} | {t} | {} / {} |",
+                    "| {} | {size} | {} | {} | {} | {} | {t} | {} / {} | {} / {} |",
                     mode.to_uppercase(),
                     mpps(p.gen.rx_pps),
                     io.map_or("-".into(), |p| mpps(p.gen.rx_pps)),
@@ -187,6 +205,8 @@ pub fn render_markdown(r: &Results) -> String {
                     ratio.map_or("-".into(), |x| format!("{x:.2}")),
                     opt_us(p.gen.lat_p50_ns),
                     opt_us(p.gen.lat_p99_ns),
+                    pct(p.dut_cpu),
+                    pct(io.and_then(|p| p.dut_cpu)),
                 );
             }
         }
@@ -198,9 +218,9 @@ pub fn render_markdown(r: &Results) -> String {
         let _ = writeln!(s, "## New connections per second (one worker core)\n");
         let _ = writeln!(
             s,
-            "| device | mode | SYNs sent/s | connections/s | set-up p50 / p99 (us) | target |"
+            "| device | mode | SYNs sent/s | connections/s | set-up p50 / p99 (us) | target | worker on cpu |"
         );
-        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | --- |");
+        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | --- | ---: |");
         for p in cps {
             let t = if p.dut == RVS {
                 format!("{} (>= 1M/s)", verdict(p.gen.cps >= TARGET_CPS))
@@ -209,13 +229,14 @@ pub fn render_markdown(r: &Results) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.0} | {:.0} | {} / {} | {t} |",
+                "| {} | {} | {:.0} | {:.0} | {} / {} | {t} | {} |",
                 p.dut,
                 p.mode,
                 p.gen.tx_pps,
                 p.gen.cps,
                 opt_us(p.gen.lat_p50_ns),
-                opt_us(p.gen.lat_p99_ns)
+                opt_us(p.gen.lat_p99_ns),
+                pct(p.dut_cpu)
             );
         }
         let _ = writeln!(s);
@@ -227,16 +248,17 @@ pub fn render_markdown(r: &Results) -> String {
         let _ = writeln!(s, "## Cost per packet as sessions grow (rvs DR, 64 B)\n");
         let _ = writeln!(
             s,
-            "| flows | live sessions | Mpps | ns/packet | vs smallest |"
+            "| flows | live sessions | Mpps | ns/packet | vs smallest | worker on cpu |"
         );
-        let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: |");
-        for (flows, sessions, ns) in &sc {
+        let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: |");
+        for ((flows, sessions, ns), p) in sc.iter().zip(r.scaling_points()) {
             let _ = writeln!(
                 s,
-                "| {flows} | {} | {:.2} | {ns:.1} | {:.2}x |",
+                "| {flows} | {} | {:.2} | {ns:.1} | {:.2}x | {} |",
                 sessions.map_or("-".into(), |v| v.to_string()),
                 1e3 / ns,
-                ns / base
+                ns / base,
+                pct(p.dut_cpu)
             );
         }
         if let (Some(first), Some(last)) = (sc.first(), sc.last()) {
@@ -327,6 +349,7 @@ mod tests {
             sessions: None,
             changes: None,
             drops: vec![],
+            dut_cpu: Some(0.5),
         }
     }
 
@@ -378,12 +401,14 @@ mod tests {
     fn markdown_has_ratios_and_verdicts() {
         let md = render_markdown(&sample());
         assert!(
-            md.contains("| DR | 64 | 9.00 | 10.00 | 12.00 | 0.90 | met (>= 0.8) |"),
+            md.contains(
+                "| DR | 64 | 9.00 | 10.00 | 12.00 | 0.90 | met (>= 0.8) | - / - | 50% / 50% |"
+            ),
             "{md}"
         );
         assert!(md.contains("| NAT | 64 | 5.00 | 10.00 | 12.00 | 0.50 | MISSED (>= 0.7) |"));
-        assert!(md.contains("| rvs | fullnat | 2000000 | 1200000 | - / - | met (>= 1M/s) |"));
-        assert!(md.contains("| 10000000 | 10000000 | 2.00 | 500.0 | 2.00x |"));
+        assert!(md.contains("| rvs | fullnat | 2000000 | 1200000 | - / - | met (>= 1M/s) | 50% |"));
+        assert!(md.contains("| 10000000 | 10000000 | 2.00 | 500.0 | 2.00x | 50% |"));
         assert!(md.contains("= 2.00x: MISSED (<= 1.5x)"));
         assert!(md.contains("lost 3: MISSED (0 lost)"));
         assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 |"));

@@ -177,6 +177,21 @@ struct Running {
 }
 
 impl Running {
+    /// Nanoseconds the forwarding lcore thread (`rte-worker-*`, the EAL's name for worker
+    /// lcores in both rvsd and testpmd) has been on a cpu.
+    fn worker_runtime(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        for t in tasks.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.starts_with("rte-worker") {
+                let st = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+                return st.split_whitespace().next()?.parse().ok();
+            }
+        }
+        None
+    }
+
     /// SIGINT: both testpmd and rvsd stop cleanly on it (ports closed, hugepages released).
     fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
@@ -303,7 +318,9 @@ impl Bench {
         Ok(r)
     }
 
-    fn pktgen(&self, dut: &Running, extra: &[String]) -> Res<GenResult> {
+    /// Runs the generator; also returns the share of the run the device's forwarding thread
+    /// spent on its cpu.
+    fn pktgen(&self, dut: &Running, extra: &[String]) -> Res<(GenResult, Option<f64>)> {
         let run = &self.a.run_dir;
         let mut c = Command::new(self.a.bin.join("rvs-pktgen"));
         c.arg("--wan-sock").arg(run.join("wan.sock"));
@@ -315,6 +332,7 @@ impl Bench {
         // A memif server may still be tearing down the previous generator's connection and
         // refuse the next one for a moment (rte_eth_dev_start: EPERM): retry.
         let mut attempt = 0;
+        let (t0, r0) = (Instant::now(), dut.worker_runtime());
         let out = loop {
             let out = c.stderr(Stdio::inherit()).output()?;
             attempt += 1;
@@ -329,13 +347,17 @@ impl Bench {
         };
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().last().ok_or("rvs-pktgen printed nothing")?;
-        Ok(serde_json::from_str(line)?)
+        let share = match (r0, dut.worker_runtime()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / t0.elapsed().as_nanos() as f64),
+            _ => None,
+        };
+        Ok((serde_json::from_str(line)?, share))
     }
 
     /// One generator run. When the generator cannot connect (the device's memif server keeps
     /// refusing it), the device is restarted once and the run retried; a failure after that is
     /// noted in the results and the scenario goes on.
-    fn point(&mut self, dut: &mut Running, args: &[String]) -> Option<GenResult> {
+    fn point(&mut self, dut: &mut Running, args: &[String]) -> Option<(GenResult, Option<f64>)> {
         let mut restarted = false;
         loop {
             match self.pktgen(dut, args) {
@@ -376,7 +398,7 @@ impl Bench {
         mode: &str,
         size: usize,
         flows: u64,
-        g: GenResult,
+        (g, cpu): (GenResult, Option<f64>),
         value: f64,
     ) {
         let (sessions, drops) = if dut.dut.name() == RVS {
@@ -394,6 +416,9 @@ impl Bench {
             g.lat_p50_ns.unwrap_or(0.0) / 1e3,
             sessions.map_or(String::new(), |s| format!(" sessions {s}"))
         );
+        if let Some(c) = cpu {
+            eprintln!("            worker on cpu {:.0}% of the run", c * 100.0);
+        }
         let key = |p: &Point| {
             p.scenario == scenario
                 && p.dut == dut.dut.name()
@@ -414,6 +439,7 @@ impl Bench {
                 p.gen = g;
                 p.sessions = sessions;
                 p.drops = drops;
+                p.dut_cpu = cpu;
             }
             return;
         }
@@ -428,6 +454,7 @@ impl Bench {
             sessions,
             changes: None,
             drops,
+            dut_cpu: cpu,
         });
     }
 
@@ -471,7 +498,7 @@ impl Bench {
                         let Some(g) = self.point(&mut d, &args) else {
                             continue;
                         };
-                        let v = g.rx_pps;
+                        let v = g.0.rx_pps;
                         self.record("forward", &d, mode, size, 1000, g, v);
                     }
                 }
@@ -514,7 +541,7 @@ impl Bench {
                     let Some(g) = self.point(&mut d, &args) else {
                         continue;
                     };
-                    let v = g.cps;
+                    let v = g.0.cps;
                     self.record("cps", &d, mode, 64, 0, g, v);
                 }
             }
@@ -586,7 +613,7 @@ impl Bench {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let changes = changer.join().unwrap_or(0);
         let g = g?;
-        let v = g.rx_pps;
+        let v = g.0.rx_pps;
         self.record("reconfig", &d, "nat", 64, 10_000, g, v);
         if let Some(p) = self.results.points.last_mut() {
             p.changes = Some(changes);
@@ -623,7 +650,7 @@ impl Bench {
                 let Some(g) = self.point(&mut d, &args) else {
                     continue;
                 };
-                let v = g.rx_pps;
+                let v = g.0.rx_pps;
                 self.record("sessions", &d, "dr", 64, flows, g, v);
             }
         }
