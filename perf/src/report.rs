@@ -277,11 +277,23 @@ pub fn render_markdown(r: &Results) -> String {
     }
 
     for p in r.points.iter().filter(|p| p.scenario == "reconfig") {
-        let _ = writeln!(s, "## Reconfiguration under load\n");
+        let losses = |p: &Point| {
+            p.rounds
+                .iter()
+                .map(|v| format!("{}", (-v) as i64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let _ = writeln!(
             s,
-            "{} changes (rvsadm, one per second) during {:.1} s of {} traffic at {} Mpps offered: \
-             sent {}, received {}, lost {}: {} (0 lost).\n",
+            "## Reconfiguration under load
+"
+        );
+        let _ = writeln!(
+            s,
+            "{} changes (rvsadm, one per second) during {:.1} s of {} traffic at {} Mpps offered \
+             (best round): sent {}, received {}, lost {}: {} (0 lost). Lost per round with \
+             changes: {}.",
             p.changes.unwrap_or(0),
             p.gen.duration_s,
             p.mode.to_uppercase(),
@@ -289,8 +301,20 @@ pub fn render_markdown(r: &Results) -> String {
             p.gen.sent,
             p.gen.received,
             p.gen.lost,
-            verdict(p.gen.lost == 0)
+            verdict(p.gen.lost == 0),
+            losses(p),
         );
+        if let Some(c) = r.points.iter().find(|c| c.scenario == "reconfig-control") {
+            let _ = writeln!(
+                s,
+                "The same traffic without changes (control, same rvsd, just before): lost per \
+                 round {}; worker on cpu {} (with changes: {}).",
+                losses(c),
+                pct(c.dut_cpu),
+                pct(p.dut_cpu)
+            );
+        }
+        let _ = writeln!(s);
     }
 
     let gen: Vec<&Point> = r
@@ -381,7 +405,11 @@ mod tests {
         q.gen.received = 97;
         q.gen.lost = 3;
         q.changes = Some(10);
+        q.rounds = vec![-5.0, -3.0];
         r.points.push(q);
+        let mut c = point("reconfig-control", RVS, "nat", 64, 1e6);
+        c.rounds = vec![-4.0, 0.0];
+        r.points.push(c);
         r
     }
 
@@ -410,7 +438,10 @@ mod tests {
         assert!(md.contains("| rvs | fullnat | 2000000 | 1200000 | - / - | met (>= 1M/s) | 50% |"));
         assert!(md.contains("| 10000000 | 10000000 | 2.00 | 500.0 | 2.00x | 50% |"));
         assert!(md.contains("= 2.00x: MISSED (<= 1.5x)"));
-        assert!(md.contains("lost 3: MISSED (0 lost)"));
+        assert!(md.contains("lost 3: MISSED (0 lost). Lost per round with changes: 5, 3."));
+        assert!(
+            md.contains("without changes (control, same rvsd, just before): lost per round 4, 0;")
+        );
         assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 |"));
     }
 

@@ -57,6 +57,10 @@ struct Args {
     /// Offered load of the reconfiguration scenario (pps).
     #[arg(long, default_value_t = 1_000_000)]
     reconfig_rate: u64,
+    /// Keep the points of other scenarios from an earlier results.json in --out (rerun some
+    /// scenarios only).
+    #[arg(long)]
+    merge: bool,
     /// Seconds of the reconfiguration scenario.
     #[arg(long, default_value_t = 10)]
     reconfig_secs: u64,
@@ -426,12 +430,10 @@ impl Bench {
                 && p.frame_size == size
                 && p.flows == flows
         };
-        let best = |p: &Point| {
-            if p.scenario == "cps" {
-                p.gen.cps
-            } else {
-                p.gen.rx_pps
-            }
+        let best = |p: &Point| match p.scenario.as_str() {
+            "cps" => p.gen.cps,
+            "reconfig" | "reconfig-control" => -(p.gen.lost as f64),
+            _ => p.gen.rx_pps,
         };
         if let Some(p) = self.results.points.iter_mut().find(|p| key(p)) {
             p.rounds.push(value);
@@ -549,16 +551,30 @@ impl Bench {
         Ok(())
     }
 
+    /// Traffic at a fixed rate through a two-server NAT service, with one rvsadm change per
+    /// second, and the same traffic without changes as the control (loss the machine causes by
+    /// taking the worker's core away, with no reconfiguration). Each round on a fresh rvsd.
     fn reconfig(&mut self) -> Res<()> {
-        eprintln!(
-            "reconfig: {} s at {} pps",
-            self.a.reconfig_secs, self.a.reconfig_rate
-        );
-        let d = self.start(Dut::Rvsd { capacity: 1 << 20 })?;
+        for round in 0..self.a.rounds {
+            eprintln!(
+                "reconfig: round {}: {} s at {} pps, without then with changes",
+                round + 1,
+                self.a.reconfig_secs,
+                self.a.reconfig_rate
+            );
+            let mut d = self.start(Dut::Rvsd { capacity: 1 << 20 })?;
+            for with_changes in [false, true] {
+                self.reconfig_run(&mut d, with_changes)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn reconfig_run(&mut self, d: &mut Running, with_changes: bool) -> Res<()> {
         let sock = self.a.run_dir.join("rvsd.sock");
         let rvsadm = self.a.bin.join("rvsadm");
         let secs = self.a.reconfig_secs;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(!with_changes));
         let stop2 = stop.clone();
         // One change per second while the traffic runs: weight of .12 between 0 and 1, and .13
         // added and removed.
@@ -609,13 +625,23 @@ impl Bench {
         ]
         .map(String::from)
         .to_vec();
-        let g = self.pktgen(&d, &args);
+        let g = self.pktgen(d, &args);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let changes = changer.join().unwrap_or(0);
         let g = g?;
-        let v = g.0.rx_pps;
-        self.record("reconfig", &d, "nat", 64, 10_000, g, v);
-        if let Some(p) = self.results.points.last_mut() {
+        let v = -(g.0.lost as f64);
+        let scenario = if with_changes {
+            "reconfig"
+        } else {
+            "reconfig-control"
+        };
+        self.record(scenario, d, "nat", 64, 10_000, g, v);
+        if let Some(p) = self
+            .results
+            .points
+            .iter_mut()
+            .find(|p| p.scenario == scenario)
+        {
             p.changes = Some(changes);
         }
         Ok(())
@@ -838,6 +864,30 @@ fn run() -> Res<()> {
         a: a.clone(),
         flow_base: 0,
     };
+    if a.merge {
+        if let Ok(text) = std::fs::read_to_string(a.out.join("results.json")) {
+            let old: Results = serde_json::from_str(&text)?;
+            let rerun = |sc: &str| {
+                a.scenarios
+                    .iter()
+                    .any(|s| sc == s || sc.strip_suffix("-control") == Some(s))
+            };
+            b.results.points = old
+                .points
+                .into_iter()
+                .filter(|p| !rerun(&p.scenario))
+                .collect();
+            b.results.notes = old.notes;
+            b.results.notes.push(format!(
+                "{} rerun at {} (commit {}); other scenarios from the run of {} (commit {})",
+                a.scenarios.join(", "),
+                b.results.started,
+                b.results.commit,
+                old.started,
+                old.commit
+            ));
+        }
+    }
     let t0 = Instant::now();
     for s in &a.scenarios {
         let r = match s.as_str() {
