@@ -77,6 +77,23 @@ rvs_setup() {
     setup_hugepages
 }
 
+# The benchmark (perf/bench.sh): dpdk-testpmd (the baseline) and gnuplot (the plots).
+RVS_BENCH_PACKAGES=(dpdk-dev gnuplot-nox)
+
+rvs_setup_bench() {
+    local missing=() p
+    for p in "${RVS_BENCH_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        say "bench packages: all present (${RVS_BENCH_PACKAGES[*]})"
+        return
+    fi
+    say "bench packages: installing ${missing[*]} (apt-get)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     rvs_setup
 fi

@@ -1,5 +1,9 @@
-//! Traffic tools for rvs: flow templates that build frames, and pcap file I/O.
-//! The pcap forwarding demo (`rvs-pcap-demo`) and, later, the DPDK generator build on these.
+//! Traffic tools for rvs: flow templates that build frames, pcap file I/O, the DPDK traffic
+//! generator's pure logic (`gen`) and the benchmark results model (`report`).
+//! Binaries: `rvs-pcap-demo` (the pcap forwarding demo), `rvs-pktgen` (the generator) and
+//! `rvs-bench` (the harness that runs rvsd and dpdk-testpmd against the generator).
 
 pub mod flows;
+pub mod gen;
 pub mod pcap;
+pub mod report;

@@ -1,0 +1,464 @@
+//! Result records: what one generator run reports (`GenResult`, one JSON object on stdout), what
+//! the harness collects (`Results`, written to `perf/results/results.json`), and the Markdown
+//! report with rvs/testpmd ratios.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// One generator run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenResult {
+    pub mode: String,
+    pub frame_size: usize,
+    pub flows: u64,
+    pub rate_pps: u64,
+    pub duration_s: f64,
+    /// Warm-up (one packet or one handshake per flow, before measuring).
+    pub warmup_sent: u64,
+    pub warmup_received: u64,
+    /// Packets (data modes) or SYNs (cps) accepted by the client-side port.
+    pub sent: u64,
+    /// Allocation failures and packets a full tx queue refused (not counted as sent).
+    pub tx_refused: u64,
+    /// Stamped data frames received back (either port).
+    pub received: u64,
+    /// Sent but never received (data modes), counted after a drain period.
+    pub lost: u64,
+    /// Frames received that were neither stamped data nor part of a handshake (ARP ...).
+    pub other: u64,
+    pub tx_pps: f64,
+    pub rx_pps: f64,
+    pub lat_p50_ns: Option<f64>,
+    pub lat_p99_ns: Option<f64>,
+    pub lat_p999_ns: Option<f64>,
+    pub lat_max_ns: Option<f64>,
+    /// cps mode: completed handshakes (final ACK seen by the real server) and their rate.
+    pub conns: u64,
+    pub cps: f64,
+    pub resets: u64,
+    /// Port counters of the generator's ports (client side, server side): rx missed, tx errors.
+    pub port_rx_missed: Vec<u64>,
+    pub port_tx_errors: Vec<u64>,
+    pub tsc_hz: u64,
+}
+
+/// Which program forwarded.
+pub const RVS: &str = "rvs";
+pub const TESTPMD_IO: &str = "testpmd-io";
+pub const TESTPMD_5TSWAP: &str = "testpmd-5tswap";
+
+/// One measured point of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// `forward`, `cps`, `sessions`, `reconfig`.
+    pub scenario: String,
+    /// `rvs`, `testpmd-io`, `testpmd-5tswap`.
+    pub dut: String,
+    /// Forwarding mode (`dr`, `tun`, `nat`, `fullnat`) or `-` for testpmd.
+    pub mode: String,
+    pub frame_size: usize,
+    pub flows: u64,
+    /// Best of the rounds (highest rx rate / cps) ...
+    pub gen: GenResult,
+    /// ... and the value of every round, for the noise.
+    pub rounds: Vec<f64>,
+    /// Live sessions in rvsd after the run (rvs_worker_sessions), when known.
+    pub sessions: Option<u64>,
+    /// Reconfiguration scenario: changes applied while the traffic ran.
+    pub changes: Option<u64>,
+    /// rvsd drop counters by reason after the run (non-zero only).
+    pub drops: Vec<(String, u64)>,
+    /// Share of the run's wall time the device's forwarding thread was on its cpu (from
+    /// /proc schedstat; a busy-polling thread is always runnable, so less than 1 means other
+    /// work on the machine took the core).
+    #[serde(default)]
+    pub dut_cpu: Option<f64>,
+}
+
+/// A whole bench run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub started: String,
+    pub commit: String,
+    pub machine: String,
+    pub duration_s: f64,
+    pub rounds: usize,
+    pub points: Vec<Point>,
+    /// Notes about the run (what could not be measured and why).
+    pub notes: Vec<String>,
+}
+
+/// Target ratios from issue 7.
+pub const TARGET_DR: f64 = 0.8;
+pub const TARGET_NAT: f64 = 0.7;
+pub const TARGET_CPS: f64 = 1_000_000.0;
+pub const TARGET_SCALE: f64 = 1.5;
+
+impl Results {
+    fn find(&self, scenario: &str, dut: &str, mode: &str, size: usize) -> Option<&Point> {
+        self.points.iter().find(|p| {
+            p.scenario == scenario && p.dut == dut && p.mode == mode && p.frame_size == size
+        })
+    }
+
+    /// Forwarded rate of rvs in `mode` at `size` over testpmd io's at the same size.
+    pub fn forward_ratio(&self, mode: &str, size: usize) -> Option<f64> {
+        let r = self.find("forward", RVS, mode, size)?;
+        let t = self.find("forward", TESTPMD_IO, "-", size)?;
+        (t.gen.rx_pps > 0.0).then(|| r.gen.rx_pps / t.gen.rx_pps)
+    }
+
+    /// ns per packet of rvs at each session count (1e9 / forwarded rate), ascending flows.
+    pub fn scaling(&self) -> Vec<(u64, Option<u64>, f64)> {
+        self.scaling_points()
+            .into_iter()
+            .map(|p| (p.flows, p.sessions, 1e9 / p.gen.rx_pps))
+            .collect()
+    }
+
+    fn scaling_points(&self) -> Vec<&Point> {
+        let mut v: Vec<_> = self
+            .points
+            .iter()
+            .filter(|p| p.scenario == "sessions" && p.dut == RVS && p.gen.rx_pps > 0.0)
+            .collect();
+        v.sort_by_key(|p| p.flows);
+        v
+    }
+}
+
+fn mpps(pps: f64) -> String {
+    format!("{:.2}", pps / 1e6)
+}
+
+fn opt_us(ns: Option<f64>) -> String {
+    ns.map_or("-".into(), |v| format!("{:.1}", v / 1e3))
+}
+
+fn pct(share: Option<f64>) -> String {
+    share.map_or("-".into(), |v| format!("{:.0}%", v * 100.0))
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// The Markdown report: one table per scenario, ratios to testpmd and the targets.
+pub fn render_markdown(r: &Results) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# rvs benchmark results\n");
+    let _ = writeln!(
+        s,
+        "Run {} on `{}` (commit {}); {} s per point, best of {} round(s). \
+         Mpps = frames received back by the generator per second. \
+         Generator, rvsd worker and testpmd forwarding lcore: see `perf/README` / ARCHITECTURE.\n",
+        r.started, r.machine, r.commit, r.duration_s, r.rounds
+    );
+
+    let sizes: Vec<usize> = {
+        let mut v: Vec<usize> = r
+            .points
+            .iter()
+            .filter(|p| p.scenario == "forward")
+            .map(|p| p.frame_size)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    if !sizes.is_empty() {
+        let _ = writeln!(s, "## Established-flow forwarding (Mpps)\n");
+        let _ = writeln!(
+            s,
+            "| mode | size (B) | rvs Mpps | testpmd io Mpps | testpmd 5tswap Mpps | rvs / io | target | p50 / p99 latency (us) | worker on cpu, rvs / io |"
+        );
+        let _ = writeln!(
+            s,
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+        );
+        for mode in ["dr", "tun", "nat", "fullnat"] {
+            for &size in &sizes {
+                let Some(p) = r.find("forward", RVS, mode, size) else {
+                    continue;
+                };
+                let io = r.find("forward", TESTPMD_IO, "-", size);
+                let sw = r.find("forward", TESTPMD_5TSWAP, "-", size);
+                let target = if mode == "dr" { TARGET_DR } else { TARGET_NAT };
+                let ratio = r.forward_ratio(mode, size);
+                let t = match (mode, ratio) {
+                    ("dr" | "nat" | "fullnat", Some(x)) => {
+                        format!("{} (>= {target})", verdict(x >= target))
+                    }
+                    _ => "-".into(),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {size} | {} | {} | {} | {} | {t} | {} / {} | {} / {} |",
+                    mode.to_uppercase(),
+                    mpps(p.gen.rx_pps),
+                    io.map_or("-".into(), |p| mpps(p.gen.rx_pps)),
+                    sw.map_or("-".into(), |p| mpps(p.gen.rx_pps)),
+                    ratio.map_or("-".into(), |x| format!("{x:.2}")),
+                    opt_us(p.gen.lat_p50_ns),
+                    opt_us(p.gen.lat_p99_ns),
+                    pct(p.dut_cpu),
+                    pct(io.and_then(|p| p.dut_cpu)),
+                );
+            }
+        }
+        let _ = writeln!(s);
+    }
+
+    let cps: Vec<&Point> = r.points.iter().filter(|p| p.scenario == "cps").collect();
+    if !cps.is_empty() {
+        let _ = writeln!(s, "## New connections per second (one worker core)\n");
+        let _ = writeln!(
+            s,
+            "| device | mode | SYNs sent/s | connections/s | set-up p50 / p99 (us) | target | worker on cpu |"
+        );
+        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | --- | ---: |");
+        for p in cps {
+            let t = if p.dut == RVS {
+                format!("{} (>= 1M/s)", verdict(p.gen.cps >= TARGET_CPS))
+            } else {
+                "-".into()
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.0} | {:.0} | {} / {} | {t} | {} |",
+                p.dut,
+                p.mode,
+                p.gen.tx_pps,
+                p.gen.cps,
+                opt_us(p.gen.lat_p50_ns),
+                opt_us(p.gen.lat_p99_ns),
+                pct(p.dut_cpu)
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    let sc = r.scaling();
+    if !sc.is_empty() {
+        let base = sc[0].2;
+        let _ = writeln!(s, "## Cost per packet as sessions grow (rvs DR, 64 B)\n");
+        let _ = writeln!(
+            s,
+            "| flows | live sessions | Mpps | ns/packet | vs smallest | worker on cpu |"
+        );
+        let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: |");
+        for ((flows, sessions, ns), p) in sc.iter().zip(r.scaling_points()) {
+            let _ = writeln!(
+                s,
+                "| {flows} | {} | {:.2} | {ns:.1} | {:.2}x | {} |",
+                sessions.map_or("-".into(), |v| v.to_string()),
+                1e3 / ns,
+                ns / base,
+                pct(p.dut_cpu)
+            );
+        }
+        if let (Some(first), Some(last)) = (sc.first(), sc.last()) {
+            if sc.len() > 1 {
+                let x = last.2 / first.2;
+                let _ = writeln!(
+                    s,
+                    "\nCost at {} flows / cost at {} flows = {x:.2}x: {} (<= {TARGET_SCALE}x).",
+                    last.0,
+                    first.0,
+                    verdict(x <= TARGET_SCALE)
+                );
+            }
+        }
+        let _ = writeln!(s);
+    }
+
+    for p in r.points.iter().filter(|p| p.scenario == "reconfig") {
+        let losses = |p: &Point| {
+            p.rounds
+                .iter()
+                .map(|v| format!("{}", (-v) as i64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "## Reconfiguration under load
+"
+        );
+        let _ = writeln!(
+            s,
+            "{} changes (rvsadm, one per second) during {:.1} s of {} traffic at {} Mpps offered \
+             (best round): sent {}, received {}, lost {}: {} (0 lost). Lost per round with \
+             changes: {}.",
+            p.changes.unwrap_or(0),
+            p.gen.duration_s,
+            p.mode.to_uppercase(),
+            mpps(p.gen.tx_pps),
+            p.gen.sent,
+            p.gen.received,
+            p.gen.lost,
+            verdict(p.gen.lost == 0),
+            losses(p),
+        );
+        if let Some(c) = r.points.iter().find(|c| c.scenario == "reconfig-control") {
+            let _ = writeln!(
+                s,
+                "The same traffic without changes (control, same rvsd, just before): lost per \
+                 round {}; worker on cpu {} (with changes: {}).",
+                losses(c),
+                pct(c.dut_cpu),
+                pct(p.dut_cpu)
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    let gen: Vec<&Point> = r
+        .points
+        .iter()
+        .filter(|p| p.scenario == "forward" && p.dut == TESTPMD_IO)
+        .collect();
+    if !gen.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Generator ceiling (generator looped through testpmd io)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| size (B) | offered Mpps | received Mpps | Gbit/s received |"
+        );
+        let _ = writeln!(s, "| ---: | ---: | ---: | ---: |");
+        for p in gen {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} |",
+                p.frame_size,
+                mpps(p.gen.tx_pps),
+                mpps(p.gen.rx_pps),
+                p.gen.rx_pps * (p.frame_size as f64 + 20.0) * 8.0 / 1e9
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(s, "## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(scenario: &str, dut: &str, mode: &str, size: usize, rx_pps: f64) -> Point {
+        Point {
+            scenario: scenario.into(),
+            dut: dut.into(),
+            mode: mode.into(),
+            frame_size: size,
+            flows: 1000,
+            gen: GenResult {
+                rx_pps,
+                tx_pps: rx_pps,
+                ..GenResult::default()
+            },
+            rounds: vec![rx_pps],
+            sessions: None,
+            changes: None,
+            drops: vec![],
+            dut_cpu: Some(0.5),
+        }
+    }
+
+    fn sample() -> Results {
+        let mut r = Results {
+            started: "t".into(),
+            commit: "abc".into(),
+            machine: "m".into(),
+            duration_s: 3.0,
+            rounds: 2,
+            ..Results::default()
+        };
+        r.points.push(point("forward", TESTPMD_IO, "-", 64, 10e6));
+        r.points
+            .push(point("forward", TESTPMD_5TSWAP, "-", 64, 12e6));
+        r.points.push(point("forward", RVS, "dr", 64, 9e6));
+        r.points.push(point("forward", RVS, "nat", 64, 5e6));
+        let mut c = point("cps", RVS, "fullnat", 60, 2e6);
+        c.gen.cps = 1.2e6;
+        r.points.push(c);
+        for (flows, pps) in [(1000u64, 4e6), (10_000_000, 2e6)] {
+            let mut p = point("sessions", RVS, "dr", 64, pps);
+            p.flows = flows;
+            p.sessions = Some(flows);
+            r.points.push(p);
+        }
+        let mut q = point("reconfig", RVS, "nat", 64, 1e6);
+        q.gen.sent = 100;
+        q.gen.received = 97;
+        q.gen.lost = 3;
+        q.changes = Some(10);
+        q.rounds = vec![-5.0, -3.0];
+        r.points.push(q);
+        let mut c = point("reconfig-control", RVS, "nat", 64, 1e6);
+        c.rounds = vec![-4.0, 0.0];
+        r.points.push(c);
+        r
+    }
+
+    #[test]
+    fn ratios_and_scaling() {
+        let r = sample();
+        assert!((r.forward_ratio("dr", 64).unwrap() - 0.9).abs() < 1e-9);
+        assert!((r.forward_ratio("nat", 64).unwrap() - 0.5).abs() < 1e-9);
+        assert_eq!(r.forward_ratio("tun", 64), None);
+        assert_eq!(r.forward_ratio("dr", 512), None);
+        let s = r.scaling();
+        assert_eq!(s.len(), 2);
+        assert!((s[0].2 - 250.0).abs() < 1e-9 && (s[1].2 - 500.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn markdown_has_ratios_and_verdicts() {
+        let md = render_markdown(&sample());
+        assert!(
+            md.contains(
+                "| DR | 64 | 9.00 | 10.00 | 12.00 | 0.90 | met (>= 0.8) | - / - | 50% / 50% |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| NAT | 64 | 5.00 | 10.00 | 12.00 | 0.50 | MISSED (>= 0.7) |"));
+        assert!(md.contains("| rvs | fullnat | 2000000 | 1200000 | - / - | met (>= 1M/s) | 50% |"));
+        assert!(md.contains("| 10000000 | 10000000 | 2.00 | 500.0 | 2.00x | 50% |"));
+        assert!(md.contains("= 2.00x: MISSED (<= 1.5x)"));
+        assert!(md.contains("lost 3: MISSED (0 lost). Lost per round with changes: 5, 3."));
+        assert!(
+            md.contains("without changes (control, same rvsd, just before): lost per round 4, 0;")
+        );
+        assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 |"));
+    }
+
+    #[test]
+    fn results_round_trip_through_json() {
+        let r = sample();
+        let text = serde_json::to_string_pretty(&r).unwrap();
+        let back: Results = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        let g: GenResult = serde_json::from_str(
+            r#"{"mode":"udp","frame_size":64,"flows":1,"rate_pps":0,"duration_s":1.0,
+            "warmup_sent":1,"warmup_received":1,"sent":5,"tx_refused":0,"received":5,"lost":0,
+            "other":0,"tx_pps":5.0,"rx_pps":5.0,"lat_p50_ns":null,"lat_p99_ns":null,
+            "lat_p999_ns":null,"lat_max_ns":null,"conns":0,"cps":0.0,"resets":0,
+            "port_rx_missed":[],"port_tx_errors":[],"tsc_hz":1}"#,
+        )
+        .unwrap();
+        assert_eq!(g.sent, 5);
+    }
+}
