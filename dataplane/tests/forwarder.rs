@@ -56,3 +56,64 @@ fn flush_removes_every_session_and_zeroes_counts() {
     assert!(fw.sessions().is_empty());
     assert_eq!(totals(&fw), (0, 0));
 }
+
+/// The burst prefetch stage hashes exactly the key the engine looks up: for a client packet and
+/// a server reply of an established session the hash leads to that session; frames that are not
+/// IPv4 TCP/UDP (ARP, truncated) get no hash.
+#[test]
+fn prefetch_hash_leads_to_the_session() {
+    use dataplane::conn::{Addr, Direction, FlowKey};
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let (snapshot, cases) = golden::sequence(Method::FullNat);
+    let (fw, _) = run_until("/tcp-data-reply");
+    let key_of = |frame: &[u8]| {
+        let p = SlicedPacket::from_ethernet(frame).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = p.net else {
+            panic!("ipv4")
+        };
+        let Some(TransportSlice::Tcp(tcp)) = p.transport else {
+            panic!("tcp")
+        };
+        FlowKey::new(
+            6,
+            Addr::v4(ip.header().source()),
+            tcp.source_port(),
+            Addr::v4(ip.header().destination()),
+            tcp.destination_port(),
+        )
+    };
+    for (case, dir) in [
+        ("/tcp-data", Direction::In),
+        ("/tcp-data-reply", Direction::Out),
+    ] {
+        let frame = &cases.iter().find(|c| c.name.ends_with(case)).unwrap().input;
+        let h = fw
+            .prefetch_index(frame)
+            .expect("a TCP/IPv4 frame is hashed");
+        fw.prefetch_session(h);
+        let key = key_of(frame);
+        let found = fw.sessions().lookup_hashed(&key, h);
+        assert!(
+            matches!(found, Some((_, d)) if d == dir),
+            "{case}: {found:?}"
+        );
+        assert_eq!(found, fw.sessions().lookup(&key), "{case}");
+    }
+    let arp = golden::arp_frame(
+        [2; 6],
+        [0xff; 6],
+        1,
+        [2; 6],
+        [10, 0, 0, 1],
+        [0; 6],
+        [10, 0, 0, 2],
+    );
+    assert_eq!(fw.prefetch_index(&arp), None, "ARP");
+    let data = &cases
+        .iter()
+        .find(|c| c.name.ends_with("/tcp-data"))
+        .unwrap()
+        .input;
+    assert_eq!(fw.prefetch_index(&data[..30]), None, "truncated");
+    drop(snapshot);
+}

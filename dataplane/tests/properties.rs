@@ -629,6 +629,10 @@ impl Rig {
     fn feed(&mut self, frame: &[u8], in_if: u16, now: u64) {
         let input_ok = frame_checksums_ok(frame) == Some(true);
         for (i, (fw, workers)) in self.fws.iter_mut().enumerate() {
+            // The worker's burst prefetch stage sees every frame first: never a panic.
+            if let Some(h) = fw.prefetch_index(frame) {
+                fw.prefetch_session(h);
+            }
             let mut buf = HeapBuf::new(frame);
             let verdict = fw.process(&mut buf, in_if, now);
             self.calls[i] += 1;

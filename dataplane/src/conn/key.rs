@@ -39,9 +39,11 @@ impl Addr {
     /// IPv4 `a.b.c.d` as `::ffff:a.b.c.d`.
     #[inline]
     pub const fn v4(o: [u8; 4]) -> Addr {
-        Addr([
-            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, o[0], o[1], o[2], o[3],
-        ])
+        // ::ffff:a.b.c.d, built as one 128-bit value so that it is stored whole: the hash
+        // reads it back as two 64-bit words, and a load spanning several narrower stores
+        // cannot be forwarded from the store buffer (a stall on every packet).
+        let mapped = (0xffff_u128 << 80) | ((u32::from_le_bytes(o) as u128) << 96);
+        Addr(mapped.to_le_bytes())
     }
 
     /// IPv6 address from its 16 network-order bytes.

@@ -34,10 +34,13 @@
 //! slot 200, measured 231 .. 238 bytes per session at 1K / 1M / 10M capacity, so 10M sessions
 //! take ~2.3 GB. [`SessionTable::bytes_per_session`] reports the exact figure for a table.
 //!
-//! Measured cost (release, shared VM, 4 KiB pages; indicative, not a benchmark): keyed hash
-//! ~2 ns; lookup ~10 ns and lookup + on_packet ~19 ns with a cache-resident table (1K
-//! sessions); ~115 ns per lookup at 1M sessions (an index miss and a slab miss), ~95 ns with
-//! [`SessionTable::lookup_burst`], which overlaps the misses of a burst.
+//! Measured cost (release, shared VM; indicative, `cargo bench -p dataplane --bench sessions`
+//! gives the figures): keyed hash ~2 ns; lookup ~9 ns with a cache-resident table (1K
+//! sessions). At 10M sessions a lookup costs an index miss and a slab miss: ~173 ns one key at
+//! a time on 4 KiB pages, ~133 ns with the slab and index on transparent huge pages (advised
+//! at allocation), ~94 ns when a burst's lookups are staged with prefetches
+//! ([`SessionTable::prefetch_index`] / [`SessionTable::prefetch_slot`], as the workers do once
+//! the table outgrows the caches) so that the misses of the burst overlap.
 
 pub mod hash;
 pub mod key;

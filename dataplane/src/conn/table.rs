@@ -25,6 +25,7 @@
 use super::hash::FlowHasher;
 use super::key::FlowKey;
 use super::state::{tcp_next, Direction, State, TcpDir, Timeouts};
+use crate::dpdk::mem::{advise_huge_pages, prefetch};
 
 /// Granularity of expiry, in ms.
 pub const WHEEL_TICK_MS: u64 = 100;
@@ -295,12 +296,18 @@ impl<T> SessionTable<T> {
             return Err(CapacityError::OutOfRange(capacity));
         }
         let index_len = Self::index_len(capacity);
+        // Huge pages before the first touch: at millions of sessions a lookup would otherwise
+        // pay a TLB miss for the index entry and another for the slot.
         let mut slots = Vec::with_capacity(capacity);
+        advise_huge_pages(&mut slots);
         slots.resize_with(capacity, || Slot { gen: 0, s: None });
+        let mut index = Vec::with_capacity(index_len);
+        advise_huge_pages(&mut index);
+        index.resize(index_len, EMPTY);
         Ok(SessionTable {
             slots,
             free: (0..capacity as u32).rev().collect(),
-            index: vec![EMPTY; index_len],
+            index,
             mask: index_len - 1,
             hasher: FlowHasher::new(seed),
             wheel: vec![NIL; WHEEL_SLOTS],
@@ -425,10 +432,36 @@ impl<T> SessionTable<T> {
         None
     }
 
-    /// `out[i] = lookup(&keys[i])` for every `i < min(keys.len(), out.len())`. Works in groups
-    /// of 16 keys and in stages (hash all, load all home index entries, load the first candidate
-    /// slots, then resolve) so that the cache misses of different keys overlap: the way to look
-    /// up a received burst in a table larger than the caches.
+    /// First stage of looking up a burst: hashes `key` and prefetches its home index entry.
+    /// Returns the hash for [`prefetch_slot`](Self::prefetch_slot) and
+    /// [`lookup_hashed`](Self::lookup_hashed).
+    #[inline]
+    pub fn prefetch_index(&self, key: &FlowKey) -> u64 {
+        let h = self.hasher.hash(key);
+        if let Some(e) = self.index.get(h as usize & self.mask) {
+            prefetch(e);
+        }
+        h
+    }
+
+    /// Second stage: prefetches the session that the home index entry of `h` points to, when
+    /// its tag matches (reads that entry: call it after the first stage of the whole burst).
+    #[inline]
+    pub fn prefetch_slot(&self, h: u64) {
+        let Some(e) = self.index.get(h as usize & self.mask) else {
+            return;
+        };
+        if e.r != NIL && e.tag == (h >> 32) as u32 {
+            if let Some(slot) = self.slots.get((e.r >> 1) as usize) {
+                prefetch(slot);
+            }
+        }
+    }
+
+    /// `out[i] = lookup(&keys[i])` for every `i < min(keys.len(), out.len())`, in groups of 16
+    /// keys and in stages (hash and prefetch every home index entry, prefetch the sessions they
+    /// point to, then resolve) so that the cache misses of different keys overlap: the way to
+    /// look up a received burst in a table larger than the caches.
     pub fn lookup_burst(&self, keys: &[FlowKey], out: &mut [Option<(SessionId, Direction)>]) {
         const G: usize = 16;
         let n = keys.len().min(out.len());
@@ -436,19 +469,11 @@ impl<T> SessionTable<T> {
         for (keys, out) in keys.chunks(G).zip(out.chunks_mut(G)) {
             let mut hs = [0u64; G];
             for (h, k) in hs.iter_mut().zip(keys) {
-                *h = self.hasher.hash(k);
+                *h = self.prefetch_index(k);
             }
-            let mut first = [NIL; G];
-            for (f, h) in first.iter_mut().zip(&hs).take(keys.len()) {
-                *f = self.index.get(*h as usize & self.mask).map_or(NIL, |e| e.r);
+            for h in &hs[..keys.len()] {
+                self.prefetch_slot(*h);
             }
-            let mut touch = 0u16;
-            for r in first.iter().take(keys.len()) {
-                if let Some(Slot { s: Some(s), .. }) = self.slots.get((*r >> 1) as usize) {
-                    touch ^= s.keys[(*r & 1) as usize].src_port;
-                }
-            }
-            core::hint::black_box(touch);
             for ((o, k), h) in out.iter_mut().zip(keys).zip(&hs) {
                 *o = self.lookup_hashed(k, *h);
             }

@@ -14,6 +14,7 @@
 //! - Rings are typed channels ([`ring::channel`]) of owned items (`Mbuf`, `Box<T>`).
 //! - A [`FlowRule`] ([`flow`]) owns one rte_flow rule and destroys it on drop; it keeps the
 //!   device open, like a queue handle.
+//! - [`mem`] holds the memory hints of the big tables (prefetch, transparent huge pages).
 #![allow(unsafe_code)]
 
 mod eal;
@@ -21,6 +22,7 @@ mod error;
 pub mod flow;
 pub mod lcore;
 mod mbuf;
+pub mod mem;
 mod mempool;
 mod port;
 pub mod ring;

@@ -28,6 +28,9 @@ pub const BURST: usize = 32;
 const EXPIRE_BUDGET: usize = 128;
 /// Commands taken per loop.
 const COMMANDS_PER_LOOP: usize = 4;
+/// Session count from which a burst's sessions are prefetched before it is decided (about
+/// where index and sessions stop fitting in a core's L2 cache).
+pub const PREFETCH_FROM_SESSIONS: usize = 32 * 1024;
 /// Attempts to hand a full tx buffer to the NIC before the rest is dropped (counted).
 const TX_ATTEMPTS: usize = 4;
 
@@ -145,8 +148,21 @@ impl Worker {
     }
 
     /// Decides every packet of `rx_burst`; `in_if` None: look the interface up by port id.
+    /// Once the session table outgrows the caches ([`PREFETCH_FROM_SESSIONS`]), the sessions of
+    /// the whole burst are prefetched first, in two stages (index entries, then the sessions
+    /// they lead to), so that the misses of the burst overlap instead of being paid one packet
+    /// at a time. Below that the table is cache-resident and the extra pass would only cost.
     fn decide_burst(&mut self, in_if: Option<u16>, now_ms: u64) {
         let mut burst = std::mem::take(&mut self.rx_burst);
+        if self.forwarder.sessions().len() >= PREFETCH_FROM_SESSIONS {
+            let mut hashes = [None; BURST];
+            for (h, m) in hashes.iter_mut().zip(burst.iter()) {
+                *h = self.forwarder.prefetch_index(m.data());
+            }
+            for h in hashes.iter().flatten() {
+                self.forwarder.prefetch_session(*h);
+            }
+        }
         for mut m in burst.drain() {
             let iface = match in_if {
                 Some(i) => i,
