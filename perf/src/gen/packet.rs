@@ -11,8 +11,9 @@
 //! is the TSC at send time (which gives the connection set-up latency when the final ACK
 //! arrives), the server's ISN is `SERVER_ISN`.
 
-use super::checksum::{finish, pseudo, sum, sum_u32, sum_u64};
+use dataplane::wire::checksum::{finish, pseudo_header_v4, sum};
 use etherparse::PacketBuilder;
+use std::net::Ipv4Addr;
 
 pub const MAGIC: u32 = 0x5256_5350; // "RVSP"
 pub const STAMP_LEN: usize = 16;
@@ -100,10 +101,10 @@ pub struct Template {
     pub kind: Kind,
     bytes: Vec<u8>,
     /// IPv4 header sum without the source address and checksum.
-    ip_sum: u64,
+    ip_sum: u32,
     /// Pseudo header + L4 segment sum without source address, source port, stamp / sequence
     /// number and checksum.
-    l4_sum: u64,
+    l4_sum: u32,
     stamp: usize,
 }
 
@@ -162,8 +163,9 @@ impl Template {
         }
         let ip_len = usize::from(u16::from_be_bytes([bytes[IP + 2], bytes[IP + 3]]));
         let l4_len = (ip_len - 20) as u16;
-        let ip_sum = sum(&bytes[IP..L4]);
-        let l4_sum = pseudo([0; 4], ep.dst, proto, l4_len) + sum(&bytes[L4..IP + ip_len]);
+        let ip_sum = sum(&bytes[IP..L4], 0);
+        let pseudo = pseudo_header_v4(Ipv4Addr::UNSPECIFIED, ep.dst.into(), proto, l4_len);
+        let l4_sum = sum(&bytes[L4..IP + ip_len], pseudo);
         Ok(Template {
             kind,
             bytes,
@@ -188,21 +190,22 @@ impl Template {
         out.copy_from_slice(&self.bytes);
         out[IP_SRC..IP_SRC + 4].copy_from_slice(&src.to_be_bytes());
         out[SPORT..SPORT + 2].copy_from_slice(&sport.to_be_bytes());
-        let ip = finish(self.ip_sum + sum_u32(src));
+        let ip = finish(sum(&src.to_be_bytes(), self.ip_sum));
         out[IP_CSUM..IP_CSUM + 2].copy_from_slice(&ip.to_be_bytes());
-        let mut l4 = self.l4_sum + sum_u32(src) + u64::from(sport);
+        // Folded partial sums (<= 0xffff each): a few of them add up without overflow.
+        let mut l4 = sum(&src.to_be_bytes(), self.l4_sum) + u32::from(sport);
         match self.kind {
             Kind::TcpSyn => {
                 let isn = tsc as u32;
                 out[TCP_SEQ..TCP_SEQ + 4].copy_from_slice(&isn.to_be_bytes());
-                l4 += sum_u32(isn);
+                l4 += sum(&isn.to_be_bytes(), 0);
             }
             Kind::Udp | Kind::TcpData => {
                 let s = &mut out[self.stamp..self.stamp + STAMP_LEN];
                 s[0..4].copy_from_slice(&MAGIC.to_be_bytes());
                 s[4..8].copy_from_slice(&seq.to_be_bytes());
                 s[8..16].copy_from_slice(&tsc.to_be_bytes());
-                l4 += sum_u32(MAGIC) + sum_u32(seq) + sum_u64(tsc);
+                l4 += sum(&s[..STAMP_LEN], 0);
             }
         }
         let (off, mut c) = match self.kind {
@@ -273,7 +276,7 @@ fn set_tcp(f: &mut [u8], flags: u8, seq: u32, ack: u32) -> usize {
     f[IP + 2..IP + 4].copy_from_slice(&(ip_len as u16).to_be_bytes());
     f[IP_TTL] = 64;
     f[IP_CSUM..IP_CSUM + 2].fill(0);
-    let ip = finish(sum(&f[IP..L4]));
+    let ip = finish(sum(&f[IP..L4], 0));
     f[IP_CSUM..IP_CSUM + 2].copy_from_slice(&ip.to_be_bytes());
     f[TCP_FLAGS] = flags;
     f[TCP_SEQ..TCP_SEQ + 4].copy_from_slice(&seq.to_be_bytes());
@@ -281,7 +284,8 @@ fn set_tcp(f: &mut [u8], flags: u8, seq: u32, ack: u32) -> usize {
     f[TCP_CSUM..TCP_CSUM + 2].fill(0);
     let src: [u8; 4] = f[IP_SRC..IP_SRC + 4].try_into().unwrap_or_default();
     let dst: [u8; 4] = f[IP_DST..IP_DST + 4].try_into().unwrap_or_default();
-    let c = finish(pseudo(src, dst, 6, doff as u16) + sum(&f[L4..L4 + doff]));
+    let pseudo = pseudo_header_v4(src.into(), dst.into(), 6, doff as u16);
+    let c = finish(sum(&f[L4..L4 + doff], pseudo));
     f[TCP_CSUM..TCP_CSUM + 2].copy_from_slice(&c.to_be_bytes());
     (ETH_LEN + ip_len).max(60)
 }
