@@ -87,10 +87,9 @@ fn prefetch_hash_leads_to_the_session() {
         ("/tcp-data-reply", Direction::Out),
     ] {
         let frame = &cases.iter().find(|c| c.name.ends_with(case)).unwrap().input;
-        let h = fw
-            .prefetch_index(frame)
-            .expect("a TCP/IPv4 frame is hashed");
-        fw.prefetch_session(h);
+        let prepared = fw.prepare(frame);
+        let h = prepared.flow_hash().expect("a TCP/IPv4 frame is hashed");
+        fw.prefetch_session(&prepared);
         let key = key_of(frame);
         let found = fw.sessions().lookup_hashed(&key, h);
         assert!(
@@ -108,12 +107,12 @@ fn prefetch_hash_leads_to_the_session() {
         [0; 6],
         [10, 0, 0, 2],
     );
-    assert_eq!(fw.prefetch_index(&arp), None, "ARP");
+    assert_eq!(fw.prepare(&arp).flow_hash(), None, "ARP");
     let data = &cases
         .iter()
         .find(|c| c.name.ends_with("/tcp-data"))
         .unwrap()
         .input;
-    assert_eq!(fw.prefetch_index(&data[..30]), None, "truncated");
+    assert_eq!(fw.prepare(&data[..30]).flow_hash(), None, "truncated");
     drop(snapshot);
 }

@@ -629,12 +629,12 @@ impl Rig {
     fn feed(&mut self, frame: &[u8], in_if: u16, now: u64) {
         let input_ok = frame_checksums_ok(frame) == Some(true);
         for (i, (fw, workers)) in self.fws.iter_mut().enumerate() {
-            // The worker's burst prefetch stage sees every frame first: never a panic.
-            if let Some(h) = fw.prefetch_index(frame) {
-                fw.prefetch_session(h);
-            }
+            // As a worker decides a burst: prepare (parse, hash, prefetch), prefetch the
+            // session, then decide with what was prepared.
+            let prepared = fw.prepare(frame);
+            fw.prefetch_session(&prepared);
             let mut buf = HeapBuf::new(frame);
-            let verdict = fw.process(&mut buf, in_if, now);
+            let verdict = fw.process_prepared(&mut buf, in_if, now, &prepared);
             self.calls[i] += 1;
             check_stats(fw, self.calls[i]);
             match verdict {

@@ -39,8 +39,8 @@
 //! sessions). At 10M sessions a lookup costs an index miss and a slab miss: ~173 ns one key at
 //! a time on 4 KiB pages, ~133 ns with the slab and index on transparent huge pages (advised
 //! at allocation), ~94 ns when a burst's lookups are staged with prefetches
-//! ([`SessionTable::prefetch_index`] / [`SessionTable::prefetch_slot`], as the workers do once
-//! the table outgrows the caches) so that the misses of the burst overlap.
+//! ([`SessionTable::prefetch_index`] / [`SessionTable::prefetch_slot`], as the workers do for
+//! every burst) so that the misses of the burst overlap.
 
 pub mod hash;
 pub mod key;

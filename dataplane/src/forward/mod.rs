@@ -96,11 +96,32 @@ pub struct Forwarder {
 }
 
 /// What the classifier learned of a TCP/UDP packet.
+#[derive(Clone, Copy)]
 struct Flow {
     key: FlowKey,
+    /// The session table's hash of `key`.
+    hash: u64,
     tcp_flags: u8,
     ttl: u8,
     len: u32,
+}
+
+/// A frame parsed by [`Forwarder::prepare`]: `None` if it is not an untagged IPv4 frame (ARP,
+/// IPv6, runts: [`Forwarder::process_prepared`] classifies those itself), else the outcome of
+/// validating its IPv4 and TCP/UDP headers, with the flow's hash.
+#[derive(Clone, Copy)]
+pub struct Prepared(Option<Result<Parsed, DropReason>>);
+
+impl Prepared {
+    pub const UNPARSED: Prepared = Prepared(None);
+
+    /// The session table's hash of a valid TCP/UDP flow; `None` for anything else.
+    pub fn flow_hash(&self) -> Option<u64> {
+        match &self.0 {
+            Some(Ok(Parsed::Flow(flow))) => Some(flow.hash),
+            _ => None,
+        }
+    }
 }
 
 impl Forwarder {
@@ -274,34 +295,54 @@ impl Forwarder {
         ids.len()
     }
 
-    /// First stage of a burst: hashes the flow of `frame` (an untagged IPv4 TCP/UDP frame) and
-    /// prefetches its session index entry. The hash is for [`Forwarder::prefetch_session`];
-    /// `None` for anything else. Checks nothing: [`Forwarder::process`] does.
+    /// First stage of deciding a frame: parses and validates an untagged IPv4 frame, hashes its
+    /// flow and prefetches the flow's session index entry. Pure: reads `frame` only. Workers
+    /// prepare a whole burst, then [`prefetch_session`](Self::prefetch_session) every packet,
+    /// then [`process_prepared`](Self::process_prepared) each, so that the cache misses of a
+    /// burst overlap and each frame is parsed once.
     #[inline]
-    pub fn prefetch_index(&self, frame: &[u8]) -> Option<u64> {
-        let eth = ethernet::Packet::new_checked(frame).ok()?;
+    pub fn prepare(&self, frame: &[u8]) -> Prepared {
+        let Ok(eth) = ethernet::Packet::new_checked(frame) else {
+            return Prepared::UNPARSED;
+        };
         if eth.ethertype() != ethertype::IPV4 {
-            return None;
+            return Prepared::UNPARSED;
         }
-        let ip = ipv4::Packet::new_checked(frame.get(eth.header_len()..)?).ok()?;
-        match read_flow(&ip) {
-            Ok(Parsed::Flow(flow)) => Some(self.sessions.prefetch_index(&flow.key)),
-            _ => None,
+        let mut parsed = parse_ipv4(&frame[eth.header_len()..]);
+        if let Ok(Parsed::Flow(flow)) = &mut parsed {
+            flow.hash = self.sessions.prefetch_index(&flow.key);
         }
+        Prepared(Some(parsed))
     }
 
-    /// Second stage of a burst (after the first stage of every packet): prefetches the session
-    /// that the hash from [`Forwarder::prefetch_index`] leads to.
+    /// Second stage (after the first stage of the whole burst): prefetches the session that the
+    /// prepared frame's index entry leads to.
     #[inline]
-    pub fn prefetch_session(&self, hash: u64) {
-        self.sessions.prefetch_slot(hash);
+    pub fn prefetch_session(&self, prepared: &Prepared) {
+        if let Some(Ok(Parsed::Flow(flow))) = &prepared.0 {
+            self.sessions.prefetch_slot(flow.hash);
+        }
     }
 
     /// Decides the fate of one frame received on interface `in_if` at `now_ms`, rewriting it in
     /// place when it is to be transmitted.
+    #[inline]
     pub fn process<B: PacketBuf>(&mut self, buf: &mut B, in_if: u16, now_ms: u64) -> Verdict {
+        let prepared = self.prepare(buf.data());
+        self.process_prepared(buf, in_if, now_ms, &prepared)
+    }
+
+    /// [`process`](Self::process) of a frame that [`prepare`](Self::prepare) has seen. Contract:
+    /// `prepared` is what `prepare` returned for exactly the bytes now in `buf`.
+    pub fn process_prepared<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        in_if: u16,
+        now_ms: u64,
+        prepared: &Prepared,
+    ) -> Verdict {
         self.stats.rx += 1;
-        let verdict = self.classify(buf, in_if, now_ms);
+        let verdict = self.classify(buf, in_if, now_ms, prepared);
         match verdict {
             Verdict::Transmit(_) => self.stats.tx += 1,
             Verdict::Redirect(_) => self.stats.redirected += 1,
@@ -311,7 +352,13 @@ impl Forwarder {
         verdict
     }
 
-    fn classify<B: PacketBuf>(&mut self, buf: &mut B, in_if: u16, now: u64) -> Verdict {
+    fn classify<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        in_if: u16,
+        now: u64,
+        prepared: &Prepared,
+    ) -> Verdict {
         let (l2, ethertype) = match ethernet::Packet::new_checked(buf.data()) {
             Ok(eth) => {
                 let dst = eth.dst_addr();
@@ -328,27 +375,37 @@ impl Forwarder {
             Err(_) => return Verdict::Drop(DropReason::Truncated),
         };
         match ethertype {
-            ethertype::IPV4 => self.ipv4(buf, l2, in_if, now),
+            ethertype::IPV4 => match &prepared.0 {
+                Some(parsed) => self.ipv4(buf, l2, in_if, now, parsed),
+                None => Verdict::Drop(DropReason::Truncated),
+            },
             ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, in_if),
             ethertype::IPV6 => Verdict::Drop(DropReason::Ipv6Unsupported),
             _ => Verdict::Drop(DropReason::NotIp),
         }
     }
 
-    fn ipv4<B: PacketBuf>(&mut self, buf: &mut B, l2: usize, in_if: u16, now: u64) -> Verdict {
-        let flow = match parse_ipv4(&buf.data()[l2..]) {
+    fn ipv4<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l2: usize,
+        in_if: u16,
+        now: u64,
+        parsed: &Result<Parsed, DropReason>,
+    ) -> Verdict {
+        let flow = match parsed {
             Ok(Parsed::Flow(flow)) => flow,
             Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, in_if),
-            Err(reason) => return Verdict::Drop(reason),
+            Err(reason) => return Verdict::Drop(*reason),
         };
-        if let Some((id, dir)) = self.sessions.lookup(&flow.key) {
-            return self.forward_session(buf, l2, id, dir, &flow, now);
+        if let Some((id, dir)) = self.sessions.lookup_hashed(&flow.key, flow.hash) {
+            return self.forward_session(buf, l2, id, dir, flow, now);
         }
         if let Some(svc) =
             self.snapshot
                 .find_service(flow.key.protocol, &flow.key.dst, flow.key.dst_port)
         {
-            return self.new_session(buf, l2, in_if, svc as usize, &flow, now);
+            return self.new_session(buf, l2, in_if, svc as usize, flow, now);
         }
         self.miss(&flow.key)
     }
@@ -738,6 +795,7 @@ fn mask_v4(addr: &Addr, prefix: u8) -> Addr {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Parsed {
     Flow(Flow),
     Icmp,
@@ -781,6 +839,7 @@ fn read_flow(ip: &ipv4::Packet<&[u8]>) -> Result<Parsed, DropReason> {
     };
     Ok(Parsed::Flow(Flow {
         key: FlowKey::new(protocol, src, src_port, dst, dst_port),
+        hash: 0,
         tcp_flags: flags,
         ttl,
         len,

@@ -17,7 +17,7 @@ pub use command::{Command, Reply, ReplyBody, SessionEntry};
 pub use counters::{SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
 
 use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue};
-use crate::forward::Forwarder;
+use crate::forward::{Forwarder, Prepared};
 use crate::verdict::Verdict;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,9 +28,6 @@ pub const BURST: usize = 32;
 const EXPIRE_BUDGET: usize = 128;
 /// Commands taken per loop.
 const COMMANDS_PER_LOOP: usize = 4;
-/// Session count from which a burst's sessions are prefetched before it is decided (about
-/// where index and sessions stop fitting in a core's L2 cache).
-pub const PREFETCH_FROM_SESSIONS: usize = 32 * 1024;
 /// Attempts to hand a full tx buffer to the NIC before the rest is dropped (counted).
 const TX_ATTEMPTS: usize = 4;
 
@@ -148,22 +145,20 @@ impl Worker {
     }
 
     /// Decides every packet of `rx_burst`; `in_if` None: look the interface up by port id.
-    /// Once the session table outgrows the caches ([`PREFETCH_FROM_SESSIONS`]), the sessions of
-    /// the whole burst are prefetched first, in two stages (index entries, then the sessions
-    /// they lead to), so that the misses of the burst overlap instead of being paid one packet
-    /// at a time. Below that the table is cache-resident and the extra pass would only cost.
+    /// In three passes: parse and hash every frame and prefetch its session index entry, then
+    /// prefetch the sessions those entries lead to, then decide each packet; so the cache misses
+    /// of the burst overlap instead of being paid one packet at a time, and each frame is parsed
+    /// once.
     fn decide_burst(&mut self, in_if: Option<u16>, now_ms: u64) {
         let mut burst = std::mem::take(&mut self.rx_burst);
-        if self.forwarder.sessions().len() >= PREFETCH_FROM_SESSIONS {
-            let mut hashes = [None; BURST];
-            for (h, m) in hashes.iter_mut().zip(burst.iter()) {
-                *h = self.forwarder.prefetch_index(m.data());
-            }
-            for h in hashes.iter().flatten() {
-                self.forwarder.prefetch_session(*h);
-            }
+        let mut prepared = [Prepared::UNPARSED; BURST];
+        for (p, m) in prepared.iter_mut().zip(burst.iter()) {
+            *p = self.forwarder.prepare(m.data());
         }
-        for mut m in burst.drain() {
+        for p in &prepared[..burst.len()] {
+            self.forwarder.prefetch_session(p);
+        }
+        for (mut m, p) in burst.drain().zip(&prepared) {
             let iface = match in_if {
                 Some(i) => i,
                 None => self
@@ -173,7 +168,7 @@ impl Worker {
                     .copied()
                     .unwrap_or(u16::MAX),
             };
-            match self.forwarder.process(&mut m, iface, now_ms) {
+            match self.forwarder.process_prepared(&mut m, iface, now_ms, p) {
                 Verdict::Transmit(out) => self.transmit(out, m),
                 Verdict::Redirect(w) => {
                     // The owner looks the interface up by port id; not every driver sets it.
