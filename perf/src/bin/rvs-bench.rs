@@ -35,7 +35,7 @@ struct Args {
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
     /// Rounds (devices alternate; best round kept).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Frame sizes of the forwarding scenario.
     #[arg(long, value_delimiter = ',', default_value = "64,512,1518")]
