@@ -810,12 +810,6 @@ fn parse_ipv4(bytes: &[u8]) -> Result<Parsed, DropReason> {
     if !ip.verify_checksum() {
         return Err(DropReason::BadIpChecksum);
     }
-    read_flow(&ip)
-}
-
-/// The flow of a well-formed IPv4 header (checksum not checked here).
-#[inline]
-fn read_flow(ip: &ipv4::Packet<&[u8]>) -> Result<Parsed, DropReason> {
     if ip.is_fragment() {
         return Err(DropReason::Fragment);
     }
@@ -839,6 +833,7 @@ fn read_flow(ip: &ipv4::Packet<&[u8]>) -> Result<Parsed, DropReason> {
     };
     Ok(Parsed::Flow(Flow {
         key: FlowKey::new(protocol, src, src_port, dst, dst_port),
+        // Filled in by `Forwarder::prepare`.
         hash: 0,
         tcp_flags: flags,
         ttl,
