@@ -1,9 +1,11 @@
 //! Traffic tools for rvs: flow templates that build frames, pcap file I/O, the DPDK traffic
-//! generator's pure logic (`gen`) and the benchmark results model (`report`).
+//! generator's pure logic (`gen`) and the benchmark results model (`report`) and the probe of how far apart the host keeps two cpus
+//! (`placement`).
 //! Binaries: `rvs-pcap-demo` (the pcap forwarding demo), `rvs-pktgen` (the generator) and
 //! `rvs-bench` (the harness that runs rvsd and dpdk-testpmd against the generator).
 
 pub mod flows;
 pub mod gen;
 pub mod pcap;
+pub mod placement;
 pub mod report;

@@ -2,6 +2,7 @@
 //! the harness collects (`Results`, written to `perf/results/results.json`), and the Markdown
 //! report with rvs/testpmd ratios.
 
+use crate::placement::FAR_NS;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -18,7 +19,9 @@ pub struct GenResult {
     pub warmup_received: u64,
     /// Packets (data modes) or SYNs (cps) accepted by the client-side port.
     pub sent: u64,
-    /// Allocation failures and packets a full tx queue refused (not counted as sent).
+    /// Frames not taken at an attempt: allocation failures, and each time a full tx queue
+    /// refused a frame (data frames are offered again until taken, so one frame can count
+    /// several times; answers are dropped).
     pub tx_refused: u64,
     /// Stamped data frames received back (either port).
     pub received: u64,
@@ -60,8 +63,12 @@ pub struct Point {
     pub flows: u64,
     /// Best of the rounds (highest rx rate / cps) ...
     pub gen: GenResult,
-    /// ... and the value of every round, for the noise.
+    /// ... and the value of every round, for the noise ...
     pub rounds: Vec<f64>,
+    /// ... with the cache-line latency between the generator's and the device's cpus around
+    /// each round (ns; see [`crate::placement`]).
+    #[serde(default)]
+    pub round_c2c_ns: Vec<Option<f64>>,
     /// Live sessions in rvsd after the run (rvs_worker_sessions), when known.
     pub sessions: Option<u64>,
     /// Reconfiguration scenario: changes applied while the traffic ran.
@@ -73,6 +80,56 @@ pub struct Point {
     /// work on the machine took the core).
     #[serde(default)]
     pub dut_cpu: Option<f64>,
+    /// Cache-line latency between the two cpus around the kept round (ns).
+    #[serde(default)]
+    pub c2c_ns: Option<f64>,
+}
+
+/// True when a round ran with the generator's and the device's cpus far apart (known only).
+pub fn far(c2c_ns: Option<f64>) -> bool {
+    c2c_ns.is_some_and(|ns| ns > FAR_NS)
+}
+
+impl Point {
+    /// The value this point ranks its rounds by: cps for `cps`, fewest lost for the
+    /// reconfiguration scenarios, else the received rate.
+    pub fn value(&self) -> f64 {
+        match self.scenario.as_str() {
+            "cps" => self.gen.cps,
+            "reconfig" | "reconfig-control" => -(self.gen.lost as f64),
+            _ => self.gen.rx_pps,
+        }
+    }
+
+    /// Adds a round worth `value` whose results are `round` (its own `rounds` are ignored), and
+    /// keeps the round's results if they beat the kept ones. A round with the cpus near each
+    /// other beats any round with them far apart: a far round measures the host, not the
+    /// device.
+    pub fn add_round(&mut self, value: f64, round: Point) {
+        self.rounds.push(value);
+        self.round_c2c_ns.push(round.c2c_ns);
+        let better = match (far(self.c2c_ns), far(round.c2c_ns)) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => value > self.value(),
+        };
+        if better {
+            let (rounds, round_c2c_ns) = (
+                std::mem::take(&mut self.rounds),
+                std::mem::take(&mut self.round_c2c_ns),
+            );
+            *self = Point {
+                rounds,
+                round_c2c_ns,
+                ..round
+            };
+        }
+    }
+
+    /// Rounds that ran with the cpus far apart.
+    pub fn far_rounds(&self) -> usize {
+        self.round_c2c_ns.iter().filter(|ns| far(**ns)).count()
+    }
 }
 
 /// A whole bench run.
@@ -139,6 +196,10 @@ fn pct(share: Option<f64>) -> String {
     share.map_or("-".into(), |v| format!("{:.0}%", v * 100.0))
 }
 
+fn ns(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.0}"))
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -174,11 +235,11 @@ pub fn render_markdown(r: &Results) -> String {
         let _ = writeln!(s, "## Established-flow forwarding (Mpps)\n");
         let _ = writeln!(
             s,
-            "| mode | size (B) | rvs Mpps | testpmd io Mpps | testpmd 5tswap Mpps | rvs / io | target | p50 / p99 latency (us) | worker on cpu, rvs / io |"
+            "| mode | size (B) | rvs Mpps | testpmd io Mpps | testpmd 5tswap Mpps | rvs / io | target | p50 / p99 latency (us) | worker on cpu, rvs / io | cache line ns, rvs / io |"
         );
         let _ = writeln!(
             s,
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
         );
         for mode in ["dr", "tun", "nat", "fullnat"] {
             for &size in &sizes {
@@ -197,7 +258,7 @@ pub fn render_markdown(r: &Results) -> String {
                 };
                 let _ = writeln!(
                     s,
-                    "| {} | {size} | {} | {} | {} | {} | {t} | {} / {} | {} / {} |",
+                    "| {} | {size} | {} | {} | {} | {} | {t} | {} / {} | {} / {} | {} / {} |",
                     mode.to_uppercase(),
                     mpps(p.gen.rx_pps),
                     io.map_or("-".into(), |p| mpps(p.gen.rx_pps)),
@@ -207,6 +268,8 @@ pub fn render_markdown(r: &Results) -> String {
                     opt_us(p.gen.lat_p99_ns),
                     pct(p.dut_cpu),
                     pct(io.and_then(|p| p.dut_cpu)),
+                    ns(p.c2c_ns),
+                    ns(io.and_then(|p| p.c2c_ns)),
                 );
             }
         }
@@ -218,9 +281,9 @@ pub fn render_markdown(r: &Results) -> String {
         let _ = writeln!(s, "## New connections per second (one worker core)\n");
         let _ = writeln!(
             s,
-            "| device | mode | SYNs sent/s | connections/s | set-up p50 / p99 (us) | target | worker on cpu |"
+            "| device | mode | SYNs sent/s | connections/s | set-up p50 / p99 (us) | target | worker on cpu | cache line ns |"
         );
-        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | --- | ---: |");
+        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |");
         for p in cps {
             let t = if p.dut == RVS {
                 format!("{} (>= 1M/s)", verdict(p.gen.cps >= TARGET_CPS))
@@ -229,14 +292,15 @@ pub fn render_markdown(r: &Results) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.0} | {:.0} | {} / {} | {t} | {} |",
+                "| {} | {} | {:.0} | {:.0} | {} / {} | {t} | {} | {} |",
                 p.dut,
                 p.mode,
                 p.gen.tx_pps,
                 p.gen.cps,
                 opt_us(p.gen.lat_p50_ns),
                 opt_us(p.gen.lat_p99_ns),
-                pct(p.dut_cpu)
+                pct(p.dut_cpu),
+                ns(p.c2c_ns)
             );
         }
         let _ = writeln!(s);
@@ -248,17 +312,18 @@ pub fn render_markdown(r: &Results) -> String {
         let _ = writeln!(s, "## Cost per packet as sessions grow (rvs DR, 64 B)\n");
         let _ = writeln!(
             s,
-            "| flows | live sessions | Mpps | ns/packet | vs smallest | worker on cpu |"
+            "| flows | live sessions | Mpps | ns/packet | vs smallest | worker on cpu | cache line ns |"
         );
-        let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: |");
-        for ((flows, sessions, ns), p) in sc.iter().zip(r.scaling_points()) {
+        let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for ((flows, sessions, cost), p) in sc.iter().zip(r.scaling_points()) {
             let _ = writeln!(
                 s,
-                "| {flows} | {} | {:.2} | {ns:.1} | {:.2}x | {} |",
+                "| {flows} | {} | {:.2} | {cost:.1} | {:.2}x | {} | {} |",
                 sessions.map_or("-".into(), |v| v.to_string()),
-                1e3 / ns,
-                ns / base,
-                pct(p.dut_cpu)
+                1e3 / cost,
+                cost / base,
+                pct(p.dut_cpu),
+                ns(p.c2c_ns)
             );
         }
         if let (Some(first), Some(last)) = (sc.first(), sc.last()) {
@@ -344,6 +409,36 @@ pub fn render_markdown(r: &Results) -> String {
         }
         let _ = writeln!(s);
     }
+    let rounds: usize = r.points.iter().map(|p| p.round_c2c_ns.len()).sum();
+    if rounds > 0 {
+        let far_rounds: usize = r.points.iter().map(Point::far_rounds).sum();
+        let kept_far: Vec<String> = r
+            .points
+            .iter()
+            .filter(|p| far(p.c2c_ns))
+            .map(|p| {
+                format!(
+                    "{} {} {} {} B {} flows",
+                    p.scenario, p.dut, p.mode, p.frame_size, p.flows
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "## Placement of the generator's and the device's cpus\n");
+        let _ = writeln!(
+            s,
+            "Every frame crosses between the generator's cpu and the device's, so a run is only as \
+             fast as a cache line travels between them, and on a virtual machine the host decides \
+             that and moves the vcpus at will. The harness times the cache line just before and \
+             just after every run (\"cache line ns\", the larger of the two) and keeps, for each \
+             point, the best round with the cpus near each other (<= {FAR_NS} ns) when there is one. \
+             Rounds with the cpus far apart: {far_rounds} of {rounds}. Points with no near round: {}.\n",
+            if kept_far.is_empty() {
+                "none".to_string()
+            } else {
+                kept_far.join("; ")
+            }
+        );
+    }
     if !r.notes.is_empty() {
         let _ = writeln!(s, "## Notes\n");
         for n in &r.notes {
@@ -370,10 +465,12 @@ mod tests {
                 ..GenResult::default()
             },
             rounds: vec![rx_pps],
+            round_c2c_ns: vec![Some(30.0)],
             sessions: None,
             changes: None,
             drops: vec![],
             dut_cpu: Some(0.5),
+            c2c_ns: Some(30.0),
         }
     }
 
@@ -430,19 +527,58 @@ mod tests {
         let md = render_markdown(&sample());
         assert!(
             md.contains(
-                "| DR | 64 | 9.00 | 10.00 | 12.00 | 0.90 | met (>= 0.8) | - / - | 50% / 50% |"
+                "| DR | 64 | 9.00 | 10.00 | 12.00 | 0.90 | met (>= 0.8) | - / - | 50% / 50% | 30 / 30 |"
             ),
             "{md}"
         );
         assert!(md.contains("| NAT | 64 | 5.00 | 10.00 | 12.00 | 0.50 | MISSED (>= 0.7) |"));
-        assert!(md.contains("| rvs | fullnat | 2000000 | 1200000 | - / - | met (>= 1M/s) | 50% |"));
-        assert!(md.contains("| 10000000 | 10000000 | 2.00 | 500.0 | 2.00x | 50% |"));
+        assert!(
+            md.contains("| rvs | fullnat | 2000000 | 1200000 | - / - | met (>= 1M/s) | 50% | 30 |")
+        );
+        assert!(md.contains("| 10000000 | 10000000 | 2.00 | 500.0 | 2.00x | 50% | 30 |"));
+        assert!(
+            md.contains("Rounds with the cpus far apart: 0 of 9. Points with no near round: none.")
+        );
         assert!(md.contains("= 2.00x: MISSED (<= 1.5x)"));
         assert!(md.contains("lost 3: MISSED (0 lost). Lost per round with changes: 5, 3."));
         assert!(
             md.contains("without changes (control, same rvsd, just before): lost per round 4, 0;")
         );
         assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 |"));
+    }
+
+    #[test]
+    fn a_round_with_the_cpus_near_beats_any_with_them_far() {
+        let round = |pps: f64, c2c: Option<f64>| Point {
+            c2c_ns: c2c,
+            ..point("forward", RVS, "dr", 64, pps)
+        };
+        let mut p = round(4e6, Some(170.0));
+        p.round_c2c_ns = vec![Some(170.0)];
+        p.add_round(3e6, round(3e6, Some(35.0)));
+        assert_eq!(p.gen.rx_pps, 3e6, "near beats a faster far round");
+        p.add_round(9e6, round(9e6, Some(160.0)));
+        assert_eq!(p.gen.rx_pps, 3e6, "far never replaces near");
+        p.add_round(5e6, round(5e6, None));
+        assert_eq!(p.gen.rx_pps, 5e6, "an unknown placement counts as near");
+        p.add_round(4.5e6, round(4.5e6, Some(30.0)));
+        assert_eq!(
+            (p.gen.rx_pps, p.c2c_ns),
+            (5e6, None),
+            "then the best value wins"
+        );
+        assert_eq!(p.rounds, vec![4e6, 3e6, 9e6, 5e6, 4.5e6]);
+        assert_eq!(p.far_rounds(), 2);
+        let mut r = sample();
+        r.points.push(p);
+        let mut far_only = round(1e6, Some(200.0));
+        far_only.round_c2c_ns = vec![Some(200.0)];
+        r.points.push(far_only);
+        let md = render_markdown(&r);
+        assert!(
+            md.contains("Rounds with the cpus far apart: 3 of 15. Points with no near round: forward rvs dr 64 B 1000 flows."),
+            "{md}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! its best round.
 
 use clap::Parser;
+use perf::placement::{cache_line_latency_ns, FAR_NS};
 use perf::report::{self, GenResult, Point, Results, RVS, TESTPMD_5TSWAP, TESTPMD_IO};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -226,6 +227,24 @@ impl Drop for Running {
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// One generator run and what was known of the machine meanwhile.
+struct Measured {
+    gen: GenResult,
+    /// Share of the run the device's forwarding thread spent on its cpu.
+    dut_cpu: Option<f64>,
+    /// Cache-line latency between the generator's and the device's cpus (ns): the larger of
+    /// the probes just before and just after the run.
+    c2c_ns: Option<f64>,
+}
+
+/// The generator's and the forwarding lcore's cpus.
+const GEN_CPU: usize = 0;
+const DUT_CPU: usize = 1;
+/// How long to wait for the host to bring the two cpus near each other again before a run:
+/// first with the device running, then with it stopped.
+const PLACEMENT_WAIT_RUNNING: Duration = Duration::from_secs(3);
+const PLACEMENT_WAIT_IDLE: Duration = Duration::from_secs(10);
+
 struct Bench {
     a: Args,
     results: Results,
@@ -324,16 +343,72 @@ impl Bench {
         Ok(r)
     }
 
-    /// Runs the generator; also returns the share of the run the device's forwarding thread
-    /// spent on its cpu.
-    fn pktgen(&self, dut: &Running, extra: &[String]) -> Res<(GenResult, Option<f64>)> {
+    /// Cache-line latency between the generator's and the device's cpus (ns); None if the
+    /// probe failed.
+    fn probe_placement(&self) -> Option<f64> {
+        match cache_line_latency_ns(GEN_CPU, DUT_CPU, Duration::from_secs(5)) {
+            Ok(ns) => Some(ns),
+            Err(e) => {
+                eprintln!("  placement probe: {e}");
+                None
+            }
+        }
+    }
+
+    /// Probes the placement of the two cpus every half second while the host keeps them far
+    /// apart, for at most `limit`; returns the last probe.
+    fn wait_for_near_placement(&self, limit: Duration) -> Option<f64> {
+        let end = Instant::now() + limit;
+        let mut ns = self.probe_placement();
+        while ns.is_some_and(|v| v > FAR_NS) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(500));
+            ns = self.probe_placement();
+        }
+        ns
+    }
+
+    /// Before a run: when the host keeps the two cpus far apart, waits a little with the device
+    /// running, then stops the device and waits while both cpus idle (which is when the host
+    /// moves vcpus: a busy-polling device pins its vcpu where it is) and starts it again.
+    /// Returns the placement the run starts with.
+    fn seek_near_placement(&mut self, dut: &mut Running) -> Option<f64> {
+        let ns = self.wait_for_near_placement(PLACEMENT_WAIT_RUNNING);
+        if !ns.is_some_and(|v| v > FAR_NS) {
+            return ns;
+        }
+        eprintln!(
+            "  cpus {GEN_CPU} and {DUT_CPU} far apart ({:.0} ns): restarting {} to let the host move them",
+            ns.unwrap_or(0.0),
+            dut.dut.name()
+        );
+        dut.stop();
+        let idle = self.wait_for_near_placement(PLACEMENT_WAIT_IDLE);
+        match self.start(dut.dut) {
+            Ok(d) => *dut = d,
+            Err(e) => {
+                eprintln!("  restart: {e}");
+                return idle;
+            }
+        }
+        self.probe_placement()
+    }
+
+    /// Runs the generator, with the share of the run the device's forwarding thread spent on
+    /// its cpu and the placement of the two cpus around the run (`before`: probed by the
+    /// caller).
+    fn pktgen(&self, dut: &Running, extra: &[String], before: Option<f64>) -> Res<Measured> {
         let run = &self.a.run_dir;
         let mut c = Command::new(self.a.bin.join("rvs-pktgen"));
         c.arg("--wan-sock").arg(run.join("wan.sock"));
         if dut.dut != Dut::Testpmd5tswap {
             c.arg("--lan-sock").arg(run.join("lan.sock"));
         }
-        c.args(["--cpu", "0", "--file-prefix", "rvs-perf-pktgen"]);
+        c.args([
+            "--cpu",
+            &GEN_CPU.to_string(),
+            "--file-prefix",
+            "rvs-perf-pktgen",
+        ]);
         c.args(extra);
         // A memif server may still be tearing down the previous generator's connection and
         // refuse the next one for a moment (rte_eth_dev_start: EPERM): retry.
@@ -351,22 +426,28 @@ impl Bench {
             eprintln!("  rvs-pktgen failed ({}), retrying", out.status);
             std::thread::sleep(Duration::from_secs(2));
         };
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().last().ok_or("rvs-pktgen printed nothing")?;
-        let share = match (r0, dut.worker_runtime()) {
+        let dut_cpu = match (r0, dut.worker_runtime()) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / t0.elapsed().as_nanos() as f64),
             _ => None,
         };
-        Ok((serde_json::from_str(line)?, share))
+        let after = self.probe_placement();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().last().ok_or("rvs-pktgen printed nothing")?;
+        Ok(Measured {
+            gen: serde_json::from_str(line)?,
+            dut_cpu,
+            c2c_ns: before.into_iter().chain(after).reduce(f64::max),
+        })
     }
 
     /// One generator run. When the generator cannot connect (the device's memif server keeps
     /// refusing it), the device is restarted once and the run retried; a failure after that is
     /// noted in the results and the scenario goes on.
-    fn point(&mut self, dut: &mut Running, args: &[String]) -> Option<(GenResult, Option<f64>)> {
+    fn point(&mut self, dut: &mut Running, args: &[String]) -> Option<Measured> {
         let mut restarted = false;
         loop {
-            match self.pktgen(dut, args) {
+            let before = self.seek_near_placement(dut);
+            match self.pktgen(dut, args, before) {
                 Ok(g) => return Some(g),
                 Err(e) if !restarted => {
                     eprintln!("rvs-bench: {e}; restarting {}", dut.dut.name());
@@ -404,7 +485,7 @@ impl Bench {
         mode: &str,
         size: usize,
         flows: u64,
-        (g, cpu): (GenResult, Option<f64>),
+        m: Measured,
         value: f64,
     ) {
         let (sessions, drops) = if dut.dut.name() == RVS {
@@ -412,6 +493,7 @@ impl Bench {
         } else {
             (None, vec![])
         };
+        let g = &m.gen;
         eprintln!(
             "  {scenario:9} {:15} {mode:8} {size:5} B {flows:9} flows: tx {:.3} Mpps rx {:.3} Mpps cps {:.0} lost {} p50 {:.1} us{}",
             dut.dut.name(),
@@ -422,9 +504,12 @@ impl Bench {
             g.lat_p50_ns.unwrap_or(0.0) / 1e3,
             sessions.map_or(String::new(), |s| format!(" sessions {s}"))
         );
-        if let Some(c) = cpu {
-            eprintln!("            worker on cpu {:.0}% of the run", c * 100.0);
-        }
+        eprintln!(
+            "            worker on cpu {} of the run; cpus {GEN_CPU}-{DUT_CPU} cache line {}",
+            m.dut_cpu
+                .map_or("-".into(), |c| format!("{:.0}%", c * 100.0)),
+            m.c2c_ns.map_or("-".into(), |ns| format!("{ns:.0} ns")),
+        );
         let key = |p: &Point| {
             p.scenario == scenario
                 && p.dut == dut.dut.name()
@@ -432,34 +517,29 @@ impl Bench {
                 && p.frame_size == size
                 && p.flows == flows
         };
-        let best = |p: &Point| match p.scenario.as_str() {
-            "cps" => p.gen.cps,
-            "reconfig" | "reconfig-control" => -(p.gen.lost as f64),
-            _ => p.gen.rx_pps,
-        };
-        if let Some(p) = self.results.points.iter_mut().find(|p| key(p)) {
-            p.rounds.push(value);
-            if value > best(p) {
-                p.gen = g;
-                p.sessions = sessions;
-                p.drops = drops;
-                p.dut_cpu = cpu;
-            }
-            return;
-        }
-        self.results.points.push(Point {
+        let kept = Point {
             scenario: scenario.into(),
             dut: dut.dut.name().into(),
             mode: mode.into(),
             frame_size: size,
             flows,
-            gen: g,
-            rounds: vec![value],
+            gen: m.gen,
+            rounds: vec![],
+            round_c2c_ns: vec![],
             sessions,
             changes: None,
             drops,
-            dut_cpu: cpu,
-        });
+            dut_cpu: m.dut_cpu,
+            c2c_ns: m.c2c_ns,
+        };
+        match self.results.points.iter_mut().find(|p| key(p)) {
+            Some(p) => p.add_round(value, kept),
+            None => self.results.points.push(Point {
+                rounds: vec![value],
+                round_c2c_ns: vec![kept.c2c_ns],
+                ..kept
+            }),
+        }
     }
 
     fn secs(&self) -> String {
@@ -502,7 +582,7 @@ impl Bench {
                         let Some(g) = self.point(&mut d, &args) else {
                             continue;
                         };
-                        let v = g.0.rx_pps;
+                        let v = g.gen.rx_pps;
                         self.record("forward", &d, mode, size, 1000, g, v);
                     }
                 }
@@ -550,7 +630,7 @@ impl Bench {
                     let Some(g) = self.point(&mut d, &args) else {
                         continue;
                     };
-                    let v = g.0.cps;
+                    let v = g.gen.cps;
                     self.record("cps", &d, mode, 64, 0, g, v);
                 }
             }
@@ -632,11 +712,12 @@ impl Bench {
         ]
         .map(String::from)
         .to_vec();
-        let g = self.pktgen(d, &args);
+        let before = self.probe_placement();
+        let g = self.pktgen(d, &args, before);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let changes = changer.join().unwrap_or(0);
         let g = g?;
-        let v = -(g.0.lost as f64);
+        let v = -(g.gen.lost as f64);
         let scenario = if with_changes {
             "reconfig"
         } else {
@@ -683,7 +764,7 @@ impl Bench {
                 let Some(g) = self.point(&mut d, &args) else {
                     continue;
                 };
-                let v = g.0.rx_pps;
+                let v = g.gen.rx_pps;
                 self.record("sessions", &d, "dr", 64, flows, g, v);
             }
         }

@@ -195,30 +195,44 @@ enum Answer {
 }
 
 impl Gen {
-    /// Sends up to `n` frames of `t`, flows from `flows`; returns how many the port took.
+    /// Offers the client-side port the frames it refused last time, as they were built (stamp
+    /// included), or else up to `n` new frames of `t`, flows from `flows`. Returns how many the
+    /// port took and how many new frames were built. Building new frames while the port's queue
+    /// is full would spend the generator's cpu on frames that cannot leave, and so slow its
+    /// receiving down more the slower the device under test drains: that would measure the
+    /// generator, not the device.
     #[inline]
-    fn send(&mut self, t: &Template, flows: &mut FlowSeq, n: usize) -> usize {
-        if n == 0 || !self.pool.alloc_bulk(&mut self.tx, n) {
-            self.c.tx_refused += n as u64;
-            return 0;
-        }
-        let now = lcore::tsc();
-        let len = t.len() as u16;
-        for m in self.tx.iter_mut() {
-            let (src, sport) =
-                packet::flow_endpoint(self.client_base, self.flow_base + flows.next());
-            if let Some(d) = m.append(len) {
-                t.write(d, src, sport, self.seq, now);
+    fn send(&mut self, t: &Template, flows: &mut FlowSeq, n: usize) -> (usize, usize) {
+        let mut built = 0;
+        if self.tx.is_empty() {
+            if n == 0 {
+                return (0, 0);
             }
-            self.seq = self.seq.wrapping_add(1);
+            if !self.pool.alloc_bulk(&mut self.tx, n) {
+                self.c.tx_refused += n as u64;
+                return (0, 0);
+            }
+            let now = lcore::tsc();
+            let len = t.len() as u16;
+            for m in self.tx.iter_mut() {
+                let (src, sport) =
+                    packet::flow_endpoint(self.client_base, self.flow_base + flows.next());
+                if let Some(d) = m.append(len) {
+                    t.write(d, src, sport, self.seq, now);
+                }
+                self.seq = self.seq.wrapping_add(1);
+            }
+            built = n;
         }
         let took = self.wan.tx.tx_burst(&mut self.tx);
-        if !self.tx.is_empty() {
-            self.c.tx_refused += self.tx.len() as u64;
-            self.tx.free_all();
-        }
+        self.c.tx_refused += self.tx.len() as u64;
         self.c.sent += took as u64;
-        took
+        (took, built)
+    }
+
+    /// Frees the frames the port refused and that are still waiting (at the end of a phase).
+    fn drop_unsent(&mut self) {
+        self.tx.free_all();
     }
 
     /// Polls both ports once: counts stamped frames, answers handshakes.
@@ -355,17 +369,16 @@ impl Gen {
         loop {
             let now = lcore::tsc();
             if now.wrapping_sub(start) >= cycles || count.is_some_and(|c| sent >= c) {
+                self.drop_unsent();
                 return sent;
             }
             let mut n = pacer.allowed(now, BURST as u64);
             if let Some(c) = count {
                 n = n.min(c - sent);
             }
-            if n > 0 {
-                let took = self.send(t, flows, n as usize) as u64;
-                pacer.sent(n); // refused packets are not retried: the rate is an offered load
-                sent += took;
-            }
+            let (took, built) = self.send(t, flows, n as usize);
+            pacer.sent(built as u64);
+            sent += took as u64;
             self.poll();
         }
     }
