@@ -9,11 +9,12 @@
 //!
 //! The generator (`rvs-pktgen`, lcore on cpu 0) is started once per point. Rounds alternate the
 //! devices so that noise from other work on the machine hits all of them alike; each point keeps
-//! its best round.
+//! its best round, preferring rounds run with the two cpus near each other on the host
+//! (`perf::placement`, probed before and after every run).
 
 use clap::Parser;
-use perf::placement::{cache_line_latency_ns, FAR_NS};
-use perf::report::{self, GenResult, Point, Results, RVS, TESTPMD_5TSWAP, TESTPMD_IO};
+use perf::placement::cache_line_latency_ns;
+use perf::report::{self, far, GenResult, Point, Results, RVS, TESTPMD_5TSWAP, TESTPMD_IO};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -360,7 +361,7 @@ impl Bench {
     fn wait_for_near_placement(&self, limit: Duration) -> Option<f64> {
         let end = Instant::now() + limit;
         let mut ns = self.probe_placement();
-        while ns.is_some_and(|v| v > FAR_NS) && Instant::now() < end {
+        while far(ns) && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(500));
             ns = self.probe_placement();
         }
@@ -373,7 +374,7 @@ impl Bench {
     /// Returns the placement the run starts with.
     fn seek_near_placement(&mut self, dut: &mut Running) -> Option<f64> {
         let ns = self.wait_for_near_placement(PLACEMENT_WAIT_RUNNING);
-        if !ns.is_some_and(|v| v > FAR_NS) {
+        if !far(ns) {
             return ns;
         }
         eprintln!(
