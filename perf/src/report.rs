@@ -165,6 +165,19 @@ impl Results {
         (t.gen.rx_pps > 0.0).then(|| r.gen.rx_pps / t.gen.rx_pps)
     }
 
+    /// Frame sizes of the forwarding scenario, ascending.
+    pub fn forward_sizes(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .points
+            .iter()
+            .filter(|p| p.scenario == "forward")
+            .map(|p| p.frame_size)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// ns per packet of rvs at each session count (1e9 / forwarded rate), ascending flows.
     pub fn scaling(&self) -> Vec<(u64, Option<u64>, f64)> {
         self.scaling_points()
@@ -220,17 +233,7 @@ pub fn render_markdown(r: &Results) -> String {
         r.started, r.machine, r.commit, r.duration_s, r.rounds
     );
 
-    let sizes: Vec<usize> = {
-        let mut v: Vec<usize> = r
-            .points
-            .iter()
-            .filter(|p| p.scenario == "forward")
-            .map(|p| p.frame_size)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    let sizes = r.forward_sizes();
     if !sizes.is_empty() {
         let _ = writeln!(s, "## Established-flow forwarding (Mpps)\n");
         let _ = writeln!(

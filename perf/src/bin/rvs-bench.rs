@@ -816,17 +816,7 @@ fn sh(cmd: &str, args: &[&str]) -> String {
 /// Plots with gnuplot (pngcairo, else png).
 fn plot(out: &Path, r: &Results) -> Res<()> {
     let mut dat = String::new();
-    let sizes: Vec<usize> = {
-        let mut v: Vec<usize> = r
-            .points
-            .iter()
-            .filter(|p| p.scenario == "forward")
-            .map(|p| p.frame_size)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    let sizes = r.forward_sizes();
     let series: Vec<(String, String)> = [
         (TESTPMD_IO, "-"),
         (TESTPMD_5TSWAP, "-"),
