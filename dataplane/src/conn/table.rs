@@ -2,9 +2,14 @@
 //!
 //! Layout (all allocated in [`SessionTable::new`], never grown):
 //! - `slots`: `Vec<Slot<T>>`, one per session of capacity; a slot's generation makes stale
-//!   [`SessionId`]s harmless.
+//!   [`SessionId`]s harmless. Slots are cache-line aligned and ordered by use: line 0 holds what
+//!   every lookup reads (generation, state, deadline, in key), line 1 the in-direction counters
+//!   and the payload (when `T` fits in 40 bytes), line 2 the out key and its counters, the rest
+//!   the list links. A packet of an input-only (DR/TUN) session touches 2 lines, any other 3,
+//!   and [`SessionTable::prefetch_slot`] loads just those.
 //! - `free`: stack of free slot numbers.
-//! - `index`: linear-probing table of 8-byte entries `{tag, slot << 1 | direction}`, a power of
+//! - `index`: linear-probing table of 8-byte entries `{tag, slot << 2 | has_out << 1 |
+//!   direction}` (see [`EntryRef`]), a power of
 //!   two with at least `2 * capacity * 4 / 3` entries, so the load stays <= 3/4 even when every
 //!   session has two keys. Deletion shifts entries back (no tombstones), so lookups never degrade
 //!   with churn. The home bucket comes from the low hash bits, the tag from the high 32 bits; the
@@ -25,14 +30,14 @@
 use super::hash::FlowHasher;
 use super::key::FlowKey;
 use super::state::{tcp_next, Direction, State, TcpDir, Timeouts};
-use crate::dpdk::mem::{advise_huge_pages, prefetch};
+use crate::dpdk::mem::{advise_huge_pages, prefetch, prefetch_lines};
 
 /// Granularity of expiry, in ms.
 pub const WHEEL_TICK_MS: u64 = 100;
 /// Number of wheel slots (a power of two); horizon = `WHEEL_SLOTS * WHEEL_TICK_MS` = 819.2 s.
 pub const WHEEL_SLOTS: usize = 8192;
-/// Largest supported capacity (slot numbers must fit in 31 bits).
-pub const MAX_CAPACITY: usize = 1 << 30;
+/// Largest supported capacity (slot numbers must fit in 30 bits).
+pub const MAX_CAPACITY: usize = 1 << 29;
 
 const WHEEL_MASK: usize = WHEEL_SLOTS - 1;
 const NIL: u32 = u32::MAX;
@@ -150,43 +155,55 @@ pub struct TableStats {
 }
 
 /// One session (or persistence template). Fields the table relies on are private; the
-/// forwarding data is the public `payload`.
+/// forwarding data is the public `payload`. `repr(C)`: the fields are in the order a packet
+/// needs them (see the module doc; the `layout` test pins the lines).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Session<T> {
-    keys: [FlowKey; 2],
+    // Line 0 (with the slot's generation): lookup, state and deadline.
     state: State,
     flags: u8,
     /// Current timeout (ms); for templates, the persistence timeout.
     timeout: u32,
     /// The session expires when `now >= deadline` (ms).
     deadline: u64,
+    /// Key of client packets.
+    in_key: FlowKey,
+    // Line 1: in-direction accounting and the forwarding data.
     /// Wheel tick the session is queued at.
     queued: u64,
+    packets_in: u64,
+    bytes_in: u64,
+    /// What the forwarding code stores per session.
+    pub payload: T,
+    // Line 2: the reply direction.
+    /// Key of real-server replies (unused unless `F_HAS_OUT`).
+    out_key: FlowKey,
+    packets_out: u64,
+    bytes_out: u64,
+    /// Template controlling this connection ([`SessionId::NONE`] if none).
+    control: SessionId,
+    // Then: list links, touched only when a session is queued, re-queued or changes class.
     wprev: u32,
     wnext: u32,
     uprev: u32,
     unext: u32,
-    /// Template controlling this connection ([`SessionId::NONE`] if none).
-    control: SessionId,
     /// Templates: number of live connections bound to it.
     n_control: u32,
-    counters: Counters,
-    /// What the forwarding code stores per session.
-    pub payload: T,
 }
 
 impl<T> Session<T> {
     /// Key of client packets.
     #[inline]
     pub fn in_key(&self) -> &FlowKey {
-        &self.keys[0]
+        &self.in_key
     }
 
     /// Key of real-server replies; `None` for input-only (DR/TUN) sessions and templates.
     #[inline]
     pub fn out_key(&self) -> Option<&FlowKey> {
         if self.flags & F_HAS_OUT != 0 {
-            Some(&self.keys[1])
+            Some(&self.out_key)
         } else {
             None
         }
@@ -212,8 +229,22 @@ impl<T> Session<T> {
 
     /// Packet and byte counters.
     #[inline]
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn counters(&self) -> Counters {
+        Counters {
+            packets_in: self.packets_in,
+            packets_out: self.packets_out,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+        }
+    }
+
+    /// The key of direction `dir`.
+    #[inline]
+    fn key(&self, dir: Direction) -> &FlowKey {
+        match dir {
+            Direction::In => &self.in_key,
+            Direction::Out => &self.out_key,
+        }
     }
 
     /// True for persistence templates.
@@ -245,20 +276,67 @@ impl<T> Session<T> {
     }
 }
 
+/// A slab slot: cache-line aligned, so that the lines of a session are known.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 struct Slot<T> {
     gen: u32,
     s: Option<Session<T>>,
 }
 
-/// Index entry: `r == NIL` is empty, else `slot << 1 | direction`.
+/// Cache lines of a slot that a packet of an input-only session needs (in key, payload).
+const LINES_INPUT_ONLY: usize = 2;
+/// Cache lines of a slot that a packet of a session with an out key needs (both keys).
+const LINES_WITH_OUT: usize = 3;
+
+/// What an index entry refers to: `slot << 2 | has_out << 1 | direction` (`NIL`: nothing).
+/// `has_out` lets a burst prefetch just the lines the packet will need before the slot is read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct EntryRef(u32);
+
+impl EntryRef {
+    #[inline]
+    fn new(slot: u32, dir: Direction, has_out: bool) -> EntryRef {
+        let d = match dir {
+            Direction::In => 0,
+            Direction::Out => 1,
+        };
+        EntryRef(slot << 2 | u32::from(has_out) << 1 | d)
+    }
+
+    #[inline]
+    fn slot(self) -> u32 {
+        self.0 >> 2
+    }
+
+    #[inline]
+    fn dir(self) -> Direction {
+        if self.0 & 1 == 0 {
+            Direction::In
+        } else {
+            Direction::Out
+        }
+    }
+
+    #[inline]
+    fn lines(self) -> usize {
+        if self.0 & 2 == 0 {
+            LINES_INPUT_ONLY
+        } else {
+            LINES_WITH_OUT
+        }
+    }
+}
+
+/// Index entry: `r == NIL` is empty, else an [`EntryRef`].
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     tag: u32,
-    r: u32,
+    r: EntryRef,
 }
 
-const EMPTY: Entry = Entry { tag: 0, r: NIL };
+const NO_REF: EntryRef = EntryRef(NIL);
+const EMPTY: Entry = Entry { tag: 0, r: NO_REF };
 
 #[inline]
 fn deadline_tick(deadline: u64) -> u64 {
@@ -407,23 +485,14 @@ impl<T> SessionTable<T> {
         // The index is never full, so the loop ends at an empty entry; the bound is a backstop.
         for _ in 0..=self.mask {
             let e = *self.index.get(i)?;
-            if e.r == NIL {
+            if e.r == NO_REF {
                 return None;
             }
             if e.tag == tag {
-                let dir = (e.r & 1) as usize;
-                if let Some(Slot { gen, s: Some(s) }) = self.slots.get((e.r >> 1) as usize) {
-                    if s.keys[dir] == *key {
-                        let id = SessionId {
-                            slot: e.r >> 1,
-                            gen: *gen,
-                        };
-                        let d = if dir == 0 {
-                            Direction::In
-                        } else {
-                            Direction::Out
-                        };
-                        return Some((id, d));
+                let (slot, dir) = (e.r.slot(), e.r.dir());
+                if let Some(Slot { gen, s: Some(s) }) = self.slots.get(slot as usize) {
+                    if s.key(dir) == key {
+                        return Some((SessionId { slot, gen: *gen }, dir));
                     }
                 }
             }
@@ -444,16 +513,17 @@ impl<T> SessionTable<T> {
         h
     }
 
-    /// Second stage: prefetches the session that the home index entry of `h` points to, when
-    /// its tag matches (reads that entry: call it after the first stage of the whole burst).
+    /// Second stage: prefetches the lines of the session that the home index entry of `h`
+    /// points to which a packet will read, when its tag matches (reads that entry: call it
+    /// after the first stage of the whole burst).
     #[inline]
     pub fn prefetch_slot(&self, h: u64) {
         let Some(e) = self.index.get(h as usize & self.mask) else {
             return;
         };
-        if e.r != NIL && e.tag == (h >> 32) as u32 {
-            if let Some(slot) = self.slots.get((e.r >> 1) as usize) {
-                prefetch(slot);
+        if e.r != NO_REF && e.tag == (h >> 32) as u32 {
+            if let Some(slot) = self.slots.get(e.r.slot() as usize) {
+                prefetch_lines(slot, e.r.lines());
             }
         }
     }
@@ -597,20 +667,24 @@ impl<T> SessionTable<T> {
         }
         let deadline = now.saturating_add(timeout as u64);
         let session = Session {
-            keys: [in_key, out_key.unwrap_or_default()],
             state,
             flags,
             timeout,
             deadline,
+            in_key,
             queued: 0,
+            packets_in: 0,
+            bytes_in: 0,
+            payload,
+            out_key: out_key.unwrap_or_default(),
+            packets_out: 0,
+            bytes_out: 0,
+            control: SessionId::NONE,
             wprev: NIL,
             wnext: NIL,
             uprev: NIL,
             unext: NIL,
-            control: SessionId::NONE,
             n_control: 0,
-            counters: Counters::default(),
-            payload,
         };
         let gen = match self.slots.get_mut(slot as usize) {
             Some(sl) => {
@@ -621,9 +695,10 @@ impl<T> SessionTable<T> {
         };
         self.len += 1;
         self.stats.created += 1;
-        self.index_insert(&in_key, slot << 1);
+        let has_out = out_key.is_some();
+        self.index_insert(&in_key, EntryRef::new(slot, Direction::In, has_out));
         if let Some(k) = out_key {
-            self.index_insert(&k, (slot << 1) | 1);
+            self.index_insert(&k, EntryRef::new(slot, Direction::Out, true));
         }
         self.wheel_link(slot, deadline_tick(deadline));
         if !template && !state.is_established() {
@@ -653,11 +728,10 @@ impl<T> SessionTable<T> {
             Some(Slot { gen, s: Some(s) }) if *gen == id.gen => s,
             _ => return None,
         };
-        let c = &mut s.counters;
         let tdir = match dir {
             Direction::In => {
-                c.packets_in = c.packets_in.wrapping_add(1);
-                c.bytes_in = c.bytes_in.wrapping_add(len as u64);
+                s.packets_in = s.packets_in.wrapping_add(1);
+                s.bytes_in = s.bytes_in.wrapping_add(len as u64);
                 if s.flags & F_HAS_OUT != 0 {
                     TcpDir::Input
                 } else {
@@ -665,8 +739,8 @@ impl<T> SessionTable<T> {
                 }
             }
             Direction::Out => {
-                c.packets_out = c.packets_out.wrapping_add(1);
-                c.bytes_out = c.bytes_out.wrapping_add(len as u64);
+                s.packets_out = s.packets_out.wrapping_add(1);
+                s.bytes_out = s.bytes_out.wrapping_add(len as u64);
                 TcpDir::Output
             }
         };
@@ -827,11 +901,12 @@ impl<T> SessionTable<T> {
     /// Unlink `slot` from every structure, free it and return its handle and contents.
     fn remove_slot(&mut self, slot: u32) -> Option<(SessionId, Session<T>)> {
         let s = self.sess(slot)?;
-        let (in_key, out_key) = (s.keys[0], s.out_key().copied());
+        let (in_key, out_key) = (s.in_key, s.out_key().copied());
         let (unest, control) = (s.flags & F_UNEST != 0, s.control);
-        self.index_remove(&in_key, slot << 1);
+        let has_out = out_key.is_some();
+        self.index_remove(&in_key, EntryRef::new(slot, Direction::In, has_out));
         if let Some(k) = out_key {
-            self.index_remove(&k, (slot << 1) | 1);
+            self.index_remove(&k, EntryRef::new(slot, Direction::Out, true));
         }
         self.wheel_unlink(slot);
         if unest {
@@ -851,12 +926,12 @@ impl<T> SessionTable<T> {
         Some((id, s))
     }
 
-    fn index_insert(&mut self, key: &FlowKey, r: u32) {
+    fn index_insert(&mut self, key: &FlowKey, r: EntryRef) {
         let h = self.hasher.hash(key);
         let mut i = h as usize & self.mask;
         for _ in 0..=self.mask {
             if let Some(e) = self.index.get_mut(i) {
-                if e.r == NIL {
+                if e.r == NO_REF {
                     *e = Entry {
                         tag: (h >> 32) as u32,
                         r,
@@ -869,14 +944,13 @@ impl<T> SessionTable<T> {
     }
 
     /// Home bucket of the entry referring to `r`, from the key stored in the slab.
-    fn home_of(&self, r: u32) -> Option<usize> {
-        let s = self.sess(r >> 1)?;
-        let key = s.keys.get((r & 1) as usize)?;
-        Some(self.hasher.hash(key) as usize & self.mask)
+    fn home_of(&self, r: EntryRef) -> Option<usize> {
+        let s = self.sess(r.slot())?;
+        Some(self.hasher.hash(s.key(r.dir())) as usize & self.mask)
     }
 
     /// Delete the entry `r` of `key` with backward-shift (keeps probe sequences tombstone-free).
-    fn index_remove(&mut self, key: &FlowKey, r: u32) {
+    fn index_remove(&mut self, key: &FlowKey, r: EntryRef) {
         let mask = self.mask;
         let mut hole = self.hasher.hash(key) as usize & mask;
         let mut found = false;
@@ -886,7 +960,7 @@ impl<T> SessionTable<T> {
                     found = true;
                     break;
                 }
-                Some(e) if e.r == NIL => return,
+                Some(e) if e.r == NO_REF => return,
                 _ => hole = (hole + 1) & mask,
             }
         }
@@ -896,7 +970,7 @@ impl<T> SessionTable<T> {
         let mut j = (hole + 1) & mask;
         for _ in 0..mask {
             let Some(&e) = self.index.get(j) else { break };
-            if e.r == NIL {
+            if e.r == NO_REF {
                 break;
             }
             // Move `e` into the hole if the hole lies on its probe path (home ..= j, cyclic).
@@ -982,6 +1056,83 @@ impl<T> SessionTable<T> {
         match self.sess_mut(next) {
             Some(n) => n.uprev = prev,
             None => self.unest_tail = prev,
+        }
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+    use core::mem::{align_of, offset_of, size_of};
+
+    /// The forwarder's payload is 40 bytes; the lines below are what `prefetch_slot` assumes.
+    type Payload = [u32; 10];
+
+    fn end_in_slot(field_offset: usize, field_size: usize) -> usize {
+        offset_of!(Slot<Payload>, s) + field_offset + field_size
+    }
+
+    #[test]
+    fn a_packet_needs_two_lines_of_an_input_only_session_and_three_of_any_other() {
+        type S = Session<Payload>;
+        assert_eq!(align_of::<Slot<Payload>>(), 64);
+        assert_eq!(
+            size_of::<Slot<Payload>>(),
+            256,
+            "4 lines for a 40-byte payload"
+        );
+        assert_eq!(offset_of!(Slot<Payload>, gen), 0);
+        // Line 0: what every lookup and every packet reads.
+        for (off, size) in [
+            (offset_of!(S, state), 1),
+            (offset_of!(S, flags), 1),
+            (offset_of!(S, timeout), 4),
+            (offset_of!(S, deadline), 8),
+            (offset_of!(S, in_key), size_of::<FlowKey>()),
+        ] {
+            assert!(
+                end_in_slot(off, size) <= 64,
+                "line 0 ends at {off} + {size}"
+            );
+        }
+        // Line 1: in-direction accounting and the payload.
+        for (off, size) in [
+            (offset_of!(S, queued), 8),
+            (offset_of!(S, packets_in), 8),
+            (offset_of!(S, bytes_in), 8),
+            (offset_of!(S, payload), size_of::<Payload>()),
+        ] {
+            assert!(end_in_slot(off, size) <= 64 * LINES_INPUT_ONLY);
+        }
+        // Line 2: the reply direction.
+        for (off, size) in [
+            (offset_of!(S, out_key), size_of::<FlowKey>()),
+            (offset_of!(S, packets_out), 8),
+            (offset_of!(S, bytes_out), 8),
+            (offset_of!(S, control), size_of::<SessionId>()),
+        ] {
+            assert!(end_in_slot(off, size) <= 64 * LINES_WITH_OUT);
+        }
+    }
+
+    #[test]
+    fn entry_refs_keep_slot_direction_and_line_count_apart_from_nil() {
+        let last = (MAX_CAPACITY - 1) as u32;
+        for (slot, dir, has_out) in [
+            (0, Direction::In, false),
+            (last, Direction::In, false),
+            (last, Direction::Out, true),
+            (12345, Direction::In, true),
+        ] {
+            let r = EntryRef::new(slot, dir, has_out);
+            assert_ne!(r, NO_REF);
+            assert_eq!((r.slot(), r.dir()), (slot, dir));
+            let lines = if has_out {
+                LINES_WITH_OUT
+            } else {
+                LINES_INPUT_ONLY
+            };
+            assert_eq!(r.lines(), lines);
         }
     }
 }

@@ -8,12 +8,19 @@ const CACHE_LINE: usize = 64;
 /// elsewhere). Never faults and changes nothing: it is only a hint.
 #[inline(always)]
 pub fn prefetch<T>(r: &T) {
+    prefetch_lines(r, usize::MAX);
+}
+
+/// [`prefetch`] of the first `lines` cache lines of `*r` only (at least one, at most the lines
+/// `*r` spans): for a big entry of which a reader needs the head.
+#[inline(always)]
+pub fn prefetch_lines<T>(r: &T, lines: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         let first = (r as *const T).cast::<i8>();
-        let lines = (first as usize % CACHE_LINE + std::mem::size_of::<T>()).div_ceil(CACHE_LINE);
-        for line in 0..lines.max(1) {
+        let spans = (first as usize % CACHE_LINE + std::mem::size_of::<T>()).div_ceil(CACHE_LINE);
+        for line in 0..spans.min(lines).max(1) {
             // SAFETY: prefetcht0 only hints the cache; it cannot fault or write, whatever the
             // address (wrapping_add keeps the pointer arithmetic itself defined). SSE is part of
             // the x86-64 baseline.
@@ -21,7 +28,7 @@ pub fn prefetch<T>(r: &T) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
+    let _ = (r, lines);
 }
 
 /// Asks the kernel (`madvise(MADV_HUGEPAGE)`) to back the spare capacity of `v` with
@@ -66,5 +73,7 @@ mod tests {
         assert!(big.iter().all(|&x| x == 7), "the hint changes no contents");
         prefetch(&big[12345]);
         prefetch(&big);
+        prefetch_lines(&big[7], 2);
+        prefetch_lines(&big, 0);
     }
 }

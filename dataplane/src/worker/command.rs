@@ -94,7 +94,7 @@ pub(super) fn list_sessions(
             dest: (b.dest_addr, b.dest_port),
             local,
             method: b.method,
-            counters: *s.counters(),
+            counters: s.counters(),
             template: s.is_template(),
         });
     }
