@@ -304,6 +304,15 @@ impl EntryRef {
         EntryRef(slot << 2 | u32::from(has_out) << 1 | d)
     }
 
+    /// The refs of a session's in key and (if `has_out`) out key.
+    #[inline]
+    fn pair(slot: u32, has_out: bool) -> (EntryRef, EntryRef) {
+        (
+            EntryRef::new(slot, Direction::In, has_out),
+            EntryRef::new(slot, Direction::Out, true),
+        )
+    }
+
     #[inline]
     fn slot(self) -> u32 {
         self.0 >> 2
@@ -695,10 +704,10 @@ impl<T> SessionTable<T> {
         };
         self.len += 1;
         self.stats.created += 1;
-        let has_out = out_key.is_some();
-        self.index_insert(&in_key, EntryRef::new(slot, Direction::In, has_out));
+        let (in_ref, out_ref) = EntryRef::pair(slot, out_key.is_some());
+        self.index_insert(&in_key, in_ref);
         if let Some(k) = out_key {
-            self.index_insert(&k, EntryRef::new(slot, Direction::Out, true));
+            self.index_insert(&k, out_ref);
         }
         self.wheel_link(slot, deadline_tick(deadline));
         if !template && !state.is_established() {
@@ -903,10 +912,10 @@ impl<T> SessionTable<T> {
         let s = self.sess(slot)?;
         let (in_key, out_key) = (s.in_key, s.out_key().copied());
         let (unest, control) = (s.flags & F_UNEST != 0, s.control);
-        let has_out = out_key.is_some();
-        self.index_remove(&in_key, EntryRef::new(slot, Direction::In, has_out));
+        let (in_ref, out_ref) = EntryRef::pair(slot, out_key.is_some());
+        self.index_remove(&in_key, in_ref);
         if let Some(k) = out_key {
-            self.index_remove(&k, EntryRef::new(slot, Direction::Out, true));
+            self.index_remove(&k, out_ref);
         }
         self.wheel_unlink(slot);
         if unest {
