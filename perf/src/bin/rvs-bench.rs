@@ -201,10 +201,20 @@ impl Running {
     }
 
     /// SIGINT: both testpmd and rvsd stop cleanly on it (ports closed, hugepages released).
+    /// The device's process is still running (false once it has exited or was stopped).
+    fn is_alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status();
@@ -641,8 +651,11 @@ impl Bench {
 
     /// Traffic at a fixed rate through a two-server NAT service, with one rvsadm change per
     /// second, and the same traffic without changes as the control (loss the machine causes by
-    /// taking the worker's core away, with no reconfiguration). Each round on a fresh rvsd.
+    /// taking the worker's core away, with no reconfiguration). Each round on a fresh rvsd. A
+    /// run that fails (rvsd can die in net_memif when the previous generator disconnects, see
+    /// ARCHITECTURE) is retried once on a restarted rvsd, and the restart is noted.
     fn reconfig(&mut self) -> Res<()> {
+        const DUT: Dut = Dut::Rvsd { capacity: 1 << 20 };
         for round in 0..self.a.rounds {
             eprintln!(
                 "reconfig: round {}: {} s at {} pps, without then with changes",
@@ -650,9 +663,19 @@ impl Bench {
                 self.a.reconfig_secs,
                 self.a.reconfig_rate
             );
-            let mut d = self.start(Dut::Rvsd { capacity: 1 << 20 })?;
+            let mut d = self.start(DUT)?;
             for with_changes in [false, true] {
-                self.reconfig_run(&mut d, with_changes)?;
+                if let Err(e) = self.reconfig_run(&mut d, with_changes) {
+                    let run = if with_changes { "change" } else { "control" };
+                    eprintln!("rvs-bench: reconfig {run} run: {e}; restarting rvsd, retrying once");
+                    self.results.notes.push(format!(
+                        "reconfig round {}: the {run} run failed ({e}); rvsd was restarted and the run retried once",
+                        round + 1
+                    ));
+                    d.stop();
+                    d = self.start(DUT)?;
+                    self.reconfig_run(&mut d, with_changes)?;
+                }
             }
         }
         Ok(())
@@ -718,6 +741,9 @@ impl Bench {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let changes = changer.join().unwrap_or(0);
         let g = g?;
+        if !d.is_alive() {
+            return Err("rvsd exited during the run".into());
+        }
         let v = -(g.gen.lost as f64);
         let scenario = if with_changes {
             "reconfig"
