@@ -375,8 +375,8 @@ pub fn render_markdown(r: &Results) -> String {
         if let Some(c) = r.points.iter().find(|c| c.scenario == "reconfig-control") {
             let _ = writeln!(
                 s,
-                "The same traffic without changes (control, same rvsd, just before): lost per \
-                 round {}; worker on cpu {} (with changes: {}).",
+                "The same traffic and one read-only rvsadm call a second instead of the changes \
+                 (control, same rvsd, just before): lost per round {}; worker on cpu {} (with changes: {}).",
                 losses(c),
                 pct(c.dut_cpu),
                 pct(p.dut_cpu)
@@ -544,9 +544,9 @@ mod tests {
         );
         assert!(md.contains("= 2.00x: MISSED (<= 1.5x)"));
         assert!(md.contains("lost 3: MISSED (0 lost). Lost per round with changes: 5, 3."));
-        assert!(
-            md.contains("without changes (control, same rvsd, just before): lost per round 4, 0;")
-        );
+        assert!(md.contains(
+            "instead of the changes (control, same rvsd, just before): lost per round 4, 0;"
+        ));
         assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 |"));
     }
 
