@@ -139,7 +139,8 @@ struct Wire {
     tx: Vec<Consumer<Mbuf>>,
 }
 
-fn ring_port(name: &str, rx_queues: usize, tx_queues: usize) -> (Port, Wire) {
+/// A ring port; its tx rings (towards the test) hold `tx_ring` frames each.
+fn ring_port(name: &str, rx_queues: usize, tx_queues: usize, tx_ring: u32) -> (Port, Wire) {
     let eal = eal();
     let (mut rx_p, mut rx_c, mut tx_p, mut tx_c) = (vec![], vec![], vec![], vec![]);
     for q in 0..rx_queues {
@@ -158,7 +159,7 @@ fn ring_port(name: &str, rx_queues: usize, tx_queues: usize) -> (Port, Wire) {
         let (p, c) = channel::<Mbuf>(
             eal,
             &format!("{name}_t{q}"),
-            4096,
+            tx_ring,
             Producers::Single,
             SOCKET_ANY,
         )
@@ -187,10 +188,15 @@ struct Lab {
 
 impl Lab {
     fn start(config_text: &str) -> Lab {
+        Lab::start_with_lan_tx_ring(config_text, 4096)
+    }
+
+    /// As [`Lab::start`], with the lan port's tx rings holding `lan_tx_ring` frames.
+    fn start_with_lan_tx_ring(config_text: &str, lan_tx_ring: u32) -> Lab {
         let config = config::parse(config_text).expect("config");
         let workers = config.cores.workers.len();
-        let (wan_port, wan) = ring_port(&unique("wan"), workers, workers);
-        let (lan_port, lan) = ring_port(&unique("lan"), workers, workers);
+        let (wan_port, wan) = ring_port(&unique("wan"), workers, workers, 4096);
+        let (lan_port, lan) = ring_port(&unique("lan"), workers, workers, lan_tx_ring);
         let daemon = Daemon::start(eal(), config, pool(), vec![wan_port, lan_port]).expect("start");
         Lab { daemon, wan, lan }
     }
@@ -378,6 +384,56 @@ fn fullnat_two_workers_redirect_replies_to_the_owner() {
     assert_eq!(lab.daemon.flush_sessions().unwrap(), FLOWS);
     assert!(lab.daemon.list_sessions().unwrap().is_empty());
     lab.daemon.shutdown();
+}
+
+/// A tx queue that refuses for a while (its ring full, nobody draining it) delays packets but
+/// loses only what does not fit: the worker keeps what the queue refused in its tx buffer (32)
+/// and sends it once the queue drains; packets that find the buffer still full are dropped
+/// and counted (`tx_full`).
+#[test]
+fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
+    let _serial = serial();
+    const RING: usize = 64;
+    const BUFFER: usize = 32;
+    const EXTRA: usize = 10;
+    const TOTAL: usize = RING + BUFFER + EXTRA;
+    let mut lab = Lab::start_with_lan_tx_ring(&config_text("nat", &[1], &[0, 1]), RING as u32);
+    // Set the start-up gratuitous ARP aside, so the ring holds data only.
+    let (_, garp) = Lab::collect_with_control(&mut lab.daemon, &mut lab.lan, usize::MAX, |_| true);
+    assert!(!garp.is_empty(), "the lan port announces its address");
+    for i in 0..TOTAL {
+        let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(i), (VIP, 80), "S", 1000, &[]);
+        Lab::inject(&mut lab.wan, 0, &f);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while lab.daemon.counters().iter().map(|c| c.rx).sum::<u64>() < TOTAL as u64 {
+        assert!(Instant::now() < deadline, "the worker received every SYN");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Many drain deadlines (100 us) pass while the queue refuses.
+    std::thread::sleep(Duration::from_millis(50));
+    // Drain the ring without the control thread (which could queue a frame meanwhile).
+    let mut frames = Vec::new();
+    let mut burst = MbufBurst::<64>::new();
+    while frames.len() < RING {
+        assert!(Instant::now() < deadline + Duration::from_secs(2));
+        lab.lan.tx[0].pop_burst(&mut burst);
+        frames.extend(burst.iter().map(|m| m.data().to_vec()));
+        burst.free_all();
+    }
+    frames.extend(Lab::collect(&mut lab.daemon, &mut lab.lan, TOTAL));
+    let syns = frames.iter().filter(|f| !is_arp_request(f)).count();
+    let counters = lab.daemon.shutdown();
+    let tx_full: u64 = counters.iter().map(|c| c.tx_full).sum();
+    assert_eq!(
+        syns,
+        RING + BUFFER,
+        "the ring's and the buffer's SYNs came out"
+    );
+    assert_eq!(
+        tx_full, EXTRA as u64,
+        "only the SYNs that found no room were dropped"
+    );
 }
 
 /// Established sessions keep flowing, packet for packet, while the service table changes

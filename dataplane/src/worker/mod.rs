@@ -1,6 +1,7 @@
 //! The per-lcore poll loop (after DPDK's l3fwd `main_loop`): receive a burst from each of the
 //! worker's rx queues, decide each packet with the [`Forwarder`], buffer transmissions per
-//! interface and drain them when a buffer is full or on a TSC deadline; hand packets owned by
+//! interface and drain them when a buffer is full or on a TSC deadline (what a queue refuses
+//! waits in the buffer for the next drain); hand packets owned by
 //! another worker to its redirect ring and ARP for the neighbour cache to the control ring;
 //! transmit the frames the control plane built (ARP requests, gratuitous ARP: worker 0 only, so
 //! a port needs exactly one tx queue per worker); between bursts, take the control plane's commands (snapshot swaps, session requests), expire
@@ -28,7 +29,7 @@ pub const BURST: usize = 32;
 const EXPIRE_BUDGET: usize = 128;
 /// Commands taken per loop.
 const COMMANDS_PER_LOOP: usize = 4;
-/// Attempts to hand a full tx buffer to the NIC before the rest is dropped (counted).
+/// Attempts to hand a tx buffer to the NIC per flush; the rest waits for the next flush.
 const TX_ATTEMPTS: usize = 4;
 
 /// A worker's queues: one rx and one tx queue per interface, indexed by interface number.
@@ -99,7 +100,8 @@ impl Worker {
         }
     }
 
-    /// Polls until `stop` is set, then drains the tx buffers and publishes final counters.
+    /// Polls until `stop` is set, then drains the tx buffers (what the queues still refuse is
+    /// dropped and counted) and publishes final counters.
     /// Returns the queues so the owner can give them back to their ports.
     pub fn run(mut self, stop: &AtomicBool) -> WorkerIo {
         let mut drain_at = 0;
@@ -118,6 +120,10 @@ impl Worker {
             }
         }
         self.flush_all();
+        for buffer in &mut self.tx_buffers {
+            self.counters.tx_full += buffer.len() as u64;
+            buffer.free_all();
+        }
         self.publish();
         self.io
     }
@@ -224,23 +230,31 @@ impl Worker {
         self.rx_burst = burst;
     }
 
+    /// Buffers `m` for interface `out`, handing the buffer to the queue when it fills. A packet
+    /// that finds the buffer still full after a flush (the queue refuses everything) is
+    /// dropped and counted (`tx_full`): tail drop, the buffered packets keep their turn.
     #[inline]
     fn transmit(&mut self, out: u16, m: Mbuf) {
-        let Some(buffer) = self.tx_buffers.get_mut(usize::from(out)) else {
+        let o = usize::from(out);
+        let Some(buffer) = self.tx_buffers.get(o) else {
             self.counters.tx_full += 1;
             return;
         };
-        if let Err(m) = buffer.push(m) {
-            self.flush(usize::from(out));
-            if self.tx_buffers[usize::from(out)].push(m).is_err() {
-                self.counters.tx_full += 1;
-            }
+        if buffer.room() == 0 {
+            self.flush(o);
         }
-        if self.tx_buffers[usize::from(out)].room() == 0 {
-            self.flush(usize::from(out));
+        if self.tx_buffers[o].push(m).is_err() {
+            self.counters.tx_full += 1;
+            return;
+        }
+        if self.tx_buffers[o].room() == 0 {
+            self.flush(o);
         }
     }
 
+    /// Hands interface `out`'s buffer to its queue, a few attempts. What the queue still
+    /// refuses stays buffered, in order, for the next flush (the drain deadline or the next
+    /// packet), so a consumer that stalls for a moment costs no packet.
     fn flush(&mut self, out: usize) {
         let (Some(buffer), Some(queue)) = (self.tx_buffers.get_mut(out), self.io.tx.get_mut(out))
         else {
@@ -252,8 +266,6 @@ impl Worker {
             }
             queue.tx_burst(buffer);
         }
-        self.counters.tx_full += buffer.len() as u64;
-        buffer.free_all();
     }
 
     fn flush_all(&mut self) {

@@ -1012,7 +1012,12 @@ fn run() -> Res<()> {
                 .into_iter()
                 .filter(|p| !rerun(&p.scenario))
                 .collect();
-            b.results.notes = old.notes;
+            // Notes that name a rerun scenario first ("reconfig round 2: ...") go with it.
+            b.results.notes = old
+                .notes
+                .into_iter()
+                .filter(|n| !n.split_whitespace().next().is_some_and(rerun))
+                .collect();
             b.results.notes.push(format!(
                 "{} rerun at {} (commit {}); other scenarios from the run of {} (commit {})",
                 a.scenarios.join(", "),
