@@ -37,10 +37,12 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_CONNECTIONS: usize = 16;
 /// How long a connection waits for the control thread's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the control thread waits for a call before its next housekeeping round (neighbour
-/// learning and requests, snapshot reclaim). Calls are answered as they arrive; this only
-/// bounds how late an ARP reply is learned. 10 ms keeps the thread's wake-ups (~100/s) off the
-/// cpu it shares with other processes, where 1 ms cost ~1000 preemptions a second.
+/// How long the control thread waits for a call before its next housekeeping round: learning
+/// the ARP the workers hand over (the control ring, 1024 frames, is read this often), neighbour
+/// requests and gratuitous ARP, snapshot acknowledgements and reclaim, resending commands a
+/// full command ring held back, and noticing shutdown. Calls are answered as they arrive, and
+/// requests to the workers poll on their own. 10 ms keeps the thread's wake-ups (~100/s) off
+/// the cpu it shares with other processes, where 1 ms cost ~1000 preemptions a second.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Who is asking (from SO_PEERCRED).

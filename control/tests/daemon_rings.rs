@@ -398,9 +398,18 @@ fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
     const EXTRA: usize = 10;
     const TOTAL: usize = RING + BUFFER + EXTRA;
     let mut lab = Lab::start_with_lan_tx_ring(&config_text("nat", &[1], &[0, 1]), RING as u32);
-    // Set the start-up gratuitous ARP aside, so the ring holds data only.
+    // Set the start-up gratuitous ARP aside (one frame per lan address, handed to the worker
+    // one at a time), so the ring holds data only.
     let (_, garp) = Lab::collect_with_control(&mut lab.daemon, &mut lab.lan, usize::MAX, |_| true);
     assert!(!garp.is_empty(), "the lan port announces its address");
+    std::thread::sleep(Duration::from_millis(20));
+    let mut burst = MbufBurst::<64>::new();
+    lab.lan.tx[0].pop_burst(&mut burst);
+    assert!(
+        burst.iter().all(|m| is_arp_request(m.data())),
+        "nothing but gratuitous ARP before the SYNs"
+    );
+    burst.free_all();
     for i in 0..TOTAL {
         let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(i), (VIP, 80), "S", 1000, &[]);
         Lab::inject(&mut lab.wan, 0, &f);
@@ -414,21 +423,27 @@ fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
     std::thread::sleep(Duration::from_millis(50));
     // Drain the ring without the control thread (which could queue a frame meanwhile).
     let mut frames = Vec::new();
-    let mut burst = MbufBurst::<64>::new();
     while frames.len() < RING {
-        assert!(Instant::now() < deadline + Duration::from_secs(2));
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(2),
+            "the ring filled while the queue refused"
+        );
         lab.lan.tx[0].pop_burst(&mut burst);
         frames.extend(burst.iter().map(|m| m.data().to_vec()));
         burst.free_all();
     }
     frames.extend(Lab::collect(&mut lab.daemon, &mut lab.lan, TOTAL));
-    let syns = frames.iter().filter(|f| !is_arp_request(f)).count();
+    let clients: Vec<u16> = frames
+        .iter()
+        .filter(|f| !is_arp_request(f))
+        .map(|f| tcp_endpoints(f).0 .1)
+        .collect();
     let counters = lab.daemon.shutdown();
     let tx_full: u64 = counters.iter().map(|c| c.tx_full).sum();
+    let first: Vec<u16> = (0..RING + BUFFER).map(|i| client(i).1).collect();
     assert_eq!(
-        syns,
-        RING + BUFFER,
-        "the ring's and the buffer's SYNs came out"
+        clients, first,
+        "the ring's and the buffer's SYNs came out, in order"
     );
     assert_eq!(
         tx_full, EXTRA as u64,

@@ -23,7 +23,8 @@ pub struct WorkerCounters {
     /// Frames the control plane sent through this worker (ARP requests and announcements).
     pub from_control: u64,
     pub drops: [u64; DropReason::COUNT],
-    /// Decided `Transmit` but the NIC queue stayed full: freed.
+    /// Decided `Transmit` but found the tx buffer still full after a flush (the queue refuses),
+    /// or the interface unknown, or left in the buffer at shutdown: freed.
     pub tx_full: u64,
     /// Decided `Redirect` but the owner's ring was full: freed.
     pub redirect_full: u64,

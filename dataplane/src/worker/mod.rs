@@ -29,7 +29,8 @@ pub const BURST: usize = 32;
 const EXPIRE_BUDGET: usize = 128;
 /// Commands taken per loop.
 const COMMANDS_PER_LOOP: usize = 4;
-/// Attempts to hand a tx buffer to the NIC per flush; the rest waits for the next flush.
+/// Attempts to hand a tx buffer to the NIC per flush while it takes some; the rest waits for
+/// the next flush.
 const TX_ATTEMPTS: usize = 4;
 
 /// A worker's queues: one rx and one tx queue per interface, indexed by interface number.
@@ -73,7 +74,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// `drain_us`: the longest a packet waits in a tx buffer. `tsc_hz` from `lcore::tsc_hz`.
+    /// `drain_us`: the longest a packet waits in a tx buffer while its queue accepts packets.
+    /// `tsc_hz` from `lcore::tsc_hz`.
     pub fn new(
         index: u16,
         forwarder: Forwarder,
@@ -236,35 +238,36 @@ impl Worker {
     #[inline]
     fn transmit(&mut self, out: u16, m: Mbuf) {
         let o = usize::from(out);
-        let Some(buffer) = self.tx_buffers.get(o) else {
+        let Some(buffer) = self.tx_buffers.get_mut(o) else {
             self.counters.tx_full += 1;
             return;
         };
-        if buffer.room() == 0 {
+        if let Err(m) = buffer.push(m) {
             self.flush(o);
-        }
-        if self.tx_buffers[o].push(m).is_err() {
-            self.counters.tx_full += 1;
-            return;
+            if self.tx_buffers[o].push(m).is_err() {
+                self.counters.tx_full += 1;
+                return;
+            }
         }
         if self.tx_buffers[o].room() == 0 {
             self.flush(o);
         }
     }
 
-    /// Hands interface `out`'s buffer to its queue, a few attempts. What the queue still
-    /// refuses stays buffered, in order, for the next flush (the drain deadline or the next
-    /// packet), so a consumer that stalls for a moment costs no packet.
+    /// Hands interface `out`'s buffer to its queue: up to a few attempts while the queue keeps
+    /// taking some, one while it takes none. What the queue refuses stays buffered, in order,
+    /// until the next flush (the buffer filling again, or the drain deadline), so a consumer
+    /// that stalls for a moment costs no packet as long as the buffer can hold what arrives
+    /// meanwhile.
     fn flush(&mut self, out: usize) {
         let (Some(buffer), Some(queue)) = (self.tx_buffers.get_mut(out), self.io.tx.get_mut(out))
         else {
             return;
         };
         for _ in 0..TX_ATTEMPTS {
-            if buffer.is_empty() {
+            if buffer.is_empty() || queue.tx_burst(buffer) == 0 {
                 return;
             }
-            queue.tx_burst(buffer);
         }
     }
 

@@ -200,7 +200,6 @@ impl Running {
         None
     }
 
-    /// SIGINT: both testpmd and rvsd stop cleanly on it (ports closed, hugepages released).
     /// The device's process is still running (false once it has exited or was stopped).
     fn is_alive(&mut self) -> bool {
         self.child
@@ -208,6 +207,7 @@ impl Running {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// SIGINT: both testpmd and rvsd stop cleanly on it (ports closed, hugepages released).
     fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
@@ -686,6 +686,8 @@ impl Bench {
         let sock = self.a.run_dir.join("rvsd.sock");
         let rvsadm = self.a.bin.join("rvsadm");
         let secs = self.a.reconfig_secs;
+        // Before the rvsadm thread starts its clock (this waits for a counter sample).
+        let (_, drops_before) = rvsd_metrics();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop2 = stop.clone();
         // One rvsadm call per second while the traffic runs. With changes: weight of .12
@@ -741,7 +743,6 @@ impl Bench {
         ]
         .map(String::from)
         .to_vec();
-        let (_, drops_before) = rvsd_metrics();
         let before = self.probe_placement();
         let g = self.pktgen(d, &args, before);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -1012,12 +1013,13 @@ fn run() -> Res<()> {
                 .into_iter()
                 .filter(|p| !rerun(&p.scenario))
                 .collect();
-            // Notes that name a rerun scenario first ("reconfig round 2: ...") go with it.
-            b.results.notes = old
-                .notes
-                .into_iter()
-                .filter(|n| !n.split_whitespace().next().is_some_and(rerun))
-                .collect();
+            // Notes that name a rerun scenario first ("reconfig round 2: ...", "scenario
+            // reconfig failed: ...") go with it.
+            let of_rerun = |n: &str| {
+                let n = n.strip_prefix("scenario ").unwrap_or(n);
+                n.split_whitespace().next().is_some_and(rerun)
+            };
+            b.results.notes = old.notes.into_iter().filter(|n| !of_rerun(n)).collect();
             b.results.notes.push(format!(
                 "{} rerun at {} (commit {}); other scenarios from the run of {} (commit {})",
                 a.scenarios.join(", "),
