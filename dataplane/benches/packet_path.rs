@@ -8,7 +8,7 @@
 #[path = "../tests/golden/mod.rs"]
 mod golden;
 
-use dataplane::buf::HeapBuf;
+use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::forward::Forwarder;
 use dataplane::snapshot::Method;
 use dataplane::verdict::Verdict;
@@ -88,4 +88,80 @@ fn baseline_macswap(b: Bencher) {
         .bench_local_refs(|buf| {
             dataplane::macswap::swap_macs(dataplane::buf::PacketBuf::data_mut(buf))
         });
+}
+
+/// Flows of the burst benches: as many as rvs-bench's forwarding scenario.
+const BURST_FLOWS: usize = 1000;
+/// Session capacity of the burst benches: rvs-bench's rvsd (`[sessions] capacity`).
+const BURST_CAPACITY: usize = 1 << 20;
+
+/// A 64-byte UDP frame of flow `i` from the client-side router to the lab's VIP, DNS port.
+fn udp_frame(i: usize) -> Vec<u8> {
+    let src = [198, 18, (i >> 8) as u8, i as u8];
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2(golden::GW_MAC, golden::IF0_MAC)
+        .ipv4(src, golden::VIP, 64)
+        .udp(10_000 + i as u16, golden::DNS)
+        .write(&mut frame, &[0u8; 18])
+        .expect("frame");
+    frame
+}
+
+/// ns per packet of the worker's burst loop (`Worker::decide_burst`: prepare and prefetch the
+/// index for the whole burst, prefetch the sessions, then decide each packet) for 64-byte UDP
+/// packets of `BURST_FLOWS` established flows in a table of `BURST_CAPACITY`, the bursts
+/// visiting the flows with a stride as rvs-pktgen does.
+fn run_burst(bencher: Bencher, method: Method) {
+    const BURST: usize = 32;
+    let (snapshot, _) = golden::sequence(method);
+    let config = dataplane::forward::ForwarderConfig {
+        capacity: BURST_CAPACITY,
+        ..golden::config()
+    };
+    let mut fw = Forwarder::new(&config, snapshot).expect("forwarder");
+    let frames: Vec<Vec<u8>> = (0..BURST_FLOWS).map(udp_frame).collect();
+    for f in &frames {
+        let v = fw.process(&mut HeapBuf::new(f), 0, 1);
+        assert!(matches!(v, Verdict::Transmit(_)), "first packet: {v:?}");
+    }
+    let mut next = 0;
+    bencher
+        .counter(divan::counter::ItemsCount::new(BURST))
+        .with_inputs(|| {
+            std::array::from_fn::<_, BURST, _>(|_| {
+                next = (next + 389) % BURST_FLOWS;
+                HeapBuf::new(&frames[next])
+            })
+        })
+        .bench_local_refs(|bufs| {
+            let prepared: [_; BURST] = std::array::from_fn(|i| fw.prepare(bufs[i].data()));
+            for p in &prepared {
+                fw.prefetch_session(p);
+            }
+            let mut sent = 0;
+            for (buf, p) in bufs.iter_mut().zip(&prepared) {
+                sent += matches!(fw.process_prepared(buf, 0, 2, p), Verdict::Transmit(_)) as usize;
+            }
+            assert_eq!(sent, BURST);
+        });
+}
+
+#[divan::bench]
+fn burst_dr(b: Bencher) {
+    run_burst(b, Method::Dr);
+}
+
+#[divan::bench]
+fn burst_nat(b: Bencher) {
+    run_burst(b, Method::Nat);
+}
+
+#[divan::bench]
+fn burst_fullnat(b: Bencher) {
+    run_burst(b, Method::FullNat);
+}
+
+#[divan::bench]
+fn burst_tun(b: Bencher) {
+    run_burst(b, Method::Tunnel);
 }

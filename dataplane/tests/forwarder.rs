@@ -5,8 +5,8 @@
 mod golden;
 
 use dataplane::buf::HeapBuf;
-use dataplane::forward::Forwarder;
-use dataplane::snapshot::Method;
+use dataplane::forward::{DestStats, Forwarder};
+use dataplane::snapshot::{Method, Snapshot};
 
 /// A forwarder that has run the FULLNAT sequence up to and including the case ending in `last`.
 fn run_until(last: &str) -> (Forwarder, u64) {
@@ -115,4 +115,79 @@ fn prefetch_hash_leads_to_the_session() {
         .input;
     assert_eq!(fw.prepare(&data[..30]).flow_hash(), None, "truncated");
     drop(snapshot);
+}
+
+/// The FULLNAT lab's service table at `generation`, without the real server `removed`.
+fn snapshot_without(generation: u64, removed: Option<u32>) -> std::sync::Arc<Snapshot> {
+    let base = golden::snapshot(Method::FullNat);
+    let services = base
+        .services
+        .iter()
+        .map(|s| {
+            let mut config = s.config.clone();
+            config.dests.retain(|d| Some(d.id) != removed);
+            config
+        })
+        .collect();
+    std::sync::Arc::new(Snapshot::build(generation, base.interfaces.clone(), services).unwrap())
+}
+
+/// (conns, packets and bytes both ways) of one server.
+fn traffic(d: &DestStats) -> [u64; 5] {
+    [
+        d.conns,
+        d.in_packets,
+        d.out_packets,
+        d.in_bytes,
+        d.out_bytes,
+    ]
+}
+
+/// ipvsadm --stats per server: kept by id while the server stays in the service table, gone
+/// with it, from zero when it comes back; -Z of some servers zeroes exactly those.
+#[test]
+fn server_traffic_follows_the_server_across_snapshots() {
+    let (mut fw, _) = run_until("/udp-reply");
+    let busy: Vec<DestStats> = fw
+        .dest_stats()
+        .into_iter()
+        .filter(|d| d.in_packets > 0 && d.out_packets > 0)
+        .collect();
+    assert!(
+        busy.len() >= 2,
+        "the TCP and UDP flows went to servers: {busy:?}"
+    );
+    let (kept, removed) = (busy[0], busy[1]);
+
+    fw.set_snapshot(snapshot_without(2, Some(removed.id)));
+    let after = fw.dest_stats();
+    let find = |stats: &[DestStats], id| stats.iter().find(|d| d.id == id).copied();
+    assert_eq!(
+        find(&after, kept.id).map(|d| traffic(&d)),
+        Some(traffic(&kept))
+    );
+    assert_eq!(
+        find(&after, removed.id),
+        None,
+        "a removed server is not listed"
+    );
+
+    fw.set_snapshot(snapshot_without(3, None));
+    let back = fw.dest_stats();
+    assert_eq!(find(&back, removed.id).map(|d| traffic(&d)), Some([0; 5]));
+    assert_eq!(
+        find(&back, kept.id).map(|d| traffic(&d)),
+        Some(traffic(&kept))
+    );
+
+    let (mut fw, _) = run_until("/udp-reply");
+    fw.zero_dest_stats(Some(&[removed.id]));
+    let zeroed = fw.dest_stats();
+    assert_eq!(find(&zeroed, removed.id).map(|d| traffic(&d)), Some([0; 5]));
+    assert_eq!(
+        find(&zeroed, kept.id).map(|d| traffic(&d)),
+        Some(traffic(&kept))
+    );
+    fw.zero_dest_stats(None);
+    assert!(fw.dest_stats().iter().all(|d| traffic(d) == [0; 5]));
 }

@@ -64,9 +64,14 @@ pub(super) fn handle<B: PacketBuf>(
     let (binding, in_key, out_key) = (s.payload, *s.in_key(), s.out_key().copied());
     match binding.method {
         // The error goes on to the real server exactly like the flow's packets.
-        Method::Dr | Method::Tunnel => {
-            fw.transmit(buf, l2, dir, &binding, &in_key, out_key.as_ref())
-        }
+        Method::Dr | Method::Tunnel => fw.transmit(
+            buf,
+            l2,
+            dir,
+            &binding,
+            &xmit::Endpoints::default(),
+            xmit::v4(&in_key.dst),
+        ),
         Method::Nat | Method::FullNat => {
             if ttl <= 1 {
                 return Verdict::Drop(DropReason::TtlExpired);

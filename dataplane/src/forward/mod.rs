@@ -72,8 +72,6 @@ pub struct DestStats {
 struct ServiceState {
     scheduler: Box<dyn Scheduler>,
     candidates: Vec<Candidate>,
-    /// Per dest, in the snapshot's dest order.
-    dest_stats: Vec<DestStats>,
     /// Indices into `LocalPorts` of this service's FULLNAT local addresses.
     laddr_pools: Vec<usize>,
     next_laddr: usize,
@@ -89,6 +87,9 @@ pub struct Forwarder {
     services: Vec<ServiceState>,
     /// Dest id -> (service, dest) in the current snapshot.
     dest_index: Vec<Option<(u32, u32)>>,
+    /// Dest id -> its traffic (ipvsadm --stats); zero for ids not in the current snapshot.
+    /// Indexed by id, so that a packet counts with one lookup.
+    dest_traffic: Vec<DestStats>,
     sessions: SessionTable<Binding>,
     lports: LocalPorts,
     stats: WorkerStats,
@@ -141,6 +142,7 @@ impl Forwarder {
             snapshot: snapshot.clone(),
             services: Vec::new(),
             dest_index: Vec::new(),
+            dest_traffic: Vec::new(),
             sessions,
             lports: LocalPorts::new(config.worker, config.workers),
             stats: WorkerStats::default(),
@@ -155,34 +157,35 @@ impl Forwarder {
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         let mut services = Vec::with_capacity(snapshot.services.len());
         let mut dest_index: Vec<Option<(u32, u32)>> = Vec::new();
+        let mut dest_traffic: Vec<DestStats> = Vec::new();
         for (si, service) in snapshot.services.iter().enumerate() {
             let mut candidates = Vec::with_capacity(service.config.dests.len());
-            let mut dest_stats = Vec::with_capacity(service.config.dests.len());
             for (di, d) in service.config.dests.iter().enumerate() {
                 let mut c = Candidate::with_weight(d.weight);
+                let id = d.id as usize;
                 let mut st = DestStats {
                     id: d.id,
                     ..DestStats::default()
                 };
-                if let Some(Some((os, oi))) = self.dest_index.get(d.id as usize) {
+                if let Some(Some((os, oi))) = self.dest_index.get(id) {
                     let old = self.services.get(*os as usize);
                     if let Some(old) = old.and_then(|s| s.candidates.get(*oi as usize)) {
                         c.active_conns = old.active_conns;
                         c.inactive_conns = old.inactive_conns;
                         c.overloaded = old.overloaded;
                     }
-                    if let Some(old) = old.and_then(|s| s.dest_stats.get(*oi as usize)) {
+                    if let Some(old) = self.dest_traffic.get(id) {
                         st = *old;
                     }
                 }
-                dest_stats.push(st);
                 update_overload(&mut c, d);
                 candidates.push(c);
-                let id = d.id as usize;
                 if dest_index.len() <= id {
                     dest_index.resize(id + 1, None);
+                    dest_traffic.resize(id + 1, DestStats::default());
                 }
                 dest_index[id] = Some((si as u32, di as u32));
+                dest_traffic[id] = st;
             }
             let laddr_pools = service
                 .config
@@ -193,7 +196,6 @@ impl Forwarder {
             services.push(ServiceState {
                 scheduler: service.scheduler.box_clone(),
                 candidates,
-                dest_stats,
                 laddr_pools,
                 next_laddr: 0,
                 has_nat: service.config.dests.iter().any(|d| d.method == Method::Nat),
@@ -206,6 +208,7 @@ impl Forwarder {
         }
         self.services = services;
         self.dest_index = dest_index;
+        self.dest_traffic = dest_traffic;
         self.snapshot = snapshot;
     }
 
@@ -236,16 +239,25 @@ impl Forwarder {
 
     /// Traffic per real server of the current snapshot, every service's dests in order.
     pub fn dest_stats(&self) -> Vec<DestStats> {
-        self.services
+        self.snapshot
+            .services
             .iter()
-            .flat_map(|s| {
-                s.dest_stats
+            .zip(&self.services)
+            .flat_map(|(config, state)| {
+                config
+                    .config
+                    .dests
                     .iter()
-                    .zip(&s.candidates)
-                    .map(|(st, c)| DestStats {
+                    .zip(&state.candidates)
+                    .map(|(d, c)| DestStats {
+                        id: d.id,
                         active_conns: u64::from(c.active_conns),
                         inactive_conns: u64::from(c.inactive_conns),
-                        ..*st
+                        ..self
+                            .dest_traffic
+                            .get(d.id as usize)
+                            .copied()
+                            .unwrap_or_default()
                     })
             })
             .collect()
@@ -253,14 +265,12 @@ impl Forwarder {
 
     /// Zeroes the per-server traffic counters (ipvsadm -Z): of the servers in `ids`, or all.
     pub fn zero_dest_stats(&mut self, ids: Option<&[u32]>) {
-        for s in &mut self.services {
-            for st in &mut s.dest_stats {
-                if ids.is_none_or(|ids| ids.contains(&st.id)) {
-                    *st = DestStats {
-                        id: st.id,
-                        ..DestStats::default()
-                    };
-                }
+        for st in &mut self.dest_traffic {
+            if ids.is_none_or(|ids| ids.contains(&st.id)) {
+                *st = DestStats {
+                    id: st.id,
+                    ..DestStats::default()
+                };
             }
         }
     }
@@ -565,7 +575,9 @@ impl Forwarder {
                 });
             }
         };
-        self.services[svc].dest_stats[idx].conns += 1;
+        if let Some(st) = self.dest_traffic.get_mut(dest.id as usize) {
+            st.conns += 1;
+        }
         let c = &mut self.services[svc].candidates[idx];
         c.inactive_conns += 1;
         update_overload(c, dest);
@@ -613,7 +625,13 @@ impl Forwarder {
         let Some(s) = self.sessions.get(id) else {
             return Verdict::Drop(DropReason::NoSession);
         };
-        let (binding, in_key, out_key) = (s.payload, *s.in_key(), s.out_key().copied());
+        // What the rewrite needs, copied out of the slot (not the 40-byte keys).
+        let binding = s.payload;
+        let rewrite = xmit::endpoints(binding.method, dir, s.in_key(), s.out_key());
+        let vip = match binding.method {
+            Method::Tunnel => xmit::v4(&s.in_key().dst),
+            _ => std::net::Ipv4Addr::UNSPECIFIED,
+        };
         if binding.method.replies_through_box() && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
@@ -625,33 +643,33 @@ impl Forwarder {
                 self.account_activity(binding.dest_id, change.to.is_established());
             }
         }
-        if let Some(Some((s, d))) = self.dest_index.get(binding.dest_id as usize) {
-            if let Some(st) = self.services[*s as usize].dest_stats.get_mut(*d as usize) {
-                let bytes = u64::from(flow.len);
-                match dir {
-                    Direction::In => {
-                        st.in_packets += 1;
-                        st.in_bytes += bytes;
-                    }
-                    Direction::Out => {
-                        st.out_packets += 1;
-                        st.out_bytes += bytes;
-                    }
+        if let Some(st) = self.dest_traffic.get_mut(binding.dest_id as usize) {
+            let bytes = u64::from(flow.len);
+            match dir {
+                Direction::In => {
+                    st.in_packets += 1;
+                    st.in_bytes += bytes;
+                }
+                Direction::Out => {
+                    st.out_packets += 1;
+                    st.out_bytes += bytes;
                 }
             }
         }
-        self.transmit(buf, l2, dir, &binding, &in_key, out_key.as_ref())
+        self.transmit(buf, l2, dir, &binding, &rewrite, vip)
     }
 
-    /// Rewrites a packet of a session by its method and sets the Ethernet addresses.
+    /// Rewrites a packet of a session by its method (`rewrite`: the NAT/FULLNAT endpoints of
+    /// the session in `dir`; `vip`: the session's virtual address, which TUN's "fragmentation
+    /// needed" comes from) and sets the Ethernet addresses.
     fn transmit<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
         dir: Direction,
         binding: &Binding,
-        in_key: &FlowKey,
-        out_key: Option<&FlowKey>,
+        rewrite: &xmit::Endpoints,
+        vip: std::net::Ipv4Addr,
     ) -> Verdict {
         let (out_if, next_hop) = binding.next_hop(dir);
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
@@ -668,8 +686,7 @@ impl Forwarder {
         };
         match binding.method {
             Method::Nat | Method::FullNat => {
-                let to = xmit::endpoints(binding.method, dir, in_key, out_key);
-                if let Err(reason) = xmit::rewrite_l3l4(&mut buf.data_mut()[l2..], &to) {
+                if let Err(reason) = xmit::rewrite_l3l4(&mut buf.data_mut()[l2..], rewrite) {
                     return Verdict::Drop(reason);
                 }
             }
@@ -690,14 +707,7 @@ impl Forwarder {
                             return Verdict::Drop(DropReason::TooBig);
                         };
                         let mac = client_iface.mac;
-                        return match tunnel::frag_needed_reply(
-                            buf,
-                            l2,
-                            xmit::v4(&in_key.dst),
-                            mtu,
-                            mac,
-                            ident,
-                        ) {
+                        return match tunnel::frag_needed_reply(buf, l2, vip, mtu, mac, ident) {
                             Ok(()) => Verdict::Transmit(binding.client_if),
                             Err(reason) => Verdict::Drop(reason),
                         };

@@ -159,10 +159,11 @@ impl Worker {
     /// once.
     fn decide_burst(&mut self, in_if: Option<u16>, now_ms: u64) {
         let mut burst = std::mem::take(&mut self.rx_burst);
-        let mut prepared = [Prepared::UNPARSED; BURST];
-        for (p, m) in prepared.iter_mut().zip(burst.iter()) {
-            *p = self.forwarder.prepare(m.data());
-        }
+        // Built in place: an array initialised first would cost a 2 KiB memset per burst.
+        let prepared: [Prepared; BURST] = std::array::from_fn(|i| match burst.get(i) {
+            Some(m) => self.forwarder.prepare(m.data()),
+            None => Prepared::UNPARSED,
+        });
         for p in &prepared[..burst.len()] {
             self.forwarder.prefetch_session(p);
         }
