@@ -69,7 +69,7 @@ pub(super) fn handle<B: PacketBuf>(
             l2,
             dir,
             &binding,
-            &xmit::Endpoints::default(),
+            &Endpoints::default(),
             xmit::v4(&in_key.dst),
         ),
         Method::Nat | Method::FullNat => {

@@ -87,8 +87,10 @@ pub struct Forwarder {
     services: Vec<ServiceState>,
     /// Dest id -> (service, dest) in the current snapshot.
     dest_index: Vec<Option<(u32, u32)>>,
-    /// Dest id -> its traffic (ipvsadm --stats); zero for ids not in the current snapshot.
-    /// Indexed by id, so that a packet counts with one lookup.
+    /// Dest id -> its traffic (ipvsadm --stats), indexed by id so that a packet counts with
+    /// one lookup. Entries of ids not in the current snapshot are scratch (sessions of removed
+    /// dests count there): never listed, and dropped by the next snapshot. Like `dest_index`,
+    /// it grows with the largest id.
     dest_traffic: Vec<DestStats>,
     sessions: SessionTable<Binding>,
     lports: LocalPorts,
@@ -182,7 +184,12 @@ impl Forwarder {
                 candidates.push(c);
                 if dest_index.len() <= id {
                     dest_index.resize(id + 1, None);
-                    dest_traffic.resize(id + 1, DestStats::default());
+                }
+                while dest_traffic.len() <= id {
+                    dest_traffic.push(DestStats {
+                        id: dest_traffic.len() as u32,
+                        ..DestStats::default()
+                    });
                 }
                 dest_index[id] = Some((si as u32, di as u32));
                 dest_traffic[id] = st;
@@ -265,12 +272,20 @@ impl Forwarder {
 
     /// Zeroes the per-server traffic counters (ipvsadm -Z): of the servers in `ids`, or all.
     pub fn zero_dest_stats(&mut self, ids: Option<&[u32]>) {
-        for st in &mut self.dest_traffic {
-            if ids.is_none_or(|ids| ids.contains(&st.id)) {
-                *st = DestStats {
-                    id: st.id,
-                    ..DestStats::default()
-                };
+        let zero = |st: &mut DestStats| {
+            *st = DestStats {
+                id: st.id,
+                ..DestStats::default()
+            }
+        };
+        match ids {
+            None => self.dest_traffic.iter_mut().for_each(zero),
+            Some(ids) => {
+                for id in ids {
+                    if let Some(st) = self.dest_traffic.get_mut(*id as usize) {
+                        zero(st);
+                    }
+                }
             }
         }
     }

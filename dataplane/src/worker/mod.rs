@@ -159,7 +159,6 @@ impl Worker {
     /// once.
     fn decide_burst(&mut self, in_if: Option<u16>, now_ms: u64) {
         let mut burst = std::mem::take(&mut self.rx_burst);
-        // Built in place: an array initialised first would cost a 2 KiB memset per burst.
         let prepared: [Prepared; BURST] = std::array::from_fn(|i| match burst.get(i) {
             Some(m) => self.forwarder.prepare(m.data()),
             None => Prepared::UNPARSED,
