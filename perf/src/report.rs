@@ -143,6 +143,16 @@ pub struct Results {
     pub points: Vec<Point>,
     /// Notes about the run (what could not be measured and why).
     pub notes: Vec<String>,
+    /// The platform's cost of a dependent random load, measured with the sessions scenario.
+    #[serde(default)]
+    pub memory: Vec<MemoryProbe>,
+}
+
+/// ns per dependent random load at a footprint ([`crate::memlat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MemoryProbe {
+    pub bytes: u64,
+    pub ns: f64,
 }
 
 /// Target ratios from issue 7.
@@ -341,6 +351,22 @@ pub fn render_markdown(r: &Results) -> String {
                 );
             }
         }
+        if let [small, table] = r.memory[..] {
+            let _ = writeln!(
+                s,
+                "\nThe platform, in the same run: one dependent random load (a pointer chase, huge \
+                 pages advised) costs {:.1} ns in {} MiB and {:.1} ns in {} MiB, the size of \
+                 rvsd's session table here ({:.2}x). At the largest point each packet makes two \
+                 such accesses, one depending on the other (index entry, then session), \
+                 overlapped with those of the other packets of its burst; at the smallest its \
+                 sessions stay in the caches.",
+                small.ns,
+                small.bytes >> 20,
+                table.ns,
+                table.bytes >> 20,
+                table.ns / small.ns
+            );
+        }
         let _ = writeln!(s);
     }
 
@@ -510,6 +536,16 @@ mod tests {
         let mut c = point("reconfig-control", RVS, "nat", 64, 1e6);
         c.rounds = vec![-4.0, 0.0];
         r.points.push(c);
+        r.memory = vec![
+            MemoryProbe {
+                bytes: 64 << 20,
+                ns: 150.0,
+            },
+            MemoryProbe {
+                bytes: 3 << 30,
+                ns: 240.0,
+            },
+        ];
         r
     }
 
@@ -548,6 +584,10 @@ mod tests {
             "instead of the changes (control, same rvsd, just before): lost per round 4, 0;"
         ));
         assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 |"));
+        assert!(md.contains(
+            "costs 150.0 ns in 64 MiB and 240.0 ns in 3072 MiB, the size of rvsd's session table \
+             here (1.60x)"
+        ));
     }
 
     #[test]
@@ -590,6 +630,12 @@ mod tests {
         let text = serde_json::to_string_pretty(&r).unwrap();
         let back: Results = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);
+        // Results written before the memory probe existed still load.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        old.as_object_mut().unwrap().remove("memory");
+        let back: Results = serde_json::from_value(old).unwrap();
+        assert!(back.memory.is_empty());
+        assert_eq!(back.points, r.points);
         let g: GenResult = serde_json::from_str(
             r#"{"mode":"udp","frame_size":64,"flows":1,"rate_pps":0,"duration_s":1.0,
             "warmup_sent":1,"warmup_received":1,"sent":5,"tx_refused":0,"received":5,"lost":0,

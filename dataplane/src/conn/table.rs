@@ -463,6 +463,14 @@ impl<T> SessionTable<T> {
             + (self.index.len() * core::mem::size_of::<Entry>()).div_ceil(cap)
     }
 
+    /// Bytes a table of `capacity` allocates (what [`memory_bytes`](Self::memory_bytes) of a
+    /// new one returns), without allocating it.
+    pub fn footprint(capacity: usize) -> usize {
+        capacity * (core::mem::size_of::<Slot<T>>() + core::mem::size_of::<u32>())
+            + Self::index_len(capacity) * core::mem::size_of::<Entry>()
+            + WHEEL_SLOTS * core::mem::size_of::<u32>()
+    }
+
     /// Total bytes allocated by the table.
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * core::mem::size_of::<Slot<T>>()

@@ -715,6 +715,15 @@ fn construction_and_memory() {
     assert!(per >= slot + 4 + 21 && per <= slot + 4 + 43, "{slot} {per}");
     assert_eq!(slot, 256, "4 cache lines for a 32-byte payload");
     assert!(t.memory_bytes() >= 1000 * per - 1000);
+    for capacity in [1, 1000, 1 << 16] {
+        let t: SessionTable<[u8; 32]> =
+            SessionTable::new(capacity, SEED, Timeouts::default(), FullPolicy::Refuse).unwrap();
+        assert_eq!(
+            SessionTable::<[u8; 32]>::footprint(capacity),
+            t.memory_bytes(),
+            "capacity {capacity}"
+        );
+    }
     fn is_send<X: Send>() {}
     is_send::<SessionTable<u64>>();
 }

@@ -13,8 +13,12 @@
 //! (`perf::placement`, probed before and after every run).
 
 use clap::Parser;
+use dataplane::conn::SessionTable;
+use dataplane::xmit::Binding;
 use perf::placement::cache_line_latency_ns;
-use perf::report::{self, far, GenResult, Point, Results, RVS, TESTPMD_5TSWAP, TESTPMD_IO};
+use perf::report::{
+    self, far, GenResult, MemoryProbe, Point, Results, RVS, TESTPMD_5TSWAP, TESTPMD_IO,
+};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -796,6 +800,21 @@ impl Bench {
     fn sessions(&mut self) -> Res<()> {
         let max = self.a.sessions.iter().copied().max().unwrap_or(0) as usize;
         let capacity = (max + max / 5).max(1 << 16);
+        // The platform's baseline, before rvsd takes its memory: a random load past the
+        // caches (64 MiB) and at the table's footprint.
+        self.results.memory.clear();
+        let table = SessionTable::<Binding>::footprint(capacity);
+        for bytes in [64 << 20, table] {
+            let ns = perf::memlat::dependent_load_ns(bytes, 3_000_000);
+            eprintln!(
+                "sessions: a dependent random load costs {ns:.1} ns in {} MiB",
+                bytes >> 20
+            );
+            self.results.memory.push(MemoryProbe {
+                bytes: bytes as u64,
+                ns,
+            });
+        }
         for round in 0..self.a.rounds {
             eprintln!("sessions: round {} (rvsd capacity {capacity})", round + 1);
             let mut d = self.start(Dut::Rvsd { capacity })?;
@@ -1020,6 +1039,9 @@ fn run() -> Res<()> {
                 n.split_whitespace().next().is_some_and(rerun)
             };
             b.results.notes = old.notes.into_iter().filter(|n| !of_rerun(n)).collect();
+            if !rerun("sessions") {
+                b.results.memory = old.memory;
+            }
             b.results.notes.push(format!(
                 "{} rerun at {} (commit {}); other scenarios from the run of {} (commit {})",
                 a.scenarios.join(", "),
