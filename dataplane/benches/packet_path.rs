@@ -9,7 +9,7 @@
 mod golden;
 
 use dataplane::buf::{HeapBuf, PacketBuf};
-use dataplane::forward::Forwarder;
+use dataplane::forward::{Forwarder, Prepared};
 use dataplane::snapshot::Method;
 use dataplane::verdict::Verdict;
 use divan::Bencher;
@@ -127,6 +127,7 @@ fn run_burst(bencher: Bencher, method: Method) {
         assert!(matches!(v, Verdict::Transmit(_)), "first packet: {v:?}");
     }
     let mut next = 0;
+    let mut prepared = [Prepared::UNPARSED; BURST];
     bencher
         .counter(divan::counter::ItemsCount::new(BURST))
         .with_inputs(|| {
@@ -136,7 +137,10 @@ fn run_burst(bencher: Bencher, method: Method) {
             })
         })
         .bench_local_refs(|bufs| {
-            let prepared: [_; BURST] = std::array::from_fn(|i| fw.prepare(bufs[i].data()));
+            // Filled in place, as the worker does.
+            for (p, buf) in prepared.iter_mut().zip(bufs.iter()) {
+                *p = fw.prepare(buf.data());
+            }
             for p in &prepared {
                 fw.prefetch_session(p);
             }

@@ -234,7 +234,9 @@ impl<const N: usize> MbufBurst<N> {
         if self.len == N {
             return Err(m);
         }
-        self.slots[self.len] = Some(m);
+        // slots[len] is None (the invariant): nothing to drop, so none is checked for.
+        debug_assert!(self.slots[self.len].is_none());
+        std::mem::forget(self.slots[self.len].replace(m));
         self.len += 1;
         Ok(())
     }

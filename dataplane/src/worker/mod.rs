@@ -67,6 +67,8 @@ pub struct Worker {
     shared: Arc<SharedCounters>,
     counters: WorkerCounters,
     rx_burst: MbufBurst<BURST>,
+    /// What `Forwarder::prepare` made of each frame of `rx_burst`, filled in place.
+    prepared: [Prepared; BURST],
     tx_buffers: Vec<MbufBurst<BURST>>,
     tsc_per_ms: u64,
     drain_tsc: u64,
@@ -95,6 +97,7 @@ impl Worker {
             shared,
             counters: WorkerCounters::default(),
             rx_burst: MbufBurst::new(),
+            prepared: [Prepared::UNPARSED; BURST],
             tx_buffers,
             tsc_per_ms: tsc_per_us * 1000,
             drain_tsc: tsc_per_us * drain_us.max(1),
@@ -158,33 +161,51 @@ impl Worker {
     /// of the burst overlap instead of being paid one packet at a time, and each frame is parsed
     /// once.
     fn decide_burst(&mut self, in_if: Option<u16>, now_ms: u64) {
-        let mut burst = std::mem::take(&mut self.rx_burst);
-        let prepared: [Prepared; BURST] = std::array::from_fn(|i| match burst.get(i) {
-            Some(m) => self.forwarder.prepare(m.data()),
-            None => Prepared::UNPARSED,
-        });
-        for p in &prepared[..burst.len()] {
-            self.forwarder.prefetch_session(p);
+        // Borrowed apart so that the burst is decided where it lies (no copy of the burst or
+        // of the prepared frames).
+        let Worker {
+            forwarder,
+            io,
+            links,
+            counters,
+            rx_burst,
+            prepared,
+            tx_buffers,
+            ..
+        } = self;
+        let WorkerIo {
+            rx,
+            tx: queues,
+            interface_of_port,
+        } = io;
+        let n = rx_burst.len();
+        for (p, m) in prepared.iter_mut().zip(rx_burst.iter()) {
+            *p = forwarder.prepare(m.data());
         }
-        for (mut m, p) in burst.drain().zip(&prepared) {
+        for p in &prepared[..n] {
+            forwarder.prefetch_session(p);
+        }
+        let mut tx = Tx {
+            buffers: tx_buffers,
+            queues,
+            counters,
+        };
+        for (mut m, p) in rx_burst.drain().zip(prepared.iter()) {
             let iface = match in_if {
                 Some(i) => i,
-                None => self
-                    .io
-                    .interface_of_port
+                None => interface_of_port
                     .get(usize::from(m.port()))
                     .copied()
                     .unwrap_or(u16::MAX),
             };
-            match self.forwarder.process_prepared(&mut m, iface, now_ms, p) {
-                Verdict::Transmit(out) => self.transmit(out, m),
+            match forwarder.process_prepared(&mut m, iface, now_ms, p) {
+                Verdict::Transmit(out) => tx.send(out, m),
                 Verdict::Redirect(w) => {
                     // The owner looks the interface up by port id; not every driver sets it.
-                    if let Some(q) = in_if.and_then(|i| self.io.rx.get(usize::from(i))) {
+                    if let Some(q) = in_if.and_then(|i| rx.get(usize::from(i))) {
                         m.set_port(q.port().0);
                     }
-                    let ring = self
-                        .links
+                    let ring = links
                         .redirect_out
                         .get_mut(usize::from(w))
                         .and_then(Option::as_mut);
@@ -193,21 +214,20 @@ impl Worker {
                         None => false,
                     };
                     if !handed {
-                        self.counters.redirect_full += 1;
+                        tx.counters.redirect_full += 1;
                     }
                 }
                 Verdict::Local => {
-                    if let Some(q) = in_if.and_then(|i| self.io.rx.get(usize::from(i))) {
+                    if let Some(q) = in_if.and_then(|i| rx.get(usize::from(i))) {
                         m.set_port(q.port().0);
                     }
-                    if self.links.to_control.push(m).is_err() {
-                        self.counters.control_full += 1;
+                    if links.to_control.push(m).is_err() {
+                        tx.counters.control_full += 1;
                     }
                 }
                 Verdict::Drop(_) => drop(m),
             }
         }
-        self.rx_burst = burst;
     }
 
     /// Sends the control plane's frames out of the port recorded in each.
@@ -218,62 +238,31 @@ impl Worker {
         if ring.pop_burst(&mut self.rx_burst) == 0 {
             return;
         }
-        let mut burst = std::mem::take(&mut self.rx_burst);
-        for m in burst.drain() {
-            self.counters.from_control += 1;
+        let mut tx = Tx {
+            buffers: &mut self.tx_buffers,
+            queues: &mut self.io.tx,
+            counters: &mut self.counters,
+        };
+        for m in self.rx_burst.drain() {
+            tx.counters.from_control += 1;
             let out = self
                 .io
                 .interface_of_port
                 .get(usize::from(m.port()))
                 .copied()
                 .unwrap_or(u16::MAX);
-            self.transmit(out, m);
-        }
-        self.rx_burst = burst;
-    }
-
-    /// Buffers `m` for interface `out`, handing the buffer to the queue when it fills. A packet
-    /// that finds the buffer still full after a flush (the queue refuses everything) is
-    /// dropped and counted (`tx_full`): tail drop, the buffered packets keep their turn.
-    #[inline]
-    fn transmit(&mut self, out: u16, m: Mbuf) {
-        let o = usize::from(out);
-        let Some(buffer) = self.tx_buffers.get_mut(o) else {
-            self.counters.tx_full += 1;
-            return;
-        };
-        if let Err(m) = buffer.push(m) {
-            self.flush(o);
-            if self.tx_buffers[o].push(m).is_err() {
-                self.counters.tx_full += 1;
-                return;
-            }
-        }
-        if self.tx_buffers[o].room() == 0 {
-            self.flush(o);
-        }
-    }
-
-    /// Hands interface `out`'s buffer to its queue: up to a few attempts while the queue keeps
-    /// taking some, one while it takes none. What the queue refuses stays buffered, in order,
-    /// until the next flush (the buffer filling again, or the drain deadline), so a consumer
-    /// that stalls for a moment costs no packet as long as the buffer can hold what arrives
-    /// meanwhile.
-    fn flush(&mut self, out: usize) {
-        let (Some(buffer), Some(queue)) = (self.tx_buffers.get_mut(out), self.io.tx.get_mut(out))
-        else {
-            return;
-        };
-        for _ in 0..TX_ATTEMPTS {
-            if buffer.is_empty() || queue.tx_burst(buffer) == 0 {
-                return;
-            }
+            tx.send(out, m);
         }
     }
 
     fn flush_all(&mut self) {
-        for out in 0..self.tx_buffers.len() {
-            self.flush(out);
+        let mut tx = Tx {
+            buffers: &mut self.tx_buffers,
+            queues: &mut self.io.tx,
+            counters: &mut self.counters,
+        };
+        for out in 0..tx.buffers.len() {
+            tx.flush(out);
         }
     }
 
@@ -328,5 +317,54 @@ impl Worker {
         c.capacity = t.capacity() as u64;
         c.generation = self.forwarder.snapshot().generation;
         self.shared.publish(c);
+    }
+}
+
+/// A worker's transmit side, borrowed apart from the rest of it: a buffer per interface in
+/// front of that interface's tx queue.
+struct Tx<'a> {
+    buffers: &'a mut [MbufBurst<BURST>],
+    queues: &'a mut [TxQueue],
+    counters: &'a mut WorkerCounters,
+}
+
+impl Tx<'_> {
+    /// Buffers `m` for interface `out`, handing the buffer to the queue when it fills. A packet
+    /// that finds the buffer still full after a flush (the queue refuses everything) is
+    /// dropped and counted (`tx_full`): tail drop, the buffered packets keep their turn.
+    #[inline]
+    fn send(&mut self, out: u16, m: Mbuf) {
+        let o = usize::from(out);
+        let Some(buffer) = self.buffers.get_mut(o) else {
+            self.counters.tx_full += 1;
+            return;
+        };
+        if let Err(m) = buffer.push(m) {
+            self.flush(o);
+            if self.buffers[o].push(m).is_err() {
+                self.counters.tx_full += 1;
+                return;
+            }
+        }
+        if self.buffers[o].room() == 0 {
+            self.flush(o);
+        }
+    }
+
+    /// Hands interface `out`'s buffer to its queue: up to a few attempts while the queue keeps
+    /// taking some, one while it takes none. What the queue refuses stays buffered, in order,
+    /// until the next flush (the buffer filling again, or the drain deadline), so a consumer
+    /// that stalls for a moment costs no packet as long as the buffer can hold what arrives
+    /// meanwhile.
+    fn flush(&mut self, out: usize) {
+        let (Some(buffer), Some(queue)) = (self.buffers.get_mut(out), self.queues.get_mut(out))
+        else {
+            return;
+        };
+        for _ in 0..TX_ATTEMPTS {
+            if buffer.is_empty() || queue.tx_burst(buffer) == 0 {
+                return;
+            }
+        }
     }
 }
