@@ -7,9 +7,10 @@
 //! a port needs exactly one tx queue per worker); between bursts, take the control plane's commands (snapshot swaps, session requests), expire
 //! sessions with a bounded budget and publish counters.
 //!
-//! Hot-path contract: no allocation, lock or syscall per packet. Bursts and tx buffers are fixed
-//! arrays inside the [`Worker`]; rings are DPDK's lock-free rings. Every received packet ends
-//! transmitted, on another worker's or the control ring, or dropped and counted.
+//! Hot-path contract: no allocation, lock or syscall per packet. Bursts, their prepared frames
+//! and tx buffers are fixed arrays inside the [`Worker`]; rings are DPDK's lock-free rings.
+//! Every received packet ends transmitted, on another worker's or the control ring, or dropped
+//! and counted.
 
 pub mod command;
 pub mod counters;
@@ -159,7 +160,8 @@ impl Worker {
     /// In three passes: parse and hash every frame and prefetch its session index entry, then
     /// prefetch the sessions those entries lead to, then decide each packet; so the cache misses
     /// of the burst overlap instead of being paid one packet at a time, and each frame is parsed
-    /// once.
+    /// once. Overwrites `prepared[..len]` (entries past the burst are stale and never read) and
+    /// leaves `rx_burst` empty.
     fn decide_burst(&mut self, in_if: Option<u16>, now_ms: u64) {
         // Borrowed apart so that the burst is decided where it lies (no copy of the burst or
         // of the prepared frames).
@@ -188,7 +190,7 @@ impl Worker {
         let mut tx = Tx {
             buffers: tx_buffers,
             queues,
-            counters,
+            tx_full: &mut counters.tx_full,
         };
         for (mut m, p) in rx_burst.drain().zip(prepared.iter()) {
             let iface = match in_if {
@@ -214,7 +216,7 @@ impl Worker {
                         None => false,
                     };
                     if !handed {
-                        tx.counters.redirect_full += 1;
+                        counters.redirect_full += 1;
                     }
                 }
                 Verdict::Local => {
@@ -222,7 +224,7 @@ impl Worker {
                         m.set_port(q.port().0);
                     }
                     if links.to_control.push(m).is_err() {
-                        tx.counters.control_full += 1;
+                        counters.control_full += 1;
                     }
                 }
                 Verdict::Drop(_) => drop(m),
@@ -241,10 +243,10 @@ impl Worker {
         let mut tx = Tx {
             buffers: &mut self.tx_buffers,
             queues: &mut self.io.tx,
-            counters: &mut self.counters,
+            tx_full: &mut self.counters.tx_full,
         };
         for m in self.rx_burst.drain() {
-            tx.counters.from_control += 1;
+            self.counters.from_control += 1;
             let out = self
                 .io
                 .interface_of_port
@@ -259,7 +261,7 @@ impl Worker {
         let mut tx = Tx {
             buffers: &mut self.tx_buffers,
             queues: &mut self.io.tx,
-            counters: &mut self.counters,
+            tx_full: &mut self.counters.tx_full,
         };
         for out in 0..tx.buffers.len() {
             tx.flush(out);
@@ -325,7 +327,8 @@ impl Worker {
 struct Tx<'a> {
     buffers: &'a mut [MbufBurst<BURST>],
     queues: &'a mut [TxQueue],
-    counters: &'a mut WorkerCounters,
+    /// The worker's count of packets dropped because their queue refused them.
+    tx_full: &'a mut u64,
 }
 
 impl Tx<'_> {
@@ -336,13 +339,13 @@ impl Tx<'_> {
     fn send(&mut self, out: u16, m: Mbuf) {
         let o = usize::from(out);
         let Some(buffer) = self.buffers.get_mut(o) else {
-            self.counters.tx_full += 1;
+            *self.tx_full += 1;
             return;
         };
         if let Err(m) = buffer.push(m) {
             self.flush(o);
             if self.buffers[o].push(m).is_err() {
-                self.counters.tx_full += 1;
+                *self.tx_full += 1;
                 return;
             }
         }
