@@ -150,7 +150,9 @@ pub fn udp_from_computed(csum: u16) -> u16 {
 /// The accumulated change of several 16-bit words of a checksummed region (RFC 1624 eqn. 3:
 /// the sum of `~old + new` per word), applied to a checksum with a single fold. Cheaper than one
 /// `update*` per field when several fields change together (NAT rewrites addresses, ports and
-/// TTL at once), and the same delta serves the IP header and the L4 pseudo header.
+/// TTL at once), and the same delta serves the IP header and the L4 pseudo header. The words
+/// may be taken in either byte order, as long as all of them and the checksum it is applied to
+/// are taken in the same one (RFC 1071 2.B).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delta(u64);
 
@@ -293,6 +295,25 @@ mod tests {
             // 0x0000 and 0xFFFF are the same value in ones' complement arithmetic.
             let same = incremental == full || matches!((incremental, full), (0, 0xFFFF) | (0xFFFF, 0));
             prop_assert!(same, "incremental {incremental:#06x} full {full:#06x}");
+        }
+
+        /// The same delta taken over byte-swapped words and applied to the byte-swapped
+        /// checksum gives the byte-swapped result (RFC 1071 2.B), as `xmit` relies on.
+        #[test]
+        fn delta_is_byte_order_independent(
+            csum in any::<u16>(),
+            changes in proptest::collection::vec((any::<u16>(), any::<u16>()), 1..8),
+        ) {
+            let (mut wire, mut swapped) = (Delta::default(), Delta::default());
+            for (old, new) in changes {
+                wire = wire.word16(old, new);
+                swapped = swapped.word16(old.swap_bytes(), new.swap_bytes());
+            }
+            prop_assert_eq!(swapped.apply(csum.swap_bytes()), wire.apply(csum).swap_bytes());
+            prop_assert_eq!(
+                swapped.apply_udp(csum.swap_bytes()),
+                wire.apply_udp(csum).swap_bytes()
+            );
         }
     }
 

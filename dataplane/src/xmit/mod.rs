@@ -82,6 +82,11 @@ pub(crate) fn v4(addr: &crate::conn::Addr) -> Ipv4Addr {
 /// validated together with the TCP/UDP header) to `to`, decrementing the TTL; IP and L4
 /// checksums are updated incrementally with one combined delta each. The caller has checked
 /// that TTL > 1.
+///
+/// The deltas are summed over the words as they lie in the packet (`to_be` of a decoded
+/// value) and the checksums are updated in that order too: a one's complement sum does not
+/// depend on byte order (RFC 1071 2.B), and this spares decoding every field and encoding the
+/// results (byte swaps on the packet's critical path).
 pub(crate) fn rewrite_l3l4(ip: &mut [u8], to: &Endpoints) -> Result<(), DropReason> {
     let (header_len, total_len) = {
         let pkt = ipv4::Packet::new_unchecked(&ip[..]);
@@ -90,49 +95,58 @@ pub(crate) fn rewrite_l3l4(ip: &mut [u8], to: &Endpoints) -> Result<(), DropReas
     if header_len < ipv4::HEADER_LEN || header_len > total_len || total_len > ip.len() {
         return Err(DropReason::BadIpHeader);
     }
+    let wire32 = |a: Ipv4Addr| u32::from_ne_bytes(a.octets());
     let mut pkt = ipv4::Packet::new_unchecked(&mut ip[..]);
-    let (old_src, old_dst) = (pkt.src_addr(), pkt.dst_addr());
-    let new_src = to.src.map_or(old_src, |(a, _)| a);
-    let new_dst = to.dst.map_or(old_dst, |(a, _)| a);
-    let addrs = Delta::default()
-        .word32(old_src.into(), new_src.into())
-        .word32(old_dst.into(), new_dst.into());
+    let mut addrs = Delta::default();
+    if let Some((a, _)) = to.src {
+        addrs = addrs.word32(wire32(pkt.src_addr()), wire32(a));
+    }
+    if let Some((a, _)) = to.dst {
+        addrs = addrs.word32(wire32(pkt.dst_addr()), wire32(a));
+    }
     let (ttl, protocol) = (pkt.ttl(), pkt.protocol());
-    let ttl_word = |t: u8| u16::from_be_bytes([t, protocol]);
     let new_ttl = ttl.saturating_sub(1);
-    pkt.set_checksum(
-        addrs
-            .word16(ttl_word(ttl), ttl_word(new_ttl))
-            .apply(pkt.checksum()),
-    );
+    let ttl_word = |t: u8| u16::from_ne_bytes([t, protocol]);
+    let ip_delta = addrs.word16(ttl_word(ttl), ttl_word(new_ttl));
+    pkt.set_checksum(u16::from_be(ip_delta.apply(pkt.checksum().to_be())));
     pkt.set_ttl(new_ttl);
-    pkt.set_src_addr(new_src);
-    pkt.set_dst_addr(new_dst);
+    if let Some((a, _)) = to.src {
+        pkt.set_src_addr(a);
+    }
+    if let Some((a, _)) = to.dst {
+        pkt.set_dst_addr(a);
+    }
     let l4 = &mut ip[header_len..total_len];
+    // The ports' part of the L4 delta (the addresses' part is in `addrs`, through the pseudo
+    // header), and the new ports.
+    let ports = |sport: u16, dport: u16| {
+        let mut d = addrs;
+        let (mut new_sport, mut new_dport) = (sport, dport);
+        if let Some((_, p)) = to.src {
+            d = d.word16(sport.to_be(), p.to_be());
+            new_sport = p;
+        }
+        if let Some((_, p)) = to.dst {
+            d = d.word16(dport.to_be(), p.to_be());
+            new_dport = p;
+        }
+        (d, new_sport, new_dport)
+    };
     match protocol {
         checksum::proto::TCP if l4.len() >= tcp::HEADER_LEN => {
             let mut seg = tcp::Packet::new_unchecked(l4);
-            let (sport, dport) = (seg.src_port(), seg.dst_port());
-            let (new_sport, new_dport) = (
-                to.src.map_or(sport, |(_, p)| p),
-                to.dst.map_or(dport, |(_, p)| p),
-            );
-            let delta = addrs.word16(sport, new_sport).word16(dport, new_dport);
-            seg.set_checksum(delta.apply(seg.checksum()));
-            seg.set_src_port(new_sport);
-            seg.set_dst_port(new_dport);
+            let (delta, sport, dport) = ports(seg.src_port(), seg.dst_port());
+            seg.set_checksum(u16::from_be(delta.apply(seg.checksum().to_be())));
+            seg.set_src_port(sport);
+            seg.set_dst_port(dport);
         }
         checksum::proto::UDP if l4.len() >= udp::HEADER_LEN => {
             let mut dgram = udp::Packet::new_unchecked(l4);
-            let (sport, dport) = (dgram.src_port(), dgram.dst_port());
-            let (new_sport, new_dport) = (
-                to.src.map_or(sport, |(_, p)| p),
-                to.dst.map_or(dport, |(_, p)| p),
-            );
-            let delta = addrs.word16(sport, new_sport).word16(dport, new_dport);
-            dgram.set_checksum(delta.apply_udp(dgram.checksum()));
-            dgram.set_src_port(new_sport);
-            dgram.set_dst_port(new_dport);
+            let (delta, sport, dport) = ports(dgram.src_port(), dgram.dst_port());
+            // 0 and 0xFFFF, the values `apply_udp` maps, read the same in either byte order.
+            dgram.set_checksum(u16::from_be(delta.apply_udp(dgram.checksum().to_be())));
+            dgram.set_src_port(sport);
+            dgram.set_dst_port(dport);
         }
         checksum::proto::TCP | checksum::proto::UDP => return Err(DropReason::BadL4Header),
         _ => return Err(DropReason::UnsupportedProtocol),
