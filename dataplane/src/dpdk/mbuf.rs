@@ -241,12 +241,6 @@ impl<const N: usize> MbufBurst<N> {
         Ok(())
     }
 
-    /// The `i`-th mbuf, if `i < len`.
-    #[inline]
-    pub fn get(&self, i: usize) -> Option<&Mbuf> {
-        self.slots.get(i).and_then(Option::as_ref)
-    }
-
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = &Mbuf> {
         self.slots[..self.len].iter().flatten()
