@@ -141,11 +141,20 @@ pub struct Results {
     pub duration_s: f64,
     pub rounds: usize,
     pub points: Vec<Point>,
-    /// Notes about the run (what could not be measured and why).
+    /// Notes about the run (what could not be measured and why). A note about one scenario
+    /// names it first ([`note_scenario`]).
     pub notes: Vec<String>,
     /// The platform's cost of a dependent random load, measured with the sessions scenario.
     #[serde(default)]
     pub memory: Vec<MemoryProbe>,
+}
+
+/// The scenario a note is about: its first word (`reconfig round 2: ...`, `forward: rvs
+/// restarted once ...`, `scenario cps failed: ...`), without a trailing colon.
+pub fn note_scenario(note: &str) -> &str {
+    let note = note.strip_prefix("scenario ").unwrap_or(note);
+    let first = note.split_whitespace().next().unwrap_or("");
+    first.strip_suffix(':').unwrap_or(first)
 }
 
 /// ns per dependent random load at a footprint ([`crate::memlat`]).
@@ -479,6 +488,19 @@ pub fn render_markdown(r: &Results) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_note_names_its_scenario_first() {
+        use super::note_scenario;
+        assert_eq!(note_scenario("forward: rvs restarted once: x"), "forward");
+        assert_eq!(
+            note_scenario("reconfig round 2: the change run failed"),
+            "reconfig"
+        );
+        assert_eq!(note_scenario("scenario cps failed: timeout"), "cps");
+        assert_eq!(note_scenario("sessions rerun at t (commit c)"), "sessions");
+        assert_eq!(note_scenario(""), "");
+    }
+
     use super::*;
 
     fn point(scenario: &str, dut: &str, mode: &str, size: usize, rx_pps: f64) -> Point {

@@ -264,6 +264,9 @@ struct Bench {
     a: Args,
     results: Results,
     flow_base: u64,
+    /// The scenario running, which the notes of its points start with (`--merge` drops the
+    /// notes of a scenario it reruns).
+    scenario: String,
 }
 
 impl Bench {
@@ -467,7 +470,8 @@ impl Bench {
                 Err(e) if !restarted => {
                     eprintln!("rvs-bench: {e}; restarting {}", dut.dut.name());
                     self.results.notes.push(format!(
-                        "{} restarted once: the generator could not connect ({e})",
+                        "{}: {} restarted once: the generator could not connect ({e})",
+                        self.scenario,
                         dut.dut.name()
                     ));
                     // Stop the old instance before the new one takes the sockets.
@@ -475,7 +479,9 @@ impl Bench {
                     match self.start(dut.dut) {
                         Ok(d) => *dut = d,
                         Err(e) => {
-                            self.results.notes.push(format!("restart failed: {e}"));
+                            self.results
+                                .notes
+                                .push(format!("{}: restart failed: {e}", self.scenario));
                             return None;
                         }
                     }
@@ -483,9 +489,11 @@ impl Bench {
                 }
                 Err(e) => {
                     eprintln!("rvs-bench: {e}");
-                    self.results
-                        .notes
-                        .push(format!("{} point failed: {e}", dut.dut.name()));
+                    self.results.notes.push(format!(
+                        "{}: {} point failed: {e}",
+                        self.scenario,
+                        dut.dut.name()
+                    ));
                     return None;
                 }
             }
@@ -1018,6 +1026,7 @@ fn run() -> Res<()> {
         },
         a: a.clone(),
         flow_base: 0,
+        scenario: String::new(),
     };
     if a.merge {
         if let Ok(text) = std::fs::read_to_string(a.out.join("results.json")) {
@@ -1032,13 +1041,12 @@ fn run() -> Res<()> {
                 .into_iter()
                 .filter(|p| !rerun(&p.scenario))
                 .collect();
-            // Notes that name a rerun scenario first ("reconfig round 2: ...", "scenario
-            // reconfig failed: ...") go with it.
-            let of_rerun = |n: &str| {
-                let n = n.strip_prefix("scenario ").unwrap_or(n);
-                n.split_whitespace().next().is_some_and(rerun)
-            };
-            b.results.notes = old.notes.into_iter().filter(|n| !of_rerun(n)).collect();
+            // The notes of a rerun scenario go with it.
+            b.results.notes = old
+                .notes
+                .into_iter()
+                .filter(|n| !rerun(report::note_scenario(n)))
+                .collect();
             if !rerun("sessions") {
                 b.results.memory = old.memory;
             }
@@ -1054,6 +1062,7 @@ fn run() -> Res<()> {
     }
     let t0 = Instant::now();
     for s in &a.scenarios {
+        b.scenario.clone_from(s);
         let r = match s.as_str() {
             "forward" => b.forward(),
             "cps" => b.cps(),
