@@ -4,8 +4,9 @@
 //! waits in the buffer for the next drain); hand packets owned by
 //! another worker to its redirect ring and ARP for the neighbour cache to the control ring;
 //! transmit the frames the control plane built (ARP requests, gratuitous ARP: worker 0 only, so
-//! a port needs exactly one tx queue per worker); between bursts, take the control plane's commands (snapshot swaps, session requests), expire
-//! sessions with a bounded budget and publish counters.
+//! a port needs exactly one tx queue per worker); between bursts, expire sessions with a bounded
+//! budget, and on their own TSC deadlines take the control plane's commands (snapshot swaps,
+//! session requests) and publish counters.
 //!
 //! Hot-path contract: no allocation, lock or syscall per packet. Bursts, their prepared frames
 //! and tx buffers are fixed arrays inside the [`Worker`]; rings are DPDK's lock-free rings.
@@ -28,8 +29,13 @@ use std::sync::Arc;
 pub const BURST: usize = 32;
 /// Sessions examined per loop by expiry.
 const EXPIRE_BUDGET: usize = 128;
-/// Commands taken per loop.
-const COMMANDS_PER_LOOP: usize = 4;
+/// Commands taken per poll of the control plane's rings.
+const COMMANDS_PER_POLL: usize = 4;
+/// How often a busy worker polls the control plane's rings (commands, frames to send): often
+/// enough that the control plane never waits on it noticeably, rarely enough that the empty
+/// polls cost nothing per packet. An idle worker (a loop that received nothing) polls them
+/// every loop.
+const CONTROL_POLL_US: u64 = 20;
 /// Attempts to hand a tx buffer to the NIC per flush while it takes some; the rest waits for
 /// the next flush.
 const TX_ATTEMPTS: usize = 4;
@@ -47,7 +53,8 @@ pub struct WorkerIo {
 pub struct WorkerLinks {
     /// Packets other workers hand to this one.
     pub redirect_in: Consumer<Mbuf>,
-    /// Indexed by worker; `None` at this worker's own index.
+    /// Indexed by worker (one entry per worker: the worker polls `redirect_in` only when there
+    /// are others); `None` at this worker's own index.
     pub redirect_out: Vec<Option<Producer<Mbuf>>>,
     /// ARP for the control plane (a multi-producer ring shared by the workers).
     pub to_control: Producer<Mbuf>,
@@ -74,6 +81,7 @@ pub struct Worker {
     tsc_per_ms: u64,
     drain_tsc: u64,
     publish_tsc: u64,
+    control_tsc: u64,
 }
 
 impl Worker {
@@ -103,6 +111,7 @@ impl Worker {
             tsc_per_ms: tsc_per_us * 1000,
             drain_tsc: tsc_per_us * drain_us.max(1),
             publish_tsc: tsc_per_us * PUBLISH_INTERVAL_US,
+            control_tsc: tsc_per_us * CONTROL_POLL_US,
         }
     }
 
@@ -112,10 +121,15 @@ impl Worker {
     pub fn run(mut self, stop: &AtomicBool) -> WorkerIo {
         let mut drain_at = 0;
         let mut publish_at = 0;
+        let mut control_at = 0;
         while !stop.load(Ordering::Relaxed) {
             let now_tsc = lcore::tsc();
             let now_ms = now_tsc / self.tsc_per_ms;
-            self.poll_once(now_ms);
+            let received = self.poll_traffic(now_ms);
+            if received == 0 || now_tsc >= control_at {
+                self.poll_control(now_ms);
+                control_at = now_tsc + self.control_tsc;
+            }
             if now_tsc >= drain_at {
                 self.flush_all();
                 drain_at = now_tsc + self.drain_tsc;
@@ -134,26 +148,46 @@ impl Worker {
         self.io
     }
 
-    /// One loop iteration without the drain/publish deadlines (also used by tests).
+    /// One loop iteration without the deadlines: traffic and the control plane's rings (used
+    /// by tests).
     pub fn poll_once(&mut self, now_ms: u64) {
+        self.poll_traffic(now_ms);
+        self.poll_control(now_ms);
+    }
+
+    /// Decides a burst from each rx queue and from the redirect ring (when there are other
+    /// workers to fill it), then expires sessions with a bounded budget. Returns the number of
+    /// packets received.
+    fn poll_traffic(&mut self, now_ms: u64) -> usize {
+        let mut received = 0;
         for i in 0..self.io.rx.len() {
-            if self.io.rx[i].rx_burst(&mut self.rx_burst) > 0 {
+            let n = self.io.rx[i].rx_burst(&mut self.rx_burst);
+            if n > 0 {
+                received += n;
                 self.decide_burst(Some(i as u16), now_ms);
             }
         }
-        let handed = self.links.redirect_in.pop_burst(&mut self.rx_burst);
-        if handed > 0 {
-            self.counters.redirected_in += handed as u64;
-            self.decide_burst(None, now_ms);
+        if self.links.redirect_out.len() > 1 {
+            let handed = self.links.redirect_in.pop_burst(&mut self.rx_burst);
+            if handed > 0 {
+                received += handed;
+                self.counters.redirected_in += handed as u64;
+                self.decide_burst(None, now_ms);
+            }
         }
+        self.forwarder.expire(now_ms, EXPIRE_BUDGET);
+        received
+    }
+
+    /// Sends the control plane's frames and takes its commands.
+    fn poll_control(&mut self, now_ms: u64) {
         self.transmit_from_control();
-        for _ in 0..COMMANDS_PER_LOOP {
+        for _ in 0..COMMANDS_PER_POLL {
             match self.links.commands.pop() {
                 Some(cmd) => self.command(*cmd, now_ms),
                 None => break,
             }
         }
-        self.forwarder.expire(now_ms, EXPIRE_BUDGET);
     }
 
     /// Decides every packet of `rx_burst`; `in_if` None: look the interface up by port id.
