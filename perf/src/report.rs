@@ -232,6 +232,18 @@ fn ns(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.0}"))
 }
 
+/// `x` to two decimals, or more where two would round it onto `target` itself (0.697
+/// against 0.7 reads "0.697", not a missed "0.70").
+fn ratio_against(x: f64, target: f64) -> String {
+    for decimals in 2..6 {
+        let scale = 10f64.powi(decimals);
+        if x == target || (x * scale).round() != (target * scale).round() {
+            return format!("{x:.*}", decimals as usize);
+        }
+    }
+    format!("{x:.6}")
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -285,7 +297,7 @@ pub fn render_markdown(r: &Results) -> String {
                     mpps(p.gen.rx_pps),
                     io.map_or("-".into(), |p| mpps(p.gen.rx_pps)),
                     sw.map_or("-".into(), |p| mpps(p.gen.rx_pps)),
-                    ratio.map_or("-".into(), |x| format!("{x:.2}")),
+                    ratio.map_or("-".into(), |x| ratio_against(x, target)),
                     opt_us(p.gen.lat_p50_ns),
                     opt_us(p.gen.lat_p99_ns),
                     pct(p.dut_cpu),
@@ -353,9 +365,10 @@ pub fn render_markdown(r: &Results) -> String {
                 let x = last.2 / first.2;
                 let _ = writeln!(
                     s,
-                    "\nCost at {} flows / cost at {} flows = {x:.2}x: {} (<= {TARGET_SCALE}x).",
+                    "\nCost at {} flows / cost at {} flows = {}x: {} (<= {TARGET_SCALE}x).",
                     last.0,
                     first.0,
+                    ratio_against(x, TARGET_SCALE),
                     verdict(x <= TARGET_SCALE)
                 );
             }
@@ -581,6 +594,17 @@ mod tests {
         let s = r.scaling();
         assert_eq!(s.len(), 2);
         assert!((s[0].2 - 250.0).abs() < 1e-9 && (s[1].2 - 500.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_ratio_never_rounds_onto_its_target() {
+        assert_eq!(ratio_against(0.697, 0.7), "0.697");
+        assert_eq!(ratio_against(0.7, 0.7), "0.70");
+        assert_eq!(ratio_against(0.7034, 0.7), "0.703");
+        assert_eq!(ratio_against(0.69996, 0.7), "0.69996");
+        assert_eq!(ratio_against(0.66, 0.7), "0.66");
+        assert_eq!(ratio_against(0.7958, 0.8), "0.796");
+        assert_eq!(ratio_against(1.503, 1.5), "1.503");
     }
 
     #[test]

@@ -70,6 +70,10 @@ struct Args {
     /// Seconds of the reconfiguration scenario.
     #[arg(long, default_value_t = 10)]
     reconfig_secs: u64,
+    /// Run nothing: write results.md and the plots again from --out's results.json (after a
+    /// change to the report).
+    #[arg(long)]
+    render: bool,
 }
 
 const METRICS: &str = "127.0.0.1:9479";
@@ -1004,6 +1008,14 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Res<()> {
     let a = Args::parse();
+    if a.render {
+        let r: Results =
+            serde_json::from_str(&std::fs::read_to_string(a.out.join("results.json"))?)?;
+        std::fs::write(a.out.join("results.md"), report::render_markdown(&r))?;
+        plot(&a.out, &r)?;
+        print!("{}", report::render_markdown(&r));
+        return Ok(());
+    }
     std::fs::create_dir_all(&a.out)?;
     std::fs::create_dir_all(&a.run_dir)?;
     let cpu = sh(
