@@ -1011,9 +1011,10 @@ fn run() -> Res<()> {
     if a.render {
         let r: Results =
             serde_json::from_str(&std::fs::read_to_string(a.out.join("results.json"))?)?;
-        std::fs::write(a.out.join("results.md"), report::render_markdown(&r))?;
+        let md = report::render_markdown(&r);
+        std::fs::write(a.out.join("results.md"), &md)?;
         plot(&a.out, &r)?;
-        print!("{}", report::render_markdown(&r));
+        print!("{md}");
         return Ok(());
     }
     std::fs::create_dir_all(&a.out)?;
