@@ -1417,10 +1417,19 @@ fn services(
                     ),
                 ));
             }
+            // Ids 1, 2, ...: slot = id, generation 0 (see `DestConfig::id`).
             let id = next_id;
-            next_id = next_id
-                .checked_add(1)
-                .ok_or_else(|| invalid(g("addr"), q(&d.addr), "too many real servers"))?;
+            if id >= dataplane::snapshot::DEST_SLOTS {
+                return Err(invalid(
+                    g("addr"),
+                    q(&d.addr),
+                    format!(
+                        "too many real servers: at most {} in all services",
+                        dataplane::snapshot::DEST_SLOTS - 1
+                    ),
+                ));
+            }
+            next_id += 1;
             dests.push(DestConfig {
                 id,
                 addr: Addr::from(addr),

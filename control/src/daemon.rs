@@ -15,6 +15,7 @@
 //! the control thread learns the MAC and publishes a new generation.
 
 use crate::config::{Config, Device};
+use crate::dest_ids::DestIds;
 use crate::flow::Steering;
 use crate::publish::{Publisher, RequestError, WorkerChannel};
 use dataplane::conn::{Addr, Timeouts};
@@ -174,8 +175,8 @@ pub struct Daemon {
     routes: RouteTable,
     neighbours: NeighbourTable,
     services: Vec<ServiceConfig>,
-    /// Highest real-server id handed out.
-    next_dest_id: u32,
+    /// Hands out real-server ids.
+    dest_ids: DestIds,
     timeouts: Timeouts,
     publisher: Publisher,
     /// Frames for worker 0 to transmit, each with its output port id in `Mbuf::port`.
@@ -403,7 +404,7 @@ impl Daemon {
             interface_of_port,
             routes,
             neighbours,
-            next_dest_id: max_dest_id(&services),
+            dest_ids: DestIds::new(services.iter().flat_map(|s| s.dests.iter().map(|d| d.id))),
             services,
             timeouts,
             publisher,
@@ -565,8 +566,10 @@ impl Daemon {
     /// Replaces the service table. On error nothing changes (the running table stays as it was).
     /// Real-server ids are the daemon's: a real server already in the table (same service,
     /// address and port) keeps its id, so workers keep its connection counts; a new one gets a
-    /// fresh id. The ids in `services` are ignored.
+    /// fresh id, and the ids of the servers that are gone are given back. The ids in `services`
+    /// are ignored.
     pub fn set_services(&mut self, mut services: Vec<ServiceConfig>) -> Result<(), SnapshotError> {
+        let mut ids = self.dest_ids.clone();
         for service in &mut services {
             let old = self.services.iter().find(|o| o.key == service.key);
             for d in &mut service.dests {
@@ -577,11 +580,17 @@ impl Daemon {
                 });
                 d.id = match kept {
                     Some(od) => od.id,
-                    None => {
-                        self.next_dest_id += 1;
-                        self.next_dest_id
-                    }
+                    None => ids.allocate().ok_or(SnapshotError::TooManyDests)?,
                 };
+            }
+        }
+        let kept: std::collections::HashSet<u32> = services
+            .iter()
+            .flat_map(|s| s.dests.iter().map(|d| d.id))
+            .collect();
+        for gone in self.services.iter().flat_map(|s| &s.dests) {
+            if !kept.contains(&gone.id) {
+                ids.release(gone.id);
             }
         }
         let old = std::mem::replace(&mut self.services, services);
@@ -589,6 +598,7 @@ impl Daemon {
             self.services = old;
             return Err(e);
         }
+        self.dest_ids = ids;
         let laddrs_changed = {
             let a: Vec<_> = old.iter().flat_map(|s| s.local_addrs.clone()).collect();
             let b: Vec<_> = self
@@ -747,14 +757,6 @@ impl Drop for Daemon {
             l.wait();
         }
     }
-}
-
-fn max_dest_id(services: &[ServiceConfig]) -> u32 {
-    services
-        .iter()
-        .flat_map(|s| s.dests.iter().map(|d| d.id))
-        .max()
-        .unwrap_or(0)
 }
 
 /// Per-worker session-hash key: distinct per worker and per start.

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod dest_ids;
 pub mod flow;
 pub mod metrics;
 pub mod publish;

@@ -568,6 +568,53 @@ fn service_changes_under_traffic_lose_no_packet() {
     );
 }
 
+/// A server removed and added again and again (a flapping health check) gets a fresh id each
+/// time, but the ids reuse the slots of removed servers, so the workers' per-server arrays
+/// stay as large as the table: the slots stay below the quarantine plus the table.
+#[test]
+fn flapping_servers_reuse_id_slots() {
+    use control::dest_ids::QUARANTINE;
+    use dataplane::snapshot::{dest_slot, DEST_SLOT_BITS};
+    let _serial = serial();
+    let mut lab = Lab::start(&config_text("nat", &[1], &[0]));
+    let full = lab.daemon.services().to_vec();
+    let mut without = full.clone();
+    let flapping = without[0].dests.pop().expect("a server to flap");
+    let id_of_flapping = |services: &[ServiceConfig]| {
+        services[0]
+            .dests
+            .iter()
+            .find(|d| d.addr == flapping.addr)
+            .expect("the server is back")
+            .id
+    };
+    let mut ids = std::collections::HashSet::new();
+    let mut highest_slot = 0;
+    for _ in 0..QUARANTINE + 100 {
+        lab.daemon.set_services(without.clone()).expect("removal");
+        lab.daemon.set_services(full.clone()).expect("addition");
+        assert!(lab.daemon.wait_installed(Duration::from_secs(2)));
+        let id = id_of_flapping(lab.daemon.services());
+        assert!(ids.insert(id), "id {id:#x} handed out twice");
+        highest_slot = highest_slot.max(dest_slot(id));
+    }
+    let table = full.iter().map(|s| s.dests.len()).sum::<usize>();
+    assert!(
+        highest_slot <= QUARANTINE + table + 1,
+        "slots grow with the flaps: {highest_slot}"
+    );
+    assert!(
+        ids.iter().any(|id| id >> DEST_SLOT_BITS > 0),
+        "a reused slot comes back with a new generation"
+    );
+    let c = lab.daemon.shutdown();
+    assert_eq!(
+        c[0].generation,
+        1 + 2 * (QUARANTINE as u64 + 100),
+        "the worker installed the last table"
+    );
+}
+
 /// A bad service table is refused whole and the running one stays.
 #[test]
 fn refused_service_change_leaves_the_table_as_it_was() {

@@ -62,11 +62,27 @@ impl fmt::Display for ServiceKey {
     }
 }
 
+/// Bits of a real-server id that are its slot (see [`DestConfig::id`]); the rest are the slot's
+/// generation.
+pub const DEST_SLOT_BITS: u32 = 20;
+/// Slots of real-server ids: at most this many real servers are configured at once.
+pub const DEST_SLOTS: u32 = 1 << DEST_SLOT_BITS;
+
+/// The slot of real-server id `id`: the index of the server in the workers' per-server arrays.
+#[inline]
+pub fn dest_slot(id: u32) -> usize {
+    (id & (DEST_SLOTS - 1)) as usize
+}
+
 /// One real server of a service, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DestConfig {
     /// Stable identity assigned by the control plane: the same real server of the same
-    /// service keeps its id across snapshots (workers carry per-server counts by it).
+    /// service keeps its id across snapshots (workers carry per-server counts by it). An id
+    /// is a slot ([`dest_slot`], unique within a snapshot) and the slot's generation above
+    /// it: the control plane reuses the slots of removed servers with a new generation, so
+    /// the workers' per-server arrays stay as large as the table, and the sessions a removed
+    /// server leaves behind never count for the server that gets its slot next.
     pub id: u32,
     pub addr: Addr,
     /// 0 means "the service's port" (ipvsadm: -r RIP without port).
@@ -148,7 +164,13 @@ pub enum SnapshotError {
         addr: Addr,
         port: u16,
     },
-    DuplicateDestId(u32),
+    /// Two real servers' ids have the same slot ([`dest_slot`]), or are equal.
+    DuplicateDestSlot {
+        id: u32,
+        other: u32,
+    },
+    /// More real servers than there are id slots ([`DEST_SLOTS`] - 1).
+    TooManyDests,
     /// DR and TUN forward the packet unchanged, so the real server's port must equal the VIP's.
     PortMappingRefused {
         service: ServiceKey,
@@ -178,7 +200,16 @@ impl fmt::Display for SnapshotError {
         use SnapshotError::*;
         match self {
             DuplicateService(k) => write!(f, "service {k}: service already exists"),
-            DuplicateDestId(id) => write!(f, "dests.id {id} is used twice"),
+            TooManyDests => write!(
+                f,
+                "dests: more than {} real servers in the table",
+                DEST_SLOTS - 1
+            ),
+            DuplicateDestSlot { id, other } => write!(
+                f,
+                "dests.id {id} has the slot of dests.id {other} (slot {})",
+                dest_slot(*id)
+            ),
             DuplicateDest { service, addr, port } => {
                 write!(f, "service {service}: destination {}:{port} already exists", addr.to_ip())
             }
@@ -213,7 +244,7 @@ impl Snapshot {
         configs: Vec<ServiceConfig>,
     ) -> Result<Snapshot, SnapshotError> {
         let mut services = Vec::with_capacity(configs.len());
-        let mut ids = std::collections::HashSet::new();
+        let mut slots = std::collections::HashMap::new();
         for config in configs {
             let key = config.key;
             if key.protocol != PROTO_TCP && key.protocol != PROTO_UDP {
@@ -249,9 +280,10 @@ impl Snapshot {
                         port,
                     });
                 }
-                if !ids.insert(d.id) {
-                    return Err(SnapshotError::DuplicateDestId(d.id));
+                if let Some(&other) = slots.get(&dest_slot(d.id)) {
+                    return Err(SnapshotError::DuplicateDestSlot { id: d.id, other });
                 }
+                slots.insert(dest_slot(d.id), d.id);
                 if usize::from(d.interface) >= interfaces.len() {
                     return Err(SnapshotError::UnknownInterface {
                         service: key,
@@ -413,7 +445,8 @@ mod tests {
 
     pub(crate) fn dest(addr: Addr, port: u16, method: Method) -> DestConfig {
         DestConfig {
-            id: u32::from(port) << 16 | u32::from(addr.0[15]),
+            // Distinct slots for the tests' ports (< 4096) and addresses.
+            id: u32::from(port) << 8 | u32::from(addr.0[15]),
             addr,
             port,
             weight: 1,
@@ -566,6 +599,22 @@ mod tests {
                     ..service(80, vec![dest(v4(10, 0, 2, 1), 0, Method::Dr)])
                 }],
                 "mh_table_size",
+            ),
+            (
+                vec![service(
+                    80,
+                    vec![
+                        DestConfig {
+                            id: 5,
+                            ..dest(v4(10, 0, 2, 1), 0, Method::Dr)
+                        },
+                        DestConfig {
+                            id: 5 | 1 << DEST_SLOT_BITS,
+                            ..dest(v4(10, 0, 2, 2), 0, Method::Dr)
+                        },
+                    ],
+                )],
+                "dests.id 1048581 has the slot of dests.id 5 (slot 5)",
             ),
         ];
         for (configs, want) in cases {

@@ -187,3 +187,72 @@ fn server_traffic_follows_the_server_across_snapshots() {
     fw.zero_dest_stats(None);
     assert!(fw.dest_stats().iter().all(|d| traffic(d) == [0; 5]));
 }
+
+/// A server that gets the slot of a removed one (the removed server's id with the next
+/// generation, as the control plane hands them out) inherits nothing from it: the removed
+/// server's session goes on to its end without counting to the new server or moving its
+/// connection counts.
+#[test]
+fn a_server_in_a_removed_servers_slot_inherits_none_of_its_sessions() {
+    use dataplane::snapshot::DEST_SLOT_BITS;
+    let (snapshot, cases) = golden::sequence(Method::FullNat);
+    let mut fw = Forwarder::new(&golden::config(), snapshot).unwrap();
+    let mut rest = cases.iter();
+    for c in rest.by_ref() {
+        fw.process(&mut HeapBuf::new(&c.input), c.in_if, c.now);
+        if c.name.ends_with("/tcp-data") {
+            break;
+        }
+    }
+    let d = fw
+        .dest_conns(0)
+        .iter()
+        .position(|&c| c == (1, 0))
+        .expect("the server of the established session");
+    let base = golden::snapshot(Method::FullNat);
+    let old_id = base.services[0].config.dests[d].id;
+    let new_id = old_id | 1 << DEST_SLOT_BITS;
+    let services = base
+        .services
+        .iter()
+        .map(|s| {
+            let mut config = s.config.clone();
+            for dest in &mut config.dests {
+                if dest.id == old_id {
+                    dest.id = new_id;
+                }
+            }
+            config
+        })
+        .collect();
+    fw.set_snapshot(std::sync::Arc::new(
+        Snapshot::build(2, base.interfaces.clone(), services).unwrap(),
+    ));
+    assert_eq!(fw.dest_conns(0)[d], (0, 0), "the new server starts empty");
+    // The rest of the first TCP flow: data both ways, ICMP errors about it, FIN both ways and
+    // the server's RST (it leaves ESTABLISHED).
+    let mut replayed = 0;
+    for c in rest.by_ref() {
+        let verdict = fw.process(&mut HeapBuf::new(&c.input), c.in_if, c.now);
+        assert_eq!(
+            verdict, c.verdict,
+            "{}: the old session still forwards",
+            c.name
+        );
+        replayed += 1;
+        if c.name.ends_with("/tcp-rst-reply") {
+            break;
+        }
+    }
+    assert!(replayed >= 4, "only {replayed} packets of the old session");
+    let new = fw
+        .dest_stats()
+        .into_iter()
+        .find(|s| s.id == new_id)
+        .expect("the new server is listed");
+    assert_eq!(traffic(&new), [0; 5], "no packet of the old session counts");
+    assert_eq!((new.active_conns, new.inactive_conns), (0, 0));
+    let (live, later) = (fw.sessions().len(), cases.last().unwrap().now + 3_600_000);
+    assert_eq!(fw.expire(later, usize::MAX), live, "every session ended");
+    assert_eq!(fw.dest_conns(0)[d], (0, 0), "its end moves no count either");
+}

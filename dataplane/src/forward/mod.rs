@@ -12,6 +12,7 @@
 //! Every packet ends in exactly one verdict; the counters in [`WorkerStats`] add up:
 //! `rx == tx + redirected + local + drops.total()`.
 
+mod dests;
 mod icmp;
 mod local;
 
@@ -85,13 +86,8 @@ pub struct Forwarder {
     workers: u16,
     snapshot: Arc<Snapshot>,
     services: Vec<ServiceState>,
-    /// Dest id -> (service, dest) in the current snapshot.
-    dest_index: Vec<Option<(u32, u32)>>,
-    /// Dest id -> its traffic (ipvsadm --stats), indexed by id so that a packet counts with
-    /// one lookup. Entries of ids not in the current snapshot are scratch (sessions of removed
-    /// dests count there): never listed, and dropped by the next snapshot. Like `dest_index`,
-    /// it grows with the largest id.
-    dest_traffic: Vec<DestStats>,
+    /// Per-real-server positions and traffic, by the slot of the server's id.
+    dests: dests::Dests,
     sessions: SessionTable<Binding>,
     lports: LocalPorts,
     stats: WorkerStats,
@@ -143,8 +139,7 @@ impl Forwarder {
             workers: config.workers.max(1),
             snapshot: snapshot.clone(),
             services: Vec::new(),
-            dest_index: Vec::new(),
-            dest_traffic: Vec::new(),
+            dests: dests::Dests::default(),
             sessions,
             lports: LocalPorts::new(config.worker, config.workers),
             stats: WorkerStats::default(),
@@ -158,41 +153,19 @@ impl Forwarder {
     /// were bound; per-dest connection counts carry over for dests that remain (matched by id).
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         let mut services = Vec::with_capacity(snapshot.services.len());
-        let mut dest_index: Vec<Option<(u32, u32)>> = Vec::new();
-        let mut dest_traffic: Vec<DestStats> = Vec::new();
-        for (si, service) in snapshot.services.iter().enumerate() {
+        for service in snapshot.services.iter() {
             let mut candidates = Vec::with_capacity(service.config.dests.len());
-            for (di, d) in service.config.dests.iter().enumerate() {
+            for d in &service.config.dests {
                 let mut c = Candidate::with_weight(d.weight);
-                let id = d.id as usize;
-                let mut st = DestStats {
-                    id: d.id,
-                    ..DestStats::default()
-                };
-                if let Some(Some((os, oi))) = self.dest_index.get(id) {
-                    let old = self.services.get(*os as usize);
-                    if let Some(old) = old.and_then(|s| s.candidates.get(*oi as usize)) {
+                if let Some((os, oi)) = self.dests.position(d.id) {
+                    if let Some(old) = self.services.get(os).and_then(|s| s.candidates.get(oi)) {
                         c.active_conns = old.active_conns;
                         c.inactive_conns = old.inactive_conns;
                         c.overloaded = old.overloaded;
                     }
-                    if let Some(old) = self.dest_traffic.get(id) {
-                        st = *old;
-                    }
                 }
                 update_overload(&mut c, d);
                 candidates.push(c);
-                if dest_index.len() <= id {
-                    dest_index.resize(id + 1, None);
-                }
-                while dest_traffic.len() <= id {
-                    dest_traffic.push(DestStats {
-                        id: dest_traffic.len() as u32,
-                        ..DestStats::default()
-                    });
-                }
-                dest_index[id] = Some((si as u32, di as u32));
-                dest_traffic[id] = st;
             }
             let laddr_pools = service
                 .config
@@ -213,9 +186,8 @@ impl Forwarder {
                     .any(|d| d.method.replies_through_box()),
             });
         }
+        self.dests.install(&self.snapshot, &snapshot);
         self.services = services;
-        self.dest_index = dest_index;
-        self.dest_traffic = dest_traffic;
         self.snapshot = snapshot;
     }
 
@@ -257,14 +229,9 @@ impl Forwarder {
                     .iter()
                     .zip(&state.candidates)
                     .map(|(d, c)| DestStats {
-                        id: d.id,
                         active_conns: u64::from(c.active_conns),
                         inactive_conns: u64::from(c.inactive_conns),
-                        ..self
-                            .dest_traffic
-                            .get(d.id as usize)
-                            .copied()
-                            .unwrap_or_default()
+                        ..self.dests.traffic(d.id)
                     })
             })
             .collect()
@@ -272,18 +239,15 @@ impl Forwarder {
 
     /// Zeroes the per-server traffic counters (ipvsadm -Z): of the servers in `ids`, or all.
     pub fn zero_dest_stats(&mut self, ids: Option<&[u32]>) {
-        let zero = |st: &mut DestStats| {
-            *st = DestStats {
-                id: st.id,
-                ..DestStats::default()
-            }
-        };
         match ids {
-            None => self.dest_traffic.iter_mut().for_each(zero),
+            None => self.dests.zero_all(),
             Some(ids) => {
-                for id in ids {
-                    if let Some(st) = self.dest_traffic.get_mut(*id as usize) {
-                        zero(st);
+                for &id in ids {
+                    if let Some(st) = self.dests.traffic_mut(id) {
+                        *st = DestStats {
+                            id,
+                            ..DestStats::default()
+                        };
                     }
                 }
             }
@@ -301,12 +265,10 @@ impl Forwarder {
             sessions,
             lports,
             services,
-            dest_index,
+            dests,
             ..
         } = self;
-        sessions.expire(now_ms, budget, |_, s| {
-            release(lports, services, dest_index, &s)
-        })
+        sessions.expire(now_ms, budget, |_, s| release(lports, services, dests, &s))
     }
 
     /// Removes every session (ipvsadm -C keeps them; this is the explicit flush).
@@ -314,7 +276,7 @@ impl Forwarder {
         let ids: Vec<SessionId> = self.sessions.iter().map(|(id, _)| id).collect();
         for id in &ids {
             if let Some(s) = self.sessions.remove(*id) {
-                release(&mut self.lports, &mut self.services, &self.dest_index, &s);
+                release(&mut self.lports, &mut self.services, &self.dests, &s);
             }
         }
         ids.len()
@@ -498,16 +460,14 @@ impl Forwarder {
         let mut chosen = None;
         if let Some(tkey) = &template_key {
             if let Some((tid, _)) = self.sessions.lookup(tkey) {
-                let dest = self.sessions.get(tid).and_then(|t| {
-                    self.dest_index
-                        .get(t.payload.dest_id as usize)
-                        .copied()
-                        .flatten()
-                });
+                let dest = self
+                    .sessions
+                    .get(tid)
+                    .and_then(|t| self.dests.position(t.payload.dest_id));
                 match dest {
-                    Some((s, d)) if s as usize == svc => {
+                    Some((s, d)) if s == svc => {
                         template = Some(tid);
-                        chosen = Some(d as usize);
+                        chosen = Some(d);
                     }
                     // Its server is gone: forget the template and schedule afresh.
                     _ => drop(self.sessions.remove(tid)),
@@ -571,12 +531,7 @@ impl Forwarder {
         let id = match self.sessions.insert(key, out_key, binding, now) {
             Ok(inserted) => {
                 if let Some((_, evicted)) = inserted.evicted {
-                    release(
-                        &mut self.lports,
-                        &mut self.services,
-                        &self.dest_index,
-                        &evicted,
-                    );
+                    release(&mut self.lports, &mut self.services, &self.dests, &evicted);
                 }
                 inserted.id
             }
@@ -590,7 +545,7 @@ impl Forwarder {
                 });
             }
         };
-        if let Some(st) = self.dest_traffic.get_mut(dest.id as usize) {
+        if let Some(st) = self.dests.traffic_mut(dest.id) {
             st.conns += 1;
         }
         let c = &mut self.services[svc].candidates[idx];
@@ -613,7 +568,7 @@ impl Forwarder {
                                 release(
                                     &mut self.lports,
                                     &mut self.services,
-                                    &self.dest_index,
+                                    &self.dests,
                                     &evicted,
                                 );
                             }
@@ -658,7 +613,7 @@ impl Forwarder {
                 self.account_activity(binding.dest_id, change.to.is_established());
             }
         }
-        if let Some(st) = self.dest_traffic.get_mut(binding.dest_id as usize) {
+        if let Some(st) = self.dests.traffic_mut(binding.dest_id) {
             let bytes = u64::from(flow.len);
             match dir {
                 Direction::In => {
@@ -742,8 +697,7 @@ impl Forwarder {
     }
 
     fn account_activity(&mut self, dest_id: u32, now_active: bool) {
-        if let Some(Some((s, d))) = self.dest_index.get(dest_id as usize) {
-            let (s, d) = (*s as usize, *d as usize);
+        if let Some((s, d)) = self.dests.position(dest_id) {
             let c = &mut self.services[s].candidates[d];
             if now_active {
                 c.inactive_conns = c.inactive_conns.saturating_sub(1);
@@ -760,7 +714,7 @@ impl Forwarder {
 fn release(
     lports: &mut LocalPorts,
     services: &mut [ServiceState],
-    dest_index: &[Option<(u32, u32)>],
+    dests: &dests::Dests,
     s: &Session<Binding>,
 ) {
     if s.is_template() {
@@ -771,10 +725,10 @@ fn release(
             lports.free(&k.dst, k.dst_port);
         }
     }
-    if let Some(Some((si, di))) = dest_index.get(s.payload.dest_id as usize) {
+    if let Some((si, di)) = dests.position(s.payload.dest_id) {
         if let Some(c) = services
-            .get_mut(*si as usize)
-            .and_then(|st| st.candidates.get_mut(*di as usize))
+            .get_mut(si)
+            .and_then(|st| st.candidates.get_mut(di))
         {
             if s.state().is_established() {
                 c.active_conns = c.active_conns.saturating_sub(1);

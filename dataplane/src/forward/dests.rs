@@ -1,0 +1,204 @@
+//! A worker's per-real-server state, indexed by the slot of the server's id
+//! ([`snapshot::dest_slot`]): where the server sits in the current snapshot, and its traffic
+//! (ipvsadm --stats). A packet counts with one indexed load; installing a snapshot costs
+//! O(servers of the old and new snapshots), whatever ids were handed out before, and the arrays
+//! grow only to the highest slot (the control plane reuses slots, see [`DestConfig::id`]).
+//!
+//! Every entry records the full id of the server it describes. A session keeps the id it was
+//! created with, so once its server is gone (or its slot belongs to a newer server) the id no
+//! longer matches: the session's packets count for nobody and its end changes no server's
+//! connection counts.
+//!
+//! [`DestConfig::id`]: crate::snapshot::DestConfig::id
+
+use super::DestStats;
+use crate::snapshot::{dest_slot, Snapshot};
+
+/// Where a real server sits in the current snapshot.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    id: u32,
+    service: u32,
+    dest: u32,
+}
+
+/// An id no server of a snapshot has had in this slot yet (fresh entries carry it).
+const UNUSED: u32 = u32::MAX;
+
+#[derive(Debug, Default)]
+pub(super) struct Dests {
+    /// Slot -> the server of the current snapshot that has the slot.
+    positions: Vec<Option<Position>>,
+    /// Slot -> the traffic of server `DestStats::id` (the current holder of the slot, or the
+    /// last one: entries of removed servers are kept, never listed, until the slot is reused).
+    traffic: Vec<DestStats>,
+}
+
+impl Dests {
+    /// (service, dest) indices of server `id` in the current snapshot; None if it is not there.
+    #[inline]
+    pub(super) fn position(&self, id: u32) -> Option<(usize, usize)> {
+        match self.positions.get(dest_slot(id)) {
+            Some(Some(p)) if p.id == id => Some((p.service as usize, p.dest as usize)),
+            _ => None,
+        }
+    }
+
+    /// The traffic counters of server `id`; None once its slot belongs to another server.
+    #[inline]
+    pub(super) fn traffic_mut(&mut self, id: u32) -> Option<&mut DestStats> {
+        self.traffic.get_mut(dest_slot(id)).filter(|st| st.id == id)
+    }
+
+    /// The traffic of server `id`, zero if it has none recorded.
+    pub(super) fn traffic(&self, id: u32) -> DestStats {
+        match self.traffic.get(dest_slot(id)) {
+            Some(st) if st.id == id => *st,
+            _ => DestStats {
+                id,
+                ..DestStats::default()
+            },
+        }
+    }
+
+    /// Zeroes every server's traffic counters.
+    pub(super) fn zero_all(&mut self) {
+        for st in &mut self.traffic {
+            *st = DestStats {
+                id: st.id,
+                ..DestStats::default()
+            };
+        }
+    }
+
+    /// Moves from snapshot `old` to `new`: a server of both keeps its counters, a server new
+    /// to the table starts from zero, the servers of `old` lose their positions and those of
+    /// `new` get theirs. Allocates only when a slot beyond the arrays appears.
+    pub(super) fn install(&mut self, old: &Snapshot, new: &Snapshot) {
+        for p in positions(new) {
+            let slot = dest_slot(p.id);
+            if slot >= self.positions.len() {
+                self.positions.resize(slot + 1, None);
+                self.traffic.resize(
+                    slot + 1,
+                    DestStats {
+                        id: UNUSED,
+                        ..DestStats::default()
+                    },
+                );
+            }
+            if self.position(p.id).is_none() {
+                self.traffic[slot] = DestStats {
+                    id: p.id,
+                    ..DestStats::default()
+                };
+            }
+        }
+        for p in positions(old) {
+            if let Some(entry) = self.positions.get_mut(dest_slot(p.id)) {
+                *entry = None;
+            }
+        }
+        for p in positions(new) {
+            self.positions[dest_slot(p.id)] = Some(p);
+        }
+    }
+
+    /// Slots the arrays cover (for tests of their growth).
+    #[cfg(test)]
+    pub(super) fn slots(&self) -> usize {
+        self.positions.len()
+    }
+}
+
+/// The position of every server of `snapshot`.
+fn positions(snapshot: &Snapshot) -> impl Iterator<Item = Position> + '_ {
+    snapshot
+        .services
+        .iter()
+        .enumerate()
+        .flat_map(|(si, service)| {
+            service
+                .config
+                .dests
+                .iter()
+                .enumerate()
+                .map(move |(di, d)| Position {
+                    id: d.id,
+                    service: si as u32,
+                    dest: di as u32,
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::{Addr, PROTO_TCP};
+    use crate::sched::{SchedParams, SchedulerKind};
+    use crate::snapshot::{
+        DestConfig, Interface, Method, ServiceConfig, ServiceKey, DEST_SLOT_BITS,
+    };
+    use crate::wire::ethernet::MacAddr;
+
+    /// A one-service table whose servers have `ids`.
+    fn table(generation: u64, ids: &[u32]) -> Snapshot {
+        let dests = ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| DestConfig {
+                id,
+                addr: Addr::v4([10, 0, 2, 1 + i as u8]),
+                port: 80,
+                weight: 1,
+                method: Method::Dr,
+                upper_threshold: 0,
+                lower_threshold: 0,
+                mac: MacAddr([2, 0, 0, 0, 2, 1 + i as u8]),
+                interface: 0,
+            })
+            .collect();
+        let service = ServiceConfig {
+            key: ServiceKey {
+                protocol: PROTO_TCP,
+                vip: Addr::v4([10, 0, 0, 100]),
+                port: 80,
+            },
+            scheduler: SchedulerKind::Rr,
+            sched_params: SchedParams::default(),
+            persistence_s: None,
+            persistence_prefix: 32,
+            dests,
+            local_addrs: vec![],
+        };
+        let iface = Interface {
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addrs: vec![Addr::v4([10, 0, 0, 1])],
+            mtu: 1500,
+        };
+        Snapshot::build(generation, vec![iface], vec![service]).expect("valid table")
+    }
+
+    #[test]
+    fn the_arrays_grow_with_the_slots_not_with_the_ids() {
+        let mut dests = Dests::default();
+        let mut old = table(1, &[1, 2]);
+        dests.install(&old, &old);
+        // Server 2's slot handed to a new server again and again (each time a new generation).
+        for generation in 1..4096 {
+            let new = table(
+                u64::from(generation) + 1,
+                &[1, 2 | generation << DEST_SLOT_BITS],
+            );
+            dests.install(&old, &new);
+            old = new;
+        }
+        assert_eq!(dests.slots(), 3, "slots 0, 1 and 2");
+        let last = 2 | 4095 << DEST_SLOT_BITS;
+        assert_eq!(dests.position(last), Some((0, 1)));
+        assert_eq!(dests.position(2), None, "an earlier holder of the slot");
+        assert!(dests.traffic_mut(2).is_none());
+        assert!(dests.traffic_mut(last).is_some());
+        assert_eq!(dests.position(1), Some((0, 0)), "the other server stays");
+    }
+}
