@@ -276,8 +276,8 @@ fn dest_config(d: &api::DestSpec) -> Result<DestConfig, String> {
     })
 }
 
-/// Same real server of a service: address and (resolved) port.
-fn same_dest(k: ServiceKey, a: &DestConfig, b: &DestConfig) -> bool {
+/// Same real server of service `k`: address and resolved port (0 is the service's).
+pub(crate) fn same_dest(k: ServiceKey, a: &DestConfig, b: &DestConfig) -> bool {
     let port = |d: &DestConfig| if d.port == 0 { k.port } else { d.port };
     a.addr == b.addr && port(a) == port(b)
 }

@@ -14,6 +14,7 @@
 //! resolved yet has a zero MAC, and workers refuse new sessions to it (`no_neighbour`) until
 //! the control thread learns the MAC and publishes a new generation.
 
+use crate::admin::same_dest;
 use crate::config::{Config, Device};
 use crate::dest_ids::DestIds;
 use crate::flow::Steering;
@@ -565,32 +566,41 @@ impl Daemon {
 
     /// Replaces the service table. On error nothing changes (the running table stays as it was).
     /// Real-server ids are the daemon's: a real server already in the table (same service,
-    /// address and port) keeps its id, so workers keep its connection counts; a new one gets a
+    /// address and port, a port of 0 being the service's) keeps its id, so workers keep its connection counts; a new one gets a
     /// fresh id, and the ids of the servers that are gone are given back. The ids in `services`
     /// are ignored.
     pub fn set_services(&mut self, mut services: Vec<ServiceConfig>) -> Result<(), SnapshotError> {
+        // The id each server keeps: that of the same server in the running table, if any.
+        let kept: Vec<Vec<Option<u32>>> = services
+            .iter()
+            .map(|service| {
+                let old = self.services.iter().find(|o| o.key == service.key);
+                service
+                    .dests
+                    .iter()
+                    .map(|d| {
+                        let od = old?.dests.iter().find(|od| same_dest(service.key, od, d))?;
+                        Some(od.id)
+                    })
+                    .collect()
+            })
+            .collect();
+        // Ids of the servers that go are given back first, so a change that replaces servers
+        // needs room for the resulting table only.
         let mut ids = self.dest_ids.clone();
-        for service in &mut services {
-            let old = self.services.iter().find(|o| o.key == service.key);
-            for d in &mut service.dests {
-                let kept = old.and_then(|o| {
-                    o.dests
-                        .iter()
-                        .find(|od| od.addr == d.addr && od.port == d.port)
-                });
-                d.id = match kept {
-                    Some(od) => od.id,
-                    None => ids.allocate().ok_or(SnapshotError::TooManyDests)?,
-                };
+        let staying: std::collections::HashSet<u32> =
+            kept.iter().flatten().flatten().copied().collect();
+        for gone in self.services.iter().flat_map(|s| &s.dests) {
+            if !staying.contains(&gone.id) {
+                ids.release(gone.id);
             }
         }
-        let kept: std::collections::HashSet<u32> = services
-            .iter()
-            .flat_map(|s| s.dests.iter().map(|d| d.id))
-            .collect();
-        for gone in self.services.iter().flat_map(|s| &s.dests) {
-            if !kept.contains(&gone.id) {
-                ids.release(gone.id);
+        for (service, kept) in services.iter_mut().zip(kept) {
+            for (d, id) in service.dests.iter_mut().zip(kept) {
+                d.id = match id {
+                    Some(id) => id,
+                    None => ids.allocate().ok_or(SnapshotError::TooManyDests)?,
+                };
             }
         }
         let old = std::mem::replace(&mut self.services, services);

@@ -6,16 +6,17 @@
 //! that remove and re-add servers, tables restored after a clear). A reused slot gets the next
 //! generation, so the sessions a removed server leaves behind (they finish on their own) never
 //! count for the server that gets its slot next. Freed slots are reused oldest first, and only
-//! once [`QUARANTINE`] of them are free: a slot then comes back at most once per `QUARANTINE`
-//! removals, and its generation (12 bits) repeats only after `4096 * QUARANTINE` (4.2M)
-//! removals; a session that outlives that many would count for the wrong server.
+//! while more than [`QUARANTINE`] of them are free: a slot then comes back at most once per
+//! `QUARANTINE` removals, and its generation (12 bits) repeats only after `4096 * QUARANTINE`
+//! (4.2M) removals; a session that outlives that many would count for the wrong server. (When
+//! all `DEST_SLOTS - 1` slots exist, free slots are reused without the quarantine.)
 
 use dataplane::snapshot::{dest_slot, DEST_SLOTS, DEST_SLOT_BITS};
 use std::collections::VecDeque;
 
 /// Free slots kept out of use before the oldest is handed out again. Each costs the workers
-/// about 100 bytes, and the arrays' growth to hold them is paid while a worker installs a
-/// table (the arrays double: the largest step copies 512 slots of 80 bytes, 40 KB).
+/// 80 bytes, and their arrays grow (doubling, copied while a worker installs a table) to hold
+/// the largest table plus these.
 pub const QUARANTINE: usize = 1024;
 
 const GENERATIONS: u32 = 1 << (32 - DEST_SLOT_BITS);

@@ -622,12 +622,53 @@ fn refused_service_change_leaves_the_table_as_it_was() {
     let mut lab = Lab::start(&config_text("fullnat", &[1], &[0, 1]));
     let before = lab.daemon.services().to_vec();
     let generation = lab.daemon.snapshot().generation;
+    // A change that also replaces a server: its ids must not be spent either.
+    let mut newcomer = before[0].dests[0].clone();
+    newcomer.addr = dataplane::conn::Addr::v4([10, 20, 0, 99]);
     let mut bad = before.clone();
+    bad[0].dests.pop();
+    bad[0].dests.push(newcomer.clone());
     bad[0].local_addrs.clear(); // FULLNAT without local addresses
     let err = lab.daemon.set_services(bad).unwrap_err();
     assert!(err.to_string().contains("local_addrs"), "{err}");
     assert_eq!(lab.daemon.services(), &before[..]);
     assert_eq!(lab.daemon.snapshot().generation, generation);
+    // So the newcomer, added for real, gets the next slot as if nothing had been tried.
+    let highest = before
+        .iter()
+        .flat_map(|s| &s.dests)
+        .map(|d| d.id)
+        .max()
+        .unwrap();
+    let mut good = before.clone();
+    good[0].dests.push(newcomer.clone());
+    lab.daemon.set_services(good).expect("valid change");
+    let id = lab.daemon.services()[0]
+        .dests
+        .iter()
+        .find(|d| d.addr == newcomer.addr)
+        .unwrap()
+        .id;
+    assert_eq!(id, highest + 1, "the refused change handed out no id");
+    lab.daemon.shutdown();
+}
+
+/// A real server keeps its id (so its connection counts and counters) when a change spells
+/// its port differently: no port (0) is the service's port.
+#[test]
+fn a_server_keeps_its_id_whether_its_port_is_given_or_implied() {
+    let _serial = serial();
+    let mut lab = Lab::start(&config_text("nat", &[1], &[0, 1]));
+    let mut services = lab.daemon.services().to_vec();
+    let service_port = services[0].key.port;
+    services[0].dests[0].port = 0;
+    lab.daemon
+        .set_services(services.clone())
+        .expect("port implied");
+    let implied = lab.daemon.services()[0].dests[0].id;
+    services[0].dests[0].port = service_port;
+    lab.daemon.set_services(services).expect("port given");
+    assert_eq!(lab.daemon.services()[0].dests[0].id, implied);
     lab.daemon.shutdown();
 }
 

@@ -65,7 +65,8 @@ impl fmt::Display for ServiceKey {
 /// Bits of a real-server id that are its slot (see [`DestConfig::id`]); the rest are the slot's
 /// generation.
 pub const DEST_SLOT_BITS: u32 = 20;
-/// Slots of real-server ids: at most this many real servers are configured at once.
+/// Slots of real-server ids. The control plane never hands out slot 0, so at most
+/// `DEST_SLOTS - 1` real servers are configured at once.
 pub const DEST_SLOTS: u32 = 1 << DEST_SLOT_BITS;
 
 /// The slot of real-server id `id`: the index of the server in the workers' per-server arrays.
@@ -169,7 +170,8 @@ pub enum SnapshotError {
         id: u32,
         other: u32,
     },
-    /// More real servers than there are id slots ([`DEST_SLOTS`] - 1).
+    /// More real servers than there are id slots ([`DEST_SLOTS`] - 1); the control plane's
+    /// id allocation returns it (`build` checks slots, not counts).
     TooManyDests,
     /// DR and TUN forward the packet unchanged, so the real server's port must equal the VIP's.
     PortMappingRefused {

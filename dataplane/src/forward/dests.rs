@@ -5,9 +5,9 @@
 //! grow only to the highest slot (the control plane reuses slots, see [`DestConfig::id`]).
 //!
 //! Every entry records the full id of the server it describes. A session keeps the id it was
-//! created with, so once its server is gone (or its slot belongs to a newer server) the id no
-//! longer matches: the session's packets count for nobody and its end changes no server's
-//! connection counts.
+//! created with. Once its server is gone, the session's end changes no server's connection
+//! counts, and its packets count for nobody listed: in the server's old entry until the slot
+//! has a new server (a server back in the table starts from zero), then nowhere.
 //!
 //! [`DestConfig::id`]: crate::snapshot::DestConfig::id
 
@@ -22,7 +22,8 @@ struct Position {
     dest: u32,
 }
 
-/// An id no server of a snapshot has had in this slot yet (fresh entries carry it).
+/// The id of fresh entries. It matches no session: every session's id was installed (and its
+/// entry set) before the session was created.
 const UNUSED: u32 = u32::MAX;
 
 #[derive(Debug, Default)]
