@@ -566,9 +566,9 @@ impl Daemon {
 
     /// Replaces the service table. On error nothing changes (the running table stays as it was).
     /// Real-server ids are the daemon's: a real server already in the table (same service,
-    /// address and port, a port of 0 being the service's) keeps its id, so workers keep its connection counts; a new one gets a
-    /// fresh id, and the ids of the servers that are gone are given back. The ids in `services`
-    /// are ignored.
+    /// address and port, a port of 0 being the service's) keeps its id, so workers keep its
+    /// connection counts; a new one gets a fresh id, and the ids of the servers that are gone
+    /// are given back. The ids in `services` are ignored.
     pub fn set_services(&mut self, mut services: Vec<ServiceConfig>) -> Result<(), SnapshotError> {
         // The id each server keeps: that of the same server in the running table, if any.
         let kept: Vec<Vec<Option<u32>>> = services

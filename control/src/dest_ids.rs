@@ -77,7 +77,8 @@ impl DestIds {
     }
 
     /// Slots that exist (the length of the workers' per-server arrays).
-    pub fn slots(&self) -> usize {
+    #[cfg(test)]
+    fn slots(&self) -> usize {
         self.slots.len()
     }
 }

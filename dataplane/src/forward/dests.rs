@@ -62,13 +62,23 @@ impl Dests {
         }
     }
 
-    /// Zeroes every server's traffic counters.
-    pub(super) fn zero_all(&mut self) {
-        for st in &mut self.traffic {
+    /// Zeroes the traffic counters of the servers `ids`, or of all.
+    pub(super) fn zero(&mut self, ids: Option<&[u32]>) {
+        let zero = |st: &mut DestStats| {
             *st = DestStats {
                 id: st.id,
                 ..DestStats::default()
-            };
+            }
+        };
+        match ids {
+            None => self.traffic.iter_mut().for_each(zero),
+            Some(ids) => {
+                for &id in ids {
+                    if let Some(st) = self.traffic_mut(id) {
+                        zero(st);
+                    }
+                }
+            }
         }
     }
 

@@ -239,19 +239,7 @@ impl Forwarder {
 
     /// Zeroes the per-server traffic counters (ipvsadm -Z): of the servers in `ids`, or all.
     pub fn zero_dest_stats(&mut self, ids: Option<&[u32]>) {
-        match ids {
-            None => self.dests.zero_all(),
-            Some(ids) => {
-                for &id in ids {
-                    if let Some(st) = self.dests.traffic_mut(id) {
-                        *st = DestStats {
-                            id,
-                            ..DestStats::default()
-                        };
-                    }
-                }
-            }
-        }
+        self.dests.zero(ids);
     }
 
     /// Replaces the session timeouts (ipvsadm --set); existing deadlines are kept.
