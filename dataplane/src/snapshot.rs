@@ -361,6 +361,11 @@ impl Snapshot {
             })
     }
 
+    /// The position of the service with exactly this key (no port-0 fallback).
+    pub fn position(&self, key: &ServiceKey) -> Option<usize> {
+        self.index.find(key).map(|n| n as usize)
+    }
+
     /// Whether `addr` is a VIP of any service (for ARP and ICMP echo).
     pub fn is_vip(&self, addr: &Addr) -> bool {
         self.index.is_vip(addr)

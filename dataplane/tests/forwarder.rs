@@ -256,3 +256,78 @@ fn a_server_in_a_removed_servers_slot_inherits_none_of_its_sessions() {
     assert_eq!(fw.expire(later, usize::MAX), live, "every session ended");
     assert_eq!(fw.dest_conns(0)[d], (0, 0), "its end moves no count either");
 }
+
+/// The lab's service table at `generation`, with `edit` applied to each service's config.
+fn snapshot_edited(
+    method: Method,
+    generation: u64,
+    edit: impl Fn(&mut dataplane::snapshot::ServiceConfig),
+) -> std::sync::Arc<Snapshot> {
+    let base = golden::snapshot(method);
+    let services = base
+        .services
+        .iter()
+        .map(|s| {
+            let mut config = s.config.clone();
+            edit(&mut config);
+            config
+        })
+        .collect();
+    std::sync::Arc::new(Snapshot::build(generation, base.interfaces.clone(), services).unwrap())
+}
+
+/// A change to one service leaves another service's round robin where it was: its next new
+/// connection goes to its next server, not back to its first (with changes more frequent than
+/// connections, rr would otherwise send them all to the first server). A service that the
+/// change touches starts its round afresh.
+#[test]
+fn a_change_elsewhere_keeps_a_services_round_robin_place() {
+    use dataplane::conn::PROTO_TCP;
+    let mut fw = Forwarder::new(&golden::config(), snapshot_edited(Method::Dr, 1, |_| ())).unwrap();
+    let new_flow = |fw: &mut Forwarder, sport: u16| {
+        let query = golden::Pkt {
+            src_mac: golden::GW_MAC,
+            dst_mac: golden::IF0_MAC,
+            ip: golden::Ip::new(golden::CLIENT, golden::VIP, sport),
+            l4: golden::L4::Udp {
+                sport,
+                dport: golden::DNS,
+                zero_checksum: false,
+            },
+            payload: b"query".to_vec(),
+            pad_to: 0,
+        };
+        let mut buf = HeapBuf::new(&query.frame());
+        let verdict = fw.process(&mut buf, 0, golden::START_MS);
+        assert_eq!(verdict, Verdict::Transmit(1), "flow from port {sport}");
+        let mac = &buf.data()[..6];
+        golden::RS_MAC
+            .iter()
+            .position(|m| m == mac)
+            .expect("sent to a real server")
+    };
+    use dataplane::buf::PacketBuf;
+    assert_eq!(new_flow(&mut fw, 1001), 0);
+    assert_eq!(new_flow(&mut fw, 1002), 1);
+
+    // The TCP service loses a server; the UDP one is as it was.
+    fw.set_snapshot(snapshot_edited(Method::Dr, 2, |s| {
+        if s.key.protocol == PROTO_TCP {
+            s.dests.remove(0);
+        }
+    }));
+    assert_eq!(new_flow(&mut fw, 1003), 2, "the round goes on");
+    assert_eq!(new_flow(&mut fw, 1004), 0);
+
+    // Now the UDP service itself changes (a weight): its round starts again.
+    fw.set_snapshot(snapshot_edited(Method::Dr, 3, |s| {
+        if s.key.protocol != PROTO_TCP {
+            s.dests[0].weight = 2;
+        }
+    }));
+    assert_eq!(
+        new_flow(&mut fw, 1005),
+        0,
+        "a changed service starts afresh"
+    );
+}

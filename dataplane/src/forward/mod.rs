@@ -150,7 +150,8 @@ impl Forwarder {
     }
 
     /// Installs a new service table between bursts. Existing sessions keep forwarding as they
-    /// were bound; per-dest connection counts carry over for dests that remain (matched by id).
+    /// were bound; per-dest connection counts carry over for dests that remain (matched by id),
+    /// and the scheduler state of services the change left as they were.
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         let mut services = Vec::with_capacity(snapshot.services.len());
         for service in snapshot.services.iter() {
@@ -173,11 +174,29 @@ impl Forwarder {
                 .iter()
                 .map(|a| self.lports.ensure(*a))
                 .collect();
+            // A service the change left exactly as it was keeps its scheduler's place (rr,
+            // wrr) and its next local address, so that frequent changes elsewhere do not keep
+            // sending its new connections to its first servers; a changed service starts
+            // afresh, as IPVS's wrr does when its servers change.
+            let kept = self
+                .snapshot
+                .position(service.key())
+                .filter(|&i| {
+                    self.snapshot
+                        .services
+                        .get(i)
+                        .is_some_and(|old| old.config == service.config)
+                })
+                .and_then(|i| self.services.get(i));
+            let (scheduler, next_laddr) = match kept {
+                Some(state) => (state.scheduler.box_clone(), state.next_laddr),
+                None => (service.scheduler.box_clone(), 0),
+            };
             services.push(ServiceState {
-                scheduler: service.scheduler.box_clone(),
+                scheduler,
                 candidates,
                 laddr_pools,
-                next_laddr: 0,
+                next_laddr,
                 has_nat: service.config.dests.iter().any(|d| d.method == Method::Nat),
                 decrements_ttl: service
                     .config
