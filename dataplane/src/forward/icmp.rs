@@ -30,8 +30,21 @@ pub(super) fn handle<B: PacketBuf>(
         let Ok(msg) = icmp::Packet::new_checked(ip.payload()) else {
             return Verdict::Drop(DropReason::BadL4Header);
         };
+        // Checked here because a translated error gets a fresh checksum, which would make a
+        // corrupted one look right.
+        if !msg.verify_checksum() {
+            return Verdict::Drop(DropReason::BadL4Header);
+        }
         if msg.msg_type() == msg_type::ECHO_REQUEST {
             return super::local::echo_reply(&fw.snapshot, buf.data_mut(), l2, in_if);
+        }
+        // As IPVS, only these errors are related to a flow; a redirect or a parameter
+        // problem about a server-side hop is not the client's business.
+        if !matches!(
+            msg.msg_type(),
+            msg_type::DEST_UNREACHABLE | msg_type::SOURCE_QUENCH | msg_type::TIME_EXCEEDED
+        ) {
+            return Verdict::Drop(DropReason::IcmpUnrelated);
         }
         let Some(quoted) = msg.inner() else {
             return Verdict::Drop(DropReason::IcmpUnrelated);
@@ -56,7 +69,8 @@ pub(super) fn handle<B: PacketBuf>(
         )
     };
     let Some((id, dir)) = fw.sessions.lookup(&key) else {
-        return Verdict::Drop(DropReason::IcmpUnrelated);
+        // The outer header says nothing of the flow's worker: the session's owner may have it.
+        return fw.to_owner_or_drop(&key, DropReason::IcmpUnrelated);
     };
     let Some(s) = fw.sessions.get(id) else {
         return Verdict::Drop(DropReason::IcmpUnrelated);

@@ -18,7 +18,8 @@ mod local;
 
 use crate::buf::PacketBuf;
 use crate::conn::{
-    tcp_flags, Addr, Direction, FlowKey, FullPolicy, Session, SessionId, SessionTable, Timeouts,
+    tcp_flags, Addr, Direction, FlowKey, FullPolicy, Session, SessionId, SessionTable, State,
+    Timeouts,
 };
 use crate::sched::{Candidate, FlowHint, Scheduler};
 use crate::snapshot::{DestConfig, Method, Snapshot};
@@ -393,7 +394,14 @@ impl Forwarder {
             Err(reason) => return Verdict::Drop(*reason),
         };
         if let Some((id, dir)) = self.sessions.lookup_hashed(&flow.key, flow.hash) {
-            return self.forward_session(buf, l2, id, dir, flow, now);
+            if !(dir == Direction::In && opens_connection(flow) && self.is_reusable(id)) {
+                return self.forward_session(buf, l2, id, dir, flow, now);
+            }
+            // IPVS's conn_reuse_mode: a SYN on a session that has ended (or whose server is
+            // gone) is a new connection; the old session goes and the SYN is scheduled.
+            if let Some(old) = self.sessions.remove(id) {
+                release(&mut self.lports, &mut self.services, &self.dests, &old);
+            }
         }
         if let Some(svc) =
             self.snapshot
@@ -404,27 +412,56 @@ impl Forwarder {
         self.miss(&flow.key)
     }
 
+    /// Whether a new connection may replace session `id`: it has ended (TIME_WAIT, CLOSE) or
+    /// its server has left the table.
+    fn is_reusable(&self, id: SessionId) -> bool {
+        self.sessions.get(id).is_some_and(|s| {
+            matches!(s.state(), State::TimeWait | State::Close)
+                || self.dests.position(s.payload.dest_id).is_none()
+        })
+    }
+
+    /// The worker whose table would hold the session of a packet with `key`: FULLNAT replies
+    /// by their local port, NAT flows by the client's address and port (the client's packets
+    /// by their source, the server's by their destination).
+    pub(super) fn session_owner(&self, key: &FlowKey) -> u16 {
+        let snap = &self.snapshot;
+        if snap.is_laddr(&key.dst) {
+            fullnat::owner(key.dst_port, self.workers)
+        } else if snap.is_vip(&key.dst) {
+            nat::owner(&key.src, key.src_port, self.workers)
+        } else {
+            nat::owner(&key.dst, key.dst_port, self.workers)
+        }
+    }
+
+    /// A packet this worker has no session for and cannot start one for (`reason`). With
+    /// several workers its session may live on its owner (a reply steered elsewhere, a NAT
+    /// flow whose service has since lost its NAT servers or been deleted): the packet goes
+    /// there, once (the owner computes the same owner and decides for good). Costs a redirect
+    /// only for packets that are dropped otherwise.
+    pub(super) fn to_owner_or_drop(&self, key: &FlowKey, reason: DropReason) -> Verdict {
+        let owner = self.session_owner(key);
+        if owner != self.worker {
+            Verdict::Redirect(owner)
+        } else {
+            Verdict::Drop(reason)
+        }
+    }
+
     /// A packet that matches no session and no service: another worker's reply, or not ours.
     fn miss(&self, key: &FlowKey) -> Verdict {
         let snap = &self.snapshot;
-        if snap.is_laddr(&key.dst) {
-            let owner = fullnat::owner(key.dst_port, self.workers);
-            return if owner != self.worker {
-                Verdict::Redirect(owner)
-            } else {
-                Verdict::Drop(DropReason::NoSession)
-            };
-        }
-        let ours = snap.is_vip(&key.dst)
-            || (0..snap.interfaces.len() as u16).any(|i| snap.is_local(i, &key.dst));
-        if ours {
+        let reason = if snap.is_laddr(&key.dst) {
+            DropReason::NoSession
+        } else if snap.is_vip(&key.dst) {
+            DropReason::NoService
+        } else if (0..snap.interfaces.len() as u16).any(|i| snap.is_local(i, &key.dst)) {
             return Verdict::Drop(DropReason::NoService);
-        }
-        let owner = nat::owner(&key.dst, key.dst_port, self.workers);
-        if owner != self.worker {
-            return Verdict::Redirect(owner);
-        }
-        Verdict::Drop(DropReason::NotForUs)
+        } else {
+            DropReason::NotForUs
+        };
+        self.to_owner_or_drop(key, reason)
     }
 
     fn new_session<B: PacketBuf>(
@@ -437,23 +474,22 @@ impl Forwarder {
         now: u64,
     ) -> Verdict {
         let key = flow.key;
-        // Like IPVS, only a SYN opens a TCP session.
-        if key.protocol == proto::TCP
-            && flow.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN
-        {
-            return Verdict::Drop(DropReason::NoSession);
-        }
         let snapshot = self.snapshot.clone();
         let service = &snapshot.services[svc];
         // Checked before scheduling so that a doomed packet does not move the scheduler on.
         if self.services[svc].decrements_ttl && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
+        // A NAT session lives on its owner, where the server's replies are steered: every
+        // packet of the flow goes there, the SYN and all that follow.
         if self.services[svc].has_nat {
             let owner = nat::owner(&key.src, key.src_port, self.workers);
             if owner != self.worker {
                 return Verdict::Redirect(owner);
             }
+        }
+        if key.protocol == proto::TCP && !opens_connection(flow) {
+            return self.to_owner_or_drop(&key, DropReason::NoSession);
         }
         let template_key = service.config.persistence_s.map(|_| {
             FlowKey::template(
@@ -494,7 +530,7 @@ impl Forwarder {
                 };
                 match state.scheduler.schedule(&hint, &state.candidates) {
                     Some(i) if i < service.config.dests.len() => i,
-                    _ => return Verdict::Drop(DropReason::NoDestination),
+                    _ => return self.to_owner_or_drop(&key, DropReason::NoDestination),
                 }
             }
         };
@@ -584,6 +620,12 @@ impl Forwarder {
                 }
             };
             if let Some(tid) = tid {
+                if self.sessions.get(id).is_none() {
+                    // A full table evicted the new connection to make room for its template:
+                    // neither stays.
+                    self.sessions.remove(tid);
+                    return Verdict::Drop(DropReason::TableFull);
+                }
                 self.sessions.bind_control(id, tid, now);
             }
         }
@@ -715,6 +757,13 @@ impl Forwarder {
             }
         }
     }
+}
+
+/// Like IPVS, only a SYN without ACK, RST or FIN opens a TCP connection.
+fn opens_connection(flow: &Flow) -> bool {
+    flow.key.protocol == proto::TCP
+        && flow.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN)
+            == tcp_flags::SYN
 }
 
 /// Returns what a removed session held: its dest's connection count and its FULLNAT port.
