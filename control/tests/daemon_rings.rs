@@ -390,6 +390,70 @@ fn fullnat_two_workers_redirect_replies_to_the_owner() {
 /// loses only what does not fit: the worker keeps what the queue refused in its tx buffer (32)
 /// and sends it once the queue drains; packets that find the buffer still full are dropped
 /// and counted (`tx_full`).
+/// NAT with two workers: each client's segments all arrive on one rx queue (as RSS keeps a
+/// flow on one queue), half of them on the queue of the worker that does not own the flow; the
+/// servers' replies arrive on either queue. Every SYN, every SYN|ACK and every request after
+/// the handshake must come out rewritten: the non-owner hands the whole flow to its owner.
+#[test]
+fn nat_two_workers_complete_connections_whatever_the_queue() {
+    let _serial = serial();
+    let mut lab = Lab::start(&config_text("nat", &[1, 2], &[0, 1, 2]));
+    const FLOWS: usize = 200;
+    for i in 0..FLOWS {
+        let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(i), (VIP, 80), "S", 1000, &[]);
+        Lab::inject(&mut lab.wan, i % 2, &f);
+    }
+    let syns = Lab::collect(&mut lab.daemon, &mut lab.lan, FLOWS);
+    assert_eq!(syns.len(), FLOWS, "every SYN reaches a real server");
+    for (n, s) in syns.iter().enumerate() {
+        let ((src, sport), (rs, dport), _) = tcp_endpoints(s);
+        assert_eq!(dport, 8080);
+        let mac = RS_MACS[usize::from(rs.octets()[3] - 11)];
+        let f = tcp_frame(
+            mac,
+            LAN_MAC,
+            (rs.octets(), 8080),
+            (src.octets(), sport),
+            "SA",
+            5000,
+            &[],
+        );
+        Lab::inject(&mut lab.lan, n % 2, &f);
+    }
+    let replies = Lab::collect(&mut lab.daemon, &mut lab.wan, FLOWS);
+    assert_eq!(replies.len(), FLOWS, "every SYN|ACK reaches its client");
+    assert!(replies
+        .iter()
+        .all(|r| tcp_endpoints(r).0 == (Ipv4Addr::from(VIP), 80)));
+    for i in 0..FLOWS {
+        let f = tcp_frame(
+            ROUTER_MAC,
+            WAN_MAC,
+            client(i),
+            (VIP, 80),
+            "A",
+            1001,
+            b"GET /",
+        );
+        Lab::inject(&mut lab.wan, i % 2, &f);
+    }
+    let requests = Lab::collect(&mut lab.daemon, &mut lab.lan, FLOWS);
+    assert_eq!(
+        requests.len(),
+        FLOWS,
+        "every request after the handshake is forwarded"
+    );
+    std::thread::sleep(Duration::from_millis(30));
+    let counters = lab.daemon.counters();
+    let drops: u64 = counters.iter().map(|c| c.drops.iter().sum::<u64>()).sum();
+    assert_eq!(drops, 0, "{counters:?}");
+    assert!(
+        counters.iter().all(|c| c.redirected_out > 0),
+        "{counters:?}"
+    );
+    assert_eq!(lab.daemon.list_sessions().unwrap().len(), FLOWS);
+}
+
 #[test]
 fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
     let _serial = serial();
