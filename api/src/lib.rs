@@ -26,6 +26,10 @@ pub const VERSION: u32 = 1;
 pub const MAX_REQUEST: u32 = 1 << 20;
 /// Largest response accepted (a connection listing can be large).
 pub const MAX_RESPONSE: u32 = 256 << 20;
+/// Longest persistence (and `--set`) timeout ipvsadm accepts, in seconds (31 days).
+pub const MAX_TIMEOUT: u32 = 86400 * 31;
+/// Largest connection threshold (`-x`, `-y`) ipvsadm accepts (INT_MAX).
+pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
 /// Environment variable naming the daemon's socket for `rvsadm`.
 pub const SOCKET_ENV: &str = "RVS_SOCKET";
 /// Default socket path (also rvsd's default `control.socket`).

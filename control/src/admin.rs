@@ -67,15 +67,19 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             Ok(Response::Done)
         }
         Request::ZeroStats { service } => {
-            let ids = match service {
-                None => None,
+            let (ids, keys): (Option<Vec<u32>>, _) = match service {
+                None => (None, None),
                 Some(id) => {
-                    let s = find(d.services(), &key(&id)?).ok_or(NO_SUCH_SERVICE)?;
-                    Some(d.services()[s].dests.iter().map(|x| x.id).collect())
+                    let k = key(&id)?;
+                    let s = find(d.services(), &k).ok_or(NO_SUCH_SERVICE)?;
+                    (
+                        Some(d.services()[s].dests.iter().map(|x| x.id).collect()),
+                        Some([k]),
+                    )
                 }
             };
-            d.zero_stats(ids).map_err(|e| e.to_string())?;
-            est.forget();
+            d.zero_stats(ids.clone()).map_err(|e| e.to_string())?;
+            est.forget(ids.as_deref(), keys.as_ref().map(|k| &k[..]));
             Ok(Response::Done)
         }
         Request::FlushConnections => {
@@ -83,9 +87,18 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             Ok(Response::Done)
         }
         change => {
-            let mut services = d.services().to_vec();
+            let old = d.services().to_vec();
+            let mut services = old.clone();
             edit(d, &mut services, change)?;
+            let departs = Estimator::departs(&old, &services);
+            if departs {
+                // The departing servers' last counters, kept for their services.
+                est.refresh(d).map_err(|e| e.to_string())?;
+            }
             d.set_services(services).map_err(|e| snapshot_message(&e))?;
+            if departs {
+                est.retire(&old, d.services());
+            }
             Ok(Response::Done)
         }
     }
@@ -124,6 +137,7 @@ fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Resu
             let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
             check_port_mapping(&service, &dest)?;
             let new = dest_config(&dest)?;
+            check_reachable(d, &new)?;
             let s = &mut services[i];
             if s.dests.iter().any(|o| same_dest(s.key, o, &new)) {
                 return Err(DEST_EXISTS.into());
@@ -134,6 +148,7 @@ fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Resu
             let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
             check_port_mapping(&service, &dest)?;
             let new = dest_config(&dest)?;
+            check_reachable(d, &new)?;
             let s = &mut services[i];
             let k = s.key;
             let old = s
@@ -205,6 +220,18 @@ fn check_port_mapping(service: &api::ServiceId, dest: &api::DestSpec) -> Result<
     Ok(())
 }
 
+/// The config file's rule for real servers (`config::unusable_real_server`).
+fn check_reachable(d: &Daemon, dest: &DestConfig) -> Result<(), String> {
+    let Some(ip) = dest.addr.to_v4().map(Ipv4Addr::from) else {
+        return Ok(());
+    };
+    let c = d.config();
+    match crate::config::unusable_real_server(&c.ports, &c.routes, ip, dest.method) {
+        Some(why) => Err(format!("real server {ip}: {why}")),
+        None => Ok(()),
+    }
+}
+
 fn check_laddr_port(d: &Daemon, ip: Ipv4Addr, interface: &str) -> Result<(), String> {
     let Some(port) = d.config().ports.iter().find(|p| p.name == interface) else {
         let names: Vec<&str> = d.config().ports.iter().map(|p| p.name.as_str()).collect();
@@ -234,6 +261,12 @@ fn apply_spec(s: &mut ServiceConfig, spec: &api::ServiceSpec) -> Result<(), Stri
     if spec.netmask > 32 {
         return Err(format!("Illegal persistence netmask /{}", spec.netmask));
     }
+    if let Some(p) = spec.persistence.filter(|&p| p == 0 || p > api::MAX_TIMEOUT) {
+        return Err(format!(
+            "invalid timeout value `{p}' specified (persistence: 1..={})",
+            api::MAX_TIMEOUT
+        ));
+    }
     s.persistence_s = spec.persistence;
     s.persistence_prefix = spec.netmask;
     Ok(())
@@ -256,6 +289,12 @@ fn blank_dest() -> DestConfig {
 fn dest_config(d: &api::DestSpec) -> Result<DestConfig, String> {
     if d.weight > 65535 {
         return Err("Illegal weight specified".into());
+    }
+    if d.upper_threshold > api::MAX_THRESHOLD || d.lower_threshold > api::MAX_THRESHOLD {
+        return Err(format!(
+            "Illegal threshold specified (at most {})",
+            api::MAX_THRESHOLD
+        ));
     }
     if d.upper_threshold != 0 && d.lower_threshold > d.upper_threshold {
         return Err("Lower threshold is above the upper threshold".into());
@@ -345,7 +384,7 @@ pub fn service_spec(s: &ServiceConfig) -> api::ServiceSpec {
 }
 
 fn service_info(d: &Daemon, est: &Estimator, s: &ServiceConfig) -> api::ServiceInfo {
-    let mut stats = api::Stats::default();
+    let mut stats = est.retired(&s.key);
     let mut rates = api::Rates::default();
     let dests = s
         .dests

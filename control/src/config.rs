@@ -273,6 +273,11 @@ impl Prefix {
         (u32::from(a) ^ u32::from(self.addr)) & self.mask() == 0
     }
 
+    /// The address with every host bit set.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.mask())
+    }
+
     /// Whether no host bit is set.
     pub fn is_network(&self) -> bool {
         self.network() == self.addr
@@ -694,6 +699,43 @@ fn connected(ports: &[PortSpec], a: Ipv4Addr) -> Option<usize> {
     ports
         .iter()
         .position(|p| p.addrs.iter().any(|n| n.contains(a)))
+}
+
+/// Why a box with these ports and routes cannot forward to real server `addr` by `method`
+/// (None: it can). One rule for the config file and for rvsadm's changes.
+pub fn unusable_real_server(
+    ports: &[PortSpec],
+    routes: &[RouteSpec],
+    addr: Ipv4Addr,
+    method: Method,
+) -> Option<String> {
+    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback() {
+        return Some("not a unicast address; expected a real server's address".into());
+    }
+    if let Some(net) = ports
+        .iter()
+        .flat_map(|p| &p.addrs)
+        .find(|n| n.len < 31 && n.contains(addr) && addr == n.broadcast())
+    {
+        return Some(format!("the broadcast address of {net}"));
+    }
+    if is_own(ports, addr) {
+        return Some("one of the box's own addresses; expected a real server's".into());
+    }
+    let connected = connected(ports, addr).is_some();
+    if method == Method::Dr && !connected {
+        return Some(format!(
+            "dr forwarding needs the real server on a connected subnet ({})",
+            subnets(ports)
+        ));
+    }
+    if !connected && !routes.iter().any(|r| r.prefix.contains(addr)) {
+        return Some(format!(
+            "unreachable: in no connected subnet ({}) and no route",
+            subnets(ports)
+        ));
+    }
+    None
 }
 
 fn is_own(ports: &[PortSpec], a: Ipv4Addr) -> bool {
@@ -1311,7 +1353,7 @@ fn services(
         };
         let persistence_s: Option<u32> = s
             .persistence
-            .map(|v| int(&f("persistence"), v, 1..=MAX_TIMEOUT_S))
+            .map(|v| int(&f("persistence"), v, 1..=i64::from(rvs_api::MAX_TIMEOUT)))
             .transpose()?;
         if port == 0 && persistence_s.is_none() {
             return Err(invalid(
@@ -1334,9 +1376,17 @@ fn services(
         let mut local_addrs: Vec<Addr> = Vec::with_capacity(s.local_addrs.len());
         for (k, a) in s.local_addrs.iter().enumerate() {
             let fl = format!("services[{i}].local_addrs[{k}]");
-            let la = Addr::from(ipv4(&fl, a)?);
+            let ip = ipv4(&fl, a)?;
+            let la = Addr::from(ip);
             if local_addrs.contains(&la) {
                 return Err(invalid(fl, q(a), "listed twice"));
+            }
+            if connected(ports, ip).is_none() {
+                return Err(invalid(
+                    fl,
+                    q(a),
+                    format!("in no port's subnet ({})", subnets(ports)),
+                ));
             }
             local_addrs.push(la);
         }
@@ -1353,10 +1403,18 @@ fn services(
                 .as_deref()
                 .map_or(Ok(Method::Dr), |m| method(&g("method"), m))?;
             let upper: u32 = d.upper_threshold.map_or(Ok(0), |v| {
-                int(&g("upper_threshold"), v, 0..=i64::from(u32::MAX))
+                int(
+                    &g("upper_threshold"),
+                    v,
+                    0..=i64::from(rvs_api::MAX_THRESHOLD),
+                )
             })?;
             let lower: u32 = d.lower_threshold.map_or(Ok(0), |v| {
-                int(&g("lower_threshold"), v, 0..=i64::from(u32::MAX))
+                int(
+                    &g("lower_threshold"),
+                    v,
+                    0..=i64::from(rvs_api::MAX_THRESHOLD),
+                )
             })?;
             if upper != 0 && lower > upper {
                 return Err(invalid(
@@ -1385,28 +1443,8 @@ fn services(
                     format!("same address and port as services[{i}].real_servers[{k}]"),
                 ));
             }
-            if method == Method::Dr {
-                if connected(ports, addr).is_none() {
-                    return Err(invalid(
-                        g("addr"),
-                        q(&d.addr),
-                        format!(
-                            "dr forwarding needs the real server on a connected subnet ({})",
-                            subnets(ports)
-                        ),
-                    ));
-                }
-            } else if connected(ports, addr).is_none()
-                && !routes.iter().any(|r| r.prefix.contains(addr))
-            {
-                return Err(invalid(
-                    g("addr"),
-                    q(&d.addr),
-                    format!(
-                        "unreachable: in no connected subnet ({}) and no route",
-                        subnets(ports)
-                    ),
-                ));
+            if let Some(why) = unusable_real_server(ports, routes, addr, method) {
+                return Err(invalid(g("addr"), q(&d.addr), why));
             }
             if method == Method::FullNat && local_addrs.is_empty() {
                 return Err(invalid(
@@ -1917,6 +1955,38 @@ addrs = ["192.0.2.1/24"]
             ),
             (r("port = 80", "port = 65536"), "services[0].port"),
             (r("persistence = 300\n", ""), "services[1].port"),
+            (
+                r("persistence = 300", "persistence = 2678401"),
+                "services[1].persistence",
+            ),
+            (
+                r("upper_threshold = 100", "upper_threshold = 2147483648"),
+                "services[0].real_servers[0].upper_threshold",
+            ),
+            (
+                r("lower_threshold = 50", "lower_threshold = 3000000000"),
+                "services[0].real_servers[0].lower_threshold",
+            ),
+            (
+                r("[\"10.20.0.250\"]", "[\"192.168.77.1\"]"),
+                "services[0].local_addrs[0]",
+            ),
+            (
+                r("addr = \"10.20.0.13\"", "addr = \"0.0.0.0\""),
+                "services[1].real_servers[0].addr",
+            ),
+            (
+                r("addr = \"10.20.0.13\"", "addr = \"224.0.0.1\""),
+                "services[1].real_servers[0].addr",
+            ),
+            (
+                r("addr = \"10.20.0.13\"", "addr = \"10.20.0.255\""),
+                "services[1].real_servers[0].addr",
+            ),
+            (
+                r("addr = \"10.20.0.13\"", "addr = \"10.20.0.1\""),
+                "services[1].real_servers[0].addr",
+            ),
             (
                 r("persistence_netmask = 24", "persistence_netmask = 33"),
                 "services[1].persistence_netmask",

@@ -26,12 +26,12 @@ impl Metrics {
 
     /// Publishes the current values.
     pub fn update(&self, d: &Daemon, est: &Estimator) {
-        let mut total = rvs_api::Stats::default();
+        let mut total = est.retired_total();
         for s in d.services() {
             let id = service_id(&s.key);
             let proto = id.protocol.name().to_string();
             let (vip, vport) = (id.addr.to_string(), id.port.to_string());
-            let mut svc = rvs_api::Stats::default();
+            let mut svc = est.retired(&s.key);
             for dest in &s.dests {
                 let (st, _, active, inactive) = est.dest(dest.id);
                 svc += st;

@@ -1,10 +1,15 @@
 //! Per-real-server counters and rates as ipvsadm shows them (--stats, --rate): the control
 //! thread samples the workers' counters every [`RATE_INTERVAL`] and derives per-second rates
 //! from two samples, like the kernel's estimator (which uses 2 s too).
+//!
+//! Service and total counters never go back when servers leave (Prometheus counters must not,
+//! and IPVS keeps them per service): a departing server's last counters are retired into its
+//! service's and the total's, until `-Z` zeroes them or the service is deleted.
 
 use crate::daemon::Daemon;
 use crate::publish::RequestError;
 use dataplane::forward::DestStats;
+use dataplane::snapshot::{ServiceConfig, ServiceKey};
 use rvs_api as api;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,6 +22,10 @@ pub struct Estimator {
     current: HashMap<u32, DestStats>,
     previous: Option<(Instant, HashMap<u32, DestStats>)>,
     rates: HashMap<u32, api::Rates>,
+    /// What departed servers had counted, per service.
+    retired: HashMap<ServiceKey, api::Stats>,
+    /// What departed servers and deleted services had counted.
+    retired_total: api::Stats,
 }
 
 fn per_second(new: u64, old: u64, secs: f64) -> u64 {
@@ -56,11 +65,80 @@ impl Estimator {
         Ok(())
     }
 
-    /// After the counters were zeroed: start estimating afresh.
-    pub fn forget(&mut self) {
-        self.current.clear();
-        self.previous = None;
-        self.rates.clear();
+    /// After the counters of `ids` (None: all) were zeroed: estimate them afresh, and zero
+    /// what the services of `services` (None: all) keep of departed servers.
+    pub fn forget(&mut self, ids: Option<&[u32]>, services: Option<&[ServiceKey]>) {
+        match ids {
+            None => {
+                self.current.clear();
+                self.previous = None;
+                self.rates.clear();
+            }
+            Some(ids) => {
+                for id in ids {
+                    self.current.remove(id);
+                    if let Some((_, old)) = &mut self.previous {
+                        old.remove(id);
+                    }
+                    self.rates.remove(id);
+                }
+            }
+        }
+        match services {
+            None => {
+                self.retired.clear();
+                self.retired_total = api::Stats::default();
+            }
+            Some(keys) => {
+                for k in keys {
+                    self.retired.remove(k);
+                }
+            }
+        }
+    }
+
+    /// After the table went from `old` to `new`: the last counters of each server that left a
+    /// remaining service are kept in that service's, those of a deleted service only in the
+    /// total. Call with counters refreshed just before the change.
+    pub fn retire(&mut self, old: &[ServiceConfig], new: &[ServiceConfig]) {
+        for s in old {
+            let kept = new.iter().find(|n| n.key == s.key);
+            for d in &s.dests {
+                if kept.is_some_and(|n| n.dests.iter().any(|x| x.id == d.id)) {
+                    continue;
+                }
+                let (stats, ..) = self.dest(d.id);
+                self.retired_total += stats;
+                if kept.is_some() {
+                    *self.retired.entry(s.key).or_default() += stats;
+                }
+                self.current.remove(&d.id);
+                self.rates.remove(&d.id);
+            }
+            if kept.is_none() {
+                self.retired.remove(&s.key);
+            }
+        }
+    }
+
+    /// Whether the change from `old` to `new` takes a server out of a service.
+    pub fn departs(old: &[ServiceConfig], new: &[ServiceConfig]) -> bool {
+        old.iter().any(|s| {
+            let kept = new.iter().find(|n| n.key == s.key);
+            s.dests
+                .iter()
+                .any(|d| !kept.is_some_and(|n| n.dests.iter().any(|x| x.id == d.id)))
+        })
+    }
+
+    /// What the departed servers of service `key` had counted.
+    pub fn retired(&self, key: &ServiceKey) -> api::Stats {
+        self.retired.get(key).copied().unwrap_or_default()
+    }
+
+    /// What every departed server and deleted service had counted.
+    pub fn retired_total(&self) -> api::Stats {
+        self.retired_total
     }
 
     /// Counters, rates, active and inactive connections of real server `id`.

@@ -411,6 +411,17 @@ fn peers_outside_the_control_group_are_refused() {
     assert!(run_as("rvs-operator").status.success());
 }
 
+/// UDP 53 on the VIP, NAT to 10.20.0.11 (the traffic of [`udp_query`]).
+const UDP_DNS_SERVICE: &str = r#"[[services]]
+protocol = "udp"
+vip = "10.10.0.100"
+port = 53
+scheduler = "rr"
+[[services.real_servers]]
+addr = "10.20.0.11"
+method = "nat"
+"#;
+
 fn udp_query(i: u16) -> Vec<u8> {
     let mut f = Vec::new();
     etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xfe], [2, 0, 0, 0, 0, 1])
@@ -444,21 +455,12 @@ fn metrics_show_backend_counters_growing_with_traffic() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let services = r#"[[services]]
-protocol = "udp"
-vip = "10.10.0.100"
-port = 53
-scheduler = "rr"
-[[services.real_servers]]
-addr = "10.20.0.11"
-method = "nat"
-"#;
     let metrics = format!("[metrics]\nlisten = \"{addr}\"");
     let frames: Vec<Vec<u8>> = (0..8).map(udp_query).collect();
     let d = Rvsd::start(
         "metrics",
         "",
-        &format!("{metrics}\n{services}"),
+        &format!("{metrics}\n{UDP_DNS_SERVICE}"),
         Some(frames),
     );
     let metric = "rvs_ipvs_backend_incoming_packets_total{proto=\"UDP\",local_address=\"10.10.0.100\",local_port=\"53\",remote_address=\"10.20.0.11\",remote_port=\"53\"}";
@@ -469,4 +471,105 @@ method = "nat"
     assert!(first > 0 && second > first, "{first} then {second}");
     let stats = d.ok("-Ln --stats");
     assert!(stats.contains("10.20.0.11:53"), "{stats}");
+}
+
+/// The fields of the listing line that starts with `prefix`.
+fn line_fields<'a>(listing: &'a str, prefix: &str) -> Vec<&'a str> {
+    listing
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in\n{listing}"))
+        .split_whitespace()
+        .collect()
+}
+
+/// A service's counters never go back when one of its servers is deleted (its last counters
+/// stay with the service, as in IPVS), and `-Z` of one service leaves the others' rates alone.
+#[test]
+fn service_counters_and_rates_survive_changes_elsewhere() {
+    let frames: Vec<Vec<u8>> = (0..8).map(udp_query).collect();
+    let d = Rvsd::start("svcstats", "", UDP_DNS_SERVICE, Some(frames));
+    d.ok("-A -t 10.10.0.100:80 -s rr");
+    d.ok("-a -t 10.10.0.100:80 -r 10.20.0.11:80 -m");
+    // Two estimation intervals (2 s each) give a rate.
+    std::thread::sleep(Duration::from_secs(5));
+    let udp = "UDP  10.10.0.100:53";
+    let rates = d.ok("-Ln --rate --exact");
+    assert!(
+        line_fields(&rates, udp)[3].parse::<u64>().unwrap() > 0,
+        "{rates}"
+    );
+    d.ok("-Z -t 10.10.0.100:80");
+    let after_zero = d.ok("-Ln --rate --exact");
+    let in_pps: u64 = line_fields(&after_zero, udp)[3].parse().unwrap();
+    assert!(
+        in_pps > 0,
+        "-Z of TCP :80 reset UDP :53's rate:\n{after_zero}"
+    );
+
+    let stats = d.ok("-Ln --stats --exact");
+    let before: Vec<u64> = line_fields(&stats, udp)[2..]
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(before[0] > 0 && before[1] > 0, "{stats}");
+    d.ok("-d -u 10.10.0.100:53 -r 10.20.0.11:53");
+    let stats = d.ok("-Ln --stats --exact");
+    let after: Vec<u64> = line_fields(&stats, udp)[2..]
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        after.iter().zip(&before).all(|(a, b)| a >= b),
+        "the service's counters went back from {before:?} to {after:?}"
+    );
+    d.ok("-Z -u 10.10.0.100:53");
+    let stats = d.ok("-Ln --stats --exact");
+    assert_eq!(line_fields(&stats, udp)[2..], ["0"; 5], "{stats}");
+}
+
+/// What the config accepts, `-S` prints in a form `-R` restores (values at ipvsadm's limits),
+/// and rvsadm refuses the real servers the config file refuses.
+#[test]
+fn saved_tables_restore_and_unusable_real_servers_are_refused() {
+    let services = r#"[[services]]
+protocol = "tcp"
+vip = "10.10.0.100"
+port = 80
+scheduler = "rr"
+persistence = 2678400
+[[services.real_servers]]
+addr = "10.20.0.11"
+method = "nat"
+upper_threshold = 2147483647
+lower_threshold = 2147483646
+"#;
+    let d = Rvsd::start("limits", "", services, None);
+    let saved = d.ok("-Sn");
+    let listing = d.ok("-Ln --thresholds");
+    d.ok("-C");
+    let out = d.adm_stdin(&["-R"], Some(&saved));
+    assert!(
+        out.status.success(),
+        "-R of -S failed: {}\n{saved}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(d.ok("-Sn"), saved);
+    assert_eq!(d.ok("-Ln --thresholds"), listing);
+
+    for rs in [
+        "-r 192.168.5.5 -g",
+        "-r 0.0.0.0:80 -m",
+        "-r 255.255.255.255:80 -m",
+        "-r 224.0.0.1:80 -m",
+        "-r 10.20.0.255:80 -m",
+        "-r 10.20.0.1:80 -m",
+    ] {
+        let line = format!("-a -t 10.10.0.100:80 {rs}");
+        let out = d.adm(&line.split_whitespace().collect::<Vec<_>>());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "accepted {rs}");
+        assert!(err.contains("real server"), "{rs}: {err}");
+    }
+    assert_eq!(d.ok("-Sn"), saved, "the table is as it was");
 }

@@ -14,8 +14,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-/// Longest timeout ipvsadm accepts (31 days).
-pub const MAX_TIMEOUT: u32 = 86400 * 31;
+pub use rvs_api::MAX_TIMEOUT;
 /// Persistence timeout when `-p` has no value.
 pub const DEFAULT_PERSISTENCE: u32 = 300;
 /// Scheduler when `-s` is not given.
@@ -612,14 +611,14 @@ impl State {
             }
             Opt::UThreshold => {
                 self.set_option(O_UTHRESHOLD)?;
-                match number(&value, 0, i64::from(i32::MAX)) {
+                match number(&value, 0, i64::from(rvs_api::MAX_THRESHOLD)) {
                     Some(n) => self.upper = n as u32,
                     None => return fail("illegal u_threshold specified"),
                 }
             }
             Opt::LThreshold => {
                 self.set_option(O_LTHRESHOLD)?;
-                match number(&value, 0, i64::from(i32::MAX)) {
+                match number(&value, 0, i64::from(rvs_api::MAX_THRESHOLD)) {
                     Some(n) => self.lower = n as u32,
                     None => return fail("illegal l_threshold specified"),
                 }

@@ -362,8 +362,8 @@ fn real_server(src: &str, node: &Node) -> Result<RealServer, ParseError> {
     for n in node.block.iter().flatten() {
         match n.keyword.as_str() {
             "weight" => rs.weight = number(n, 0, 65535)?,
-            "uthreshold" => rs.upper_threshold = number(n, 0, i32::MAX as u32)?,
-            "lthreshold" => rs.lower_threshold = number(n, 0, i32::MAX as u32)?,
+            "uthreshold" => rs.upper_threshold = number(n, 0, rvs_api::MAX_THRESHOLD)?,
+            "lthreshold" => rs.lower_threshold = number(n, 0, rvs_api::MAX_THRESHOLD)?,
             "lb_kind" | "lvs_method" => rs.method = Some(method(n)?),
             k if is_health_check(k) => rs.health_checks.push(HealthCheck {
                 kind: k.to_string(),
