@@ -557,6 +557,9 @@ impl Daemon {
             &self.services,
         )?;
         let now = self.now_ms();
+        let mut wanted = wanted;
+        wanted.sort_unstable();
+        self.neighbours.forget_unwanted(&wanted);
         for (i, a) in wanted {
             self.neighbours.want(i, a, now);
         }
@@ -733,12 +736,14 @@ impl Daemon {
         self.timeouts
     }
 
-    /// ipvsadm --set: new timeouts on every worker.
+    /// ipvsadm --set: new timeouts on every worker. A worker that does not answer in time
+    /// still has the command queued and takes it later, so the new timeouts are recorded
+    /// either way.
     pub fn set_timeouts(&mut self, timeouts: Timeouts) -> Result<(), RequestError> {
-        self.publisher
-            .request_all(|_| Command::SetTimeouts(timeouts), REQUEST_TIMEOUT)?;
         self.timeouts = timeouts;
-        Ok(())
+        self.publisher
+            .request_all(|_| Command::SetTimeouts(timeouts), REQUEST_TIMEOUT)
+            .map(|_| ())
     }
 
     /// Stops the workers (each drains its tx buffers), waits for them and closes the ports.

@@ -1,10 +1,14 @@
 //! Talking to the workers: versioned snapshots out, acknowledgements and replies back, over one
 //! command ring and one reply ring per worker.
 //!
-//! A published snapshot is retained here until every worker has acknowledged its generation (or
-//! a later one); only then is this side's reference dropped. Since a worker drops its old
-//! snapshot only after installing the new one, and the publisher still holds the newer one,
-//! the last reference to a table is always dropped here, off the hot path.
+//! Publishing a snapshot keeps the one it replaces here until every worker has acknowledged
+//! the new generation (or a later one): a worker drops its old snapshot when it installs the
+//! new one, before it acknowledges, so the last reference to a table is always dropped here,
+//! off the hot path.
+//!
+//! Requests (every command but installs) are counted per worker on both sides, and a reply
+//! names the count of the request it answers ([`Reply::seq`]): an answer that comes after its
+//! request timed out is told from the answer to the next one.
 
 use dataplane::dpdk::{Consumer, Producer};
 use dataplane::snapshot::Snapshot;
@@ -20,7 +24,10 @@ pub struct WorkerChannel {
 }
 
 struct Retained {
-    snapshot: Arc<Snapshot>,
+    generation: u64,
+    /// The snapshot this one replaced, which workers may still be running: held only to be
+    /// dropped here.
+    _replaced: Arc<Snapshot>,
     published: Instant,
     /// Per worker: acknowledged this generation (or a later one).
     acked: Vec<bool>,
@@ -47,6 +54,8 @@ pub struct Publisher {
     channels: Vec<WorkerChannel>,
     /// Commands a full ring could not take yet, per worker, sent first on the next pump.
     backlog: Vec<VecDeque<Box<Command>>>,
+    /// Per worker: requests sent so far (see [`Reply::seq`]).
+    requests: Vec<u64>,
     current: Arc<Snapshot>,
     retained: Vec<Retained>,
     /// Publish -> last acknowledgement, for the most recent fully acknowledged snapshot.
@@ -59,6 +68,7 @@ impl Publisher {
         let n = channels.len();
         Publisher {
             backlog: (0..n).map(|_| VecDeque::new()).collect(),
+            requests: vec![0; n],
             channels,
             current: initial,
             retained: Vec::new(),
@@ -85,12 +95,13 @@ impl Publisher {
         for w in 0..self.channels.len() {
             self.send(w, Box::new(Command::InstallSnapshot(snapshot.clone())));
         }
+        let generation = snapshot.generation;
         self.retained.push(Retained {
-            snapshot: snapshot.clone(),
+            generation,
+            _replaced: std::mem::replace(&mut self.current, snapshot),
             published: Instant::now(),
             acked: vec![false; self.channels.len()],
         });
-        self.current = snapshot;
     }
 
     fn send(&mut self, w: usize, cmd: Box<Command>) {
@@ -124,7 +135,7 @@ impl Publisher {
 
     fn acknowledge(&mut self, worker: usize, generation: u64) {
         for r in &mut self.retained {
-            if r.snapshot.generation <= generation {
+            if r.generation <= generation {
                 r.acked[worker] = true;
             }
         }
@@ -150,14 +161,18 @@ impl Publisher {
     ) -> Result<Vec<ReplyBody>, RequestError> {
         let n = self.channels.len();
         for w in 0..n {
+            self.requests[w] += 1;
             self.send(w, Box::new(make(w as u16)));
         }
+        let expected = self.requests.clone();
         let mut answers: Vec<Option<ReplyBody>> = (0..n).map(|_| None).collect();
         let deadline = Instant::now() + timeout;
         loop {
             self.pump(|reply| {
-                if let Some(slot) = answers.get_mut(usize::from(reply.worker)) {
-                    *slot = Some(reply.body);
+                let w = usize::from(reply.worker);
+                // Anything else answers a request given up on earlier: dropped.
+                if expected.get(w) == Some(&reply.seq) {
+                    answers[w] = Some(reply.body);
                 }
             });
             if answers.iter().all(Option::is_some) {

@@ -219,6 +219,15 @@ impl NeighbourTable {
             .is_some()
     }
 
+    /// Forgets the learned entries that are not in `wanted` (sorted): an address no real server
+    /// or route needs any more is no longer probed, and the table stays as large as the
+    /// configuration. Static entries stay.
+    pub fn forget_unwanted(&mut self, wanted: &[(u16, Ipv4Addr)]) {
+        self.entries.retain(|key, state| {
+            matches!(state, NeighbourState::Static { .. }) || wanted.binary_search(key).is_ok()
+        });
+    }
+
     /// Records that `addr` is at `mac` on `interface`, as seen in the sender fields of an ARP
     /// packet received at `now_ms`. Only updates an existing, non-static entry (unsolicited
     /// packets about other addresses create nothing); a group or all-zero `mac` is ignored.
@@ -515,6 +524,25 @@ mod tests {
         );
         assert_eq!(due(&mut t, 1_100), (vec![], false));
         assert_eq!(t.lookup(IF1_OTHER, a), None, "keyed by interface too");
+    }
+
+    #[test]
+    fn unwanted_learned_entries_are_forgotten_statics_stay() {
+        let (a, b, s) = (ip("10.0.0.5"), ip("10.0.0.6"), ip("10.0.0.7"));
+        let mut t = NeighbourTable::new();
+        t.want(IF0, a, 0);
+        t.want(IF0, b, 0);
+        t.learn(IF0, b, M1, 10);
+        t.add_static(IF0, s, M1);
+        t.forget_unwanted(&[(IF0, a)]);
+        assert_eq!(t.state(IF0, b), None, "no longer needed");
+        assert_eq!(t.lookup(IF0, s), Some(M1), "static");
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            due(&mut t, 0).0,
+            vec![(IF0, a)],
+            "only what is wanted is probed"
+        );
     }
 
     #[test]

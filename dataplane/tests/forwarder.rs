@@ -331,3 +331,63 @@ fn a_change_elsewhere_keeps_a_services_round_robin_place() {
         "a changed service starts afresh"
     );
 }
+
+/// A flow follows its server when the server's (or its gateway's) MAC moves, as the neighbour
+/// code reports a failover: its next packet goes to the new MAC, not the old one. While the
+/// table has no MAC for it (unresolved), the flow goes to the MAC it was bound with, and to
+/// the server's next MAC once it has one.
+#[test]
+fn an_established_flow_follows_its_servers_new_mac() {
+    use dataplane::buf::PacketBuf;
+    use dataplane::wire::ethernet::MacAddr;
+    let query = golden::Pkt {
+        src_mac: golden::GW_MAC,
+        dst_mac: golden::IF0_MAC,
+        ip: golden::Ip::new(golden::CLIENT, golden::VIP, 7),
+        l4: golden::L4::Udp {
+            sport: 1001,
+            dport: golden::DNS,
+            zero_checksum: false,
+        },
+        payload: b"query".to_vec(),
+        pad_to: 0,
+    }
+    .frame();
+    let send = |fw: &mut Forwarder, now: u64| {
+        let mut buf = HeapBuf::new(&query);
+        assert_eq!(fw.process(&mut buf, 0, now), Verdict::Transmit(1));
+        MacAddr(buf.data()[..6].try_into().unwrap())
+    };
+    // Every server's MAC becomes 02:00:00:00:<n>:<its last byte>.
+    let macs = |generation: u64, n: u8| {
+        snapshot_edited(Method::Dr, generation, move |s| {
+            for d in &mut s.dests {
+                d.mac = match n {
+                    0 => MacAddr::ZERO,
+                    n => MacAddr([2, 0, 0, 0, n, d.mac.0[5]]),
+                }
+            }
+        })
+    };
+    let mut fw = Forwarder::new(&golden::config(), macs(1, 1)).unwrap();
+    let first = send(&mut fw, golden::START_MS);
+    let server = first.0[5];
+    fw.set_snapshot(macs(2, 0));
+    assert_eq!(
+        send(&mut fw, 2_000),
+        first,
+        "unresolved: the MAC it was bound with"
+    );
+    fw.set_snapshot(macs(3, 9));
+    assert_eq!(
+        send(&mut fw, 3_000),
+        MacAddr([2, 0, 0, 0, 9, server]),
+        "resolved anew"
+    );
+    fw.set_snapshot(macs(4, 7));
+    assert_eq!(
+        send(&mut fw, 4_000),
+        MacAddr([2, 0, 0, 0, 7, server]),
+        "moved"
+    );
+}

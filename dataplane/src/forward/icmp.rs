@@ -75,7 +75,8 @@ pub(super) fn handle<B: PacketBuf>(
     let Some(s) = fw.sessions.get(id) else {
         return Verdict::Drop(DropReason::IcmpUnrelated);
     };
-    let (binding, in_key, out_key) = (s.payload, *s.in_key(), s.out_key().copied());
+    let (mut binding, in_key, out_key) = (s.payload, *s.in_key(), s.out_key().copied());
+    fw.follow_next_hop(&mut binding);
     match binding.method {
         // The error goes on to the real server exactly like the flow's packets.
         Method::Dr | Method::Tunnel => fw.transmit(

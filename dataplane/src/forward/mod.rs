@@ -287,6 +287,7 @@ impl Forwarder {
                 release(&mut self.lports, &mut self.services, &self.dests, &s);
             }
         }
+        self.dests.sessions_cleared();
         ids.len()
     }
 
@@ -645,7 +646,7 @@ impl Forwarder {
             return Verdict::Drop(DropReason::NoSession);
         };
         // What the rewrite needs, copied out of the slot (not the 40-byte keys).
-        let binding = s.payload;
+        let mut binding = s.payload;
         let rewrite = xmit::endpoints(binding.method, dir, s.in_key(), s.out_key());
         let vip = match binding.method {
             Method::Tunnel => xmit::v4(&s.in_key().dst),
@@ -675,7 +676,23 @@ impl Forwarder {
                 }
             }
         }
+        self.follow_next_hop(&mut binding);
         self.transmit(buf, l2, dir, &binding, &rewrite, vip)
+    }
+
+    /// Points a session's binding at its server's next hop as the current table has it, so
+    /// that the sessions already bound follow a server or gateway whose MAC moved (a failover
+    /// the neighbour code saw); a server gone from the table, or unresolved there, keeps the MAC
+    /// the session was bound with.
+    #[inline]
+    pub(super) fn follow_next_hop(&self, binding: &mut Binding) {
+        if !self.dests.moved() {
+            return;
+        }
+        if let Some((interface, mac)) = self.dests.next_hop(binding.dest_id) {
+            binding.dest_if = interface;
+            binding.dest_mac = mac;
+        }
     }
 
     /// Rewrites a packet of a session by its method (`rewrite`: the NAT/FULLNAT endpoints of

@@ -25,9 +25,13 @@ pub enum Command {
     ZeroStats(Option<Vec<u32>>),
 }
 
-/// A worker's answer, tagged with the worker index.
+/// A worker's answer, tagged with the worker index and, for requests (every command but
+/// `InstallSnapshot`), with how many requests this worker has taken so far (1 for its first):
+/// the sender counts the requests it sends the same way, so it tells the answer to its request
+/// from the late answer to one it gave up on, even when the reply ring lost a reply.
 pub struct Reply {
     pub worker: u16,
+    pub seq: u64,
     pub body: ReplyBody,
 }
 

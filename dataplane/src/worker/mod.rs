@@ -82,6 +82,8 @@ pub struct Worker {
     drain_tsc: u64,
     publish_tsc: u64,
     control_tsc: u64,
+    /// Requests (commands other than snapshot installs) taken so far; see [`Reply::seq`].
+    requests: u64,
 }
 
 impl Worker {
@@ -112,6 +114,7 @@ impl Worker {
             drain_tsc: tsc_per_us * drain_us.max(1),
             publish_tsc: tsc_per_us * PUBLISH_INTERVAL_US,
             control_tsc: tsc_per_us * CONTROL_POLL_US,
+            requests: 0,
         }
     }
 
@@ -303,6 +306,9 @@ impl Worker {
     }
 
     fn command(&mut self, cmd: Command, now_ms: u64) {
+        if !matches!(cmd, Command::InstallSnapshot(_)) {
+            self.requests += 1;
+        }
         let body = match cmd {
             Command::InstallSnapshot(snapshot) => {
                 let generation = snapshot.generation;
@@ -329,6 +335,7 @@ impl Worker {
         };
         let reply = Box::new(Reply {
             worker: self.index,
+            seq: self.requests,
             body,
         });
         // The control plane sizes the reply ring for its outstanding requests; if it is full
