@@ -324,75 +324,87 @@ impl Daemon {
         let mut counters = Vec::with_capacity(n_workers);
         let mut launched = Vec::with_capacity(n_workers);
         let mut redirect_in = redirect_in.into_iter();
-        for (w, io) in per_worker_queues.into_iter().enumerate() {
-            let (cmd_p, cmd_c) = channel::<Box<Command>>(
-                eal,
-                &format!("rvs_cmd_{instance}_{w}"),
-                COMMAND_RING,
-                Producers::Single,
-                SOCKET_ANY,
-            )
-            .map_err(dpdk("command ring"))?;
-            let (rep_p, rep_c) = channel(
-                eal,
-                &format!("rvs_reply_{instance}_{w}"),
-                COMMAND_RING,
-                Producers::Single,
-                SOCKET_ANY,
-            )
-            .map_err(dpdk("reply ring"))?;
-            channels.push(WorkerChannel {
-                commands: cmd_p,
-                replies: rep_c,
-            });
-            let redirect_out = redirect_producers
-                .iter()
-                .enumerate()
-                .map(|(o, p)| if o == w { None } else { p.try_clone() })
-                .collect();
-            let links = WorkerLinks {
-                redirect_in: redirect_in
-                    .next()
-                    .ok_or_else(|| DaemonError::Setup("redirect rings".into()))?,
-                redirect_out,
-                to_control: to_control
-                    .try_clone()
-                    .ok_or_else(|| DaemonError::Setup("control ring".into()))?,
-                from_control: from_control.take(),
-                commands: cmd_c,
-                replies: rep_p,
-            };
-            let fc = ForwarderConfig {
-                worker: w as u16,
-                workers: n_workers as u16,
-                capacity: config.sessions.capacity,
-                seed: random_seed(w),
-                timeouts: config.sessions.timeouts,
-                full_policy: config.sessions.full_policy,
-            };
-            let forwarder = Forwarder::new(&fc, snapshot.clone())
-                .map_err(|e| DaemonError::Setup(format!("sessions.capacity: {e:?}")))?;
-            let shared = Arc::new(SharedCounters::default());
-            counters.push(shared.clone());
-            let worker = Worker::new(
-                w as u16,
-                forwarder,
-                io,
-                links,
-                shared,
-                tsc_hz,
-                u64::from(config.dataplane.burst_drain_us),
-            );
-            let stop = stop.clone();
-            let lcore_id = config.cores.workers[w];
-            let job = move || {
-                drop(worker.run(&stop));
-                0
-            };
-            launched.push(
-                lcore::launch(eal, lcore_id, job)
-                    .map_err(dpdk(format!("worker lcore {lcore_id}")))?,
-            );
+        // On an error after some workers were launched, they are stopped and waited for before
+        // the error is returned, so that no worker keeps polling (and holding its queues).
+        let launch_all = || -> Result<(), DaemonError> {
+            for (w, io) in per_worker_queues.into_iter().enumerate() {
+                let (cmd_p, cmd_c) = channel::<Box<Command>>(
+                    eal,
+                    &format!("rvs_cmd_{instance}_{w}"),
+                    COMMAND_RING,
+                    Producers::Single,
+                    SOCKET_ANY,
+                )
+                .map_err(dpdk("command ring"))?;
+                let (rep_p, rep_c) = channel(
+                    eal,
+                    &format!("rvs_reply_{instance}_{w}"),
+                    COMMAND_RING,
+                    Producers::Single,
+                    SOCKET_ANY,
+                )
+                .map_err(dpdk("reply ring"))?;
+                channels.push(WorkerChannel {
+                    commands: cmd_p,
+                    replies: rep_c,
+                });
+                let redirect_out = redirect_producers
+                    .iter()
+                    .enumerate()
+                    .map(|(o, p)| if o == w { None } else { p.try_clone() })
+                    .collect();
+                let links = WorkerLinks {
+                    redirect_in: redirect_in
+                        .next()
+                        .ok_or_else(|| DaemonError::Setup("redirect rings".into()))?,
+                    redirect_out,
+                    to_control: to_control
+                        .try_clone()
+                        .ok_or_else(|| DaemonError::Setup("control ring".into()))?,
+                    from_control: from_control.take(),
+                    commands: cmd_c,
+                    replies: rep_p,
+                };
+                let fc = ForwarderConfig {
+                    worker: w as u16,
+                    workers: n_workers as u16,
+                    capacity: config.sessions.capacity,
+                    seed: random_seed(w),
+                    timeouts: config.sessions.timeouts,
+                    full_policy: config.sessions.full_policy,
+                };
+                let forwarder = Forwarder::new(&fc, snapshot.clone())
+                    .map_err(|e| DaemonError::Setup(format!("sessions.capacity: {e:?}")))?;
+                let shared = Arc::new(SharedCounters::default());
+                counters.push(shared.clone());
+                let worker = Worker::new(
+                    w as u16,
+                    forwarder,
+                    io,
+                    links,
+                    shared,
+                    tsc_hz,
+                    u64::from(config.dataplane.burst_drain_us),
+                );
+                let stop = stop.clone();
+                let lcore_id = config.cores.workers[w];
+                let job = move || {
+                    drop(worker.run(&stop));
+                    0
+                };
+                launched.push(
+                    lcore::launch(eal, lcore_id, job)
+                        .map_err(dpdk(format!("worker lcore {lcore_id}")))?,
+                );
+            }
+            Ok(())
+        };
+        if let Err(e) = launch_all() {
+            stop.store(true, Ordering::Relaxed);
+            for l in launched.drain(..) {
+                l.wait();
+            }
+            return Err(e);
         }
         let publisher = Publisher::new(channels, snapshot);
         let timeouts = config.sessions.timeouts;

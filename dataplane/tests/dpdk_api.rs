@@ -1,5 +1,6 @@
 //! The safe DPDK layer's contracts: EAL once, lcore launch, mbuf operations, bulk allocation,
-//! rings of owned items, port queue ownership.
+//! rings of owned items, port queue ownership (one owner per port; start and stop refused
+//! while queue handles or flow rules are out), virtual devices released on close.
 
 mod common;
 
@@ -214,4 +215,91 @@ fn concurrent_attach_and_detach_of_virtual_devices_is_safe() {
         t.join().expect("no thread failed");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A ring port named `name` with one rx and one tx ring.
+fn ring_port(name: &str) -> dataplane::dpdk::Result<Port> {
+    let eal = eal();
+    let (_p, c) = channel::<Mbuf>(eal, &unique("rv_in"), 64, Producers::Single, SOCKET_ANY)?;
+    let (p, _c) = channel::<Mbuf>(eal, &unique("rv_out"), 64, Producers::Single, SOCKET_ANY)?;
+    Port::open_rings(eal, name, vec![c], vec![p], &PortConfig::new(pool(255)))
+}
+
+/// A port has one owner: opening it again is refused (two owners could hand out the same
+/// queue twice, or close each other's device), and the refusal leaves the owner's device
+/// open. Starting is refused while queue handles are out, like stopping.
+#[test]
+fn a_port_has_one_owner() {
+    let eal = eal();
+    let mut a = ring_port(&unique("net_ring_own")).unwrap();
+    a.start().unwrap();
+    let rx = a.rx_queue(0).unwrap();
+    let mut twice = PortConfig::new(pool(255));
+    twice.rx_queues = 2;
+    for config in [PortConfig::new(pool(255)), twice] {
+        let err = Port::open(eal, a.id(), &config).err().expect("refused");
+        assert!(err.to_string().contains("already open"), "{err}");
+    }
+    assert!(
+        a.mac().is_ok() && a.stats().is_ok(),
+        "the owner's device is open"
+    );
+    let err = a.start().unwrap_err();
+    assert!(err.to_string().contains("still in use"), "{err}");
+    a.return_rx_queue(rx);
+    a.stop().unwrap();
+    let id = a.id();
+    drop(a);
+    assert!(
+        Port::open(eal, id, &PortConfig::new(pool(255))).is_err(),
+        "closed with its owner"
+    );
+}
+
+/// A ring port is a virtual device: closing it removes the device, so its name can be used
+/// again.
+#[test]
+fn a_ring_port_releases_its_name_on_drop() {
+    let name = unique("net_ring_re");
+    for round in 0..3 {
+        let port = ring_port(&name).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        drop(port);
+    }
+}
+
+/// `append` refuses a chained mbuf (its end is in another segment than `data` views) instead
+/// of handing out bytes of the first segment.
+#[test]
+fn append_refuses_a_chained_mbuf() {
+    let eal = eal();
+    let dir = std::env::temp_dir().join(unique("rvs-chain-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let frame: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    write_pcap(&dir.join("in.pcap"), std::slice::from_ref(&frame));
+    let devargs = format!(
+        "{},rx_pcap={},tx_pcap={}",
+        unique("net_pcap_chain"),
+        dir.join("in.pcap").display(),
+        dir.join("out.pcap").display()
+    );
+    let mut port = Port::open_vdev(eal, &devargs, &PortConfig::new(pool(255))).unwrap();
+    port.start().unwrap();
+    let mut rx = port.rx_queue(0).unwrap();
+    let mut burst = MbufBurst::<8>::new();
+    for _ in 0..1000 {
+        if rx.rx_burst(&mut burst) > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let mut m = burst.drain().next().expect("the frame");
+    assert_eq!(m.pkt_len(), 3000);
+    assert!(!m.is_contiguous(), "received in two segments");
+    let first = m.data().to_vec();
+    assert!(m.append(4).is_none());
+    assert_eq!((m.pkt_len(), m.data()), (3000, &first[..]), "unchanged");
+    drop(m);
+    port.return_rx_queue(rx);
+    drop(port);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,22 +6,9 @@ mod common;
 use common::*;
 use dataplane::dpdk::{Port, PortConfig};
 use dataplane::macswap;
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcap::PcapReader;
 use std::fs::File;
 use std::path::Path;
-use std::time::Duration;
-
-fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut w = PcapWriter::new(File::create(path).unwrap()).unwrap();
-    for (i, f) in frames.iter().enumerate() {
-        w.write_packet(&PcapPacket::new(
-            Duration::from_micros(i as u64),
-            f.len() as u32,
-            f,
-        ))
-        .unwrap();
-    }
-}
 
 fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     let mut r = PcapReader::new(File::open(path).unwrap()).unwrap();

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match run(config) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(eal) => eal.cleanup_and_exit(0),
         Err(e) => {
             eprintln!("rvsd: {e}");
             ExitCode::FAILURE
@@ -47,7 +47,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+/// Runs the daemon until SIGTERM/SIGINT; returns the EAL once everything that used it is
+/// gone, for its cleanup.
+fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;
@@ -124,8 +126,5 @@ fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
             c.io_drops()
         );
     }
-    if let Err(e) = eal.cleanup() {
-        eprintln!("rvsd: EAL cleanup: {e}");
-    }
-    Ok(())
+    Ok(eal)
 }

@@ -51,12 +51,17 @@ impl Eal {
         Ok(Eal { _private: () })
     }
 
-    /// Releases EAL resources at shutdown. Every port, queue, flow rule and ring must be gone
-    /// first.
-    pub fn cleanup(self) -> Result<()> {
-        // SAFETY: consumes the token, so no safe handle can call into DPDK afterwards except
-        // mbufs/pools the caller kept, which the contract above forbids.
+    /// Releases EAL resources and ends the process with exit status `code`: no code of this
+    /// thread runs after DPDK's cleanup, so no handle it kept (an mbuf, a pool) can reach what
+    /// the cleanup released. Other threads that use DPDK objects must be stopped first (rvsd
+    /// joins its workers and closes its ports; its other threads hold none).
+    pub fn cleanup_and_exit(self, code: i32) -> ! {
+        // SAFETY: the process exits right after; the caller has stopped the threads that use
+        // DPDK objects (see above).
         let ret = unsafe { dpdk_sys::rte_eal_cleanup() };
-        super::error::check("rte_eal_cleanup", ret).map(|_| ())
+        if let Err(e) = super::error::check("rte_eal_cleanup", ret) {
+            eprintln!("EAL cleanup: {e}");
+        }
+        std::process::exit(code)
     }
 }

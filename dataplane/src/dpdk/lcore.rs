@@ -67,6 +67,10 @@ where
             format!("{lcore} is not an enabled worker lcore"),
         ));
     }
+    // rte_eal_remote_launch is the main lcore's alone: two threads launching at once could
+    // both find the lcore idle and overwrite each other's job.
+    static LAUNCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = LAUNCH.lock().unwrap_or_else(|p| p.into_inner());
     let job: Box<Job> = Box::new(Box::new(job));
     let arg = Box::into_raw(job).cast::<c_void>();
     // SAFETY: `trampoline` takes ownership of `arg` when DPDK runs it; DPDK runs it only on

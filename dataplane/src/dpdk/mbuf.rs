@@ -144,9 +144,13 @@ impl Mbuf {
     }
 
     /// Grows the packet at the end by `n` bytes; returns those bytes, or None if the tailroom
-    /// is short.
+    /// is short or the packet is chained (its end is not in the segment [`data`](Self::data)
+    /// views).
     #[inline]
     pub fn append(&mut self, n: u16) -> Option<&mut [u8]> {
+        if !self.is_contiguous() {
+            return None;
+        }
         // SAFETY: valid owned mbuf; DPDK checks the tailroom and returns NULL if short.
         let p = unsafe { dpdk_sys::rte_pktmbuf_append(self.raw.as_ptr(), n) };
         if p.is_null() {

@@ -15,9 +15,11 @@ use std::sync::{Arc, Mutex};
 /// DPDK's device hot-plug (devargs list, bus scan, probe/remove) and ethdev creation are not
 /// safe to run concurrently from several threads; every attach/detach in this module holds this
 /// lock. Control path only: the packet path never touches it.
-static DEVICE_LOCK: Mutex<()> = Mutex::new(());
+/// The lock also holds the ids of the ports a [`Device`] owns: one owner per port, so two
+/// `Port`s can never hand out handles to the same queue nor close each other's device.
+static DEVICE_LOCK: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 
-fn device_lock() -> std::sync::MutexGuard<'static, ()> {
+fn device_lock() -> std::sync::MutexGuard<'static, Vec<u16>> {
     // A panic while holding the lock leaves no DPDK state half-changed that we could repair.
     DEVICE_LOCK
         .lock()
@@ -100,7 +102,8 @@ pub(super) struct Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
-        let _guard = device_lock();
+        let mut owned = device_lock();
+        owned.retain(|&p| p != self.id);
         // SAFETY: no queue handle exists any more (they hold this Device), so no thread polls
         // the port; stopping a stopped port is harmless.
         unsafe {
@@ -215,7 +218,8 @@ impl Port {
             tx.into_iter()
                 .map(|p| Box::new(Arc::clone(p.inner())) as Box<dyn Any + Send + Sync>),
         );
-        Self::setup(eal, PortId(ret as u16), false, keep, config)
+        // rte_eth_from_rings registers a virtual device ("net_ring_<name>"): removed on close.
+        Self::setup(eal, PortId(ret as u16), true, keep, config)
     }
 
     /// Looks a port up by its device name.
@@ -238,10 +242,19 @@ impl Port {
         c: &PortConfig,
     ) -> Result<Port> {
         let port = id.0;
-        // From here on, dropping `dev` closes the port (and removes a hot-plugged vdev).
+        let name = port_name(port)?;
+        {
+            let mut owned = device_lock();
+            if owned.contains(&port) {
+                return Err(Error::invalid("port", format!("{name} is already open")));
+            }
+            owned.push(port);
+        }
+        // From here on, dropping `dev` closes the port (and removes a hot-plugged vdev) and
+        // gives up its ownership.
         let dev = Arc::new(Device {
             id: port,
-            name: port_name(port)?,
+            name,
             vdev,
             _keep: keep,
             flow_rules: AtomicUsize::new(0),
@@ -360,8 +373,10 @@ impl Port {
         &self.dev
     }
 
-    /// Starts the device (rx/tx begin).
+    /// Starts the device (rx/tx begin). Refused while any queue handle is out: starting
+    /// rewrites the queue pointers a polling thread reads.
     pub fn start(&mut self) -> Result<()> {
+        self.no_handle_out("port start")?;
         // SAFETY: configured port.
         check("rte_eth_dev_start", unsafe {
             dpdk_sys::rte_eth_dev_start(self.dev.id)
@@ -369,17 +384,19 @@ impl Port {
         .map(|_| ())
     }
 
-    /// Stops the device. Refused while any queue handle is out, since a thread might be polling.
+    /// Stops the device. Refused while any queue handle is out, since a thread might be
+    /// polling, and while flow rules of the port live (DPDK wants them destroyed before a
+    /// stop; some drivers invalidate them).
     pub fn stop(&mut self) -> Result<()> {
-        let held = self.rx.iter().flatten().count() + self.tx.iter().flatten().count();
-        let out = Arc::strong_count(&self.queues) - 1 - held;
-        if out > 0 {
+        self.no_handle_out("port stop")?;
+        let rules = self
+            .dev
+            .flow_rules
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if rules > 0 {
             return Err(Error::invalid(
                 "port stop",
-                format!(
-                    "{out} queue handle(s) of {} are still in use",
-                    self.dev.name
-                ),
+                format!("{rules} flow rule(s) of {} are still alive", self.dev.name),
             ));
         }
         // SAFETY: no queue is in use by any thread (checked above).
@@ -387,6 +404,22 @@ impl Port {
             dpdk_sys::rte_eth_dev_stop(self.dev.id)
         })
         .map(|_| ())
+    }
+
+    /// Refuses `op` while a queue handle is out of the port.
+    fn no_handle_out(&self, op: &'static str) -> Result<()> {
+        let held = self.rx.iter().flatten().count() + self.tx.iter().flatten().count();
+        let out = Arc::strong_count(&self.queues) - 1 - held;
+        if out > 0 {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "{out} queue handle(s) of {} are still in use",
+                    self.dev.name
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Takes rx queue `q` (once).

@@ -118,3 +118,14 @@ pub fn assert_frames_eq(got: &[Vec<u8>], want: &[Vec<u8>]) {
         }
     }
 }
+
+/// Writes `frames` to a pcap file (for net_pcap's rx_pcap).
+pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        let at = std::time::Duration::from_micros(i as u64);
+        w.write_packet(&PcapPacket::new(at, f.len() as u32, f))
+            .unwrap();
+    }
+}
