@@ -67,19 +67,17 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             Ok(Response::Done)
         }
         Request::ZeroStats { service } => {
-            let (ids, keys): (Option<Vec<u32>>, _) = match service {
-                None => (None, None),
+            let zeroed: Option<(ServiceKey, Vec<u32>)> = match service {
+                None => None,
                 Some(id) => {
                     let k = key(&id)?;
                     let s = find(d.services(), &k).ok_or(NO_SUCH_SERVICE)?;
-                    (
-                        Some(d.services()[s].dests.iter().map(|x| x.id).collect()),
-                        Some([k]),
-                    )
+                    Some((k, d.services()[s].dests.iter().map(|x| x.id).collect()))
                 }
             };
-            d.zero_stats(ids.clone()).map_err(|e| e.to_string())?;
-            est.forget(ids.as_deref(), keys.as_ref().map(|k| &k[..]));
+            d.zero_stats(zeroed.as_ref().map(|(_, ids)| ids.clone()))
+                .map_err(|e| e.to_string())?;
+            est.forget(zeroed.as_ref().map(|(k, ids)| (k, &ids[..])));
             Ok(Response::Done)
         }
         Request::FlushConnections => {
@@ -92,8 +90,9 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             edit(d, &mut services, change)?;
             let departs = Estimator::departs(&old, &services);
             if departs {
-                // The departing servers' last counters, kept for their services.
-                est.refresh(d).map_err(|e| e.to_string())?;
+                // The departing servers' last counters, kept for their services; if a worker
+                // is late, the last sample (at most 2 s old) stands in: the change goes on.
+                let _ = est.refresh(d);
             }
             d.set_services(services).map_err(|e| snapshot_message(&e))?;
             if departs {

@@ -715,12 +715,12 @@ pub fn unusable_real_server(
     if let Some(net) = ports
         .iter()
         .flat_map(|p| &p.addrs)
-        .find(|n| n.len < 31 && n.contains(addr) && addr == n.broadcast())
+        .find(|n| n.len < 31 && addr == n.broadcast())
     {
         return Some(format!("the broadcast address of {net}"));
     }
-    if is_own(ports, addr) {
-        return Some("one of the box's own addresses; expected a real server's".into());
+    if is_own(ports, addr) || ports.iter().any(|p| p.vips.contains(&addr)) {
+        return Some("one of the box's own addresses or VIPs; expected a real server's".into());
     }
     let connected = connected(ports, addr).is_some();
     if method == Method::Dr && !connected {
@@ -1972,12 +1972,12 @@ addrs = ["192.0.2.1/24"]
                 "services[0].local_addrs[0]",
             ),
             (
-                r("addr = \"10.20.0.13\"", "addr = \"0.0.0.0\""),
-                "services[1].real_servers[0].addr",
+                r("addr = \"10.30.0.12\"", "addr = \"0.0.0.0\""),
+                "services[0].real_servers[1].addr",
             ),
             (
-                r("addr = \"10.20.0.13\"", "addr = \"224.0.0.1\""),
-                "services[1].real_servers[0].addr",
+                r("addr = \"10.30.0.12\"", "addr = \"224.0.0.1\""),
+                "services[0].real_servers[1].addr",
             ),
             (
                 r("addr = \"10.20.0.13\"", "addr = \"10.20.0.255\""),
@@ -1986,6 +1986,10 @@ addrs = ["192.0.2.1/24"]
             (
                 r("addr = \"10.20.0.13\"", "addr = \"10.20.0.1\""),
                 "services[1].real_servers[0].addr",
+            ),
+            (
+                r("addr = \"10.30.0.12\"", "addr = \"10.10.0.101\""),
+                "services[0].real_servers[1].addr",
             ),
             (
                 r("persistence_netmask = 24", "persistence_netmask = 33"),

@@ -561,7 +561,7 @@ impl Daemon {
 
     fn republish(&mut self) -> Result<(), SnapshotError> {
         let generation = self.publisher.current().generation + 1;
-        let (snapshot, wanted) = compile(
+        let (snapshot, mut wanted) = compile(
             generation,
             &self.interfaces,
             &self.routes,
@@ -569,7 +569,6 @@ impl Daemon {
             &self.services,
         )?;
         let now = self.now_ms();
-        let mut wanted = wanted;
         wanted.sort_unstable();
         self.neighbours.forget_unwanted(&wanted);
         for (i, a) in wanted {

@@ -22,9 +22,9 @@ pub struct Estimator {
     current: HashMap<u32, DestStats>,
     previous: Option<(Instant, HashMap<u32, DestStats>)>,
     rates: HashMap<u32, api::Rates>,
-    /// What departed servers had counted, per service.
+    /// What departed servers had counted, per remaining service.
     retired: HashMap<ServiceKey, api::Stats>,
-    /// What departed servers and deleted services had counted.
+    /// What deleted services had counted.
     retired_total: api::Stats,
 }
 
@@ -65,16 +65,19 @@ impl Estimator {
         Ok(())
     }
 
-    /// After the counters of `ids` (None: all) were zeroed: estimate them afresh, and zero
-    /// what the services of `services` (None: all) keep of departed servers.
-    pub fn forget(&mut self, ids: Option<&[u32]>, services: Option<&[ServiceKey]>) {
-        match ids {
+    /// After `-Z`: the counters of service `zeroed` (its key and its servers' ids), or of all
+    /// (None), were zeroed: estimate their rates afresh and zero what they keep of departed
+    /// servers.
+    pub fn forget(&mut self, zeroed: Option<(&ServiceKey, &[u32])>) {
+        match zeroed {
             None => {
                 self.current.clear();
                 self.previous = None;
                 self.rates.clear();
+                self.retired.clear();
+                self.retired_total = api::Stats::default();
             }
-            Some(ids) => {
+            Some((key, ids)) => {
                 for id in ids {
                     self.current.remove(id);
                     if let Some((_, old)) = &mut self.previous {
@@ -82,41 +85,29 @@ impl Estimator {
                     }
                     self.rates.remove(id);
                 }
-            }
-        }
-        match services {
-            None => {
-                self.retired.clear();
-                self.retired_total = api::Stats::default();
-            }
-            Some(keys) => {
-                for k in keys {
-                    self.retired.remove(k);
-                }
+                self.retired.remove(key);
             }
         }
     }
 
     /// After the table went from `old` to `new`: the last counters of each server that left a
-    /// remaining service are kept in that service's, those of a deleted service only in the
-    /// total. Call with counters refreshed just before the change.
+    /// remaining service are kept in that service's, and everything a deleted service had
+    /// counted in the total. Call with counters sampled just before the change.
     pub fn retire(&mut self, old: &[ServiceConfig], new: &[ServiceConfig]) {
         for s in old {
             let kept = new.iter().find(|n| n.key == s.key);
-            for d in &s.dests {
-                if kept.is_some_and(|n| n.dests.iter().any(|x| x.id == d.id)) {
-                    continue;
-                }
-                let (stats, ..) = self.dest(d.id);
-                self.retired_total += stats;
-                if kept.is_some() {
-                    *self.retired.entry(s.key).or_default() += stats;
-                }
+            let mut gone = api::Stats::default();
+            for d in s.dests.iter().filter(|d| !has(kept, d.id)) {
+                gone += self.dest(d.id).0;
                 self.current.remove(&d.id);
                 self.rates.remove(&d.id);
             }
-            if kept.is_none() {
-                self.retired.remove(&s.key);
+            match kept {
+                Some(_) => *self.retired.entry(s.key).or_default() += gone,
+                None => {
+                    self.retired_total += gone;
+                    self.retired_total += self.retired.remove(&s.key).unwrap_or_default();
+                }
             }
         }
     }
@@ -125,9 +116,7 @@ impl Estimator {
     pub fn departs(old: &[ServiceConfig], new: &[ServiceConfig]) -> bool {
         old.iter().any(|s| {
             let kept = new.iter().find(|n| n.key == s.key);
-            s.dests
-                .iter()
-                .any(|d| !kept.is_some_and(|n| n.dests.iter().any(|x| x.id == d.id)))
+            s.dests.iter().any(|d| !has(kept, d.id))
         })
     }
 
@@ -136,7 +125,7 @@ impl Estimator {
         self.retired.get(key).copied().unwrap_or_default()
     }
 
-    /// What every departed server and deleted service had counted.
+    /// What deleted services had counted (the total is this plus every service's counters).
     pub fn retired_total(&self) -> api::Stats {
         self.retired_total
     }
@@ -153,5 +142,91 @@ impl Estimator {
         };
         let rates = self.rates.get(&id).copied().unwrap_or_default();
         (stats, rates, s.active_conns, s.inactive_conns)
+    }
+}
+
+/// Whether server `id` is in service `kept` (None: the service is gone).
+fn has(kept: Option<&ServiceConfig>, id: u32) -> bool {
+    kept.is_some_and(|n| n.dests.iter().any(|x| x.id == id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::conn::{Addr, PROTO_TCP};
+    use dataplane::snapshot::{DestConfig, Method};
+    use dataplane::wire::ethernet::MacAddr;
+
+    fn service(port: u16, ids: &[u32]) -> ServiceConfig {
+        let dest = |id: u32| DestConfig {
+            id,
+            addr: Addr::v4([10, 0, 1, id as u8]),
+            port: 0,
+            weight: 1,
+            method: Method::Dr,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            mac: MacAddr::ZERO,
+            interface: 0,
+        };
+        ServiceConfig {
+            key: ServiceKey {
+                protocol: PROTO_TCP,
+                vip: Addr::v4([10, 0, 0, 100]),
+                port,
+            },
+            scheduler: dataplane::sched::SchedulerKind::Rr,
+            sched_params: Default::default(),
+            persistence_s: None,
+            persistence_prefix: 32,
+            dests: ids.iter().copied().map(dest).collect(),
+            local_addrs: vec![],
+        }
+    }
+
+    /// Connections counted per service (what -L --stats shows) and in total (as the metrics
+    /// add them up: deleted services' plus every service's).
+    fn conns(est: &Estimator, table: &[ServiceConfig]) -> (Vec<u64>, u64) {
+        let per: Vec<u64> = table
+            .iter()
+            .map(|s| {
+                let live: u64 = s.dests.iter().map(|d| est.dest(d.id).0.conns).sum();
+                est.retired(&s.key).conns + live
+            })
+            .collect();
+        let total = est.retired_total().conns + per.iter().sum::<u64>();
+        (per, total)
+    }
+
+    /// A server leaving keeps its count in its service's and the total once; a deleted service
+    /// keeps everything it had counted in the total; -Z of a service zeroes its share only.
+    #[test]
+    fn departed_servers_count_once() {
+        let mut est = Estimator::default();
+        for (id, n) in [(1, 10), (2, 20), (3, 40)] {
+            let conns = n;
+            est.current.insert(
+                id,
+                DestStats {
+                    id,
+                    conns,
+                    ..DestStats::default()
+                },
+            );
+        }
+        let t1 = vec![service(80, &[1, 2]), service(81, &[3])];
+        assert_eq!(conns(&est, &t1), (vec![30, 40], 70));
+        let t2 = vec![service(80, &[1]), service(81, &[3])];
+        assert!(Estimator::departs(&t1, &t2));
+        est.retire(&t1, &t2);
+        assert_eq!(conns(&est, &t2), (vec![30, 40], 70), "server 2 left");
+        let t3 = vec![service(81, &[3])];
+        est.retire(&t2, &t3);
+        assert_eq!(conns(&est, &t3), (vec![40], 70), "service 80 deleted");
+        assert!(!Estimator::departs(&t3, &t3));
+        est.forget(Some((&t3[0].key, &[3])));
+        assert_eq!(conns(&est, &t3), (vec![0], 30), "-Z of service 81");
+        est.forget(None);
+        assert_eq!(conns(&est, &t3), (vec![0], 0), "-Z");
     }
 }

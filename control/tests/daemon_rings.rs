@@ -201,6 +201,31 @@ impl Lab {
         Lab { daemon, wan, lan }
     }
 
+    /// A TCP segment from each of clients `0..flows` to the VIP's port 80, each client's on rx
+    /// queue `client % 2` of the wan port (RSS keeps a flow on one queue); returns what comes
+    /// out of the lan port, waiting for `flows` frames.
+    fn send_from_clients(
+        &mut self,
+        flows: usize,
+        flags: &str,
+        seq: u32,
+        payload: &[u8],
+    ) -> Vec<Vec<u8>> {
+        for i in 0..flows {
+            let f = tcp_frame(
+                ROUTER_MAC,
+                WAN_MAC,
+                client(i),
+                (VIP, 80),
+                flags,
+                seq,
+                payload,
+            );
+            Lab::inject(&mut self.wan, i % 2, &f);
+        }
+        Lab::collect(&mut self.daemon, &mut self.lan, flows)
+    }
+
     fn inject(wire: &mut Wire, queue: usize, frame: &[u8]) {
         let mut m = pool().alloc().expect("mbuf");
         assert!(m.set_data(frame));
@@ -309,12 +334,7 @@ fn fullnat_two_workers_redirect_replies_to_the_owner() {
         lab.daemon.steering()
     );
     const FLOWS: usize = 200;
-    // Client SYNs, RSS-like spread over both queues.
-    for i in 0..FLOWS {
-        let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(i), (VIP, 80), "S", 1000, &[]);
-        Lab::inject(&mut lab.wan, i % 2, &f);
-    }
-    let syns = Lab::collect(&mut lab.daemon, &mut lab.lan, FLOWS);
+    let syns = lab.send_from_clients(FLOWS, "S", 1000, &[]);
     assert_eq!(syns.len(), FLOWS, "every SYN reaches a real server");
     // Map each local port back to its client, check the rewrite.
     let mut flows = Vec::new();
@@ -386,10 +406,6 @@ fn fullnat_two_workers_redirect_replies_to_the_owner() {
     lab.daemon.shutdown();
 }
 
-/// A tx queue that refuses for a while (its ring full, nobody draining it) delays packets but
-/// loses only what does not fit: the worker keeps what the queue refused in its tx buffer (32)
-/// and sends it once the queue drains; packets that find the buffer still full are dropped
-/// and counted (`tx_full`).
 /// NAT with two workers: each client's segments all arrive on one rx queue (as RSS keeps a
 /// flow on one queue), half of them on the queue of the worker that does not own the flow; the
 /// servers' replies arrive on either queue. Every SYN, every SYN|ACK and every request after
@@ -399,11 +415,7 @@ fn nat_two_workers_complete_connections_whatever_the_queue() {
     let _serial = serial();
     let mut lab = Lab::start(&config_text("nat", &[1, 2], &[0, 1, 2]));
     const FLOWS: usize = 200;
-    for i in 0..FLOWS {
-        let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(i), (VIP, 80), "S", 1000, &[]);
-        Lab::inject(&mut lab.wan, i % 2, &f);
-    }
-    let syns = Lab::collect(&mut lab.daemon, &mut lab.lan, FLOWS);
+    let syns = lab.send_from_clients(FLOWS, "S", 1000, &[]);
     assert_eq!(syns.len(), FLOWS, "every SYN reaches a real server");
     for (n, s) in syns.iter().enumerate() {
         let ((src, sport), (rs, dport), _) = tcp_endpoints(s);
@@ -425,19 +437,7 @@ fn nat_two_workers_complete_connections_whatever_the_queue() {
     assert!(replies
         .iter()
         .all(|r| tcp_endpoints(r).0 == (Ipv4Addr::from(VIP), 80)));
-    for i in 0..FLOWS {
-        let f = tcp_frame(
-            ROUTER_MAC,
-            WAN_MAC,
-            client(i),
-            (VIP, 80),
-            "A",
-            1001,
-            b"GET /",
-        );
-        Lab::inject(&mut lab.wan, i % 2, &f);
-    }
-    let requests = Lab::collect(&mut lab.daemon, &mut lab.lan, FLOWS);
+    let requests = lab.send_from_clients(FLOWS, "A", 1001, b"GET /");
     assert_eq!(
         requests.len(),
         FLOWS,
@@ -454,6 +454,10 @@ fn nat_two_workers_complete_connections_whatever_the_queue() {
     assert_eq!(lab.daemon.list_sessions().unwrap().len(), FLOWS);
 }
 
+/// A tx queue that refuses for a while (its ring full, nobody draining it) delays packets but
+/// loses only what does not fit: the worker keeps what the queue refused in its tx buffer (32)
+/// and sends it once the queue drains; packets that find the buffer still full are dropped
+/// and counted (`tx_full`).
 #[test]
 fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
     let _serial = serial();

@@ -557,19 +557,20 @@ lower_threshold = 2147483646
     assert_eq!(d.ok("-Sn"), saved);
     assert_eq!(d.ok("-Ln --thresholds"), listing);
 
-    for rs in [
-        "-r 192.168.5.5 -g",
-        "-r 0.0.0.0:80 -m",
-        "-r 255.255.255.255:80 -m",
-        "-r 224.0.0.1:80 -m",
-        "-r 10.20.0.255:80 -m",
-        "-r 10.20.0.1:80 -m",
+    for (rs, why) in [
+        ("-r 192.168.5.5 -g", "connected subnet"),
+        ("-r 192.168.6.6:80 -m", "unreachable"),
+        ("-r 0.0.0.0:80 -m", "not a unicast address"),
+        ("-r 255.255.255.255:80 -m", "not a unicast address"),
+        ("-r 224.0.0.1:80 -m", "not a unicast address"),
+        ("-r 10.20.0.255:80 -m", "broadcast address of 10.20.0.1/24"),
+        ("-r 10.20.0.1:80 -m", "own addresses"),
     ] {
         let line = format!("-a -t 10.10.0.100:80 {rs}");
         let out = d.adm(&line.split_whitespace().collect::<Vec<_>>());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "accepted {rs}");
-        assert!(err.contains("real server"), "{rs}: {err}");
+        assert!(err.contains(why), "{rs}: {err}");
     }
     assert_eq!(d.ok("-Sn"), saved, "the table is as it was");
 }

@@ -282,6 +282,32 @@ fn syn_reusing_a_closed_session_does_not_go_to_a_removed_server() {
     );
 }
 
+/// TCP: a plain SYN on a session that has ended (established, then the client's RST: CLOSE) is
+/// a new connection, scheduled afresh (rr: the next server), not the old session revived; a
+/// SYN retransmitted while the session is young goes where the first one went.
+#[test]
+fn a_syn_on_an_ended_session_is_a_new_connection() {
+    let mut w = fw(Method::Nat, 0, 1);
+    let server = |out: &[u8]| [out[14 + 16], out[14 + 17], out[14 + 18], out[14 + 19]];
+    let (v, out) = run(&mut w, &client_tcp(40000, SYN), 0, 10);
+    assert_eq!(v, Verdict::Transmit(1));
+    let first = server(&out);
+    assert_eq!(
+        run(&mut w, &client_tcp(40000, SYN), 0, 11).1,
+        out,
+        "a retransmitted SYN"
+    );
+    // Established by the client's ACK, then ended by its RST (IPVS keeps SYN_RECV on a RST).
+    let (v, _) = run(&mut w, &client_tcp(40000, ACK), 0, 15);
+    assert_eq!(v, Verdict::Transmit(1));
+    let (v, _) = run(&mut w, &client_tcp(40000, RST | ACK), 0, 20);
+    assert_eq!(v, Verdict::Transmit(1));
+    let (v, out) = run(&mut w, &client_tcp(40000, SYN), 0, 1_000);
+    assert_eq!(v, Verdict::Transmit(1));
+    assert_ne!(server(&out), first, "scheduled afresh");
+    assert_eq!(w.sessions().len(), 1, "the old session is gone");
+}
+
 /// TCP: a segment with SYN and RST set opens no session (IPVS's tcp_conn_schedule requires
 /// `th->syn && !th->rst`).
 #[test]
@@ -292,10 +318,9 @@ fn syn_rst_does_not_open_a_session() {
     assert_eq!(v, Verdict::Drop(DropReason::NoSession));
 }
 
-/// Persistence with the table one slot from full (EvictOldestUnestablished, all other sessions
-/// ESTABLISHED): the new connection takes the last slot and inserting its template evicts
-/// that very connection. The SYN is dropped as `table_full` and the template does not keep
-/// the slot.
+/// Persistence with no room for the template (EvictOldestUnestablished, capacity 1): the new
+/// connection takes the only slot and inserting its template evicts that very connection. The
+/// SYN is dropped as `table_full` and the template does not keep the slot.
 #[test]
 fn template_insert_does_not_evict_the_connection_it_is_for() {
     let snap = snapshot_with(1, Method::Nat, Some(300), &[0, 1, 2]);
@@ -330,51 +355,34 @@ fn icmp_redirect_about_a_flow_is_not_forwarded_to_the_client() {
 #[test]
 fn a_nat_flow_reaches_its_owner_after_its_service_changes() {
     let cport = cport_owned_by(CLIENT, 1, 2);
+    let udp = client_udp(CLIENT, cport);
     let (mut w0, mut w1) = (fw(Method::Nat, 0, 2), fw(Method::Nat, 1, 2));
-    assert_eq!(
-        run(&mut w0, &client_udp(CLIENT, cport), 0, 10).0,
-        Verdict::Redirect(1)
-    );
-    assert_eq!(
-        run(&mut w1, &client_udp(CLIENT, cport), 0, 10).0,
-        Verdict::Transmit(1)
-    );
-    let deleted = snapshot_with(2, Method::Nat, None, &[]);
-    w0.set_snapshot(deleted.clone());
-    w1.set_snapshot(deleted);
-    assert_eq!(
-        run(&mut w0, &client_udp(CLIENT, cport), 0, 20).0,
-        Verdict::Redirect(1)
-    );
-    assert_eq!(
-        run(&mut w1, &client_udp(CLIENT, cport), 0, 20).0,
-        Verdict::Transmit(1)
-    );
+    let install = |w0: &mut Forwarder, w1: &mut Forwarder, table: Arc<Snapshot>| {
+        w0.set_snapshot(table.clone());
+        w1.set_snapshot(table);
+    };
+    assert_eq!(run(&mut w0, &udp, 0, 10).0, Verdict::Redirect(1));
+    assert_eq!(run(&mut w1, &udp, 0, 10).0, Verdict::Transmit(1));
+    install(&mut w0, &mut w1, snapshot_with(2, Method::Nat, None, &[]));
+    assert_eq!(run(&mut w0, &udp, 0, 20).0, Verdict::Redirect(1), "deleted");
+    assert_eq!(run(&mut w1, &udp, 0, 20).0, Verdict::Transmit(1), "deleted");
 
     let (mut w0, mut w1) = (fw(Method::Nat, 0, 2), fw(Method::Nat, 1, 2));
-    assert_eq!(
-        run(&mut w1, &client_tcp(cport, SYN), 0, 10).0,
-        Verdict::Transmit(1)
+    let (syn, ack) = (client_tcp(cport, SYN), client_tcp(cport, ACK));
+    let server_port = |frame: &[u8]| u16::from_be_bytes([frame[14 + 22], frame[14 + 23]]);
+    assert_eq!(run(&mut w1, &syn, 0, 10).0, Verdict::Transmit(1));
+    let (v, sent) = run(&mut w1, &ack, 0, 11);
+    assert_eq!((v, server_port(&sent)), (Verdict::Transmit(1), NAT_HTTP));
+    install(
+        &mut w0,
+        &mut w1,
+        snapshot_with(2, Method::Dr, None, &[0, 1, 2]),
     );
-    let (v, sent) = run(&mut w1, &client_tcp(cport, ACK), 0, 11);
-    assert_eq!(v, Verdict::Transmit(1));
+    assert_eq!(run(&mut w0, &ack, 0, 20).0, Verdict::Redirect(1), "to DR");
+    let (v, sent) = run(&mut w1, &ack, 0, 20);
     assert_eq!(
-        &sent[14 + 22..14 + 24],
-        &NAT_HTTP.to_be_bytes(),
-        "NAT'd to the server port"
-    );
-    let to_dr = snapshot_with(2, Method::Dr, None, &[0, 1, 2]);
-    w0.set_snapshot(to_dr.clone());
-    w1.set_snapshot(to_dr);
-    assert_eq!(
-        run(&mut w0, &client_tcp(cport, ACK), 0, 20).0,
-        Verdict::Redirect(1)
-    );
-    let (v, sent) = run(&mut w1, &client_tcp(cport, ACK), 0, 20);
-    assert_eq!(v, Verdict::Transmit(1));
-    assert_eq!(
-        &sent[14 + 22..14 + 24],
-        &NAT_HTTP.to_be_bytes(),
+        (v, server_port(&sent)),
+        (Verdict::Transmit(1), NAT_HTTP),
         "still NAT"
     );
 }

@@ -15,7 +15,8 @@ use super::DestStats;
 use crate::snapshot::{dest_slot, Snapshot};
 use crate::wire::ethernet::MacAddr;
 
-/// Where a real server sits in the current snapshot, and its next hop there.
+/// Where a real server sits in the current snapshot, and its next hop: the table's, or while
+/// the table has none (unresolved), the last one it had.
 #[derive(Debug, Clone, Copy)]
 struct Position {
     id: u32,
@@ -23,6 +24,8 @@ struct Position {
     dest: u32,
     interface: u16,
     mac: MacAddr,
+    /// Written by the install under way (entries of servers that left are cleared after it).
+    current: bool,
 }
 
 /// The id of fresh entries. It matches no session: every session's id was installed (and its
@@ -38,7 +41,7 @@ pub(super) struct Dests {
     traffic: Vec<DestStats>,
     /// Some server kept across an install got another next hop: sessions bound before must
     /// look theirs up ([`next_hop`](Self::next_hop)). Until then they need not (it costs ~2 ns
-    /// a packet); cleared when every session goes.
+    /// a packet); cleared when the session table is empty.
     moved: bool,
 }
 
@@ -63,8 +66,8 @@ impl Dests {
         self.moved = false;
     }
 
-    /// Interface and MAC of server `id`'s next hop in the current snapshot; None if it is not
-    /// there or its neighbour is unresolved.
+    /// Interface and MAC of server `id`'s next hop (the last one it had while unresolved); None
+    /// if it is not in the table or has never been resolved.
     #[inline]
     pub(super) fn next_hop(&self, id: u32) -> Option<(u16, MacAddr)> {
         match self.positions.get(dest_slot(id)) {
@@ -114,7 +117,12 @@ impl Dests {
     /// to the table starts from zero, the servers of `old` lose their positions and those of
     /// `new` get theirs. Allocates only when a slot beyond the arrays appears.
     pub(super) fn install(&mut self, old: &Snapshot, new: &Snapshot) {
-        for p in positions(new) {
+        for p in positions(old) {
+            if let Some(Some(entry)) = self.positions.get_mut(dest_slot(p.id)) {
+                entry.current = false;
+            }
+        }
+        for mut p in positions(new) {
             let slot = dest_slot(p.id);
             if slot >= self.positions.len() {
                 self.positions.resize(slot + 1, None);
@@ -127,14 +135,14 @@ impl Dests {
                 );
             }
             match self.positions[slot] {
-                // A new, resolved next hop for a server that may have sessions bound to
-                // another: it had one before, or it has had connections (bound while it had
-                // one, then unresolved for a while).
                 Some(was) if was.id == p.id => {
-                    let bound = was.mac != MacAddr::ZERO || self.traffic[slot].conns > 0;
-                    self.moved |= p.mac != MacAddr::ZERO
-                        && bound
-                        && (was.interface, was.mac) != (p.interface, p.mac);
+                    if p.mac == MacAddr::ZERO {
+                        // Unresolved for now: the last next hop sessions may be bound to.
+                        (p.interface, p.mac) = (was.interface, was.mac);
+                    } else {
+                        self.moved |= was.mac != MacAddr::ZERO
+                            && (was.interface, was.mac) != (p.interface, p.mac);
+                    }
                 }
                 _ => {
                     self.traffic[slot] = DestStats {
@@ -143,14 +151,14 @@ impl Dests {
                     }
                 }
             }
+            self.positions[slot] = Some(p);
         }
         for p in positions(old) {
             if let Some(entry) = self.positions.get_mut(dest_slot(p.id)) {
-                *entry = None;
+                if entry.is_some_and(|e| !e.current) {
+                    *entry = None;
+                }
             }
-        }
-        for p in positions(new) {
-            self.positions[dest_slot(p.id)] = Some(p);
         }
     }
 
@@ -179,6 +187,7 @@ fn positions(snapshot: &Snapshot) -> impl Iterator<Item = Position> + '_ {
                     dest: di as u32,
                     interface: d.interface,
                     mac: d.mac,
+                    current: true,
                 })
         })
 }
@@ -255,8 +264,9 @@ mod tests {
     }
 
     /// Sessions look their server's next hop up only once one has moved: not for a first
-    /// resolution (no session can be bound to an unresolved server), but for a new MAC, also
-    /// after a spell unresolved if the server has had connections; until the sessions go.
+    /// resolution (no session can be bound to an unresolved server), nor for a spell
+    /// unresolved (the last next hop stands) that ends on the same MAC, but for a new MAC,
+    /// with or without a spell unresolved between; until the sessions go.
     #[test]
     fn next_hops_move_only_from_a_mac_sessions_may_be_bound_to() {
         let with_mac = |generation: u64, mac: MacAddr| {
@@ -267,25 +277,26 @@ mod tests {
         };
         let (a, b) = (MacAddr([2, 0, 0, 0, 9, 1]), MacAddr([2, 0, 0, 0, 9, 2]));
         let mut dests = Dests::default();
-        let t1 = with_mac(1, MacAddr::ZERO);
-        dests.install(&t1, &t1);
-        let t2 = with_mac(2, a);
-        dests.install(&t1, &t2);
+        let mut old = with_mac(1, MacAddr::ZERO);
+        dests.install(&old, &old);
+        assert_eq!(dests.next_hop(1), None, "never resolved");
+        let mut step = |dests: &mut Dests, generation: u64, mac: MacAddr| {
+            let new = with_mac(generation, mac);
+            dests.install(&old, &new);
+            old = new;
+        };
+        step(&mut dests, 2, a);
         assert!(!dests.moved(), "first resolution");
-        assert_eq!(dests.next_hop(1), Some((0, a)));
-        let t3 = with_mac(3, b);
-        dests.install(&t2, &t3);
-        assert!(dests.moved(), "a to b");
+        step(&mut dests, 3, MacAddr::ZERO);
+        assert_eq!(dests.next_hop(1), Some((0, a)), "unresolved: the last one");
+        step(&mut dests, 4, a);
+        assert!(!dests.moved(), "back on the same MAC");
+        step(&mut dests, 5, MacAddr::ZERO);
+        step(&mut dests, 6, b);
+        assert!(dests.moved(), "a, unresolved, then b");
+        assert_eq!(dests.next_hop(1), Some((0, b)));
         dests.sessions_cleared();
-        let t4 = with_mac(4, MacAddr::ZERO);
-        dests.install(&t3, &t4);
-        assert_eq!(dests.next_hop(1), None, "unresolved");
-        let t5 = with_mac(5, a);
-        dests.install(&t4, &t5);
-        assert!(!dests.moved(), "no connections: nothing bound");
-        dests.traffic_mut(1).unwrap().conns = 1;
-        dests.install(&t5, &t4);
-        dests.install(&t4, &t3);
-        assert!(dests.moved(), "resolved anew after connections");
+        step(&mut dests, 7, a);
+        assert!(dests.moved(), "b to a");
     }
 }

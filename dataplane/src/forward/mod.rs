@@ -189,10 +189,13 @@ impl Forwarder {
                         .is_some_and(|old| old.config == service.config)
                 })
                 .and_then(|i| self.services.get(i));
-            let (scheduler, next_laddr) = match kept {
-                Some(state) => (state.scheduler.box_clone(), state.next_laddr),
-                None => (service.scheduler.box_clone(), 0),
+            let scheduler = match kept {
+                // Only a place is carried: shared tables (Maglev's) come with the new snapshot,
+                // so that the worker never holds the last reference to an old one.
+                Some(state) if state.scheduler.has_place() => state.scheduler.box_clone(),
+                _ => service.scheduler.box_clone(),
             };
+            let next_laddr = kept.map_or(0, |state| state.next_laddr);
             services.push(ServiceState {
                 scheduler,
                 candidates,
@@ -276,7 +279,11 @@ impl Forwarder {
             dests,
             ..
         } = self;
-        sessions.expire(now_ms, budget, |_, s| release(lports, services, dests, &s))
+        let expired = sessions.expire(now_ms, budget, |_, s| release(lports, services, dests, &s));
+        if expired > 0 && sessions.is_empty() {
+            dests.sessions_cleared();
+        }
+        expired
     }
 
     /// Removes every session (ipvsadm -C keeps them; this is the explicit flush).
@@ -422,27 +429,39 @@ impl Forwarder {
         })
     }
 
-    /// The worker whose table would hold the session of a packet with `key`: FULLNAT replies
-    /// by their local port, NAT flows by the client's address and port (the client's packets
-    /// by their source, the server's by their destination).
-    pub(super) fn session_owner(&self, key: &FlowKey) -> u16 {
+    /// The worker whose table would hold the session of a packet with `key`, and why this
+    /// worker drops it if that is itself: FULLNAT replies by their local port (`no_session`),
+    /// NAT flows by the client's address and port (the client's packets by their source,
+    /// `no_service`; the server's by their destination, `not_for_us`).
+    pub(super) fn session_owner(&self, key: &FlowKey) -> (u16, DropReason) {
         let snap = &self.snapshot;
         if snap.is_laddr(&key.dst) {
-            fullnat::owner(key.dst_port, self.workers)
+            (
+                fullnat::owner(key.dst_port, self.workers),
+                DropReason::NoSession,
+            )
         } else if snap.is_vip(&key.dst) {
-            nat::owner(&key.src, key.src_port, self.workers)
+            (self.client_owner(key), DropReason::NoService)
         } else {
-            nat::owner(&key.dst, key.dst_port, self.workers)
+            (
+                nat::owner(&key.dst, key.dst_port, self.workers),
+                DropReason::NotForUs,
+            )
         }
     }
 
+    /// The NAT owner of a client's packet.
+    #[inline]
+    fn client_owner(&self, key: &FlowKey) -> u16 {
+        nat::owner(&key.src, key.src_port, self.workers)
+    }
+
     /// A packet this worker has no session for and cannot start one for (`reason`). With
-    /// several workers its session may live on its owner (a reply steered elsewhere, a NAT
-    /// flow whose service has since lost its NAT servers or been deleted): the packet goes
-    /// there, once (the owner computes the same owner and decides for good). Costs a redirect
-    /// only for packets that are dropped otherwise.
-    pub(super) fn to_owner_or_drop(&self, key: &FlowKey, reason: DropReason) -> Verdict {
-        let owner = self.session_owner(key);
+    /// several workers its session may live on its `owner` (a reply steered elsewhere, a NAT
+    /// flow whose service has since lost its NAT servers): the packet goes there, once (the
+    /// owner computes the same owner and decides for good). Costs a redirect only for packets
+    /// that are dropped otherwise.
+    pub(super) fn to_owner_or_drop(&self, owner: u16, reason: DropReason) -> Verdict {
         if owner != self.worker {
             Verdict::Redirect(owner)
         } else {
@@ -453,16 +472,13 @@ impl Forwarder {
     /// A packet that matches no session and no service: another worker's reply, or not ours.
     fn miss(&self, key: &FlowKey) -> Verdict {
         let snap = &self.snapshot;
-        let reason = if snap.is_laddr(&key.dst) {
-            DropReason::NoSession
-        } else if snap.is_vip(&key.dst) {
-            DropReason::NoService
-        } else if (0..snap.interfaces.len() as u16).any(|i| snap.is_local(i, &key.dst)) {
+        let (owner, reason) = self.session_owner(key);
+        if reason == DropReason::NotForUs
+            && (0..snap.interfaces.len() as u16).any(|i| snap.is_local(i, &key.dst))
+        {
             return Verdict::Drop(DropReason::NoService);
-        } else {
-            DropReason::NotForUs
-        };
-        self.to_owner_or_drop(key, reason)
+        }
+        self.to_owner_or_drop(owner, reason)
     }
 
     fn new_session<B: PacketBuf>(
@@ -475,8 +491,6 @@ impl Forwarder {
         now: u64,
     ) -> Verdict {
         let key = flow.key;
-        let snapshot = self.snapshot.clone();
-        let service = &snapshot.services[svc];
         // Checked before scheduling so that a doomed packet does not move the scheduler on.
         if self.services[svc].decrements_ttl && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
@@ -484,14 +498,16 @@ impl Forwarder {
         // A NAT session lives on its owner, where the server's replies are steered: every
         // packet of the flow goes there, the SYN and all that follow.
         if self.services[svc].has_nat {
-            let owner = nat::owner(&key.src, key.src_port, self.workers);
+            let owner = self.client_owner(&key);
             if owner != self.worker {
                 return Verdict::Redirect(owner);
             }
         }
         if key.protocol == proto::TCP && !opens_connection(flow) {
-            return self.to_owner_or_drop(&key, DropReason::NoSession);
+            return self.to_owner_or_drop(self.client_owner(&key), DropReason::NoSession);
         }
+        let snapshot = self.snapshot.clone();
+        let service = &snapshot.services[svc];
         let template_key = service.config.persistence_s.map(|_| {
             FlowKey::template(
                 key.protocol,
@@ -531,7 +547,10 @@ impl Forwarder {
                 };
                 match state.scheduler.schedule(&hint, &state.candidates) {
                     Some(i) if i < service.config.dests.len() => i,
-                    _ => return self.to_owner_or_drop(&key, DropReason::NoDestination),
+                    _ => {
+                        let owner = self.client_owner(&key);
+                        return self.to_owner_or_drop(owner, DropReason::NoDestination);
+                    }
                 }
             }
         };

@@ -103,6 +103,12 @@ pub trait Scheduler: Send + Sync {
     fn schedule(&mut self, flow: &FlowHint, dests: &[Candidate]) -> Option<usize>;
     /// A fresh instance for another worker; shared tables are shared, not copied.
     fn box_clone(&self) -> Box<dyn Scheduler>;
+    /// Whether the instance keeps a place in its rounds (rr, wrr), which a worker carries
+    /// across table installs that leave the service as it was. The others hold nothing but
+    /// tables shared from the snapshot, which come with each new one.
+    fn has_place(&self) -> bool {
+        false
+    }
 }
 
 impl Clone for Box<dyn Scheduler> {

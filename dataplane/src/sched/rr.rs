@@ -36,6 +36,10 @@ impl Scheduler for RoundRobin {
     fn box_clone(&self) -> Box<dyn Scheduler> {
         Box::new(self.clone())
     }
+
+    fn has_place(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -102,6 +102,10 @@ impl Scheduler for WeightedRoundRobin {
     fn box_clone(&self) -> Box<dyn Scheduler> {
         Box::new(self.clone())
     }
+
+    fn has_place(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
