@@ -151,6 +151,12 @@ fn icmp_frame(
 
 /// Fragmentation needed, next-hop MTU 1400.
 const FRAG_NEEDED: (u8, u8, [u8; 4]) = (3, 4, [0, 0, 0x05, 0x78]);
+/// "Fragmentation needed" from a router beyond the client about the SYN-ACK it was sent.
+fn client_side_frag_needed(cport: u16) -> Vec<u8> {
+    let syn_ack = vip_syn_ack(cport);
+    icmp_frame(GW_MAC, IF0_MAC, golden::ROUTER, VIP, FRAG_NEEDED, &syn_ack)
+}
+
 /// The server-side router's MAC.
 const SERVER_GW_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0xfe];
 
@@ -185,15 +191,7 @@ fn nat_icmp_error_on_non_owner_worker_is_redirected() {
     let cport = cport_owned_by(CLIENT, 1, 2);
     let (v, _) = run(&mut w1, &client_tcp(cport, SYN), 0, 10);
     assert_eq!(v, Verdict::Transmit(1));
-    let router = golden::ROUTER;
-    let err = icmp_frame(
-        GW_MAC,
-        IF0_MAC,
-        router,
-        VIP,
-        FRAG_NEEDED,
-        &vip_syn_ack(cport),
-    );
+    let err = client_side_frag_needed(cport);
     let (v, _) = run(&mut w1, &err, 0, 20);
     assert_eq!(v, Verdict::Transmit(1), "the owner translates it");
     let (v, _) = run(&mut w0, &err, 0, 20);
@@ -233,15 +231,7 @@ fn icmp_error_with_bad_checksum_is_not_forwarded_with_a_good_one() {
     let cport = 40000;
     let (v, _) = run(&mut w, &client_tcp(cport, SYN), 0, 10);
     assert_eq!(v, Verdict::Transmit(1));
-    let router = golden::ROUTER;
-    let mut err = icmp_frame(
-        GW_MAC,
-        IF0_MAC,
-        router,
-        VIP,
-        FRAG_NEEDED,
-        &vip_syn_ack(cport),
-    );
+    let mut err = client_side_frag_needed(cport);
     // Corrupt the next-hop MTU (ICMP bytes 6..8) without fixing the ICMP checksum.
     err[14 + 20 + 6] ^= 0x40;
     let (v, _) = run(&mut w, &err, 0, 20);
