@@ -9,8 +9,8 @@
 //!
 //! The generator (`rvs-pktgen`, lcore on cpu 0) is started once per point. Rounds alternate the
 //! devices so that noise from other work on the machine hits all of them alike; each point keeps
-//! its best round, preferring rounds run with the two cpus near each other on the host
-//! (`perf::placement`, probed before and after every run).
+//! its best round; before each run the harness seeks a placement of the two cpus near each
+//! other on the host (`perf::placement`, probed before and after every run).
 
 use clap::Parser;
 use dataplane::conn::SessionTable;
