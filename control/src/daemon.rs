@@ -400,10 +400,7 @@ impl Daemon {
             Ok(())
         };
         if let Err(e) = launch_all() {
-            stop.store(true, Ordering::Relaxed);
-            for l in launched.drain(..) {
-                l.wait();
-            }
+            stop_workers(&stop, &mut launched);
             return Err(e);
         }
         let publisher = Publisher::new(channels, snapshot);
@@ -760,10 +757,7 @@ impl Daemon {
     /// Stops the workers (each drains its tx buffers), waits for them and closes the ports.
     /// Returns the workers' final counters.
     pub fn shutdown(mut self) -> Vec<WorkerCounters> {
-        self.stop.store(true, Ordering::Relaxed);
-        for l in self.launched.drain(..) {
-            l.wait();
-        }
+        stop_workers(&self.stop, &mut self.launched);
         self.publisher.pump(|_| {});
         let counters = self.counters();
         self.steering = Steering::SingleWorker;
@@ -778,10 +772,15 @@ impl Drop for Daemon {
     /// A daemon dropped without [`Daemon::shutdown`] (an error path) still stops its workers
     /// before the ports close under them.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for l in self.launched.drain(..) {
-            l.wait();
-        }
+        stop_workers(&self.stop, &mut self.launched);
+    }
+}
+
+/// Tells the workers to stop and waits for each launched one to return.
+fn stop_workers(stop: &AtomicBool, launched: &mut Vec<lcore::Launched>) {
+    stop.store(true, Ordering::Relaxed);
+    for l in launched.drain(..) {
+        l.wait();
     }
 }
 
