@@ -1490,6 +1490,23 @@ fn services(
             local_addrs,
         });
     }
+    for (i, s) in out.iter().enumerate() {
+        for (k, a) in s.local_addrs.iter().enumerate() {
+            let server = out.iter().enumerate().find_map(|(j, o)| {
+                o.dests
+                    .iter()
+                    .position(|d| d.addr == *a)
+                    .map(|m| format!("services[{j}].real_servers[{m}]"))
+            });
+            if let Some(server) = server {
+                return Err(invalid(
+                    format!("services[{i}].local_addrs[{k}]"),
+                    q(&a.to_ip().to_string()),
+                    format!("also the address of {server}; a local address must be the box's own"),
+                ));
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -1969,6 +1986,11 @@ addrs = ["192.0.2.1/24"]
             ),
             (
                 r("[\"10.20.0.250\"]", "[\"192.168.77.1\"]"),
+                "services[0].local_addrs[0]",
+            ),
+            (
+                // Another service's real server at the local address.
+                r("addr = \"10.20.0.13\"", "addr = \"10.20.0.250\""),
                 "services[0].local_addrs[0]",
             ),
             (

@@ -573,4 +573,25 @@ lower_threshold = 2147483646
         assert!(err.contains(why), "{rs}: {err}");
     }
     assert_eq!(d.ok("-Sn"), saved, "the table is as it was");
+
+    // A FULLNAT local address is the box's own, so neither order of the two may make it a
+    // real server's too.
+    let clash = "is also a real server's address";
+    let out = d.adm(&[
+        "--add-laddr",
+        "-z",
+        "10.20.0.11",
+        "-t",
+        "10.10.0.100:80",
+        "-F",
+        "lan",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(clash), "{err}");
+    d.ok("--add-laddr -z 10.20.0.250 -t 10.10.0.100:80 -F lan");
+    let with_laddr = d.ok("-Sn");
+    let out = d.adm(&["-a", "-t", "10.10.0.100:80", "-r", "10.20.0.250:80", "-m"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(clash), "{err}");
+    assert_eq!(d.ok("-Sn"), with_laddr, "the table is as it was");
 }

@@ -181,6 +181,11 @@ pub enum SnapshotError {
     },
     ZeroPortNotPersistent(ServiceKey),
     NoLocalAddress(ServiceKey),
+    /// A FULLNAT local address is the box's own: it cannot also be a real server's.
+    LocalAddrIsRealServer {
+        service: ServiceKey,
+        addr: Addr,
+    },
     UnknownInterface {
         service: ServiceKey,
         interface: u16,
@@ -222,6 +227,11 @@ impl fmt::Display for SnapshotError {
             ),
             ZeroPortNotPersistent(k) => write!(f, "service {k}: zero port specified for non-persistent service"),
             NoLocalAddress(k) => write!(f, "service {k}: local_addrs is empty but a destination uses FULLNAT"),
+            LocalAddrIsRealServer { service, addr } => write!(
+                f,
+                "service {service}: local address {} is also a real server's address; a local address must be the box's own",
+                addr.to_ip()
+            ),
             UnknownInterface { service, interface } => {
                 write!(f, "service {service}: dests.interface {interface} does not exist")
             }
@@ -325,6 +335,20 @@ impl Snapshot {
                 dest_ports,
                 scheduler,
             });
+        }
+        let clash = services.iter().find_map(|s| {
+            s.config
+                .local_addrs
+                .iter()
+                .find(|&&a| {
+                    services
+                        .iter()
+                        .any(|o| o.config.dests.iter().any(|d| d.addr == a))
+                })
+                .map(|&addr| (s.config.key, addr))
+        });
+        if let Some((service, addr)) = clash {
+            return Err(SnapshotError::LocalAddrIsRealServer { service, addr });
         }
         let index = ServiceIndex::new(services.iter().map(|s| s.config.key));
         let mut local_addrs: Vec<Addr> = services
@@ -574,6 +598,14 @@ mod tests {
                     ..service(80, vec![dest(v4(10, 0, 2, 1), 0, Method::FullNat)])
                 }],
                 "local_addrs is empty",
+            ),
+            (
+                // Another service's real server at this service's local address.
+                vec![
+                    service(80, vec![]),
+                    service(81, vec![dest(v4(10, 0, 1, 1), 0, Method::Dr)]),
+                ],
+                "service TCP 10.0.0.100:80: local address 10.0.1.1 is also a real server's",
             ),
             (
                 vec![service(
