@@ -540,6 +540,9 @@ impl Daemon {
     }
 
     /// rte_flow steering of FULLNAT replies where the ports allow it (see [`crate::flow`]).
+    /// The old rules go first, so a NIC never holds two identical rules (some refuse the
+    /// second, which would send every reply through the redirect rings); the replies of the
+    /// moment in between reach their owners through those rings.
     fn update_steering(&mut self) {
         let laddrs: Vec<Ipv4Addr> = self
             .services
@@ -547,6 +550,10 @@ impl Daemon {
             .flat_map(|s| s.local_addrs.iter())
             .filter_map(|a| a.to_v4().map(Ipv4Addr::from))
             .collect();
+        drop(std::mem::replace(
+            &mut self.steering,
+            Steering::SingleWorker,
+        ));
         self.steering =
             Steering::install(&self.ports, &laddrs, self.config.cores.workers.len() as u16);
     }
