@@ -22,7 +22,8 @@ use crate::publish::{Publisher, RequestError, WorkerChannel};
 use dataplane::conn::{Addr, Timeouts};
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
-    lcore, Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, Producer, SOCKET_ANY,
+    lcore, Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, PortStats, Producer,
+    SOCKET_ANY,
 };
 use dataplane::forward::{DestStats, Forwarder, ForwarderConfig};
 use dataplane::neigh::{self, NeighbourTable};
@@ -667,6 +668,18 @@ impl Daemon {
     /// Waits until every worker runs the latest snapshot.
     pub fn wait_installed(&mut self, timeout: Duration) -> bool {
         self.publisher.wait_installed(timeout)
+    }
+
+    /// Each configured port's name and its device's counters (None where the driver keeps
+    /// none): what the NIC dropped before any worker saw it (`rx_missed`: rx queue full,
+    /// `rx_no_mbuf`: mempool empty) shows only here.
+    pub fn port_stats(&self) -> Vec<(&str, Option<PortStats>)> {
+        self.config
+            .ports
+            .iter()
+            .zip(&self.ports)
+            .map(|(spec, port)| (spec.name.as_str(), port.stats().ok()))
+            .collect()
     }
 
     /// Each worker's counters, as last published.

@@ -1,7 +1,8 @@
 //! Prometheus metrics on `metrics.listen`, named like node_exporter's `node_ipvs_*` family under
-//! an `rvs_` prefix, plus per-worker drop, occupancy and redirect counters. Values are set from
-//! the control thread every `stats::RATE_INTERVAL` from counters the workers already keep: no
-//! metrics call on the packet path.
+//! an `rvs_` prefix, plus per-worker drop, occupancy and redirect counters, and each port's
+//! device counters (`rvs_port_*`: what the NIC received and sent, and what it dropped before any
+//! worker saw it). Values are set from the control thread every `stats::RATE_INTERVAL` from
+//! counters the workers and the devices already keep: no metrics call on the packet path.
 
 use crate::admin::service_id;
 use crate::daemon::Daemon;
@@ -93,6 +94,18 @@ impl Metrics {
                 ];
                 counter!("rvs_worker_drops_total", &labels).absolute(c.drop_count(reason));
             }
+        }
+        for (name, stats) in d.port_stats() {
+            let Some(p) = stats else { continue };
+            let port = [("port", name.to_string())];
+            counter!("rvs_port_rx_packets_total", &port).absolute(p.rx_packets);
+            counter!("rvs_port_tx_packets_total", &port).absolute(p.tx_packets);
+            counter!("rvs_port_rx_bytes_total", &port).absolute(p.rx_bytes);
+            counter!("rvs_port_tx_bytes_total", &port).absolute(p.tx_bytes);
+            counter!("rvs_port_rx_missed_total", &port).absolute(p.rx_missed);
+            counter!("rvs_port_rx_no_mbuf_total", &port).absolute(p.rx_no_mbuf);
+            counter!("rvs_port_rx_errors_total", &port).absolute(p.rx_errors);
+            counter!("rvs_port_tx_errors_total", &port).absolute(p.tx_errors);
         }
     }
 }

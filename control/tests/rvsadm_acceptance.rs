@@ -469,6 +469,11 @@ fn metrics_show_backend_counters_growing_with_traffic() {
     std::thread::sleep(Duration::from_secs(3));
     let second = scrape(&addr, metric);
     assert!(first > 0 && second > first, "{first} then {second}");
+    // The device's own counters, by the port's configured name: every query was received
+    // on wan, and none was missed.
+    assert!(scrape(&addr, "rvs_port_rx_packets_total{port=\"wan\"}") >= 8);
+    assert_eq!(scrape(&addr, "rvs_port_rx_missed_total{port=\"wan\"}"), 0);
+    assert!(scrape(&addr, "rvs_port_tx_packets_total{port=\"lan\"}") >= 8);
     let stats = d.ok("-Ln --stats");
     assert!(stats.contains("10.20.0.11:53"), "{stats}");
 }
