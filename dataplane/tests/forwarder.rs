@@ -391,3 +391,67 @@ fn an_established_flow_follows_its_servers_new_mac() {
         "moved"
     );
 }
+
+/// IPVS's overload flag: a server with an upper threshold takes no new connections once its
+/// connections reach it, and takes them again as soon as they drop below 3/4 of it (no lower
+/// threshold set): here 5 and below 15/4, so at 3 connections, not 2, and without a new table.
+#[test]
+fn an_overloaded_server_is_available_again_when_its_connections_end() {
+    use dataplane::buf::PacketBuf;
+    use dataplane::conn::PROTO_UDP;
+    // The UDP service's first server alone takes new flows, up to 5 connections.
+    let mut fw = Forwarder::new(
+        &golden::config(),
+        snapshot_edited(Method::Dr, 1, |s| {
+            if s.key.protocol == PROTO_UDP {
+                s.dests[0].upper_threshold = 5;
+                s.dests[1].weight = 0;
+                s.dests[2].weight = 0;
+            }
+        }),
+    )
+    .unwrap();
+    let new_flow = |fw: &mut Forwarder, sport: u16, now: u64| {
+        let query = golden::Pkt {
+            src_mac: golden::GW_MAC,
+            dst_mac: golden::IF0_MAC,
+            ip: golden::Ip::new(golden::CLIENT, golden::VIP, sport),
+            l4: golden::L4::Udp {
+                sport,
+                dport: golden::DNS,
+                zero_checksum: false,
+            },
+            payload: b"query".to_vec(),
+            pad_to: 0,
+        };
+        let mut buf = HeapBuf::new(&query.frame());
+        let verdict = fw.process(&mut buf, 0, now);
+        if verdict == Verdict::Transmit(1) {
+            assert_eq!(buf.data()[..6], golden::RS_MAC[0]);
+        }
+        verdict
+    };
+    let second = 1_000;
+    for n in 1..=5u16 {
+        assert_eq!(
+            new_flow(&mut fw, 1000 + n, u64::from(n) * second),
+            Verdict::Transmit(1)
+        );
+    }
+    assert_eq!(fw.dest_conns(1)[0], (0, 5));
+    let refused = Verdict::Drop(dataplane::verdict::DropReason::NoDestination);
+    assert_eq!(new_flow(&mut fw, 2000, 6 * second), refused, "5 reached");
+    // UDP sessions last 300 s: the first ends, 4 is not below 3.75.
+    let udp = 300 * second;
+    assert_eq!(fw.expire(udp + 2 * second - 1, usize::MAX), 1);
+    assert_eq!(fw.dest_conns(1)[0], (0, 4));
+    assert_eq!(new_flow(&mut fw, 2001, udp + 2 * second), refused, "4 left");
+    // The second ends: 3 is below 3.75.
+    assert_eq!(fw.expire(udp + 3 * second - 1, usize::MAX), 1);
+    assert_eq!(fw.dest_conns(1)[0], (0, 3));
+    assert_eq!(
+        new_flow(&mut fw, 2002, udp + 3 * second),
+        Verdict::Transmit(1),
+        "3 left: available again"
+    );
+}

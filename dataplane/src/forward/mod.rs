@@ -277,9 +277,12 @@ impl Forwarder {
             lports,
             services,
             dests,
+            snapshot,
             ..
         } = self;
-        let expired = sessions.expire(now_ms, budget, |_, s| release(lports, services, dests, &s));
+        let expired = sessions.expire(now_ms, budget, |_, s| {
+            release(lports, services, dests, snapshot, &s)
+        });
         if expired > 0 && sessions.is_empty() {
             dests.sessions_cleared();
         }
@@ -291,7 +294,13 @@ impl Forwarder {
         let ids: Vec<SessionId> = self.sessions.iter().map(|(id, _)| id).collect();
         for id in &ids {
             if let Some(s) = self.sessions.remove(*id) {
-                release(&mut self.lports, &mut self.services, &self.dests, &s);
+                release(
+                    &mut self.lports,
+                    &mut self.services,
+                    &self.dests,
+                    &self.snapshot,
+                    &s,
+                );
             }
         }
         self.dests.sessions_cleared();
@@ -408,7 +417,13 @@ impl Forwarder {
             // IPVS's conn_reuse_mode: a SYN on a session that has ended (or whose server is
             // gone) is a new connection; the old session goes and the SYN is scheduled.
             if let Some(old) = self.sessions.remove(id) {
-                release(&mut self.lports, &mut self.services, &self.dests, &old);
+                release(
+                    &mut self.lports,
+                    &mut self.services,
+                    &self.dests,
+                    &self.snapshot,
+                    &old,
+                );
             }
         }
         if let Some(svc) =
@@ -594,7 +609,13 @@ impl Forwarder {
         let id = match self.sessions.insert(key, out_key, binding, now) {
             Ok(inserted) => {
                 if let Some((_, evicted)) = inserted.evicted {
-                    release(&mut self.lports, &mut self.services, &self.dests, &evicted);
+                    release(
+                        &mut self.lports,
+                        &mut self.services,
+                        &self.dests,
+                        &self.snapshot,
+                        &evicted,
+                    );
                 }
                 inserted.id
             }
@@ -632,6 +653,7 @@ impl Forwarder {
                                     &mut self.lports,
                                     &mut self.services,
                                     &self.dests,
+                                    &self.snapshot,
                                     &evicted,
                                 );
                             }
@@ -802,11 +824,13 @@ fn opens_connection(flow: &Flow) -> bool {
             == tcp_flags::SYN
 }
 
-/// Returns what a removed session held: its dest's connection count and its FULLNAT port.
+/// Returns what a removed session held: its dest's connection count (and so perhaps its
+/// overload) and its FULLNAT port.
 fn release(
     lports: &mut LocalPorts,
     services: &mut [ServiceState],
     dests: &dests::Dests,
+    snapshot: &Snapshot,
     s: &Session<Binding>,
 ) {
     if s.is_template() {
@@ -827,28 +851,32 @@ fn release(
             } else {
                 c.inactive_conns = c.inactive_conns.saturating_sub(1);
             }
+            if let Some(d) = snapshot
+                .services
+                .get(si)
+                .and_then(|sv| sv.config.dests.get(di))
+            {
+                update_overload(c, d);
+            }
         }
     }
 }
 
-/// IPVS's overload rule: a dest with an upper threshold is overloaded once its connections reach
-/// it, and available again below the lower threshold (3/4 of the upper one when unset).
+/// IPVS's overload flag (`ip_vs_bind_dest`, `ip_vs_unbind_dest`), re-evaluated whenever a
+/// dest's connection count changes: a dest with an upper threshold is overloaded once its
+/// connections reach it, and stays so until they drop below its lower threshold or, without one,
+/// below 3/4 of the upper one. Computed in u64: thresholds go up to `i32::MAX`.
 fn update_overload(c: &mut Candidate, d: &DestConfig) {
-    let total = c.active_conns + c.inactive_conns;
-    let upper = d.upper_threshold;
+    let total = u64::from(c.active_conns) + u64::from(c.inactive_conns);
+    let (upper, lower) = (u64::from(d.upper_threshold), u64::from(d.lower_threshold));
     c.overloaded = if upper == 0 {
         false
     } else if total >= upper {
         true
-    } else if c.overloaded {
-        let lower = if d.lower_threshold != 0 {
-            d.lower_threshold
-        } else {
-            upper * 3 / 4
-        };
-        total >= lower
+    } else if lower != 0 {
+        c.overloaded && total >= lower
     } else {
-        false
+        c.overloaded && total * 4 >= upper * 3
     };
 }
 
@@ -910,4 +938,61 @@ fn parse_ipv4(bytes: &[u8]) -> Result<Parsed, DropReason> {
         ttl,
         len,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(upper_threshold: u32, lower_threshold: u32) -> DestConfig {
+        DestConfig {
+            id: 1,
+            addr: Addr::v4([10, 0, 1, 11]),
+            port: 80,
+            weight: 1,
+            method: Method::Dr,
+            upper_threshold,
+            lower_threshold,
+            mac: ethernet::MacAddr([2, 0, 0, 0, 1, 0x11]),
+            interface: 0,
+        }
+    }
+
+    /// The overload flag after the dest's connections go through `totals`, in order.
+    fn overload_through(d: &DestConfig, totals: &[u32]) -> Vec<bool> {
+        let mut c = Candidate::with_weight(1);
+        totals
+            .iter()
+            .map(|&t| {
+                (c.active_conns, c.inactive_conns) = (t / 2, t - t / 2);
+                update_overload(&mut c, d);
+                c.overloaded
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overload_hysteresis_is_ipvs() {
+        // No upper threshold: never overloaded.
+        assert_eq!(overload_through(&dest(0, 0), &[0, 9, 1000]), [false; 3]);
+        // Upper 5, no lower: set at 5, cleared below 15/4 (at 3, not 2).
+        assert_eq!(
+            overload_through(&dest(5, 0), &[4, 5, 6, 4, 3, 4]),
+            [false, true, true, true, false, false]
+        );
+        // Upper 8, lower 2: cleared below 2 only.
+        assert_eq!(
+            overload_through(&dest(8, 2), &[8, 5, 2, 1, 5]),
+            [true, true, true, false, false]
+        );
+        // The largest thresholds (i32::MAX) and counts do not overflow.
+        let big = i32::MAX as u32;
+        assert_eq!(
+            overload_through(
+                &dest(big, 0),
+                &[big, big - big / 4, u32::MAX, big - big / 4 - 1]
+            ),
+            [true, true, true, false]
+        );
+    }
 }
