@@ -392,12 +392,35 @@ fn an_established_flow_follows_its_servers_new_mac() {
     );
 }
 
+/// A new UDP flow from the client's port `sport` to the lab's DNS service at `now`: its verdict,
+/// after checking that a flow sent on goes to the first real server.
+fn udp_flow(fw: &mut Forwarder, sport: u16, now: u64) -> Verdict {
+    use dataplane::buf::PacketBuf;
+    let query = golden::Pkt {
+        src_mac: golden::GW_MAC,
+        dst_mac: golden::IF0_MAC,
+        ip: golden::Ip::new(golden::CLIENT, golden::VIP, sport),
+        l4: golden::L4::Udp {
+            sport,
+            dport: golden::DNS,
+            zero_checksum: false,
+        },
+        payload: b"query".to_vec(),
+        pad_to: 0,
+    };
+    let mut buf = HeapBuf::new(&query.frame());
+    let verdict = fw.process(&mut buf, 0, now);
+    if verdict == Verdict::Transmit(1) {
+        assert_eq!(buf.data()[..6], golden::RS_MAC[0]);
+    }
+    verdict
+}
+
 /// IPVS's overload flag: a server with an upper threshold takes no new connections once its
 /// connections reach it, and takes them again as soon as they drop below 3/4 of it (no lower
 /// threshold set): here 5 and below 15/4, so at 3 connections, not 2, and without a new table.
 #[test]
 fn an_overloaded_server_is_available_again_when_its_connections_end() {
-    use dataplane::buf::PacketBuf;
     use dataplane::conn::PROTO_UDP;
     // The UDP service's first server alone takes new flows, up to 5 connections.
     let mut fw = Forwarder::new(
@@ -411,47 +434,70 @@ fn an_overloaded_server_is_available_again_when_its_connections_end() {
         }),
     )
     .unwrap();
-    let new_flow = |fw: &mut Forwarder, sport: u16, now: u64| {
-        let query = golden::Pkt {
-            src_mac: golden::GW_MAC,
-            dst_mac: golden::IF0_MAC,
-            ip: golden::Ip::new(golden::CLIENT, golden::VIP, sport),
-            l4: golden::L4::Udp {
-                sport,
-                dport: golden::DNS,
-                zero_checksum: false,
-            },
-            payload: b"query".to_vec(),
-            pad_to: 0,
-        };
-        let mut buf = HeapBuf::new(&query.frame());
-        let verdict = fw.process(&mut buf, 0, now);
-        if verdict == Verdict::Transmit(1) {
-            assert_eq!(buf.data()[..6], golden::RS_MAC[0]);
-        }
-        verdict
-    };
     let second = 1_000;
     for n in 1..=5u16 {
         assert_eq!(
-            new_flow(&mut fw, 1000 + n, u64::from(n) * second),
+            udp_flow(&mut fw, 1000 + n, u64::from(n) * second),
             Verdict::Transmit(1)
         );
     }
     assert_eq!(fw.dest_conns(1)[0], (0, 5));
     let refused = Verdict::Drop(dataplane::verdict::DropReason::NoDestination);
-    assert_eq!(new_flow(&mut fw, 2000, 6 * second), refused, "5 reached");
+    assert_eq!(udp_flow(&mut fw, 2000, 6 * second), refused, "5 reached");
     // UDP sessions last 300 s: the first ends, 4 is not below 3.75.
     let udp = 300 * second;
     assert_eq!(fw.expire(udp + 2 * second - 1, usize::MAX), 1);
     assert_eq!(fw.dest_conns(1)[0], (0, 4));
-    assert_eq!(new_flow(&mut fw, 2001, udp + 2 * second), refused, "4 left");
+    assert_eq!(udp_flow(&mut fw, 2001, udp + 2 * second), refused, "4 left");
     // The second ends: 3 is below 3.75.
     assert_eq!(fw.expire(udp + 3 * second - 1, usize::MAX), 1);
     assert_eq!(fw.dest_conns(1)[0], (0, 3));
     assert_eq!(
-        new_flow(&mut fw, 2002, udp + 3 * second),
+        udp_flow(&mut fw, 2002, udp + 3 * second),
         Verdict::Transmit(1),
         "3 left: available again"
+    );
+}
+
+/// New thresholds that no longer hold a server release it (IPVS `__ip_vs_update_dest` clears
+/// the overload flag when the upper threshold is gone or above the server's connections).
+#[test]
+fn raising_the_upper_threshold_releases_an_overloaded_server() {
+    use dataplane::conn::PROTO_UDP;
+    let thresholds = |generation: u64, upper: u32| {
+        snapshot_edited(Method::Dr, generation, move |s| {
+            if s.key.protocol == PROTO_UDP {
+                s.dests[0].upper_threshold = upper;
+                s.dests[0].lower_threshold = 2;
+                s.dests[1].weight = 0;
+                s.dests[2].weight = 0;
+            }
+        })
+    };
+    let mut fw = Forwarder::new(&golden::config(), thresholds(1, 3)).unwrap();
+    for sport in 1..=3 {
+        assert_eq!(udp_flow(&mut fw, sport, 1_000), Verdict::Transmit(1));
+    }
+    let refused = Verdict::Drop(dataplane::verdict::DropReason::NoDestination);
+    assert_eq!(udp_flow(&mut fw, 4, 2_000), refused, "3 reached");
+    fw.set_snapshot(thresholds(2, 3));
+    assert_eq!(
+        udp_flow(&mut fw, 5, 3_000),
+        refused,
+        "the same table holds it"
+    );
+    fw.set_snapshot(thresholds(3, 10));
+    assert_eq!(
+        udp_flow(&mut fw, 6, 4_000),
+        Verdict::Transmit(1),
+        "3 is below 10"
+    );
+    fw.set_snapshot(thresholds(4, 2));
+    assert_eq!(udp_flow(&mut fw, 7, 5_000), refused, "4 is above 2");
+    fw.set_snapshot(thresholds(5, 0));
+    assert_eq!(
+        udp_flow(&mut fw, 8, 6_000),
+        Verdict::Transmit(1),
+        "no threshold"
     );
 }

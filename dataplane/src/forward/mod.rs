@@ -163,7 +163,18 @@ impl Forwarder {
                     if let Some(old) = self.services.get(os).and_then(|s| s.candidates.get(oi)) {
                         c.active_conns = old.active_conns;
                         c.inactive_conns = old.inactive_conns;
-                        c.overloaded = old.overloaded;
+                        // New thresholds judge the server afresh (IPVS `__ip_vs_update_dest`
+                        // clears the flag unless the new upper threshold is reached).
+                        let was = self
+                            .snapshot
+                            .services
+                            .get(os)
+                            .and_then(|s| s.config.dests.get(oi));
+                        c.overloaded = old.overloaded
+                            && was.is_some_and(|w| {
+                                (w.upper_threshold, w.lower_threshold)
+                                    == (d.upper_threshold, d.lower_threshold)
+                            });
                     }
                 }
                 update_overload(&mut c, d);
