@@ -443,11 +443,16 @@ fn service_info(d: &Daemon, est: &Estimator, s: &ServiceConfig) -> api::ServiceI
 }
 
 fn conn_info(e: &dataplane::worker::SessionEntry) -> Option<api::ConnInfo> {
-    let protocol = match e.protocol {
+    // A persistence template's key (`FlowKey::template`) has protocol 0 and its service's
+    // protocol in the client port's place; IPVS lists it with that protocol, client port 0
+    // and state NONE.
+    let (protocol, client_port) = match e.protocol {
+        _ if e.template => (e.client.1 as u8, 0),
+        p => (p, e.client.1),
+    };
+    let protocol = match protocol {
         PROTO_TCP => api::Protocol::Tcp,
         PROTO_UDP => api::Protocol::Udp,
-        // Persistence templates carry protocol 0: show them as ipvsadm does (state NONE).
-        _ if e.template => api::Protocol::Tcp,
         _ => return None,
     };
     let sock = |(a, p): (Addr, u16)| SocketAddr::new(a.to_ip(), p);
@@ -455,9 +460,54 @@ fn conn_info(e: &dataplane::worker::SessionEntry) -> Option<api::ConnInfo> {
         protocol,
         expire_s: e.expires_ms.div_ceil(1000),
         state: e.state.name().to_string(),
-        client: sock(e.client),
+        client: sock((e.client.0, client_port)),
         virtual_addr: sock(e.virtual_),
         dest: sock(e.dest),
         local: e.local.map(sock),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::conn::{Counters, State, PROTO_TEMPLATE};
+    use dataplane::worker::SessionEntry;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> Addr {
+        Addr::v4([a, b, c, d])
+    }
+
+    /// A persistence template of a service of `protocol`, as a worker lists it (its key:
+    /// `FlowKey::template`, the service's protocol in the client port's place).
+    fn template(protocol: u8) -> SessionEntry {
+        SessionEntry {
+            protocol: PROTO_TEMPLATE,
+            state: State::Template,
+            expires_ms: 299_500,
+            client: (v4(10, 1, 0, 0), u16::from(protocol)),
+            virtual_: (v4(10, 10, 0, 100), 53),
+            dest: (v4(10, 20, 0, 11), 53),
+            local: None,
+            method: Method::Nat,
+            counters: Counters::default(),
+            template: true,
+        }
+    }
+
+    /// -Lnc shows a template as IPVS does: its service's protocol, client port 0, state NONE.
+    #[test]
+    fn templates_are_listed_with_their_service_protocol_and_no_client_port() {
+        let sock = |s: &str| s.parse::<SocketAddr>().unwrap();
+        for (protocol, name) in [
+            (PROTO_UDP, api::Protocol::Udp),
+            (PROTO_TCP, api::Protocol::Tcp),
+        ] {
+            let c = conn_info(&template(protocol)).expect("a template is listed");
+            assert_eq!(c.protocol, name);
+            assert_eq!(c.client, sock("10.1.0.0:0"));
+            assert_eq!(c.virtual_addr, sock("10.10.0.100:53"));
+            assert_eq!(c.dest, sock("10.20.0.11:53"));
+            assert_eq!((c.state.as_str(), c.expire_s), ("NONE", 300));
+        }
+    }
 }
