@@ -150,11 +150,15 @@ pub fn execute(command: Command, socket: &Path, stdin: impl Read) -> Result<Stri
                 .map_err(|e| Failure::new(1, format!("Can't read the rules from stdin: {e}")))?;
             let rules = args::parse_rules(&text)
                 .map_err(|(line, e)| Failure::new(2, format!("line {line}: {e}")))?;
-            for (line, req) in rules {
+            for (applied, (line, req)) in rules.into_iter().enumerate() {
                 d.exec(req).map_err(|mut f| {
-                    if f.refused {
-                        f.message = format!("line {line}: {}", f.message);
-                    }
+                    // Connected: the request went out, so only a refusal says it did nothing.
+                    let unapplied = f.refused || d.client.is_none();
+                    f.message = format!(
+                        "line {line}: {} ({})",
+                        f.message,
+                        restore_progress(applied, unapplied)
+                    );
                     f
                 })?;
             }
@@ -184,6 +188,21 @@ pub fn execute(command: Command, socket: &Path, stdin: impl Read) -> Result<Stri
             }
             Ok(out)
         }
+    }
+}
+
+/// What a `-R` that stopped at a rule had done: the rules are sent one by one, each applied
+/// whole or not at all, and the first failure ends the restore. `applied` rules went before
+/// it; `unapplied`: this one is known not to have been applied.
+fn restore_progress(applied: usize, unapplied: bool) -> String {
+    let before = match applied {
+        1 => "1 rule".to_string(),
+        n => format!("{n} rules"),
+    };
+    match (applied, unapplied) {
+        (0, true) => "nothing was applied".into(),
+        (_, true) => format!("{before} before it applied, none from it on"),
+        (_, false) => format!("{before} before it applied; it may have been, none after it"),
     }
 }
 

@@ -370,11 +370,24 @@ fn restore_stops_at_the_first_failure() {
         d.socket.display().to_string(),
         "-R".into(),
     ];
+    // The rules are applied one by one: the message says how far it got.
     assert_eq!(
         rvsadm(&args, None, rules),
-        failed(1, "line 2: Service not defined\n")
+        failed(
+            1,
+            "line 2: Service not defined (1 rule before it applied, none from it on)\n"
+        )
     );
     assert_eq!(d.requests().len(), 2);
+    assert_eq!(
+        rvsadm(
+            &args,
+            None,
+            "# saved\n-a -t 10.10.0.102:80 -r 10.20.0.12:80 -m\n"
+        ),
+        failed(1, "line 2: Service not defined (nothing was applied)\n")
+    );
+    assert_eq!(d.requests().len(), 3);
     // A syntax error anywhere: nothing is applied.
     assert_eq!(
         rvsadm(&args, None, "-C\n-a -t 10.10.0.100:80\n"),
@@ -383,7 +396,7 @@ fn restore_stops_at_the_first_failure() {
             "line 2: You need to supply the 'real-server' option for the 'add-server' command\n"
         )
     );
-    assert_eq!(d.requests().len(), 2);
+    assert_eq!(d.requests().len(), 3);
     assert_eq!(
         rvsadm(
             &args,
@@ -392,7 +405,22 @@ fn restore_stops_at_the_first_failure() {
         ),
         ok("")
     );
-    assert_eq!(d.requests().len(), 4);
+    assert_eq!(d.requests().len(), 5);
+    // No daemon: nothing was sent.
+    let gone = vec![
+        "--socket".to_string(),
+        "/nonexistent/rvsd.sock".into(),
+        "-R".into(),
+    ];
+    let out = rvsadm(&gone, None, "-C\n");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with("line 1: Can't connect to rvsd at /nonexistent/rvsd.sock")
+            && out.stderr.ends_with(" (nothing was applied)\n"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
