@@ -177,7 +177,7 @@ impl Forwarder {
                             });
                     }
                 }
-                update_overload(&mut c, d);
+                update_overload(&mut c, d, self.workers);
                 candidates.push(c);
             }
             let laddr_pools = service
@@ -289,10 +289,11 @@ impl Forwarder {
             services,
             dests,
             snapshot,
+            workers,
             ..
         } = self;
         let expired = sessions.expire(now_ms, budget, |_, s| {
-            release(lports, services, dests, snapshot, &s)
+            release(lports, services, dests, snapshot, *workers, &s)
         });
         if expired > 0 && sessions.is_empty() {
             dests.sessions_cleared();
@@ -310,6 +311,7 @@ impl Forwarder {
                     &mut self.services,
                     &self.dests,
                     &self.snapshot,
+                    self.workers,
                     &s,
                 );
             }
@@ -433,6 +435,7 @@ impl Forwarder {
                     &mut self.services,
                     &self.dests,
                     &self.snapshot,
+                    self.workers,
                     &old,
                 );
             }
@@ -625,6 +628,7 @@ impl Forwarder {
                         &mut self.services,
                         &self.dests,
                         &self.snapshot,
+                        self.workers,
                         &evicted,
                     );
                 }
@@ -645,7 +649,7 @@ impl Forwarder {
         }
         let c = &mut self.services[svc].candidates[idx];
         c.inactive_conns += 1;
-        update_overload(c, dest);
+        update_overload(c, dest, self.workers);
         if let Some(tkey) = template_key {
             let tid = match template {
                 Some(t) => Some(t),
@@ -665,6 +669,7 @@ impl Forwarder {
                                     &mut self.services,
                                     &self.dests,
                                     &self.snapshot,
+                                    self.workers,
                                     &evicted,
                                 );
                             }
@@ -842,6 +847,7 @@ fn release(
     services: &mut [ServiceState],
     dests: &dests::Dests,
     snapshot: &Snapshot,
+    workers: u16,
     s: &Session<Binding>,
 ) {
     if s.is_template() {
@@ -867,7 +873,7 @@ fn release(
                 .get(si)
                 .and_then(|sv| sv.config.dests.get(di))
             {
-                update_overload(c, d);
+                update_overload(c, d, workers);
             }
         }
     }
@@ -876,10 +882,13 @@ fn release(
 /// IPVS's overload flag (`ip_vs_bind_dest`, `ip_vs_unbind_dest`), re-evaluated whenever a
 /// dest's connection count changes: a dest with an upper threshold is overloaded once its
 /// connections reach it, and stays so until they drop below its lower threshold or, without one,
-/// below 3/4 of the upper one. Computed in u64: thresholds go up to `i32::MAX`.
-fn update_overload(c: &mut Candidate, d: &DestConfig) {
+/// below 3/4 of the upper one. Computed in u64: thresholds go up to `i32::MAX`. Each of
+/// `workers` counts only its own connections, so each holds its share of the thresholds,
+/// rounded up (as DPVS does): `-x 100` on two workers gives the server at most 50 from each.
+fn update_overload(c: &mut Candidate, d: &DestConfig, workers: u16) {
     let total = u64::from(c.active_conns) + u64::from(c.inactive_conns);
-    let (upper, lower) = (u64::from(d.upper_threshold), u64::from(d.lower_threshold));
+    let share = |t: u32| u64::from(t).div_ceil(u64::from(workers.max(1)));
+    let (upper, lower) = (share(d.upper_threshold), share(d.lower_threshold));
     c.overloaded = if upper == 0 {
         false
     } else if total >= upper {
@@ -970,13 +979,13 @@ mod tests {
     }
 
     /// The overload flag after the dest's connections go through `totals`, in order.
-    fn overload_through(d: &DestConfig, totals: &[u32]) -> Vec<bool> {
+    fn overload_through(d: &DestConfig, workers: u16, totals: &[u32]) -> Vec<bool> {
         let mut c = Candidate::with_weight(1);
         totals
             .iter()
             .map(|&t| {
                 (c.active_conns, c.inactive_conns) = (t / 2, t - t / 2);
-                update_overload(&mut c, d);
+                update_overload(&mut c, d, workers);
                 c.overloaded
             })
             .collect()
@@ -985,15 +994,15 @@ mod tests {
     #[test]
     fn overload_hysteresis_is_ipvs() {
         // No upper threshold: never overloaded.
-        assert_eq!(overload_through(&dest(0, 0), &[0, 9, 1000]), [false; 3]);
+        assert_eq!(overload_through(&dest(0, 0), 1, &[0, 9, 1000]), [false; 3]);
         // Upper 5, no lower: set at 5, cleared below 15/4 (at 3, not 2).
         assert_eq!(
-            overload_through(&dest(5, 0), &[4, 5, 6, 4, 3, 4]),
+            overload_through(&dest(5, 0), 1, &[4, 5, 6, 4, 3, 4]),
             [false, true, true, true, false, false]
         );
         // Upper 8, lower 2: cleared below 2 only.
         assert_eq!(
-            overload_through(&dest(8, 2), &[8, 5, 2, 1, 5]),
+            overload_through(&dest(8, 2), 1, &[8, 5, 2, 1, 5]),
             [true, true, true, false, false]
         );
         // The largest thresholds (i32::MAX) and counts do not overflow.
@@ -1001,9 +1010,26 @@ mod tests {
         assert_eq!(
             overload_through(
                 &dest(big, 0),
+                1,
                 &[big, big - big / 4, u32::MAX, big - big / 4 - 1]
             ),
             [true, true, true, false]
         );
+    }
+
+    #[test]
+    fn each_worker_holds_its_share_of_the_thresholds() {
+        // -x 5 on two workers: 3 each (rounded up), cleared below 9/4 (at 2).
+        assert_eq!(
+            overload_through(&dest(5, 0), 2, &[2, 3, 4, 3, 2, 3]),
+            [false, true, true, true, false, true]
+        );
+        // -x 8 -y 4 on three workers: 3 and 2 each.
+        assert_eq!(
+            overload_through(&dest(8, 4), 3, &[3, 2, 1, 2]),
+            [true, true, false, false]
+        );
+        // A threshold smaller than the worker count still allows one connection each.
+        assert_eq!(overload_through(&dest(1, 0), 4, &[0, 1]), [false, true]);
     }
 }
