@@ -17,7 +17,7 @@
 use clap::{Parser, ValueEnum};
 use dataplane::dpdk::{lcore, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, RxQueue, TxQueue};
 use perf::gen::hist::Histogram;
-use perf::gen::pace::{FlowSeq, Pacer};
+use perf::gen::pace::{warmup_limit, FlowSeq, Pacer};
 use perf::gen::packet::{self, Endpoints, Kind, TcpInfo, Template, ACK, RST, SYN};
 use perf::report::GenResult;
 use std::net::Ipv4Addr;
@@ -80,7 +80,8 @@ struct Args {
     /// Measured seconds.
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
-    /// Rate of the warm-up (one packet or handshake per flow).
+    /// Rate of the warm-up (one packet or handshake per flow). A warm-up whose frames have not
+    /// all left after twice its time plus 10 s ends the run with an error.
     #[arg(long, default_value_t = 1_000_000)]
     warmup_rate: u64,
     #[arg(long, value_enum, default_value = "lb")]
@@ -352,8 +353,8 @@ impl Gen {
         }
     }
 
-    /// Sends `count` frames of `t` over `flows` at `pps`, polling in between; stops early at
-    /// `deadline`. Returns the number sent.
+    /// Sends `count` frames of `t` over `flows` at `pps`, polling in between; stops early after
+    /// `cycles` TSC cycles. Returns the number sent.
     fn run_phase(
         &mut self,
         t: &Template,
@@ -505,7 +506,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         flow_base: a.flow_base,
         seq: 0,
     };
-    let forever = u64::MAX / 2;
     let secs = |s: f64| (s * hz as f64) as u64;
 
     // Warm-up: one packet (udp) or one handshake (tcp) per flow, in flow order.
@@ -518,7 +518,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         };
         let t = Template::new(kind, &ep, if kind == Kind::TcpSyn { 60 } else { frame })?;
         let mut seq = FlowSeq::sequential(a.flows);
-        warmup_sent = g.run_phase(&t, &mut seq, a.warmup_rate, Some(a.flows), forever, hz);
+        let limit = warmup_limit(a.flows, a.warmup_rate, hz);
+        warmup_sent = g.run_phase(&t, &mut seq, a.warmup_rate, Some(a.flows), limit, hz);
+        if warmup_sent < a.flows {
+            return Err(format!(
+                "warm-up: the client-side port took {warmup_sent} of {} frames in {:.0} s \
+                 (the device stopped taking them)",
+                a.flows,
+                limit as f64 / hz as f64
+            )
+            .into());
+        }
         g.drain(Duration::from_millis(300));
         warmup_received = if a.mode == Mode::Udp {
             g.c.received

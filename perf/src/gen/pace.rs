@@ -9,6 +9,15 @@ pub fn due(elapsed: u64, pps: u64, hz: u64) -> u64 {
     (u128::from(elapsed) * u128::from(pps) / u128::from(hz)) as u64
 }
 
+/// TSC cycles a warm-up of `count` packets at `pps` may take: twice its paced time (`pps` below
+/// 100 000, `0` = unpaced included, counts as 100 000) plus 10 s. A device that stops taking
+/// frames (a memif peer gone: its tx burst takes nothing) must end the warm-up, which otherwise
+/// waits for every packet to leave, in an error rather than keep the generator polling forever.
+pub fn warmup_limit(count: u64, pps: u64, hz: u64) -> u64 {
+    let paced = u128::from(count) * u128::from(hz) / u128::from(pps.max(100_000));
+    u64::try_from(2 * paced + 10 * u128::from(hz)).unwrap_or(u64::MAX)
+}
+
 /// Paces bursts: `allowed` says how many packets may be sent now. `pps == 0` means no limit.
 #[derive(Debug, Clone)]
 pub struct Pacer {
@@ -125,6 +134,17 @@ mod tests {
         assert_eq!(p.allowed(5010, 32), 0);
         assert_eq!(p.allowed(100_010, 32), 32); // 95 behind: capped to a burst
         assert_eq!(Pacer::new(0, hz, 0).allowed(0, 32), 32);
+    }
+
+    #[test]
+    fn a_warmup_has_a_time_limit() {
+        let hz = 2_000_000_000;
+        // 10M flows at 800 kpps take 12.5 s: twice that plus 10 s.
+        assert_eq!(warmup_limit(10_000_000, 800_000, hz), 35 * hz);
+        assert_eq!(warmup_limit(1000, 1_000_000, hz), 10 * hz + hz / 500);
+        // Unpaced (0) counts as 100 kpps; no overflow at the largest counts.
+        assert_eq!(warmup_limit(100_000, 0, hz), 12 * hz);
+        assert!(warmup_limit(u64::MAX, 1, u64::MAX) == u64::MAX);
     }
 
     #[test]
