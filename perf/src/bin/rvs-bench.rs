@@ -254,6 +254,8 @@ struct Measured {
     /// Cache-line latency between the generator's and the device's cpus (ns): the larger of
     /// the probes just before and just after the run.
     c2c_ns: Option<f64>,
+    /// Reconfiguration scenario: changes applied during the run (recorded with its round).
+    changes: Option<u64>,
 }
 
 /// The generator's and the forwarding lcore's cpus.
@@ -459,6 +461,7 @@ impl Bench {
             gen: serde_json::from_str(line)?,
             dut_cpu,
             c2c_ns: before.into_iter().chain(after).reduce(f64::max),
+            changes: None,
         })
     }
 
@@ -554,7 +557,7 @@ impl Bench {
             rounds: vec![],
             round_c2c_ns: vec![],
             sessions,
-            changes: None,
+            changes: m.changes,
             drops,
             dut_cpu: m.dut_cpu,
             c2c_ns: m.c2c_ns,
@@ -763,7 +766,8 @@ impl Bench {
         let g = self.pktgen(d, &args, before);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let changes = changer.join().unwrap_or(0);
-        let g = g?;
+        let mut g = g?;
+        g.changes = Some(changes);
         if !d.is_alive() {
             return Err("rvsd exited during the run".into());
         }
@@ -798,14 +802,6 @@ impl Bench {
             "reconfig-control"
         };
         self.record(scenario, d, "nat", 64, 10_000, g, v);
-        if let Some(p) = self
-            .results
-            .points
-            .iter_mut()
-            .find(|p| p.scenario == scenario)
-        {
-            p.changes = Some(changes);
-        }
         Ok(())
     }
 
@@ -1102,4 +1098,44 @@ fn write_out(out: &Path, r: &Results) -> Res<()> {
     std::fs::write(out.join("results.json"), serde_json::to_string_pretty(r)?)?;
     std::fs::write(out.join("results.md"), report::render_markdown(r))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reconfiguration_point_keeps_the_change_count_of_its_kept_round() {
+        let mut b = Bench {
+            a: Args::parse_from(["rvs-bench"]),
+            results: Results::default(),
+            flow_base: 0,
+            scenario: "reconfig".into(),
+        };
+        // The point's own figures, not rvsd's (no metrics read for testpmd).
+        let d = Running {
+            dut: Dut::TestpmdIo,
+            child: None,
+        };
+        let run = |lost: u64, changes: u64| Measured {
+            gen: GenResult {
+                lost,
+                ..GenResult::default()
+            },
+            dut_cpu: None,
+            c2c_ns: None,
+            changes: Some(changes),
+        };
+        b.record("reconfig", &d, "nat", 64, 10_000, run(0, 10), 0.0);
+        b.record("reconfig", &d, "nat", 64, 10_000, run(3, 7), -3.0);
+        let p = &b.results.points[0];
+        assert_eq!((p.gen.lost, p.changes), (0, Some(10)), "kept round's");
+        b.record("reconfig", &d, "nat", 64, 10_000, run(0, 0), 0.0);
+        assert_eq!(
+            b.results.points[0].changes,
+            Some(10),
+            "a tie keeps the first"
+        );
+        assert_eq!(b.results.points.len(), 1);
+    }
 }
