@@ -404,8 +404,7 @@ pub fn render_markdown(r: &Results) -> String {
         let _ = writeln!(
             s,
             "{} changes (rvsadm, one per second) during {:.1} s of {} traffic at {} Mpps offered \
-             (best round): sent {}, received {}, lost {}: {} (0 lost). Lost per round with \
-             changes: {}.",
+             (best round): sent {}, received {}, lost {}: {}. Lost per round with changes: {}.",
             p.changes.unwrap_or(0),
             p.gen.duration_s,
             p.mode.to_uppercase(),
@@ -413,7 +412,12 @@ pub fn render_markdown(r: &Results) -> String {
             p.gen.sent,
             p.gen.received,
             p.gen.lost,
-            verdict(p.gen.lost == 0),
+            // A round without changes (every rvsadm call failed) shows nothing about them.
+            if p.changes.is_some_and(|n| n > 0) {
+                format!("{} (0 lost)", verdict(p.gen.lost == 0))
+            } else {
+                format!("{} (0 lost with changes; none was applied)", verdict(false))
+            },
             losses(p),
         );
         if let Some(c) = r.points.iter().find(|c| c.scenario == "reconfig-control") {
@@ -665,6 +669,33 @@ mod tests {
             md.contains("Rounds with the cpus far apart: 2 of 14. Points kept from a round with the cpus far apart: forward rvs dr 64 B 1000 flows."),
             "{md}"
         );
+    }
+
+    #[test]
+    fn no_loss_is_not_the_reconfiguration_target_when_no_change_was_applied() {
+        let mut r = sample();
+        let q = r
+            .points
+            .iter_mut()
+            .find(|p| p.scenario == "reconfig")
+            .unwrap();
+        (q.gen.received, q.gen.lost, q.rounds) = (100, 0, vec![0.0]);
+        let md = render_markdown(&r);
+        assert!(md.contains("10 changes (rvsadm"), "{md}");
+        assert!(md.contains("lost 0: met (0 lost)."), "{md}");
+        let q = r
+            .points
+            .iter_mut()
+            .find(|p| p.scenario == "reconfig")
+            .unwrap();
+        q.changes = Some(0);
+        let md = render_markdown(&r);
+        assert!(
+            md.contains("lost 0: MISSED (0 lost with changes; none was applied)."),
+            "{md}"
+        );
+        r.points.iter_mut().for_each(|p| p.changes = None);
+        assert!(render_markdown(&r).contains("MISSED (0 lost with changes; none was applied)."));
     }
 
     #[test]
