@@ -111,7 +111,6 @@ fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Resu
             if find(services, &k).is_some() {
                 return Err(SERVICE_EXISTS.into());
             }
-            check_vip_is_no_dest(services, k.vip)?;
             let mut s = ServiceConfig {
                 key: k,
                 scheduler: dataplane::sched::SchedulerKind::Rr,
@@ -138,7 +137,6 @@ fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Resu
             check_port_mapping(&service, &dest)?;
             let new = dest_config(&dest)?;
             check_reachable(d, &new)?;
-            check_dest_is_no_vip(services, new.addr)?;
             let s = &mut services[i];
             if s.dests.iter().any(|o| same_dest(s.key, o, &new)) {
                 return Err(DEST_EXISTS.into());
@@ -150,7 +148,6 @@ fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Resu
             check_port_mapping(&service, &dest)?;
             let new = dest_config(&dest)?;
             check_reachable(d, &new)?;
-            check_dest_is_no_vip(services, new.addr)?;
             let s = &mut services[i];
             let k = s.key;
             let old = s
@@ -230,33 +227,6 @@ fn check_reachable(d: &Daemon, dest: &DestConfig) -> Result<(), String> {
     let c = d.config();
     match crate::config::unusable_real_server(&c.ports, &c.routes, ip, dest.method) {
         Some(why) => Err(format!("real server {ip}: {why}")),
-        None => Ok(()),
-    }
-}
-
-/// The box answers for every service's VIP, so a VIP is nobody's real server (traffic to it
-/// would never leave the box): refused whichever of the two comes second.
-fn check_dest_is_no_vip(services: &[ServiceConfig], addr: Addr) -> Result<(), String> {
-    match services.iter().find(|s| s.key.vip == addr) {
-        Some(s) => Err(format!(
-            "real server {}: the VIP of {}; expected a real server's address",
-            addr.to_ip(),
-            service_id(&s.key)
-        )),
-        None => Ok(()),
-    }
-}
-
-fn check_vip_is_no_dest(services: &[ServiceConfig], vip: Addr) -> Result<(), String> {
-    match services
-        .iter()
-        .find(|s| s.dests.iter().any(|d| d.addr == vip))
-    {
-        Some(s) => Err(format!(
-            "VIP {}: a real server of {}; expected an address no real server has",
-            vip.to_ip(),
-            service_id(&s.key)
-        )),
         None => Ok(()),
     }
 }

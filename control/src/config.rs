@@ -1490,19 +1490,22 @@ fn services(
             local_addrs,
         });
     }
-    for (i, s) in out.iter().enumerate() {
-        for (k, a) in s.local_addrs.iter().enumerate() {
-            let server = out.iter().enumerate().find_map(|(j, o)| {
-                o.dests
-                    .iter()
-                    .position(|d| d.addr == *a)
-                    .map(|m| format!("services[{j}].real_servers[{m}]"))
+    // The box answers for VIPs and local addresses itself (Snapshot::build's rule, by path).
+    for (j, o) in out.iter().enumerate() {
+        for (m, d) in o.dests.iter().enumerate() {
+            let own = out.iter().enumerate().find_map(|(i, s)| {
+                if s.key.vip == d.addr {
+                    Some(format!("services[{i}].vip"))
+                } else {
+                    let k = s.local_addrs.iter().position(|a| *a == d.addr)?;
+                    Some(format!("services[{i}].local_addrs[{k}]"))
+                }
             });
-            if let Some(server) = server {
+            if let Some(own) = own {
                 return Err(invalid(
-                    format!("services[{i}].local_addrs[{k}]"),
-                    q(&a.to_ip().to_string()),
-                    format!("also the address of {server}; a local address must be the box's own"),
+                    format!("services[{j}].real_servers[{m}].addr"),
+                    q(&d.addr.to_ip().to_string()),
+                    format!("also {own}, an address of the box's own; expected a real server's"),
                 ));
             }
         }
@@ -1989,9 +1992,13 @@ addrs = ["192.0.2.1/24"]
                 "services[0].local_addrs[0]",
             ),
             (
-                // Another service's real server at the local address.
+                // A real server at another service's local address, or at a VIP.
                 r("addr = \"10.20.0.13\"", "addr = \"10.20.0.250\""),
-                "services[0].local_addrs[0]",
+                "services[1].real_servers[0].addr",
+            ),
+            (
+                r("vip = \"10.10.0.101\"", "vip = \"10.20.0.13\""),
+                "services[1].real_servers[0].addr",
             ),
             (
                 r("addr = \"10.30.0.12\"", "addr = \"0.0.0.0\""),

@@ -570,7 +570,10 @@ lower_threshold = 2147483646
         ("-r 224.0.0.1:80 -m", "not a unicast address"),
         ("-r 10.20.0.255:80 -m", "broadcast address of 10.20.0.1/24"),
         ("-r 10.20.0.1:80 -m", "own addresses"),
-        ("-r 10.10.0.100:80 -m", "the VIP of TCP 10.10.0.100:80"),
+        (
+            "-r 10.10.0.100:80 -m",
+            "real server 10.10.0.100 is the VIP of TCP 10.10.0.100:80",
+        ),
     ] {
         let line = format!("-a -t 10.10.0.100:80 {rs}");
         let out = d.adm(&line.split_whitespace().collect::<Vec<_>>());
@@ -581,12 +584,15 @@ lower_threshold = 2147483646
     let out = d.adm(&["-A", "-u", "10.20.0.11:53"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a real server became a VIP");
-    assert!(err.contains("a real server of TCP 10.10.0.100:80"), "{err}");
+    assert!(
+        err.contains("real server 10.20.0.11 is the VIP of UDP 10.20.0.11:53"),
+        "{err}"
+    );
     assert_eq!(d.ok("-Sn"), saved, "the table is as it was");
 
     // A FULLNAT local address is the box's own, so neither order of the two may make it a
     // real server's too.
-    let clash = "is also a real server's address";
+    let clash = "is a local address of TCP 10.10.0.100:80";
     let out = d.adm(&[
         "--add-laddr",
         "-z",

@@ -181,10 +181,13 @@ pub enum SnapshotError {
     },
     ZeroPortNotPersistent(ServiceKey),
     NoLocalAddress(ServiceKey),
-    /// A FULLNAT local address is the box's own: it cannot also be a real server's.
-    LocalAddrIsRealServer {
+    /// A real server at an address the box answers for itself: a service's VIP or a FULLNAT
+    /// local address (`owner`'s), so its traffic would never leave the box.
+    RealServerIsOwnAddress {
         service: ServiceKey,
         addr: Addr,
+        owner: ServiceKey,
+        is_vip: bool,
     },
     UnknownInterface {
         service: ServiceKey,
@@ -227,10 +230,11 @@ impl fmt::Display for SnapshotError {
             ),
             ZeroPortNotPersistent(k) => write!(f, "service {k}: zero port specified for non-persistent service"),
             NoLocalAddress(k) => write!(f, "service {k}: local_addrs is empty but a destination uses FULLNAT"),
-            LocalAddrIsRealServer { service, addr } => write!(
+            RealServerIsOwnAddress { service, addr, owner, is_vip } => write!(
                 f,
-                "service {service}: local address {} is also a real server's address; a local address must be the box's own",
-                addr.to_ip()
+                "service {service}: real server {} is {} {owner}, an address of the box's own; expected a real server's",
+                addr.to_ip(),
+                if *is_vip { "the VIP of" } else { "a local address of" }
             ),
             UnknownInterface { service, interface } => {
                 write!(f, "service {service}: dests.interface {interface} does not exist")
@@ -246,6 +250,26 @@ impl fmt::Display for SnapshotError {
 }
 
 impl std::error::Error for SnapshotError {}
+
+/// The first real server whose address the box answers for itself (a service's VIP or a
+/// FULLNAT local address).
+fn real_server_at_own_address(services: &[Service]) -> Option<SnapshotError> {
+    services.iter().find_map(|s| {
+        s.config.dests.iter().find_map(|d| {
+            services.iter().find_map(|o| {
+                let is_vip = o.config.key.vip == d.addr;
+                (is_vip || o.config.local_addrs.contains(&d.addr)).then_some(
+                    SnapshotError::RealServerIsOwnAddress {
+                        service: s.config.key,
+                        addr: d.addr,
+                        owner: o.config.key,
+                        is_vip,
+                    },
+                )
+            })
+        })
+    })
+}
 
 impl Snapshot {
     /// Validates and compiles a table (builds scheduler tables such as Maglev's here, off the
@@ -336,19 +360,8 @@ impl Snapshot {
                 scheduler,
             });
         }
-        let clash = services.iter().find_map(|s| {
-            s.config
-                .local_addrs
-                .iter()
-                .find(|&&a| {
-                    services
-                        .iter()
-                        .any(|o| o.config.dests.iter().any(|d| d.addr == a))
-                })
-                .map(|&addr| (s.config.key, addr))
-        });
-        if let Some((service, addr)) = clash {
-            return Err(SnapshotError::LocalAddrIsRealServer { service, addr });
+        if let Some(e) = real_server_at_own_address(&services) {
+            return Err(e);
         }
         let index = ServiceIndex::new(services.iter().map(|s| s.config.key));
         let mut local_addrs: Vec<Addr> = services
@@ -605,7 +618,18 @@ mod tests {
                     service(80, vec![]),
                     service(81, vec![dest(v4(10, 0, 1, 1), 0, Method::Dr)]),
                 ],
-                "service TCP 10.0.0.100:80: local address 10.0.1.1 is also a real server's",
+                "service TCP 10.0.0.100:81: real server 10.0.1.1 is a local address of TCP 10.0.0.100:80",
+            ),
+            (
+                // A real server at another service's VIP.
+                vec![ServiceConfig {
+                    key: ServiceKey {
+                        vip: v4(10, 0, 2, 1),
+                        ..service(80, vec![]).key
+                    },
+                    ..service(80, vec![])
+                }, service(81, vec![dest(v4(10, 0, 2, 1), 0, Method::Dr)])],
+                "service TCP 10.0.0.100:81: real server 10.0.2.1 is the VIP of TCP 10.0.2.1:80",
             ),
             (
                 vec![service(
