@@ -113,10 +113,71 @@ pub struct ServiceSpec {
     /// Persistence netmask length (-M), 32 by default.
     #[serde(default = "default_netmask")]
     pub netmask: u8,
+    /// Scheduler flags (ipvsadm `--sched-flags`).
+    #[serde(default)]
+    pub sched_flags: SchedFlags,
 }
 
 fn default_netmask() -> u8 {
     32
+}
+
+/// ipvsadm's scheduler flags, which sh and mh use (the kernel's `IP_VS_SVC_F_SCHED1` and
+/// `SCHED2`). Named by scheduler: `sh-fallback`/`mh-fallback`/`flag-1`, `sh-port`/`mh-port`/
+/// `flag-2`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedFlags {
+    /// When the hashed server is unavailable, try the next ones instead of refusing the flow.
+    pub fallback: bool,
+    /// Hash the client's port with its address.
+    pub port: bool,
+}
+
+impl SchedFlags {
+    /// The names of the two flags for `scheduler` (fallback, port); None for a scheduler
+    /// without flags.
+    fn names_for(scheduler: &str) -> Option<(&'static str, &'static str)> {
+        match scheduler {
+            "sh" => Some(("sh-fallback", "sh-port")),
+            "mh" => Some(("mh-fallback", "mh-port")),
+            _ => None,
+        }
+    }
+
+    /// Parses ipvsadm's comma-separated list for `scheduler` (`flag-1` and `flag-2` being the
+    /// generic names). Errors name the flag and what was expected.
+    pub fn parse(list: &str, scheduler: &str) -> Result<SchedFlags, String> {
+        let Some((fallback, port)) = Self::names_for(scheduler) else {
+            return Err(format!(
+                "scheduler flags apply to the sh and mh schedulers, not {scheduler}"
+            ));
+        };
+        let mut f = SchedFlags::default();
+        for name in list.split(',') {
+            if name == fallback || name == "flag-1" {
+                f.fallback = true;
+            } else if name == port || name == "flag-2" {
+                f.port = true;
+            } else {
+                return Err(format!(
+                    "invalid scheduler flag `{name}' for {scheduler} (expected {fallback}, {port}, flag-1 or flag-2)"
+                ));
+            }
+        }
+        Ok(f)
+    }
+
+    /// The flags set, comma-separated as ipvsadm prints them for `scheduler` (fallback first).
+    pub fn list(&self, scheduler: &str) -> String {
+        let (fallback, port) = Self::names_for(scheduler).unwrap_or(("flag-1", "flag-2"));
+        let set = [(self.fallback, fallback), (self.port, port)];
+        let names: Vec<&str> = set.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+        names.join(",")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.fallback && !self.port
+    }
 }
 
 /// A real server as the operator specifies it (ipvsadm -a/-e).
@@ -349,6 +410,31 @@ pub fn read_message<T: for<'de> Deserialize<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheduler_flags_parse_and_print_by_scheduler() {
+        let both = SchedFlags {
+            fallback: true,
+            port: true,
+        };
+        assert_eq!(SchedFlags::parse("sh-port,sh-fallback", "sh"), Ok(both));
+        assert_eq!(SchedFlags::parse("flag-1,flag-2", "mh"), Ok(both));
+        assert_eq!(
+            SchedFlags::parse("mh-port", "mh"),
+            Ok(SchedFlags {
+                fallback: false,
+                port: true
+            })
+        );
+        assert_eq!(both.list("mh"), "mh-fallback,mh-port");
+        assert_eq!(SchedFlags::default().list("sh"), "");
+        let e = SchedFlags::parse("sh-port", "mh").unwrap_err();
+        assert!(e.contains("`sh-port' for mh"), "{e}");
+        let e = SchedFlags::parse("sh-port", "rr").unwrap_err();
+        assert!(e.contains("not rr"), "{e}");
+        assert!(SchedFlags::parse("sh-port,", "sh").is_err());
+        assert!(SchedFlags::parse("flag-3", "sh").is_err());
+    }
 
     #[test]
     fn messages_round_trip_and_oversize_is_refused() {

@@ -254,6 +254,7 @@ fn apply_spec(s: &mut ServiceConfig, spec: &api::ServiceSpec) -> Result<(), Stri
             spec.scheduler
         )
     })?;
+    s.sched_params = crate::config::sched_params(s.scheduler, spec.sched_flags)?;
     if spec.id.port == 0 && spec.persistence.is_none() {
         return Err(ZERO_PORT.into());
     }
@@ -379,6 +380,7 @@ pub fn service_spec(s: &ServiceConfig) -> api::ServiceSpec {
         scheduler: s.scheduler.as_str().to_string(),
         persistence: s.persistence_s,
         netmask: s.persistence_prefix,
+        sched_flags: crate::config::sched_flags(s.scheduler, &s.sched_params),
     }
 }
 

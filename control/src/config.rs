@@ -56,6 +56,7 @@
 //! vip = "10.10.0.100"
 //! port = 80             # 0 (every port) only with persistence
 //! scheduler = "wlc"     # ipvsadm names
+//! sched_flags = ["mh-port"]  # optional: sh-fallback, sh-port (sh); mh-fallback, mh-port (mh)
 //! persistence = 300     # optional, seconds
 //! persistence_netmask = 32  # optional, needs persistence
 //! local_addrs = ["10.20.0.250"]  # FULLNAT local addresses
@@ -598,6 +599,8 @@ struct RawService {
     vip: String,
     port: i64,
     scheduler: Option<String>,
+    #[serde(default)]
+    sched_flags: Vec<String>,
     persistence: Option<i64>,
     persistence_netmask: Option<i64>,
     #[serde(default)]
@@ -736,6 +739,42 @@ pub fn unusable_real_server(
         ));
     }
     None
+}
+
+/// The packet core's parameters for scheduler flags (ipvsadm's `--sched-flags`): sh and mh
+/// have them, the others none.
+pub fn sched_params(
+    kind: SchedulerKind,
+    flags: rvs_api::SchedFlags,
+) -> Result<SchedParams, String> {
+    let p = SchedParams::default();
+    match kind {
+        SchedulerKind::Sh => Ok(SchedParams {
+            sh_fallback: flags.fallback,
+            sh_port: flags.port,
+            ..p
+        }),
+        SchedulerKind::Mh => Ok(SchedParams {
+            mh_fallback: flags.fallback,
+            mh_port: flags.port,
+            ..p
+        }),
+        _ if flags.is_empty() => Ok(p),
+        _ => Err(format!(
+            "scheduler flags apply to the sh and mh schedulers, not {}",
+            kind.as_str()
+        )),
+    }
+}
+
+/// The scheduler flags that `params` hold for `kind` (what `-S` saves).
+pub fn sched_flags(kind: SchedulerKind, params: &SchedParams) -> rvs_api::SchedFlags {
+    let (fallback, port) = match kind {
+        SchedulerKind::Sh => (params.sh_fallback, params.sh_port),
+        SchedulerKind::Mh => (params.mh_fallback, params.mh_port),
+        _ => (false, false),
+    };
+    rvs_api::SchedFlags { fallback, port }
 }
 
 fn is_own(ports: &[PortSpec], a: Ipv4Addr) -> bool {
@@ -1351,6 +1390,14 @@ fn services(
                 )
             })?,
         };
+        let sched_params = if s.sched_flags.is_empty() {
+            SchedParams::default()
+        } else {
+            let list = s.sched_flags.join(",");
+            rvs_api::SchedFlags::parse(&list, scheduler.as_str())
+                .and_then(|flags| sched_params(scheduler, flags))
+                .map_err(|why| invalid(f("sched_flags"), q(&list), why))?
+        };
         let persistence_s: Option<u32> = s
             .persistence
             .map(|v| int(&f("persistence"), v, 1..=i64::from(rvs_api::MAX_TIMEOUT)))
@@ -1483,7 +1530,7 @@ fn services(
         out.push(ServiceConfig {
             key,
             scheduler,
-            sched_params: SchedParams::default(),
+            sched_params,
             persistence_s,
             persistence_prefix,
             dests,
@@ -1958,6 +2005,20 @@ addrs = ["192.0.2.1/24"]
             ),
             (r("\"wrr\"", "\"weighted\""), "services[0].scheduler"),
             (
+                r(
+                    "scheduler = \"wrr\"",
+                    "scheduler = \"wrr\"\nsched_flags = [\"sh-port\"]",
+                ),
+                "services[0].sched_flags",
+            ),
+            (
+                r(
+                    "scheduler = \"wrr\"",
+                    "scheduler = \"sh\"\nsched_flags = [\"mh-port\"]",
+                ),
+                "services[0].sched_flags",
+            ),
+            (
                 r("local_addrs = [\"10.20.0.250\"]", "local_addrs = []"),
                 "services[0].local_addrs",
             ),
@@ -2082,6 +2143,32 @@ addrs = ["192.0.2.1/24"]
         );
         let e = err(&FULL.replacen("10.20.1.1/24", "10.20.1.1/40", 1));
         assert!(e.contains("prefix length 40 > 32"), "{e}");
+    }
+
+    #[test]
+    fn scheduler_flags_reach_the_scheduler_parameters() {
+        let text = FULL.replacen(
+            "scheduler = \"wrr\"",
+            "scheduler = \"mh\"\nsched_flags = [\"mh-port\", \"flag-1\"]",
+            1,
+        );
+        let c = parse(&text).unwrap();
+        let p = c.services[0].sched_params;
+        assert!(
+            p.mh_port && p.mh_fallback && !p.sh_port && !p.sh_fallback,
+            "{p:?}"
+        );
+        assert_eq!(
+            sched_flags(c.services[0].scheduler, &p),
+            rvs_api::SchedFlags {
+                fallback: true,
+                port: true
+            }
+        );
+        assert_eq!(
+            parse(FULL).unwrap().services[0].sched_params,
+            SchedParams::default()
+        );
     }
 
     #[test]

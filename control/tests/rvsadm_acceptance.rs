@@ -550,7 +550,12 @@ upper_threshold = 2147483647
 lower_threshold = 2147483646
 "#;
     let d = Rvsd::start("limits", "", services, None);
+    d.ok("-A -t 10.10.0.100:81 -s mh --sched-flags mh-port,mh-fallback");
     let saved = d.ok("-Sn");
+    assert!(
+        saved.contains("-A -t 10.10.0.100:81 -s mh --sched-flags mh-fallback,mh-port\n"),
+        "{saved}"
+    );
     let listing = d.ok("-Ln --thresholds");
     d.ok("-C");
     let out = d.adm_stdin(&["-R"], Some(&saved));

@@ -9,7 +9,9 @@
 //! value errors (`illegal weight specified`, ...) and the zero-port rule. Every error here is a
 //! usage error (exit status 2).
 
-use rvs_api::{DestSpec, LocalAddr, Method, Protocol, Request, ServiceId, ServiceSpec, Timeouts};
+use rvs_api::{
+    DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec, Timeouts,
+};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -157,7 +159,8 @@ const O_EXACT: usize = 16;
 const O_LADDR: usize = 17;
 const O_IFNAME: usize = 18;
 const O_DRY_RUN: usize = 19;
-const N_OPTS: usize = 20;
+const O_SCHED_FLAGS: usize = 20;
+const N_OPTS: usize = 21;
 
 const OPT_NAMES: [&str; N_OPTS] = [
     "numeric",
@@ -180,30 +183,31 @@ const OPT_NAMES: [&str; N_OPTS] = [
     "local-address",
     "ifname",
     "dry-run",
+    "sched-flags",
 ];
 
 // Legal combinations of commands and options, as ipvsadm's commands_v_options:
 // '+' compulsory, 'x' illegal, '1' exclusive (at most one '1' option), ' ' optional.
 #[rustfmt::skip]
 const TABLE: [&[u8; N_OPTS]; 16] = [
-    //  n c s S p M r f w x y T s r t n e z F d
-    //  u o v c e a e w e u l i t a h o x l i r
-    b"xx+   xxxxxxxxxxxxxx", // add-service
-    b"xx+   xxxxxxxxxxxxxx", // edit-service
-    b"xx+xxxxxxxxxxxxxxxxx", // delete-service
-    b"xxxxxxxxxxxxxxxxxxxx", // flush
-    b" 11xxxxxxxx1     xxx", // list
-    b"xx+xxx+    xxxxxxxxx", // add-server
-    b"xx+xxx+xxxxxxxxxxxxx", // delete-server
-    b"xx+xxx+    xxxxxxxxx", // edit-server
-    b"xxxxxxxxxxxxxxxxxxxx", // set
-    b"xxxxxxxxxxxxxxxxxxxx", // restore
-    b" xxxxxxxxxxxxxxxxxxx", // save
-    b"xx xxxxxxxxxxxxxxxxx", // zero
-    b"xx+xxxxxxxxxxxxxx++x", // add-laddr
-    b"xx+xxxxxxxxxxxxxx+ x", // del-laddr
-    b" x xxxxxxxxxxxxxxxxx", // get-laddr
-    b"xxxxxxxxxxxxxxxxxxx ", // import-keepalived
+    //  n c s S p M r f w x y T s r t n e z F d s
+    //  u o v c e a e w e u l i t a h o x l i r f
+    b"xx+   xxxxxxxxxxxxxx ", // add-service
+    b"xx+   xxxxxxxxxxxxxx ", // edit-service
+    b"xx+xxxxxxxxxxxxxxxxxx", // delete-service
+    b"xxxxxxxxxxxxxxxxxxxxx", // flush
+    b" 11xxxxxxxx1     xxxx", // list
+    b"xx+xxx+    xxxxxxxxxx", // add-server
+    b"xx+xxx+xxxxxxxxxxxxxx", // delete-server
+    b"xx+xxx+    xxxxxxxxxx", // edit-server
+    b"xxxxxxxxxxxxxxxxxxxxx", // set
+    b"xxxxxxxxxxxxxxxxxxxxx", // restore
+    b" xxxxxxxxxxxxxxxxxxxx", // save
+    b"xx xxxxxxxxxxxxxxxxxx", // zero
+    b"xx+xxxxxxxxxxxxxx++xx", // add-laddr
+    b"xx+xxxxxxxxxxxxxx+ xx", // del-laddr
+    b" x xxxxxxxxxxxxxxxxxx", // get-laddr
+    b"xxxxxxxxxxxxxxxxxxx x", // import-keepalived
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +222,7 @@ enum Opt {
     Cmd(Cmd),
     Service(Protocol),
     Scheduler,
+    SchedFlags,
     Persistent,
     Netmask,
     Server,
@@ -296,6 +301,8 @@ const SPECS: &[Spec] = &[
     spec("laddr", Some('z'), Arg::Required, Opt::Laddr),
     spec("ifname", Some('F'), Arg::Required, Opt::Ifname),
     spec("dry-run", None, Arg::None, Opt::Flag(O_DRY_RUN)),
+    // ipvsadm's -b, which DPVS's syntax (and rvs's) gives to FULLNAT.
+    spec("sched-flags", None, Arg::Required, Opt::SchedFlags),
     spec("socket", None, Arg::Required, Opt::Socket),
     // Known to ipvsadm or DPVS, not to rvs.
     spec("fwmark-service", Some('f'), Arg::Required, Opt::Unsupported),
@@ -524,6 +531,7 @@ struct State {
     options: u32,
     service: Option<(Protocol, IpAddr, u16)>,
     scheduler: Option<String>,
+    sched_flags: Option<String>,
     persistence: Option<u32>,
     netmask: Option<String>,
     server: Option<(IpAddr, Option<u16>)>,
@@ -578,6 +586,10 @@ impl State {
             Opt::Scheduler => {
                 self.set_option(O_SCHEDULER)?;
                 self.scheduler = Some(value);
+            }
+            Opt::SchedFlags => {
+                self.set_option(O_SCHED_FLAGS)?;
+                self.sched_flags = Some(value);
             }
             Opt::Persistent => {
                 self.set_option(O_PERSISTENT)?;
@@ -702,14 +714,20 @@ impl State {
             None if v6 => 128,
             None => 32,
         };
+        let scheduler = self
+            .scheduler
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SCHEDULER.to_string());
+        let sched_flags = match &self.sched_flags {
+            Some(list) => SchedFlags::parse(list, &scheduler).map_err(UsageError)?,
+            None => SchedFlags::default(),
+        };
         Ok(ServiceSpec {
             id,
-            scheduler: self
-                .scheduler
-                .clone()
-                .unwrap_or_else(|| DEFAULT_SCHEDULER.to_string()),
+            scheduler,
             persistence: self.persistence,
             netmask,
+            sched_flags,
         })
     }
 
@@ -986,6 +1004,7 @@ Options:
   --udp-service  -u service-address   service-address is host[:port]
   --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|mh|...,
                                       the default scheduler is {DEFAULT_SCHEDULER}.
+  --sched-flags     flags             sh-fallback,sh-port (sh); mh-fallback,mh-port (mh)
   --persistent   -p [timeout]         persistent service (default timeout {DEFAULT_PERSISTENCE})
   --netmask      -M netmask           persistent granularity mask
   --real-server  -r server-address    server-address is host (and port)

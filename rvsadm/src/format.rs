@@ -150,6 +150,9 @@ fn service_entry(out: &mut String, svc: &ServiceInfo, f: &Format) {
         nums(out, [r.cps, r.in_pps, r.out_pps, r.in_bps, r.out_bps]);
     } else {
         let _ = write!(out, "{name} {}", spec.scheduler);
+        if !spec.sched_flags.is_empty() {
+            let _ = write!(out, " ({})", spec.sched_flags.list(&spec.scheduler));
+        }
         if let Some(timeout) = spec.persistence {
             let _ = write!(out, " persistent {timeout}{}", mask_suffix(spec, "mask"));
         }
@@ -306,6 +309,14 @@ fn service_option(id: &ServiceId) -> String {
 
 fn service_rule(cmd: &str, spec: &ServiceSpec) -> String {
     let mut s = format!("{cmd} {} -s {}", service_option(&spec.id), spec.scheduler);
+    // ipvsadm writes `-b FLAGS`; rvs's `-b` is FULLNAT (DPVS's syntax), so the long form.
+    if !spec.sched_flags.is_empty() {
+        let _ = write!(
+            s,
+            " --sched-flags {}",
+            spec.sched_flags.list(&spec.scheduler)
+        );
+    }
     if let Some(timeout) = spec.persistence {
         let _ = write!(s, " -p {timeout}{}", mask_suffix(spec, "-M"));
     }

@@ -2,14 +2,15 @@
 //!
 //! Read: `virtual_server IP PORT { ... }` with `lb_algo`/`lvs_sched`, `lb_kind`/`lvs_method`
 //! (NAT, DR, TUN, FNAT), `persistence_timeout`, `persistence_granularity`, `protocol`,
-//! `laddr_group_name`, and `real_server IP [PORT] { weight, uthreshold, lthreshold, health
+//! `laddr_group_name`, the scheduler flags (`sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`,
+//! `flag-1`, `flag-2`), and `real_server IP [PORT] { weight, uthreshold, lthreshold, health
 //! checks }`; and DPVS's `local_address_group NAME { IP[-LAST] IFNAME ... }`. Health-check
 //! blocks (`TCP_CHECK`, `HTTP_GET`, `SSL_GET`, `MISC_CHECK`, ...) are kept as raw text for a
 //! later health-check feature. Every other block (global_defs, vrrp_*, ...) and keyword is
 //! skipped, nested braces included. `#` and `!` start comments.
 
 use crate::args::{parse_netmask, DEFAULT_SCHEDULER, MAX_TIMEOUT};
-use rvs_api::{DestSpec, LocalAddr, Method, Protocol, Request, ServiceId, ServiceSpec};
+use rvs_api::{DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -26,6 +27,8 @@ pub struct VirtualServer {
     pub line: usize,
     pub id: ServiceId,
     pub scheduler: String,
+    /// Scheduler flag keywords, as written.
+    pub sched_flags: Vec<String>,
     /// lb_kind (keepalived's default is NAT).
     pub method: Method,
     pub persistence: Option<u32>,
@@ -306,6 +309,7 @@ fn virtual_server(src: &str, node: &Node) -> Result<VirtualServer, ParseError> {
             port,
         },
         scheduler: DEFAULT_SCHEDULER.to_string(),
+        sched_flags: Vec::new(),
         method: Method::Masq,
         persistence: None,
         netmask: if addr.is_ipv6() { 128 } else { 32 },
@@ -330,6 +334,10 @@ fn virtual_server(src: &str, node: &Node) -> Result<VirtualServer, ParseError> {
                 };
             }
             "laddr_group_name" => vs.laddr_group = Some(arg(n, 0)?.to_string()),
+            flag
+            @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2") => {
+                vs.sched_flags.push(flag.to_string())
+            }
             "real_server" => vs.real_servers.push(real_server(src, n)?),
             _ => {}
         }
@@ -449,6 +457,12 @@ pub fn to_requests(cfg: &Config) -> Result<Vec<(usize, Request)>, ParseError> {
     let mut out = Vec::new();
     for vs in &cfg.virtual_servers {
         let id = vs.id;
+        let sched_flags = if vs.sched_flags.is_empty() {
+            SchedFlags::default()
+        } else {
+            SchedFlags::parse(&vs.sched_flags.join(","), &vs.scheduler)
+                .or_else(|e| err(vs.line, e))?
+        };
         out.push((
             vs.line,
             Request::AddService(ServiceSpec {
@@ -456,6 +470,7 @@ pub fn to_requests(cfg: &Config) -> Result<Vec<(usize, Request)>, ParseError> {
                 scheduler: vs.scheduler.clone(),
                 persistence: vs.persistence,
                 netmask: vs.netmask,
+                sched_flags,
             }),
         ));
         if let (Method::FullNat, Some(name)) = (vs.method, &vs.laddr_group) {

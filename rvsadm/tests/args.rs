@@ -1,7 +1,9 @@
 //! Command-line parsing: every command form, defaults, option clusters, and ipvsadm's error
 //! messages for invalid command lines.
 
-use rvs_api::{DestSpec, LocalAddr, Method, Protocol, Request, ServiceId, ServiceSpec, Timeouts};
+use rvs_api::{
+    DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec, Timeouts,
+};
 use rvsadm::args::{parse, Command, Format, Invocation, ListWhat, UsageError};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -58,6 +60,7 @@ fn svc(id: ServiceId, scheduler: &str, persistence: Option<u32>, netmask: u8) ->
         scheduler: scheduler.into(),
         persistence,
         netmask,
+        sched_flags: Default::default(),
     }
 }
 
@@ -119,6 +122,33 @@ fn add_service_long_options_and_clusters() {
     assert_eq!(request("-At10.0.0.1:80 -srr"), expect);
     // A well-known port name.
     assert_eq!(request("-A -t 10.0.0.1:http -s rr"), expect);
+}
+
+#[test]
+fn scheduler_flags_in_their_long_form() {
+    let flags = |fallback, port| SchedFlags { fallback, port };
+    assert_eq!(
+        request("-A -t 10.0.0.1:80 -s mh --sched-flags mh-port,mh-fallback"),
+        Request::AddService(ServiceSpec {
+            sched_flags: flags(true, true),
+            ..svc(tcp("10.0.0.1", 80), "mh", None, 32)
+        })
+    );
+    assert_eq!(
+        request("-E -t 10.0.0.1:80 -s sh --sched-flags=flag-2"),
+        Request::EditService(ServiceSpec {
+            sched_flags: flags(false, true),
+            ..svc(tcp("10.0.0.1", 80), "sh", None, 32)
+        })
+    );
+    let e = error("-A -t 10.0.0.1:80 --sched-flags sh-port");
+    assert!(e.contains("not wlc"), "{e}");
+    let e = error("-A -t 10.0.0.1:80 -s sh --sched-flags mh-port");
+    assert!(e.contains("`mh-port' for sh"), "{e}");
+    assert_eq!(
+        error("-a -t 10.0.0.1:80 -r 10.0.1.1 --sched-flags sh-port"),
+        "Illegal 'sched-flags' option with the 'add-server' command"
+    );
 }
 
 #[test]

@@ -55,6 +55,7 @@ fn table() -> Vec<ServiceInfo> {
             scheduler: "rr".into(),
             persistence: None,
             netmask: 32,
+            sched_flags: Default::default(),
         },
         local_addrs: Vec::new(),
         stats: Stats::default(),
@@ -226,6 +227,7 @@ fn add_service_sends_the_request() {
             scheduler: "rr".into(),
             persistence: Some(300),
             netmask: 32,
+            sched_flags: Default::default(),
         })]
     );
 }

@@ -2,8 +2,8 @@
 //! ipvsadm 1.31 prints them), and -S / -R round trips.
 
 use rvs_api::{
-    ConnInfo, DestInfo, DestSpec, Info, LocalAddr, Method, Protocol, Rates, Request, ServiceId,
-    ServiceInfo, ServiceSpec, Stats, Timeouts,
+    ConnInfo, DestInfo, DestSpec, Info, LocalAddr, Method, Protocol, Rates, Request, SchedFlags,
+    ServiceId, ServiceInfo, ServiceSpec, Stats, Timeouts,
 };
 use rvsadm::args::{parse_rules, Format};
 use rvsadm::format;
@@ -35,6 +35,7 @@ fn service(
             scheduler: scheduler.into(),
             persistence,
             netmask,
+            sched_flags: Default::default(),
         },
         local_addrs: Vec::new(),
         stats: Stats::default(),
@@ -481,6 +482,45 @@ fn save_matches_ipvsadm_sn() {
 }
 
 #[test]
+fn scheduler_flags_are_listed_and_saved() {
+    let mut services = table();
+    for s in &mut services {
+        match s.spec.scheduler.as_str() {
+            "mh" => {
+                s.spec.sched_flags = SchedFlags {
+                    fallback: true,
+                    port: true,
+                }
+            }
+            "sh" => s.spec.sched_flags.port = true,
+            _ => {}
+        }
+    }
+    let listing = format::list_all(&info(), &services, &Format::default());
+    assert!(
+        listing.contains("\nTCP  10.10.0.99:443 sh (sh-port) persistent 60\n")
+            && listing.contains(
+                "\nTCP  [2001:db8::1]:80 mh (mh-fallback,mh-port) persistent 10 mask 64\n"
+            ),
+        "{listing}"
+    );
+    let saved = format::save(&services);
+    assert!(
+        saved.contains("-A -t 10.10.0.99:443 -s sh --sched-flags sh-port -p 60\n")
+            && saved.contains(
+                "-A -t [2001:db8::1]:80 -s mh --sched-flags mh-fallback,mh-port -p 10 -M 64\n"
+            ),
+        "{saved}"
+    );
+    let restored: Vec<Request> = parse_rules(&saved)
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(restored, format::rebuild_requests(&services));
+}
+
+#[test]
 fn save_then_restore_gives_the_same_requests() {
     let mut services = table();
     services.extend(with_laddrs());
@@ -514,12 +554,14 @@ fn every_mutating_request_round_trips_through_its_rule() {
             scheduler: "rr".into(),
             persistence: None,
             netmask: 32,
+            sched_flags: Default::default(),
         }),
         Request::EditService(ServiceSpec {
             id: v6,
             scheduler: "sh".into(),
             persistence: Some(3600),
             netmask: 48,
+            sched_flags: Default::default(),
         }),
         Request::DeleteService(svc),
         Request::Clear,

@@ -228,6 +228,7 @@ fn requests_and_dry_run_rules() {
                 scheduler: "rr".into(),
                 persistence: Some(50),
                 netmask: 24,
+                sched_flags: Default::default(),
             })
         )
     );
@@ -255,6 +256,23 @@ fn error(conf: &str) -> ParseError {
         Ok(r) => panic!("accepted: {r:?}"),
         Err(e) => e,
     }
+}
+
+#[test]
+fn scheduler_flags_are_read() {
+    let cfg =
+        parse("virtual_server 10.0.0.1 80 {\n  lb_algo mh\n  mh-port\n  mh-fallback\n}\n").unwrap();
+    let reqs = to_requests(&cfg).unwrap();
+    let Request::AddService(spec) = &reqs[0].1 else {
+        panic!("{reqs:?}");
+    };
+    assert_eq!(
+        spec.sched_flags,
+        rvs_api::SchedFlags {
+            fallback: true,
+            port: true
+        }
+    );
 }
 
 #[test]
@@ -310,6 +328,11 @@ fn bad_configurations_name_the_line() {
             "include /etc/keepalived/*.conf\n",
             1,
             "include is not supported",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n  lb_algo sh\n  mh-port\n}\n",
+            1,
+            "invalid scheduler flag `mh-port' for sh (expected sh-fallback, sh-port, flag-1 or flag-2)",
         ),
     ];
     for (conf, line, message) in cases {
