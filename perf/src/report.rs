@@ -92,24 +92,27 @@ pub fn far(c2c_ns: Option<f64>) -> bool {
 
 impl Point {
     /// The value this point ranks its rounds by: cps for `cps`, fewest lost for the
-    /// reconfiguration scenarios, else the received rate.
+    /// reconfiguration scenarios (a `reconfig` round in which no change was applied below any
+    /// other: it shows nothing about changes), else the received rate.
     pub fn value(&self) -> f64 {
         match self.scenario.as_str() {
             "cps" => self.gen.cps,
+            "reconfig" if self.changes == Some(0) => f64::NEG_INFINITY,
             "reconfig" | "reconfig-control" => -(self.gen.lost as f64),
             _ => self.gen.rx_pps,
         }
     }
 
     /// Adds a round worth `value` whose results are `round` (its own `rounds` are ignored), and
-    /// keeps the round's results if they beat the kept ones, whatever the cpus' placement:
+    /// keeps the round's results if they rank above the kept ones ([`Point::value`]), whatever
+    /// the cpus' placement:
     /// noise on a shared machine only ever slows a round, so the best round is the closest to
     /// what the device can do. (Placement is not a sound filter: a round with the cpus near
     /// can still be slowed by the host, and at large frames far rounds are often as fast.)
     pub fn add_round(&mut self, value: f64, round: Point) {
         self.rounds.push(value);
         self.round_c2c_ns.push(round.c2c_ns);
-        if value > self.value() {
+        if round.value() > self.value() {
             let (rounds, round_c2c_ns) = (
                 std::mem::take(&mut self.rounds),
                 std::mem::take(&mut self.round_c2c_ns),
@@ -679,6 +682,38 @@ mod tests {
             md.contains("Rounds with the cpus far apart: 2 of 14. Points kept from a round with the cpus far apart: forward rvs dr 64 B 1000 flows."),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_reconfiguration_round_without_changes_is_never_kept_over_one_with_changes() {
+        let round = |lost: u64, changes: u64| Point {
+            gen: GenResult {
+                lost,
+                ..GenResult::default()
+            },
+            changes: Some(changes),
+            ..point("reconfig", RVS, "nat", 64, 0.0)
+        };
+        // Every rvsadm call of the first round failed: it shows nothing about changes.
+        let mut p = round(0, 0);
+        p.add_round(0.0, round(0, 10));
+        assert_eq!(
+            p.changes,
+            Some(10),
+            "a round with changes beats one without"
+        );
+        p.add_round(0.0, round(0, 0));
+        assert_eq!(
+            p.changes,
+            Some(10),
+            "a round without changes never replaces one"
+        );
+        let mut p = round(2, 10);
+        p.add_round(0.0, round(0, 0));
+        assert_eq!((p.gen.lost, p.changes), (2, Some(10)));
+        p.add_round(-1.0, round(1, 9));
+        assert_eq!((p.gen.lost, p.changes), (1, Some(9)), "then fewest lost");
+        assert_eq!(p.rounds, vec![0.0, 0.0, -1.0]);
     }
 
     #[test]
