@@ -545,12 +545,7 @@ impl Daemon {
     /// second, which would send every reply through the redirect rings); the replies of the
     /// moment in between reach their owners through those rings.
     fn update_steering(&mut self) {
-        let laddrs: Vec<Ipv4Addr> = self
-            .services
-            .iter()
-            .flat_map(|s| s.local_addrs.iter())
-            .filter_map(|a| a.to_v4().map(Ipv4Addr::from))
-            .collect();
+        let laddrs = steered_laddrs(&self.services);
         drop(std::mem::replace(
             &mut self.steering,
             Steering::SingleWorker,
@@ -628,16 +623,7 @@ impl Daemon {
             return Err(e);
         }
         self.dest_ids = ids;
-        let laddrs_changed = {
-            let a: Vec<_> = old.iter().flat_map(|s| s.local_addrs.clone()).collect();
-            let b: Vec<_> = self
-                .services
-                .iter()
-                .flat_map(|s| s.local_addrs.clone())
-                .collect();
-            a != b
-        };
-        if laddrs_changed {
+        if steered_laddrs(&old) != steered_laddrs(&self.services) {
             self.update_steering();
         }
         Ok(())
@@ -796,6 +782,19 @@ impl Drop for Daemon {
     }
 }
 
+/// The FULLNAT local addresses to steer, each once however many services share it (identical
+/// rte_flow rules would be refused by some NICs).
+fn steered_laddrs(services: &[ServiceConfig]) -> Vec<Ipv4Addr> {
+    let mut laddrs: Vec<Ipv4Addr> = services
+        .iter()
+        .flat_map(|s| s.local_addrs.iter())
+        .filter_map(|a| a.to_v4().map(Ipv4Addr::from))
+        .collect();
+    laddrs.sort_unstable();
+    laddrs.dedup();
+    laddrs
+}
+
 /// Tells the workers to stop and waits for each launched one to return.
 fn stop_workers(stop: &AtomicBool, launched: &mut Vec<lcore::Launched>) {
     stop.store(true, Ordering::Relaxed);
@@ -812,4 +811,40 @@ fn random_seed(worker: usize) -> [u64; 2] {
     let a = h.finish();
     h.write_u64(a);
     [a, h.finish()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::sched::{SchedParams, SchedulerKind};
+
+    fn fullnat(port: u16, local_addrs: &[[u8; 4]]) -> ServiceConfig {
+        ServiceConfig {
+            key: dataplane::snapshot::ServiceKey {
+                protocol: dataplane::conn::PROTO_TCP,
+                vip: Addr::v4([10, 10, 0, 100]),
+                port,
+            },
+            scheduler: SchedulerKind::Rr,
+            sched_params: SchedParams::default(),
+            persistence_s: None,
+            persistence_prefix: 32,
+            dests: vec![],
+            local_addrs: local_addrs.iter().map(|a| Addr::v4(*a)).collect(),
+        }
+    }
+
+    /// Services may share local addresses (DPVS's laddr groups): each is steered once, or the
+    /// NIC would be asked for identical rules.
+    #[test]
+    fn a_shared_local_address_is_steered_once() {
+        let services = [
+            fullnat(80, &[[10, 20, 0, 251], [10, 20, 0, 250]]),
+            fullnat(443, &[[10, 20, 0, 250]]),
+        ];
+        assert_eq!(
+            steered_laddrs(&services),
+            [Ipv4Addr::new(10, 20, 0, 250), Ipv4Addr::new(10, 20, 0, 251)]
+        );
+    }
 }
