@@ -252,21 +252,25 @@ impl fmt::Display for SnapshotError {
 impl std::error::Error for SnapshotError {}
 
 /// The first real server whose address the box answers for itself (a service's VIP or a
-/// FULLNAT local address).
+/// FULLNAT local address; the first service holding the address names it, its VIP before its
+/// local addresses). One pass over the servers, whatever the number of services.
 fn real_server_at_own_address(services: &[Service]) -> Option<SnapshotError> {
+    let mut own = std::collections::HashMap::new();
+    for o in services.iter().rev() {
+        for &a in &o.config.local_addrs {
+            own.insert(a, (o.config.key, false));
+        }
+        own.insert(o.config.key.vip, (o.config.key, true));
+    }
     services.iter().find_map(|s| {
         s.config.dests.iter().find_map(|d| {
-            services.iter().find_map(|o| {
-                let is_vip = o.config.key.vip == d.addr;
-                (is_vip || o.config.local_addrs.contains(&d.addr)).then_some(
-                    SnapshotError::RealServerIsOwnAddress {
-                        service: s.config.key,
-                        addr: d.addr,
-                        owner: o.config.key,
-                        is_vip,
-                    },
-                )
-            })
+            own.get(&d.addr)
+                .map(|&(owner, is_vip)| SnapshotError::RealServerIsOwnAddress {
+                    service: s.config.key,
+                    addr: d.addr,
+                    owner,
+                    is_vip,
+                })
         })
     })
 }

@@ -163,8 +163,9 @@ impl Forwarder {
                     if let Some(old) = self.services.get(os).and_then(|s| s.candidates.get(oi)) {
                         c.active_conns = old.active_conns;
                         c.inactive_conns = old.inactive_conns;
-                        // New thresholds judge the server afresh (IPVS `__ip_vs_update_dest`
-                        // clears the flag unless the new upper threshold is reached).
+                        // New thresholds judge the server afresh by its connections (IPVS's
+                        // `__ip_vs_update_dest` clears the flag when the upper threshold is
+                        // removed or raised; rvs on any change of either threshold).
                         let was = self
                             .snapshot
                             .services
@@ -886,12 +887,14 @@ fn release(
 /// `workers` counts only its own connections, so each holds its share of the thresholds,
 /// rounded up (as DPVS does): `-x 100` on two workers gives the server at most 50 from each.
 fn update_overload(c: &mut Candidate, d: &DestConfig, workers: u16) {
+    if d.upper_threshold == 0 {
+        c.overloaded = false;
+        return;
+    }
     let total = u64::from(c.active_conns) + u64::from(c.inactive_conns);
     let share = |t: u32| u64::from(t).div_ceil(u64::from(workers.max(1)));
     let (upper, lower) = (share(d.upper_threshold), share(d.lower_threshold));
-    c.overloaded = if upper == 0 {
-        false
-    } else if total >= upper {
+    c.overloaded = if total >= upper {
         true
     } else if lower != 0 {
         c.overloaded && total >= lower

@@ -624,8 +624,8 @@ impl Bench {
     /// Connections per second. Each rvsd mode starts on a fresh rvsd: closed sessions stay in
     /// the table for the CLOSE timeout (10 s), so a run after another would start in a table
     /// the first one filled (evicting on every insert) and measure that instead. The table
-    /// (16M sessions) holds every connection of a run at more than 5M/s for 3 s, so a run never
-    /// measures eviction either.
+    /// (16M sessions) holds every connection of a default 3 s run at more than 5M/s, so such a
+    /// run never measures eviction either.
     fn cps(&mut self) -> Res<()> {
         let mut runs: Vec<(Dut, Vec<CpsCase>)> = vec![(
             Dut::TestpmdIo,
