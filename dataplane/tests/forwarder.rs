@@ -278,8 +278,8 @@ fn snapshot_edited(
 
 /// A change to one service leaves another service's round robin where it was: its next new
 /// connection goes to its next server, not back to its first (with changes more frequent than
-/// connections, rr would otherwise send them all to the first server). A service that the
-/// change touches starts its round afresh.
+/// connections, rr would otherwise send them all to the first server). A change to the
+/// service's own servers keeps its rr place too, as IPVS's rr does.
 #[test]
 fn a_change_elsewhere_keeps_a_services_round_robin_place() {
     use dataplane::conn::PROTO_TCP;
@@ -319,17 +319,21 @@ fn a_change_elsewhere_keeps_a_services_round_robin_place() {
     assert_eq!(new_flow(&mut fw, 1003), 2, "the round goes on");
     assert_eq!(new_flow(&mut fw, 1004), 0);
 
-    // Now the UDP service itself changes (a weight): its round starts again.
+    // Now the UDP service itself changes (a weight): its round goes on.
     fw.set_snapshot(snapshot_edited(Method::Dr, 3, |s| {
         if s.key.protocol != PROTO_TCP {
             s.dests[0].weight = 2;
         }
     }));
-    assert_eq!(
-        new_flow(&mut fw, 1005),
-        0,
-        "a changed service starts afresh"
-    );
+    assert_eq!(new_flow(&mut fw, 1005), 1, "the round goes on after A");
+    // Its last pick (B) leaves: the round goes on with C, where B was.
+    fw.set_snapshot(snapshot_edited(Method::Dr, 4, |s| {
+        if s.key.protocol != PROTO_TCP {
+            s.dests.remove(1);
+        }
+    }));
+    let c = golden::RS_MAC.len() - 1;
+    assert_eq!(new_flow(&mut fw, 1006), c, "C follows B's predecessor");
 }
 
 /// A flow follows its server when the server's (or its gateway's) MAC moves, as the neighbour

@@ -189,22 +189,32 @@ impl Forwarder {
                 .collect();
             // A service the change left exactly as it was keeps its scheduler's place (rr,
             // wrr) and its next local address, so that frequent changes elsewhere do not keep
-            // sending its new connections to its first servers; a changed service starts
-            // afresh, as IPVS's wrr does when its servers change.
-            let kept = self
+            // sending its new connections to its first servers. A changed service keeps its rr
+            // place by server (as IPVS's rr does); the others start afresh, as IPVS's wrr does
+            // when its servers change.
+            let old = self
                 .snapshot
                 .position(service.key())
-                .filter(|&i| {
-                    self.snapshot
-                        .services
-                        .get(i)
-                        .is_some_and(|old| old.config == service.config)
-                })
-                .and_then(|i| self.services.get(i));
-            let scheduler = match kept {
+                .and_then(|i| Some((self.snapshot.services.get(i)?, self.services.get(i)?)));
+            let kept = old
+                .filter(|(o, _)| o.config == service.config)
+                .map(|(_, state)| state);
+            let scheduler = match (kept, old) {
                 // Only a place is carried: shared tables (Maglev's) come with the new snapshot,
                 // so that the worker never holds the last reference to an old one.
-                Some(state) if state.scheduler.has_place() => state.scheduler.box_clone(),
+                (Some(state), _) if state.scheduler.has_place() => state.scheduler.box_clone(),
+                (None, Some((o, state))) if o.config.scheduler == service.config.scheduler => {
+                    let moved: Vec<Option<usize>> = o
+                        .config
+                        .dests
+                        .iter()
+                        .map(|d| service.config.dests.iter().position(|n| n.id == d.id))
+                        .collect();
+                    state
+                        .scheduler
+                        .carry_place(&moved)
+                        .unwrap_or_else(|| service.scheduler.box_clone())
+                }
                 _ => service.scheduler.box_clone(),
             };
             let next_laddr = kept.map_or(0, |state| state.next_laddr);

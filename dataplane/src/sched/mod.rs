@@ -109,6 +109,14 @@ pub trait Scheduler: Send + Sync {
     fn has_place(&self) -> bool {
         false
     }
+    /// An instance for the service's changed server list that continues this one's round, for
+    /// the schedulers whose place survives a change of their own servers (rr: IPVS's rr keeps
+    /// its pointer, moving it back to the previous server when the current one leaves);
+    /// `moved[i]` is the new index of old server `i`, None if it left. None: start afresh (the
+    /// others; IPVS's wrr restarts on any change of its servers).
+    fn carry_place(&self, _moved: &[Option<usize>]) -> Option<Box<dyn Scheduler>> {
+        None
+    }
 }
 
 impl Clone for Box<dyn Scheduler> {

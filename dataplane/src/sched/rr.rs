@@ -40,6 +40,15 @@ impl Scheduler for RoundRobin {
     fn has_place(&self) -> bool {
         true
     }
+
+    fn carry_place(&self, moved: &[Option<usize>]) -> Option<Box<dyn Scheduler>> {
+        // The last pick, or the nearest server before it that stayed: the round goes on after
+        // it, as IPVS's does after a removed server's predecessor.
+        let last = self
+            .last
+            .and_then(|l| moved.get(..=l)?.iter().rev().find_map(|m| *m));
+        Some(Box::new(RoundRobin { last }))
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +82,33 @@ mod tests {
         // Only the last pick itself is left: it is chosen again.
         let only = [Candidate::with_weight(0), Candidate::with_weight(2)];
         assert_eq!(run(s.as_mut(), &only, 2), [Some(1), Some(1)]);
+    }
+
+    #[test]
+    fn carries_its_place_across_its_own_server_changes() {
+        let d = weights(&[1, 1, 1, 1]);
+        let mut s = make(SchedulerKind::Rr, &d);
+        assert_eq!(run(s.as_mut(), &d, 3), [0, 1, 2].map(Some));
+        // A server added at the end: the round goes on from C.
+        let five = weights(&[1, 1, 1, 1, 1]);
+        let mut c = s
+            .carry_place(&[Some(0), Some(1), Some(2), Some(3)])
+            .unwrap();
+        assert_eq!(run(c.as_mut(), &five, 3), [3, 4, 0].map(Some));
+        // The last pick (A) leaves, and it was the first: the round restarts at the new first.
+        let mut c = c
+            .carry_place(&[None, Some(0), Some(1), Some(2), Some(3)])
+            .unwrap();
+        assert_eq!(run(c.as_mut(), &d, 2), [Some(0), Some(1)]);
+        // The last pick (C of A B C D) leaves: D, now third, is next.
+        let mut s = make(SchedulerKind::Rr, &d);
+        assert_eq!(run(s.as_mut(), &d, 3), [0, 1, 2].map(Some));
+        let mut c = s.carry_place(&[Some(0), Some(1), None, Some(2)]).unwrap();
+        assert_eq!(run(c.as_mut(), &weights(&[1, 1, 1]), 2), [Some(2), Some(0)]);
+        // Only rr carries a place.
+        assert!(make(SchedulerKind::Wrr, &d)
+            .carry_place(&[Some(0)])
+            .is_none());
     }
 
     #[test]
