@@ -285,19 +285,7 @@ fn a_change_elsewhere_keeps_a_services_round_robin_place() {
     use dataplane::conn::PROTO_TCP;
     let mut fw = Forwarder::new(&golden::config(), snapshot_edited(Method::Dr, 1, |_| ())).unwrap();
     let new_flow = |fw: &mut Forwarder, sport: u16| {
-        let query = golden::Pkt {
-            src_mac: golden::GW_MAC,
-            dst_mac: golden::IF0_MAC,
-            ip: golden::Ip::new(golden::CLIENT, golden::VIP, sport),
-            l4: golden::L4::Udp {
-                sport,
-                dport: golden::DNS,
-                zero_checksum: false,
-            },
-            payload: b"query".to_vec(),
-            pad_to: 0,
-        };
-        let mut buf = HeapBuf::new(&query.frame());
+        let mut buf = HeapBuf::new(&dns_query(sport));
         let verdict = fw.process(&mut buf, 0, golden::START_MS);
         assert_eq!(verdict, Verdict::Transmit(1), "flow from port {sport}");
         let mac = &buf.data()[..6];
@@ -396,10 +384,8 @@ fn an_established_flow_follows_its_servers_new_mac() {
     );
 }
 
-/// A new UDP flow from the client's port `sport` to the lab's DNS service at `now`: its verdict,
-/// after checking that a flow sent on goes to the first real server.
-fn udp_flow(fw: &mut Forwarder, sport: u16, now: u64) -> Verdict {
-    use dataplane::buf::PacketBuf;
+/// A query from the client's port `sport` to the lab's DNS service (UDP).
+fn dns_query(sport: u16) -> Vec<u8> {
     let query = golden::Pkt {
         src_mac: golden::GW_MAC,
         dst_mac: golden::IF0_MAC,
@@ -412,7 +398,14 @@ fn udp_flow(fw: &mut Forwarder, sport: u16, now: u64) -> Verdict {
         payload: b"query".to_vec(),
         pad_to: 0,
     };
-    let mut buf = HeapBuf::new(&query.frame());
+    query.frame()
+}
+
+/// A new UDP flow from the client's port `sport` to the lab's DNS service at `now`: its verdict,
+/// after checking that a flow sent on goes to the first real server.
+fn udp_flow(fw: &mut Forwarder, sport: u16, now: u64) -> Verdict {
+    use dataplane::buf::PacketBuf;
+    let mut buf = HeapBuf::new(&dns_query(sport));
     let verdict = fw.process(&mut buf, 0, now);
     if verdict == Verdict::Transmit(1) {
         assert_eq!(buf.data()[..6], golden::RS_MAC[0]);

@@ -317,14 +317,7 @@ impl Forwarder {
         let ids: Vec<SessionId> = self.sessions.iter().map(|(id, _)| id).collect();
         for id in &ids {
             if let Some(s) = self.sessions.remove(*id) {
-                release(
-                    &mut self.lports,
-                    &mut self.services,
-                    &self.dests,
-                    &self.snapshot,
-                    self.workers,
-                    &s,
-                );
+                self.release_session(&s);
             }
         }
         self.dests.sessions_cleared();
@@ -441,14 +434,7 @@ impl Forwarder {
             // IPVS's conn_reuse_mode: a SYN on a session that has ended (or whose server is
             // gone) is a new connection; the old session goes and the SYN is scheduled.
             if let Some(old) = self.sessions.remove(id) {
-                release(
-                    &mut self.lports,
-                    &mut self.services,
-                    &self.dests,
-                    &self.snapshot,
-                    self.workers,
-                    &old,
-                );
+                self.release_session(&old);
             }
         }
         if let Some(svc) =
@@ -634,14 +620,7 @@ impl Forwarder {
         let id = match self.sessions.insert(key, out_key, binding, now) {
             Ok(inserted) => {
                 if let Some((_, evicted)) = inserted.evicted {
-                    release(
-                        &mut self.lports,
-                        &mut self.services,
-                        &self.dests,
-                        &self.snapshot,
-                        self.workers,
-                        &evicted,
-                    );
+                    self.release_session(&evicted);
                 }
                 inserted.id
             }
@@ -675,14 +654,7 @@ impl Forwarder {
                         .ok()
                         .map(|ins| {
                             if let Some((_, evicted)) = ins.evicted {
-                                release(
-                                    &mut self.lports,
-                                    &mut self.services,
-                                    &self.dests,
-                                    &self.snapshot,
-                                    self.workers,
-                                    &evicted,
-                                );
+                                self.release_session(&evicted);
                             }
                             ins.id
                         })
@@ -823,6 +795,18 @@ impl Forwarder {
         eth.set_src_addr(if_mac);
         eth.set_dst_addr(next_hop);
         Verdict::Transmit(out_if)
+    }
+
+    /// [`release`] of a session this worker removed or evicted.
+    fn release_session(&mut self, s: &Session<Binding>) {
+        release(
+            &mut self.lports,
+            &mut self.services,
+            &self.dests,
+            &self.snapshot,
+            self.workers,
+            s,
+        );
     }
 
     fn next_ident(&mut self) -> u16 {
