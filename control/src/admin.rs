@@ -272,7 +272,8 @@ fn apply_spec(s: &mut ServiceConfig, spec: &api::ServiceSpec) -> Result<(), Stri
     Ok(())
 }
 
-fn blank_dest() -> DestConfig {
+/// A DR real server of weight 1 at 0.0.0.0, without thresholds: the base for filling in.
+pub(crate) fn blank_dest() -> DestConfig {
     DestConfig {
         id: 0,
         addr: Addr::v4([0; 4]),

@@ -70,6 +70,15 @@ fn one_worker(
 }
 
 /// Worker 0's answer to its `seq`th request (0 for an install).
+/// The snapshot of the next command, which must be an install (of `generation`, for the
+/// message).
+fn next_install(cmds: &mut Consumer<Box<Command>>, generation: u64) -> Arc<Snapshot> {
+    match cmds.pop().map(|c| *c) {
+        Some(Command::InstallSnapshot(s)) => s,
+        _ => panic!("install {generation}"),
+    }
+}
+
 fn reply(seq: u64, body: ReplyBody) -> Box<Reply> {
     Box::new(Reply {
         worker: 0,
@@ -90,12 +99,7 @@ fn a_worker_never_frees_a_table() {
     let s2 = snap(2);
     let weak2 = Arc::downgrade(&s2);
     p.publish(s2);
-    let Some(cmd) = cmds.pop() else {
-        panic!("install 2")
-    };
-    let Command::InstallSnapshot(s) = *cmd else {
-        panic!("install 2")
-    };
+    let s = next_install(&mut cmds, 2);
     // The worker installs generation 2, letting generation 1 go: the publisher still has it.
     let old = std::mem::replace(&mut worker_current, s);
     assert_eq!(
@@ -110,12 +114,7 @@ fn a_worker_never_frees_a_table() {
     assert!(p.wait_installed(Duration::from_secs(1)), "... and says so");
 
     p.publish(snap(3));
-    let Some(cmd) = cmds.pop() else {
-        panic!("install 3")
-    };
-    let Command::InstallSnapshot(s) = *cmd else {
-        panic!("install 3")
-    };
+    let s = next_install(&mut cmds, 3);
     // The worker swaps to generation 3, dropping its reference to generation 2 on its thread.
     let old = std::mem::replace(&mut worker_current, s);
     assert_eq!(
