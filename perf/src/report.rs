@@ -13,6 +13,9 @@ pub struct GenResult {
     pub frame_size: usize,
     pub flows: u64,
     pub rate_pps: u64,
+    /// Flows replaced by fresh ones each second of the measurement (udp; 0 = none).
+    #[serde(default)]
+    pub new_flows_per_sec: u64,
     pub duration_s: f64,
     /// Warm-up (one packet or one handshake per flow, before measuring).
     pub warmup_sent: u64,
@@ -416,12 +419,19 @@ pub fn render_markdown(r: &Results) -> String {
         );
         let _ = writeln!(
             s,
-            "{} changes (rvsadm, one per second) during {:.1} s of {} traffic at {} Mpps offered \
+            "{} changes (rvsadm, one per second) during {:.1} s of {} traffic at {} Mpps offered{} \
              (best round): sent {}, received {}, lost {}: {}. Lost per round with changes: {}.",
             p.changes.unwrap_or(0),
             p.gen.duration_s,
             p.mode.to_uppercase(),
             mpps(p.gen.tx_pps),
+            match p.gen.new_flows_per_sec {
+                0 => String::new(),
+                n => format!(
+                    " over {} flows, {n} of them replaced by fresh ones (new sessions) each second",
+                    p.gen.flows
+                ),
+            },
             p.gen.sent,
             p.gen.received,
             p.gen.lost,
@@ -580,6 +590,8 @@ mod tests {
         q.gen.received = 97;
         q.gen.lost = 3;
         q.changes = Some(10);
+        q.gen.flows = 10_000;
+        q.gen.new_flows_per_sec = 5000;
         q.rounds = vec![-5.0, -3.0];
         r.points.push(q);
         let mut c = point("reconfig-control", RVS, "nat", 64, 1e6);
@@ -640,6 +652,10 @@ mod tests {
         );
         assert!(md.contains("= 2.00x: MISSED (<= 1.5x)"));
         assert!(md.contains("lost 3: MISSED (0 lost). Lost per round with changes: 5, 3."));
+        assert!(md.contains(
+            "Mpps offered over 10000 flows, 5000 of them replaced by fresh ones (new sessions) \
+             each second (best round)"
+        ));
         assert!(md.contains(
             "instead of the changes (control, same rvsd, just before): lost per round 4, 0;"
         ));

@@ -63,6 +63,10 @@ struct Args {
     /// Offered load of the reconfiguration scenario (pps).
     #[arg(long, default_value_t = 1_000_000)]
     reconfig_rate: u64,
+    /// Flows of the reconfiguration scenario replaced by fresh ones each second (of 10000), so
+    /// that new sessions are scheduled while the table changes.
+    #[arg(long, default_value_t = 10_000)]
+    reconfig_new_flows: u64,
     /// Keep the points of other scenarios from an earlier results.json in --out (rerun some
     /// scenarios only).
     #[arg(long)]
@@ -208,11 +212,19 @@ impl Running {
         None
     }
 
-    /// The device's process is still running (false once it has exited or was stopped).
-    fn is_alive(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    /// How the device's process ended, once it has: its exit code or the signal that killed it
+    /// (SIGSEGV in net_memif, see ARCHITECTURE; SIGABRT is a panic). None while it runs.
+    fn exit_reason(&mut self) -> Option<String> {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        Some(match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(sig)) => match nix::sys::signal::Signal::try_from(sig) {
+                Ok(name) => format!("killed by {name}"),
+                Err(_) => format!("killed by signal {sig}"),
+            },
+            (None, None) => status.to_string(),
+        })
     }
 
     /// SIGINT: both testpmd and rvsd stop cleanly on it (ports closed, hugepages released).
@@ -670,8 +682,9 @@ impl Bench {
         Ok(())
     }
 
-    /// Traffic at a fixed rate through a two-server NAT service, with one rvsadm change per
-    /// second, and as the control the same traffic with one read-only rvsadm call per second
+    /// Traffic at a fixed rate through a two-server NAT service, over flows renewed as it runs
+    /// (`--reconfig-new-flows` fresh ones a second, each a session scheduled by the table of the
+    /// moment), with one rvsadm change per second, and as the control the same traffic with one read-only rvsadm call per second
     /// (loss the machine and the harness cause, with no reconfiguration). A run that loses
     /// packets notes which rvsd drop counters grew. Each round on a fresh rvsd. A
     /// run that fails (rvsd can die in net_memif when the previous generator disconnects, see
@@ -690,11 +703,18 @@ impl Bench {
                 if let Err(e) = self.reconfig_run(&mut d, with_changes) {
                     let run = if with_changes { "change" } else { "control" };
                     eprintln!("rvs-bench: reconfig {run} run: {e}; restarting rvsd, retrying once");
+                    d.stop();
+                    // The restart truncates rvsd's log: keep the failed run's.
+                    let kept = format!("rvs-reconfig-round{}-{run}.log", round + 1);
+                    let log = self.a.run_dir.join(format!("{RVS}.log"));
+                    let kept = match std::fs::rename(&log, self.a.run_dir.join(&kept)) {
+                        Ok(()) => format!("its log is {}", self.a.run_dir.join(kept).display()),
+                        Err(e) => format!("its log could not be kept: {e}"),
+                    };
                     self.results.notes.push(format!(
-                        "reconfig round {}: the {run} run failed ({e}); rvsd was restarted and the run retried once",
+                        "reconfig round {}: the {run} run failed ({e}; {kept}); rvsd was restarted and the run retried once",
                         round + 1
                     ));
-                    d.stop();
                     d = self.start(DUT)?;
                     self.reconfig_run(&mut d, with_changes)?;
                 }
@@ -712,7 +732,8 @@ impl Bench {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop2 = stop.clone();
         // One rvsadm call per second while the traffic runs. With changes: weight of .12
-        // between 0 and 1, and .13 added and removed. The control run makes the same number of
+        // between 0 and 1, .13 added and removed (its sessions outlive it, as in IPVS), and the
+        // scheduler from wrr to rr and back. The control run makes the same number of
         // calls, read-only (list the services), so both runs start the same processes on the
         // same cpus and differ only in whether the table changes.
         let changer = std::thread::spawn(move || -> u64 {
@@ -721,12 +742,14 @@ impl Bench {
             let mut n = 0u64;
             let mut i = 0u64;
             while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-                let args: Vec<String> = match (with_changes, i % 4) {
+                let args: Vec<String> = match (with_changes, i % 6) {
                     (false, _) => vec!["-L", "-n"],
                     (true, 0) => vec!["-e", "-u", &svc, "-r", "10.20.0.12", "-m", "-w", "0"],
                     (true, 1) => vec!["-a", "-u", &svc, "-r", "10.20.0.13", "-m", "-w", "2"],
-                    (true, 2) => vec!["-e", "-u", &svc, "-r", "10.20.0.12", "-m", "-w", "1"],
-                    (true, _) => vec!["-d", "-u", &svc, "-r", "10.20.0.13"],
+                    (true, 2) => vec!["-E", "-u", &svc, "-s", "rr"],
+                    (true, 3) => vec!["-e", "-u", &svc, "-r", "10.20.0.12", "-m", "-w", "1"],
+                    (true, 4) => vec!["-d", "-u", &svc, "-r", "10.20.0.13"],
+                    (true, _) => vec!["-E", "-u", &svc, "-s", "wrr"],
                 }
                 .into_iter()
                 .map(String::from)
@@ -761,6 +784,8 @@ impl Bench {
             &RECONFIG_PORT.to_string(),
             "--rate",
             &self.a.reconfig_rate.to_string(),
+            "--new-flows-per-sec",
+            &self.a.reconfig_new_flows.to_string(),
         ]
         .map(String::from)
         .to_vec();
@@ -770,8 +795,8 @@ impl Bench {
         let changes = changer.join().unwrap_or(0);
         let mut g = g?;
         g.changes = Some(changes);
-        if !d.is_alive() {
-            return Err("rvsd exited during the run".into());
+        if let Some(reason) = d.exit_reason() {
+            return Err(format!("rvsd exited during the run: {reason}").into());
         }
         if g.gen.lost > 0 {
             // Name where the packets went: rvsd's drop counters that grew during the run.

@@ -4,7 +4,8 @@
 //! Modes:
 //! - `udp`: one datagram per flow first (creates the sessions), then stamped datagrams over all
 //!   flows at `--rate` (0 = as fast as possible) for `--duration`; counts what comes back on
-//!   either port by the stamp in the payload, and the latency from the TSC in it.
+//!   either port by the stamp in the payload, and the latency from the TSC in it. With
+//!   `--new-flows-per-sec`, that many flows a second are replaced by fresh ones while it runs.
 //! - `tcp`: a full handshake per flow first (the established sessions), then stamped TCP data.
 //! - `cps`: SYNs over fresh flows; the server side answers SYN|ACK (`--reply lb`, through the load
 //!   balancer: NAT/FULLNAT) or has the client ACK at once (`--reply direct`: DR/TUN, whose replies
@@ -17,7 +18,7 @@
 use clap::{Parser, ValueEnum};
 use dataplane::dpdk::{lcore, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, RxQueue, TxQueue};
 use perf::gen::hist::Histogram;
-use perf::gen::pace::{warmup_limit, FlowSeq, Pacer};
+use perf::gen::pace::{warmup_limit, FlowSeq, FlowWindow, Pacer};
 use perf::gen::packet::{self, Endpoints, Kind, TcpInfo, Template, ACK, RST, SYN};
 use perf::report::GenResult;
 use std::net::Ipv4Addr;
@@ -71,6 +72,10 @@ struct Args {
     /// First flow index (fresh flows for successive cps runs).
     #[arg(long, default_value_t = 0)]
     flow_base: u64,
+    /// udp: flows replaced by fresh ones each second of the measurement, the oldest first (new
+    /// sessions for the device to schedule while it runs); 0 = the warm-up's flows throughout.
+    #[arg(long, default_value_t = 0)]
+    new_flows_per_sec: u64,
     /// Frame size on the wire including the 4-byte FCS (64..=1518).
     #[arg(long, default_value_t = 64)]
     size: usize,
@@ -180,6 +185,8 @@ struct Gen {
     hist: Histogram,
     client_base: u32,
     flow_base: u64,
+    /// The live flows the visiting order's indices stand for.
+    window: FlowWindow,
     seq: u32,
 }
 
@@ -214,10 +221,11 @@ impl Gen {
                 return (0, 0);
             }
             let now = lcore::tsc();
+            self.window.advance(now);
             let len = t.len() as u16;
             for m in self.tx.iter_mut() {
-                let (src, sport) =
-                    packet::flow_endpoint(self.client_base, self.flow_base + flows.next());
+                let flow = self.window.flow(flows.next());
+                let (src, sport) = packet::flow_endpoint(self.client_base, self.flow_base + flow);
                 if let Some(d) = m.append(len) {
                     t.write(d, src, sport, self.seq, now);
                 }
@@ -436,6 +444,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if a.flows == 0 {
         return Err("--flows must be at least 1".into());
     }
+    if a.new_flows_per_sec > 0 && a.mode != Mode::Udp {
+        // tcp data on a fresh flow has no session; cps flows are all fresh already.
+        return Err("--new-flows-per-sec needs --mode udp".into());
+    }
     let lcores = format!("0@{}", a.cpu);
     let eal_args = [
         "rvs-pktgen",
@@ -504,6 +516,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         hist: Histogram::new(),
         client_base: u32::from(a.client_base),
         flow_base: a.flow_base,
+        window: FlowWindow::new(a.flows, 0, hz, 0),
         seq: 0,
     };
     let secs = |s: f64| (s * hz as f64) as u64;
@@ -547,6 +560,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let t = Template::new(kind, &ep, if kind == Kind::TcpSyn { 60 } else { frame })?;
     let mut flows = FlowSeq::new(a.flows);
+    g.window = FlowWindow::new(a.flows, a.new_flows_per_sec, hz, lcore::tsc());
     let started = Instant::now();
     g.run_phase(&t, &mut flows, a.rate, None, secs(a.duration), hz);
     let elapsed = started.elapsed().as_secs_f64();
@@ -564,6 +578,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         frame_size: a.size,
         flows: a.flows,
         rate_pps: a.rate,
+        new_flows_per_sec: a.new_flows_per_sec,
         duration_s: elapsed,
         warmup_sent,
         warmup_received,

@@ -109,6 +109,56 @@ impl FlowSeq {
     }
 }
 
+/// The live flows of a run that renews them: `n` flows, `per_sec` of which are replaced by fresh
+/// ones each second, the oldest first. Flow `i` of `0..n` (from a [`FlowSeq`]) stands for the one
+/// flow congruent to `i` mod `n` in the window `[offset, offset + n)`, where `offset` grows by
+/// `per_sec` a second. So a renewed index is a flow the device has never seen (a new session to
+/// schedule), and no more than `n` flows are live at a time. `per_sec == 0` keeps flows `0..n`.
+#[derive(Debug, Clone)]
+pub struct FlowWindow {
+    n: u64,
+    per_sec: u64,
+    hz: u64,
+    start: u64,
+    /// `offset` rounded down to a multiple of `n`, and `offset mod n`.
+    base: u64,
+    split: u64,
+}
+
+impl FlowWindow {
+    pub fn new(n: u64, per_sec: u64, hz: u64, start: u64) -> Self {
+        FlowWindow {
+            n: n.max(1),
+            per_sec,
+            hz,
+            start,
+            base: 0,
+            split: 0,
+        }
+    }
+
+    /// Moves the window to TSC `now` (once a burst: one division).
+    #[inline]
+    pub fn advance(&mut self, now: u64) {
+        if self.per_sec == 0 {
+            return;
+        }
+        let offset = due(now.saturating_sub(self.start), self.per_sec, self.hz);
+        self.split = offset % self.n;
+        self.base = offset - self.split;
+    }
+
+    /// The live flow that index `i < n` stands for.
+    #[inline]
+    pub fn flow(&self, i: u64) -> u64 {
+        if i >= self.split {
+            self.base + i
+        } else {
+            self.base + self.n + i
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +216,35 @@ mod tests {
                 assert!(a.abs_diff(b) > 1, "n={n}: consecutive flows {a} {b}");
             }
         }
+    }
+
+    #[test]
+    fn a_flow_window_slides_by_its_rate_and_keeps_n_flows() {
+        let hz = 1_000_000;
+        let n = 10;
+        // Without renewal: flows 0..n whatever the time.
+        let mut still = FlowWindow::new(n, 0, hz, 0);
+        still.advance(5 * hz);
+        assert_eq!(
+            (0..n).map(|i| still.flow(i)).collect::<Vec<_>>(),
+            (0..n).collect::<Vec<_>>()
+        );
+        // 4 new flows a second: after 1 s the window is 4..14, after 2.5 s 10..20.
+        let mut w = FlowWindow::new(n, 4, hz, 100);
+        let live = |w: &FlowWindow| {
+            let mut v: Vec<u64> = (0..n).map(|i| w.flow(i)).collect();
+            v.sort_unstable();
+            v
+        };
+        w.advance(100);
+        assert_eq!(live(&w), (0..10).collect::<Vec<_>>());
+        w.advance(100 + hz);
+        assert_eq!(live(&w), (4..14).collect::<Vec<_>>());
+        // Each index keeps its residue: the renewed ones moved on by n, the others stayed.
+        assert_eq!(w.flow(3), 13);
+        assert_eq!(w.flow(4), 4);
+        w.advance(100 + 5 * hz / 2);
+        assert_eq!(live(&w), (10..20).collect::<Vec<_>>());
+        assert!((0..n).all(|i| w.flow(i) % n == i));
     }
 }
