@@ -125,11 +125,29 @@ pub struct Interface {
     pub mtu: u16,
 }
 
+/// Which worker holds the sessions of a service's flows, where the worker RSS (or rte_flow)
+/// gives a packet is not enough; a packet that reaches another worker is redirected there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowOwner {
+    /// The worker that receives the client's packets (DR, TUN: replies bypass the box;
+    /// FULLNAT: replies come back to the local port's worker).
+    Receiver,
+    /// By the client's address and port, which a NAT server's replies carry too
+    /// ([`crate::xmit::nat::owner`]).
+    ClientPort,
+    /// By the client's address masked to this prefix length: persistence, whose template must
+    /// be on the worker of every connection of the client network. NAT services that share a
+    /// real server address with a persistent one own by it too (the narrowest prefix among
+    /// them), since a reply names its server, not its service.
+    ClientNet(u8),
+}
+
 /// A compiled service: config plus what the hot path needs precomputed.
 pub struct Service {
     pub config: ServiceConfig,
     /// Dest ports resolved (0 replaced by the service port).
     pub dest_ports: Vec<u16>,
+    pub owner: FlowOwner,
     /// Template scheduler; each worker clones its own instance (shared tables stay shared).
     pub scheduler: Box<dyn Scheduler>,
 }
@@ -148,6 +166,9 @@ pub struct Snapshot {
     index: ServiceIndex,
     /// Every FULLNAT local address, sorted (looked up for packets that miss every session).
     local_addrs: Vec<Addr>,
+    /// NAT real server addresses whose replies are owned by the client network (services
+    /// owned by [`FlowOwner::ClientNet`]) with its prefix length, sorted by address.
+    nat_server_nets: Vec<(Addr, u8)>,
 }
 
 // Workers share one snapshot across threads.
@@ -250,6 +271,74 @@ impl fmt::Display for SnapshotError {
 }
 
 impl std::error::Error for SnapshotError {}
+
+/// Sets each service's [`FlowOwner`] and returns the NAT server addresses owned by client
+/// network. A persistent service is owned by its client network. NAT services linked by a
+/// shared NAT server address must agree, as a reply names only the server: if any of them is
+/// persistent, all are owned by the narrowest persistence prefix among the linked ones (a
+/// coarser network keeps every finer one on one worker). The rest: NAT by client address and
+/// port, else the receiver.
+fn assign_flow_owners(services: &mut [Service]) -> Vec<(Addr, u8)> {
+    use std::collections::hash_map::Entry;
+    let nat_addrs = |s: &Service| -> Vec<Addr> {
+        s.config
+            .dests
+            .iter()
+            .filter(|d| d.method == Method::Nat)
+            .map(|d| d.addr)
+            .collect()
+    };
+    let mut prefix: Vec<Option<u8>> = services
+        .iter()
+        .map(|s| s.config.persistence_s.map(|_| s.config.persistence_prefix))
+        .collect();
+    // Narrow the linked NAT services' prefixes until they agree (prefixes and entries are
+    // only ever added or lowered, so this ends).
+    let mut nets: std::collections::HashMap<Addr, u8> = std::collections::HashMap::new();
+    loop {
+        let mut changed = false;
+        for (s, p) in services.iter().zip(prefix.iter_mut()) {
+            let addrs = nat_addrs(s);
+            let linked = addrs.iter().filter_map(|a| nets.get(a).copied()).min();
+            let narrowest = match (*p, linked) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if narrowest != *p {
+                *p = narrowest;
+                changed = true;
+            }
+            if let Some(n) = narrowest {
+                for a in addrs {
+                    match nets.entry(a) {
+                        Entry::Vacant(v) => {
+                            v.insert(n);
+                            changed = true;
+                        }
+                        Entry::Occupied(mut o) if n < *o.get() => {
+                            o.insert(n);
+                            changed = true;
+                        }
+                        Entry::Occupied(_) => {}
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (s, p) in services.iter_mut().zip(prefix) {
+        s.owner = match p {
+            Some(n) => FlowOwner::ClientNet(n),
+            None if s.config.dests.iter().any(|d| d.method == Method::Nat) => FlowOwner::ClientPort,
+            None => FlowOwner::Receiver,
+        };
+    }
+    let mut nets: Vec<(Addr, u8)> = nets.into_iter().collect();
+    nets.sort();
+    nets
+}
 
 /// The first real server whose address the box answers for itself (a service's VIP or a
 /// FULLNAT local address; the first service holding the address names it, its VIP before its
@@ -361,9 +450,11 @@ impl Snapshot {
             services.push(Service {
                 config,
                 dest_ports,
+                owner: FlowOwner::Receiver,
                 scheduler,
             });
         }
+        let nat_server_nets = assign_flow_owners(&mut services);
         if let Some(e) = real_server_at_own_address(&services) {
             return Err(e);
         }
@@ -380,7 +471,34 @@ impl Snapshot {
             interfaces,
             index,
             local_addrs,
+            nat_server_nets,
         })
+    }
+
+    /// Whether `later` places the flows this table places on the same workers: each of this
+    /// table's services has the same [`FlowOwner`] there (a removed one counts as
+    /// [`FlowOwner::Receiver`]), and NAT servers' replies are owned alike.
+    pub fn same_flow_owners(&self, later: &Snapshot) -> bool {
+        self.nat_server_nets == later.nat_server_nets
+            && self.services.iter().all(|s| {
+                let owner = later
+                    .position(s.key())
+                    .map_or(FlowOwner::Receiver, |i| later.services[i].owner);
+                owner == s.owner
+            })
+    }
+
+    /// How the owner of a NAT server's reply is found from the reply: by the client network
+    /// when `server` serves a [`FlowOwner::ClientNet`] service, else by the client's address
+    /// and port.
+    pub fn nat_reply_owner(&self, server: &Addr) -> FlowOwner {
+        match self
+            .nat_server_nets
+            .binary_search_by(|(a, _)| a.cmp(server))
+        {
+            Ok(i) => FlowOwner::ClientNet(self.nat_server_nets[i].1),
+            Err(_) => FlowOwner::ClientPort,
+        }
     }
 
     /// The service for a packet's (protocol, destination, port): an exact match, else the
@@ -528,6 +646,56 @@ mod tests {
             addrs: vec![v4(10, 0, 0, 1)],
             mtu: 1500,
         }]
+    }
+
+    #[test]
+    fn flow_owners_follow_persistence_across_shared_nat_servers() {
+        let (x, y, z) = (v4(10, 0, 2, 1), v4(10, 0, 2, 2), v4(10, 0, 2, 3));
+        let persistent = |port, prefix, dests| ServiceConfig {
+            persistence_s: Some(300),
+            persistence_prefix: prefix,
+            ..service(port, dests)
+        };
+        // In table order: a NAT service linked through y to one linked through x to a
+        // persistent /28 service listed last, which another persistent /24 one joins through
+        // y; an unlinked NAT service; DR, FULLNAT and a persistent DR service sharing x by DR.
+        let s = Snapshot::build(
+            1,
+            iface(),
+            vec![
+                service(1, vec![dest(y, 1, Method::Nat)]),
+                service(2, vec![dest(x, 2, Method::Nat), dest(y, 2, Method::Nat)]),
+                persistent(3, 28, vec![dest(x, 3, Method::Nat), dest(z, 3, Method::Dr)]),
+                persistent(4, 24, vec![dest(y, 4, Method::Nat)]),
+                service(5, vec![dest(z, 5, Method::Nat)]),
+                service(6, vec![dest(x, 6, Method::Dr)]),
+                service(7, vec![dest(x, 7, Method::FullNat)]),
+                persistent(8, 16, vec![dest(x, 8, Method::Dr)]),
+            ],
+        )
+        .unwrap();
+        let owners: Vec<FlowOwner> = s.services.iter().map(|s| s.owner).collect();
+        use FlowOwner::*;
+        assert_eq!(
+            owners,
+            [
+                ClientNet(24),
+                ClientNet(24),
+                ClientNet(24),
+                ClientNet(24),
+                ClientPort,
+                Receiver,
+                Receiver,
+                ClientNet(16),
+            ]
+        );
+        assert_eq!(s.nat_reply_owner(&x), ClientNet(24));
+        assert_eq!(s.nat_reply_owner(&y), ClientNet(24));
+        assert_eq!(
+            s.nat_reply_owner(&z),
+            ClientPort,
+            "z is NAT only for service 5"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Edge cases of the packet core: with several workers, NAT flows and ICMP errors reach the
-//! worker that holds their session, also after the service changed; ICMP errors are related
+//! Edge cases of the packet core: with several workers, NAT flows, a persistent client's
+//! connections and ICMP errors reach the worker that holds their session (or template), also
+//! after the service changed, in at most two hops; ICMP errors are related
 //! to flows as IPVS relates them; only a plain SYN opens a TCP connection, and a SYN on an
 //! ended session opens a new one. Frames are built by hand with an independent RFC 1071
 //! checksum.
@@ -375,4 +376,163 @@ fn a_nat_flow_reaches_its_owner_after_its_service_changes() {
         (Verdict::Transmit(1), NAT_HTTP),
         "still NAT"
     );
+}
+
+/// The SYN-ACK of NAT real server `RS[server]` to the client's port `cport`, as it reaches the box.
+fn nat_server_syn_ack(server: usize, cport: u16) -> Vec<u8> {
+    Pkt {
+        src_mac: golden::RS_MAC[server],
+        dst_mac: IF1_MAC,
+        ip: Ip::new(RS[server], CLIENT, 3),
+        l4: tcp(NAT_HTTP, cport, SYN | ACK),
+        payload: vec![],
+        pad_to: 0,
+    }
+    .frame()
+}
+
+/// Persistence, 2 workers: every connection of a persistent service's client goes to the worker
+/// of its client network, wherever RSS delivers it, so that the client's template is found by
+/// each of its connections (per-worker templates would send connections from other ports to
+/// other servers).
+#[test]
+fn a_persistent_clients_connections_meet_its_template_on_one_worker() {
+    let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let other = 1 - owner;
+    let table = || snapshot_with(1, Method::Dr, Some(300), &[0, 1, 2]);
+    let mut ws = [0, 1].map(|w| Forwarder::new(&config(w, 2, 1024), table()).unwrap());
+    let server = |frame: &[u8]| [frame[30], frame[31], frame[32], frame[33]];
+    let mut servers = vec![];
+    // Client ports of both NAT owners: persistence owns by the client, not its port.
+    for cport in [cport_owned_by(CLIENT, 0, 2), cport_owned_by(CLIENT, 1, 2)] {
+        let syn = client_tcp(cport, SYN);
+        let (v, _) = run(&mut ws[usize::from(other)], &syn, 0, 10);
+        assert_eq!(
+            v,
+            Verdict::Redirect(owner),
+            "port {cport} to the client's worker"
+        );
+        let (v, out) = run(&mut ws[usize::from(owner)], &syn, 0, 10);
+        assert_eq!(v, Verdict::Transmit(1));
+        servers.push(server(&out));
+    }
+    assert_eq!(
+        servers[0], servers[1],
+        "one server for the client (rr would move on)"
+    );
+}
+
+/// Persistence with NAT, 2 workers: the server's reply is owned by the client's address, not
+/// its port, so it reaches the worker that holds the session even when the client's port
+/// names the other worker.
+#[test]
+fn a_persistent_nat_reply_reaches_the_clients_worker() {
+    let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let other = 1 - owner;
+    let cport = cport_owned_by(CLIENT, other, 2);
+    let table = || snapshot_with(1, Method::Nat, Some(300), &[0, 1, 2]);
+    let mut ws = [0, 1].map(|w| Forwarder::new(&config(w, 2, 1024), table()).unwrap());
+    let syn = client_tcp(cport, SYN);
+    assert_eq!(
+        run(&mut ws[usize::from(other)], &syn, 0, 10).0,
+        Verdict::Redirect(owner)
+    );
+    let (v, out) = run(&mut ws[usize::from(owner)], &syn, 0, 10);
+    assert_eq!(v, Verdict::Transmit(1));
+    let rs = [out[30], out[31], out[32], out[33]];
+    let reply = nat_server_syn_ack(RS.iter().position(|&r| r == rs).unwrap(), cport);
+    assert_eq!(
+        run(&mut ws[usize::from(other)], &reply, 1, 11).0,
+        Verdict::Redirect(owner),
+        "the reply goes to the client's worker"
+    );
+    assert_eq!(
+        run(&mut ws[usize::from(owner)], &reply, 1, 11).0,
+        Verdict::Transmit(0)
+    );
+}
+
+/// `run` for a frame another worker handed over (it decided `Redirect`).
+fn run_handed(fw: &mut Forwarder, f: &[u8], in_if: u16, now: u64) -> (Verdict, Vec<u8>) {
+    let mut b = HeapBuf::new(f);
+    let prepared = fw.prepare(b.data());
+    let v = fw.process_handed(&mut b, in_if, now, &prepared);
+    (v, b.data().to_vec())
+}
+
+/// NAT, 2 workers: persistence set on a live service (`-E -p`) moves its flows' owner from the
+/// client's port to the client's address. A connection opened before stays where its session
+/// is: the new owner hands what it cannot decide to the owner by the former table, for the
+/// client's packets and the server's replies alike.
+#[test]
+fn connections_survive_a_change_of_their_owner() {
+    let net_owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let port_owner = 1 - net_owner;
+    let cport = cport_owned_by(CLIENT, port_owner, 2);
+    let mut ws = [0, 1].map(|w| {
+        let table = snapshot_with(1, Method::Nat, None, &[0]);
+        Forwarder::new(&config(w, 2, 1024), table).unwrap()
+    });
+    let (syn, ack) = (client_tcp(cport, SYN), client_tcp(cport, ACK));
+    assert_eq!(
+        run(&mut ws[usize::from(port_owner)], &syn, 0, 10).0,
+        Verdict::Transmit(1)
+    );
+    for w in &mut ws {
+        w.set_snapshot(snapshot_with(2, Method::Nat, Some(300), &[0]));
+    }
+    let (new, old) = (usize::from(net_owner), usize::from(port_owner));
+    assert_eq!(
+        run(&mut ws[old], &ack, 0, 20).0,
+        Verdict::Transmit(1),
+        "its own"
+    );
+    assert_eq!(
+        run(&mut ws[new], &ack, 0, 20).0,
+        Verdict::Redirect(port_owner),
+        "the new owner hands it to the former one"
+    );
+    assert_eq!(
+        run_handed(&mut ws[old], &ack, 0, 20).0,
+        Verdict::Transmit(1)
+    );
+    let reply = nat_server_syn_ack(0, cport);
+    assert_eq!(
+        run(&mut ws[new], &reply, 1, 21).0,
+        Verdict::Redirect(port_owner)
+    );
+    assert_eq!(
+        run_handed(&mut ws[old], &reply, 1, 21).0,
+        Verdict::Transmit(0)
+    );
+}
+
+/// 2 workers, persistent DR service: a segment that belongs to no session (here an ACK nobody
+/// opened) makes at most two hops, receiver -> owner -> fallback, and is dropped there; a
+/// worker handed a SYN it does not own (the workers' tables differed for a moment) schedules
+/// it rather than hand it back.
+#[test]
+fn a_packet_without_a_session_makes_at_most_two_hops() {
+    let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let other = 1 - owner;
+    let cport = cport_owned_by(CLIENT, other, 2);
+    let mut ws = [0, 1].map(|w| {
+        let table = snapshot_with(1, Method::Dr, Some(300), &[0, 1]);
+        Forwarder::new(&config(w, 2, 1024), table).unwrap()
+    });
+    let (o, x) = (usize::from(owner), usize::from(other));
+    let ack = client_tcp(cport, ACK);
+    assert_eq!(run(&mut ws[x], &ack, 0, 10).0, Verdict::Redirect(owner));
+    assert_eq!(
+        run_handed(&mut ws[o], &ack, 0, 10).0,
+        Verdict::Redirect(other),
+        "to the client's NAT owner"
+    );
+    assert_eq!(
+        run_handed(&mut ws[x], &ack, 0, 10).0,
+        Verdict::Drop(DropReason::NoSession),
+        "not handed back"
+    );
+    let syn = client_tcp(cport, SYN);
+    assert_eq!(run_handed(&mut ws[x], &syn, 0, 11).0, Verdict::Transmit(1));
 }

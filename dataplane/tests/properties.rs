@@ -872,6 +872,83 @@ proptest! {
     }
 }
 
+/// The table of `method` with every service persistent, netmask `prefix`: its flows are owned by
+/// the client's network instead of the receiver (DR, FULLNAT) or the client's port (NAT).
+fn persistent(method: Method, prefix: u8) -> Arc<Snapshot> {
+    let base = snapshot(method);
+    let configs = base
+        .services
+        .iter()
+        .map(|s| ServiceConfig {
+            persistence_s: Some(300),
+            persistence_prefix: prefix,
+            ..s.config.clone()
+        })
+        .collect();
+    Arc::new(Snapshot::build(2, interfaces(), configs).expect("valid snapshot"))
+}
+
+/// Delivers `frame` to worker `first` of `ws` and follows its redirects, as handed frames;
+/// returns how many hops it made before a verdict (fails past 2 or on a redirect to itself).
+fn hops(ws: &mut [Forwarder], frame: &[u8], in_if: u16, first: usize, now: u64) -> usize {
+    let (mut at, mut hops) = (first, 0);
+    loop {
+        let mut buf = HeapBuf::new(frame);
+        let prepared = ws[at].prepare(frame);
+        let verdict = if hops == 0 {
+            ws[at].process_prepared(&mut buf, in_if, now, &prepared)
+        } else {
+            ws[at].process_handed(&mut buf, in_if, now, &prepared)
+        };
+        match verdict {
+            Verdict::Redirect(w) => {
+                assert!(
+                    usize::from(w) < ws.len() && usize::from(w) != at,
+                    "{verdict:?}"
+                );
+                hops += 1;
+                assert!(hops <= 2, "handed on a third time: {frame:02x?}");
+                at = usize::from(w);
+            }
+            _ => return hops,
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Two workers whose table changed the flows' owners under live sessions (persistence set,
+    /// on both workers or, as while a change installs, on one): any frame, valid or mutated,
+    /// is handed on at most twice (receiver -> owner -> fallback) and then decided.
+    #[test]
+    fn a_frame_is_handed_on_at_most_twice(
+        method in 0..3usize,
+        prefix in 8..=32u8,
+        installed_on_both in any::<bool>(),
+        client in client_ip(),
+        cport in 1..=u16::MAX,
+        payload in proptest::collection::vec(any::<u8>(), 0..32),
+        picks in proptest::collection::vec((any::<proptest::sample::Index>(), 0..2usize, proptest::collection::vec(mutation(), 0..4)), 1..24),
+    ) {
+        let method = [Method::Nat, Method::Dr, Method::FullNat][method];
+        let mut ws: Vec<Forwarder> = (0..2).map(|w| forwarder(method, w, 2)).collect();
+        let frames = valid_frames(client, cport, &payload);
+        for (i, (frame, in_if)) in frames.iter().enumerate() {
+            hops(&mut ws, frame, *in_if, i % 2, i as u64);
+        }
+        ws[0].set_snapshot(persistent(method, prefix));
+        if installed_on_both {
+            ws[1].set_snapshot(persistent(method, prefix));
+        }
+        for (i, (pick, first, mutations)) in picks.iter().enumerate() {
+            let (mut frame, in_if) = frames[pick.index(frames.len())].clone();
+            mutate(&mut frame, mutations);
+            hops(&mut ws, &frame, in_if, *first, 100 + i as u64);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Edge inputs (and, when the fuzzer finds one, its crashing inputs: add them here and to
 // fuzz/corpus/packet_path/).

@@ -70,7 +70,8 @@ pub(super) fn handle<B: PacketBuf>(
     };
     let Some((id, dir)) = fw.sessions.lookup(&key) else {
         // The outer header says nothing of the flow's worker: the session's owner may have it.
-        return fw.to_owner_or_drop(fw.session_owner(&key).0, DropReason::IcmpUnrelated);
+        let (owner, fallback, _) = fw.session_owner(&key);
+        return fw.pass_on(owner, fallback, DropReason::IcmpUnrelated);
     };
     let Some(s) = fw.sessions.get(id) else {
         return Verdict::Drop(DropReason::IcmpUnrelated);

@@ -22,7 +22,7 @@ use crate::conn::{
     Timeouts,
 };
 use crate::sched::{Candidate, FlowHint, Scheduler};
-use crate::snapshot::{DestConfig, Method, Snapshot};
+use crate::snapshot::{DestConfig, FlowOwner, Method, Snapshot};
 use crate::verdict::{DropCounters, DropReason, Verdict};
 use crate::wire::checksum::proto;
 use crate::wire::ethernet::{self, ethertype};
@@ -77,7 +77,7 @@ struct ServiceState {
     /// Indices into `LocalPorts` of this service's FULLNAT local addresses.
     laddr_pools: Vec<usize>,
     next_laddr: usize,
-    has_nat: bool,
+    owner: FlowOwner,
     /// Some dest is NAT or FULLNAT, which decrement the TTL.
     decrements_ttl: bool,
 }
@@ -86,6 +86,11 @@ pub struct Forwarder {
     worker: u16,
     workers: u16,
     snapshot: Arc<Snapshot>,
+    /// The last table whose flow owners differ from a later one's: sessions it placed may still
+    /// be on the owners it named ([`pass_on`](Self::pass_on)'s fallback).
+    former: Option<Arc<Snapshot>>,
+    /// The packet being decided was handed over by another worker (a `Redirect`).
+    handed: bool,
     services: Vec<ServiceState>,
     /// Per-real-server positions and traffic, by the slot of the server's id.
     dests: dests::Dests,
@@ -139,6 +144,8 @@ impl Forwarder {
             worker: config.worker,
             workers: config.workers.max(1),
             snapshot: snapshot.clone(),
+            former: None,
+            handed: false,
             services: Vec::new(),
             dests: dests::Dests::default(),
             sessions,
@@ -223,7 +230,7 @@ impl Forwarder {
                 candidates,
                 laddr_pools,
                 next_laddr,
-                has_nat: service.config.dests.iter().any(|d| d.method == Method::Nat),
+                owner: service.owner,
                 decrements_ttl: service
                     .config
                     .dests
@@ -233,6 +240,9 @@ impl Forwarder {
         }
         self.dests.install(&self.snapshot, &snapshot);
         self.services = services;
+        if !self.snapshot.same_flow_owners(&snapshot) {
+            self.former = Some(self.snapshot.clone());
+        }
         self.snapshot = snapshot;
     }
 
@@ -361,6 +371,22 @@ impl Forwarder {
         self.process_prepared(buf, in_if, now_ms, &prepared)
     }
 
+    /// [`process_prepared`](Self::process_prepared) of a frame another worker handed over (its
+    /// verdict there was `Redirect`): it is not handed on but to its fallback
+    /// ([`pass_on`](Self::pass_on)).
+    pub fn process_handed<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        in_if: u16,
+        now_ms: u64,
+        prepared: &Prepared,
+    ) -> Verdict {
+        self.handed = true;
+        let verdict = self.process_prepared(buf, in_if, now_ms, prepared);
+        self.handed = false;
+        verdict
+    }
+
     /// [`process`](Self::process) of a frame that [`prepare`](Self::prepare) has seen. Contract:
     /// `prepared` is what `prepare` returned for exactly the bytes now in `buf`.
     pub fn process_prepared<B: PacketBuf>(
@@ -455,22 +481,32 @@ impl Forwarder {
         })
     }
 
-    /// The worker whose table would hold the session of a packet with `key`, and why this
-    /// worker drops it if that is itself: FULLNAT replies by their local port (`no_session`),
-    /// NAT flows by the client's address and port (the client's packets by their source,
-    /// `no_service`; the server's by their destination, `not_for_us`).
-    pub(super) fn session_owner(&self, key: &FlowKey) -> (u16, DropReason) {
+    /// The worker whose table would hold the session of a packet with `key`, where else it may
+    /// be (by the former table), and why this worker drops it if neither is another worker:
+    /// FULLNAT replies by their local port (`no_session`); a client's packet to a VIP without
+    /// the service by its NAT owner (`no_service`); a NAT server's reply as its server's
+    /// services own their clients (`not_for_us`).
+    pub(super) fn session_owner(&self, key: &FlowKey) -> (u16, Option<u16>, DropReason) {
         let snap = &self.snapshot;
         if snap.is_laddr(&key.dst) {
             (
                 fullnat::owner(key.dst_port, self.workers),
+                None,
                 DropReason::NoSession,
             )
         } else if snap.is_vip(&key.dst) {
-            (self.client_owner(key), DropReason::NoService)
-        } else {
             (
-                nat::owner(&key.dst, key.dst_port, self.workers),
+                self.client_owner(key),
+                Some(self.client_fallback(key)),
+                DropReason::NoService,
+            )
+        } else {
+            let by = |table: &Snapshot| {
+                self.client_flow_owner(table.nat_reply_owner(&key.src), &key.dst, key.dst_port)
+            };
+            (
+                by(snap).unwrap_or(self.worker),
+                self.former.as_deref().and_then(by),
                 DropReason::NotForUs,
             )
         }
@@ -482,29 +518,58 @@ impl Forwarder {
         nat::owner(&key.src, key.src_port, self.workers)
     }
 
+    /// Where a client's flow to a VIP may have its session when its owner has none: at its
+    /// owner by the former table, else at its NAT owner (a service that has lost its NAT
+    /// servers, or the VIP its service).
+    fn client_fallback(&self, key: &FlowKey) -> u16 {
+        self.former
+            .as_ref()
+            .and_then(|former| {
+                let svc = former.find_service(key.protocol, &key.dst, key.dst_port)?;
+                let owner = former.services.get(svc as usize)?.owner;
+                self.client_flow_owner(owner, &key.src, key.src_port)
+            })
+            .unwrap_or_else(|| self.client_owner(key))
+    }
+
+    /// The worker that holds the sessions of `client`'s flows to a service owned by `owner`;
+    /// None if that is whichever worker receives them.
+    #[inline]
+    fn client_flow_owner(&self, owner: FlowOwner, client: &Addr, client_port: u16) -> Option<u16> {
+        match owner {
+            FlowOwner::Receiver => None,
+            FlowOwner::ClientPort => Some(nat::owner(client, client_port, self.workers)),
+            FlowOwner::ClientNet(prefix) => {
+                Some(nat::owner(&mask_v4(client, prefix), 0, self.workers))
+            }
+        }
+    }
+
     /// A packet this worker has no session for and cannot start one for (`reason`). With
-    /// several workers its session may live on its `owner` (a reply steered elsewhere, a NAT
-    /// flow whose service has since lost its NAT servers): the packet goes there, once (the
-    /// owner computes the same owner and decides for good). Costs a redirect only for packets
-    /// that are dropped otherwise.
-    pub(super) fn to_owner_or_drop(&self, owner: u16, reason: DropReason) -> Verdict {
-        if owner != self.worker {
-            Verdict::Redirect(owner)
-        } else {
-            Verdict::Drop(reason)
+    /// several workers its session may live on its `owner` (a reply steered elsewhere, a
+    /// client's packet RSS gave this worker): it goes there, once. The owner passes one it
+    /// cannot decide either to `fallback` (where an earlier table placed its session), once.
+    /// A worker handed a packet it does not own decides it: a packet makes at most two hops,
+    /// however the workers' tables differ while a change installs, and only packets dropped
+    /// otherwise pay for them.
+    pub(super) fn pass_on(&self, owner: u16, fallback: Option<u16>, reason: DropReason) -> Verdict {
+        match fallback {
+            _ if owner != self.worker && !self.handed => Verdict::Redirect(owner),
+            Some(f) if owner == self.worker && f != self.worker => Verdict::Redirect(f),
+            _ => Verdict::Drop(reason),
         }
     }
 
     /// A packet that matches no session and no service: another worker's reply, or not ours.
     fn miss(&self, key: &FlowKey) -> Verdict {
         let snap = &self.snapshot;
-        let (owner, reason) = self.session_owner(key);
+        let (owner, fallback, reason) = self.session_owner(key);
         if reason == DropReason::NotForUs
             && (0..snap.interfaces.len() as u16).any(|i| snap.is_local(i, &key.dst))
         {
             return Verdict::Drop(DropReason::NoService);
         }
-        self.to_owner_or_drop(owner, reason)
+        self.pass_on(owner, fallback, reason)
     }
 
     fn new_session<B: PacketBuf>(
@@ -521,16 +586,19 @@ impl Forwarder {
         if self.services[svc].decrements_ttl && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
-        // A NAT session lives on its owner, where the server's replies are steered: every
-        // packet of the flow goes there, the SYN and all that follow.
-        if self.services[svc].has_nat {
-            let owner = self.client_owner(&key);
-            if owner != self.worker {
-                return Verdict::Redirect(owner);
-            }
+        // A NAT session lives on its owner, where the server's replies are steered, and a
+        // persistent one where its client network's template is: every packet of the flow
+        // goes there, the SYN and all that follow. (Handed one by a worker whose table differs,
+        // this worker decides it.)
+        let owner = self
+            .client_flow_owner(self.services[svc].owner, &key.src, key.src_port)
+            .unwrap_or(self.worker);
+        if owner != self.worker && !self.handed {
+            return Verdict::Redirect(owner);
         }
         if key.protocol == proto::TCP && !opens_connection(flow) {
-            return self.to_owner_or_drop(self.client_owner(&key), DropReason::NoSession);
+            let fallback = self.client_fallback(&key);
+            return self.pass_on(owner, Some(fallback), DropReason::NoSession);
         }
         let snapshot = self.snapshot.clone();
         let service = &snapshot.services[svc];
@@ -574,8 +642,8 @@ impl Forwarder {
                 match state.scheduler.schedule(&hint, &state.candidates) {
                     Some(i) if i < service.config.dests.len() => i,
                     _ => {
-                        let owner = self.client_owner(&key);
-                        return self.to_owner_or_drop(owner, DropReason::NoDestination);
+                        let fallback = self.client_fallback(&key);
+                        return self.pass_on(owner, Some(fallback), DropReason::NoDestination);
                     }
                 }
             }

@@ -193,7 +193,8 @@ impl Worker {
         }
     }
 
-    /// Decides every packet of `rx_burst`; `in_if` None: look the interface up by port id.
+    /// Decides every packet of `rx_burst`; `in_if` None: the redirect ring's burst, handed over by
+    /// other workers (the interface looked up by port id).
     /// In three passes: parse and hash every frame and prefetch its session index entry, then
     /// prefetch the sessions those entries lead to, then decide each packet; so the cache misses
     /// of the burst overlap instead of being paid one packet at a time, and each frame is parsed
@@ -237,7 +238,12 @@ impl Worker {
                     .copied()
                     .unwrap_or(u16::MAX),
             };
-            match forwarder.process_prepared(&mut m, iface, now_ms, p) {
+            let verdict = if in_if.is_none() {
+                forwarder.process_handed(&mut m, iface, now_ms, p)
+            } else {
+                forwarder.process_prepared(&mut m, iface, now_ms, p)
+            };
+            match verdict {
                 Verdict::Transmit(out) => tx.send(out, m),
                 Verdict::Redirect(w) => {
                     // The owner looks the interface up by port id; not every driver sets it.
