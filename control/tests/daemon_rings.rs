@@ -454,6 +454,50 @@ fn nat_two_workers_complete_connections_whatever_the_queue() {
     assert_eq!(lab.daemon.list_sessions().unwrap().len(), FLOWS);
 }
 
+/// Persistence with two workers (DR, rr): each client's SYNs from several ports, spread over
+/// both rx queues as RSS spreads them, all reach one real server, the one its template names,
+/// because the client's network has one owner worker; without it each worker kept its own
+/// template and rr sent the client's connections on the two workers to different servers.
+#[test]
+fn a_persistent_client_keeps_its_server_whatever_the_worker() {
+    let _serial = serial();
+    let text = config_text("dr", &[1, 2], &[0, 1, 2])
+        .replace("port = 8080\n", "")
+        .replace(
+            "scheduler = \"rr\"\n",
+            "scheduler = \"rr\"\npersistence = 300\n",
+        );
+    let mut lab = Lab::start(&text);
+    const CLIENTS: u8 = 10;
+    const PORTS: u16 = 6;
+    let mut sent = 0;
+    for port in 0..PORTS {
+        for c in 0..CLIENTS {
+            let from = ([192, 0, 2, 100 + c], 30000 + port);
+            let f = tcp_frame(ROUTER_MAC, WAN_MAC, from, (VIP, 80), "S", 1000, &[]);
+            // Queues alternate by client and port: each client's SYNs reach both workers.
+            Lab::inject(&mut lab.wan, usize::from((u16::from(c) + port) % 2), &f);
+            sent += 1;
+        }
+    }
+    let out = Lab::collect(&mut lab.daemon, &mut lab.lan, sent);
+    assert_eq!(out.len(), sent, "every SYN reaches a real server");
+    let mut server_of = std::collections::HashMap::new();
+    for f in &out {
+        let ((client, _), _, _) = tcp_endpoints(f);
+        let mac: [u8; 6] = f[..6].try_into().unwrap();
+        let first = *server_of.entry(client).or_insert(mac);
+        assert_eq!(mac, first, "client {client}: two servers");
+    }
+    assert_eq!(server_of.len(), usize::from(CLIENTS));
+    std::thread::sleep(Duration::from_millis(30));
+    let counters = lab.daemon.counters();
+    assert!(
+        counters.iter().any(|c| c.redirected_out > 0),
+        "{counters:?}"
+    );
+}
+
 /// A tx queue that refuses for a while (its ring full, nobody draining it) delays packets but
 /// loses only what does not fit: the worker keeps what the queue refused in its tx buffer (32)
 /// and sends it once the queue drains; packets that find the buffer still full are dropped
