@@ -454,9 +454,20 @@ fn a_persistent_nat_reply_reaches_the_clients_worker() {
 
 /// `run` for a frame another worker handed over (it decided `Redirect`).
 fn run_handed(fw: &mut Forwarder, f: &[u8], in_if: u16, now: u64) -> (Verdict, Vec<u8>) {
+    run_handed_on(fw, f, in_if, now, 1)
+}
+
+/// `run` for a frame handed over `hops` times.
+fn run_handed_on(
+    fw: &mut Forwarder,
+    f: &[u8],
+    in_if: u16,
+    now: u64,
+    hops: u8,
+) -> (Verdict, Vec<u8>) {
     let mut b = HeapBuf::new(f);
     let prepared = fw.prepare(b.data());
-    let v = fw.process_handed(&mut b, in_if, now, &prepared);
+    let v = fw.process_handed(&mut b, in_if, now, &prepared, hops);
     (v, b.data().to_vec())
 }
 
@@ -529,10 +540,39 @@ fn a_packet_without_a_session_makes_at_most_two_hops() {
         "to the client's NAT owner"
     );
     assert_eq!(
-        run_handed(&mut ws[x], &ack, 0, 10).0,
+        run_handed_on(&mut ws[x], &ack, 0, 10, 2).0,
         Verdict::Drop(DropReason::NoSession),
         "not handed back"
     );
     let syn = client_tcp(cport, SYN);
     assert_eq!(run_handed(&mut ws[x], &syn, 0, 11).0, Verdict::Transmit(1));
+}
+
+/// 2 workers, persistent DR service whose persistence is removed (`-E` without `-p`), installed
+/// on one worker only so far: a segment without a session still makes at most two hops. The
+/// worker that installed hands it to the client network's owner by the former table; that one,
+/// still on the persistent table, owns it and hands it to its fallback (the client's NAT
+/// owner, the first worker), which must decide it and not hand it on a third time.
+#[test]
+fn a_packet_makes_at_most_two_hops_while_persistence_is_removed() {
+    let net_owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let other = 1 - net_owner;
+    let cport = cport_owned_by(CLIENT, other, 2);
+    let mut ws = [0, 1].map(|w| {
+        let table = snapshot_with(1, Method::Dr, Some(300), &[0, 1]);
+        Forwarder::new(&config(w, 2, 1024), table).unwrap()
+    });
+    let (o, x) = (usize::from(net_owner), usize::from(other));
+    ws[x].set_snapshot(snapshot_with(2, Method::Dr, None, &[0, 1]));
+    let ack = client_tcp(cport, ACK);
+    assert_eq!(run(&mut ws[x], &ack, 0, 10).0, Verdict::Redirect(net_owner));
+    assert_eq!(
+        run_handed(&mut ws[o], &ack, 0, 10).0,
+        Verdict::Redirect(other)
+    );
+    assert_eq!(
+        run_handed_on(&mut ws[x], &ack, 0, 10, 2).0,
+        Verdict::Drop(DropReason::NoSession),
+        "not handed on a third time"
+    );
 }

@@ -89,8 +89,9 @@ pub struct Forwarder {
     /// The last table whose flow owners differ from a later one's: sessions it placed may still
     /// be on the owners it named ([`pass_on`](Self::pass_on)'s fallback).
     former: Option<Arc<Snapshot>>,
-    /// The packet being decided was handed over by another worker (a `Redirect`).
-    handed: bool,
+    /// How often the packet being decided was handed over by other workers (`Redirect`s):
+    /// 0, 1 or 2.
+    hops: u8,
     services: Vec<ServiceState>,
     /// Per-real-server positions and traffic, by the slot of the server's id.
     dests: dests::Dests,
@@ -145,7 +146,7 @@ impl Forwarder {
             workers: config.workers.max(1),
             snapshot: snapshot.clone(),
             former: None,
-            handed: false,
+            hops: 0,
             services: Vec::new(),
             dests: dests::Dests::default(),
             sessions,
@@ -371,8 +372,9 @@ impl Forwarder {
         self.process_prepared(buf, in_if, now_ms, &prepared)
     }
 
-    /// [`process_prepared`](Self::process_prepared) of a frame another worker handed over (its
-    /// verdict there was `Redirect`): it is not handed on but to its fallback
+    /// [`process_prepared`](Self::process_prepared) of a frame other workers handed over `hops`
+    /// times (its verdict there was `Redirect`; 1, or 2 if a worker handed it was the one that
+    /// handed it on): once, it may go on to its fallback only; twice, it goes nowhere
     /// ([`pass_on`](Self::pass_on)).
     pub fn process_handed<B: PacketBuf>(
         &mut self,
@@ -380,10 +382,11 @@ impl Forwarder {
         in_if: u16,
         now_ms: u64,
         prepared: &Prepared,
+        hops: u8,
     ) -> Verdict {
-        self.handed = true;
+        self.hops = hops.clamp(1, 2);
         let verdict = self.process_prepared(buf, in_if, now_ms, prepared);
-        self.handed = false;
+        self.hops = 0;
         verdict
     }
 
@@ -549,13 +552,16 @@ impl Forwarder {
     /// several workers its session may live on its `owner` (a reply steered elsewhere, a
     /// client's packet RSS gave this worker): it goes there, once. The owner passes one it
     /// cannot decide either to `fallback` (where an earlier table placed its session), once.
-    /// A worker handed a packet it does not own decides it: a packet makes at most two hops,
-    /// however the workers' tables differ while a change installs, and only packets dropped
-    /// otherwise pay for them.
+    /// A worker handed a packet it does not own, or handed it twice, decides it: a packet makes
+    /// at most two hops, however the workers' tables differ while changes install (the fallback
+    /// of an owner by one table may be the owner by another, whose fallback is the first), and
+    /// only packets dropped otherwise pay for them.
     pub(super) fn pass_on(&self, owner: u16, fallback: Option<u16>, reason: DropReason) -> Verdict {
         match fallback {
-            _ if owner != self.worker && !self.handed => Verdict::Redirect(owner),
-            Some(f) if owner == self.worker && f != self.worker => Verdict::Redirect(f),
+            _ if owner != self.worker && self.hops == 0 => Verdict::Redirect(owner),
+            Some(f) if owner == self.worker && f != self.worker && self.hops < 2 => {
+                Verdict::Redirect(f)
+            }
             _ => Verdict::Drop(reason),
         }
     }
@@ -593,7 +599,7 @@ impl Forwarder {
         let owner = self
             .client_flow_owner(self.services[svc].owner, &key.src, key.src_port)
             .unwrap_or(self.worker);
-        if owner != self.worker && !self.handed {
+        if owner != self.worker && self.hops == 0 {
             return Verdict::Redirect(owner);
         }
         if key.protocol == proto::TCP && !opens_connection(flow) {

@@ -39,6 +39,9 @@ const CONTROL_POLL_US: u64 = 20;
 /// Attempts to hand a tx buffer to the NIC per flush while it takes some; the rest waits for
 /// the next flush.
 const TX_ATTEMPTS: usize = 4;
+/// Set in the port id of a frame that a worker hands on after another handed it over: its
+/// next worker decides it for good ([`Forwarder::process_handed`]). Port ids stay far below.
+const HANDED_TWICE: u16 = 0x8000;
 
 /// A worker's queues: one rx and one tx queue per interface, indexed by interface number.
 pub struct WorkerIo {
@@ -231,17 +234,18 @@ impl Worker {
             tx_full: &mut counters.tx_full,
         };
         for (mut m, p) in rx_burst.drain().zip(prepared.iter()) {
-            let iface = match in_if {
-                Some(i) => i,
-                None => interface_of_port
-                    .get(usize::from(m.port()))
-                    .copied()
-                    .unwrap_or(u16::MAX),
-            };
-            let verdict = if in_if.is_none() {
-                forwarder.process_handed(&mut m, iface, now_ms, p)
-            } else {
-                forwarder.process_prepared(&mut m, iface, now_ms, p)
+            let verdict = match in_if {
+                Some(i) => forwarder.process_prepared(&mut m, i, now_ms, p),
+                None => {
+                    let port = m.port();
+                    m.set_port(port & !HANDED_TWICE);
+                    let iface = interface_of_port
+                        .get(usize::from(port & !HANDED_TWICE))
+                        .copied()
+                        .unwrap_or(u16::MAX);
+                    let hops = if port & HANDED_TWICE != 0 { 2 } else { 1 };
+                    forwarder.process_handed(&mut m, iface, now_ms, p, hops)
+                }
             };
             match verdict {
                 Verdict::Transmit(out) => tx.send(out, m),
@@ -249,6 +253,9 @@ impl Worker {
                     // The owner looks the interface up by port id; not every driver sets it.
                     if let Some(q) = in_if.and_then(|i| rx.get(usize::from(i))) {
                         m.set_port(q.port().0);
+                    }
+                    if in_if.is_none() {
+                        m.set_port(m.port() | HANDED_TWICE);
                     }
                     let ring = links
                         .redirect_out
