@@ -475,17 +475,25 @@ impl Snapshot {
         })
     }
 
-    /// Whether `later` places the flows this table places on the same workers: each of this
-    /// table's services has the same [`FlowOwner`] there (a removed one counts as
-    /// [`FlowOwner::Receiver`]), and NAT servers' replies are owned alike.
+    /// Whether `later` places the flows this table places on the same workers: the flows of
+    /// each of this table's services have the same [`FlowOwner`] there (by the service that
+    /// takes them: a port-0 one, or none, which counts as [`FlowOwner::Receiver`]), so do
+    /// those of each of `later`'s services that this table gave a service (a port-0 one),
+    /// and NAT servers' replies are owned alike.
     pub fn same_flow_owners(&self, later: &Snapshot) -> bool {
+        let owner = |table: &Snapshot, key: &ServiceKey| {
+            let i = table.find_service(key.protocol, &key.vip, key.port)?;
+            Some(table.services[i as usize].owner)
+        };
         self.nat_server_nets == later.nat_server_nets
-            && self.services.iter().all(|s| {
-                let owner = later
-                    .position(s.key())
-                    .map_or(FlowOwner::Receiver, |i| later.services[i].owner);
-                owner == s.owner
-            })
+            && self
+                .services
+                .iter()
+                .all(|s| owner(later, s.key()).unwrap_or(FlowOwner::Receiver) == s.owner)
+            && later
+                .services
+                .iter()
+                .all(|s| !matches!(owner(self, s.key()), Some(o) if o != s.owner))
     }
 
     /// How the owner of a NAT server's reply is found from the reply: by the client network
@@ -696,6 +704,26 @@ mod tests {
             ClientPort,
             "z is NAT only for service 5"
         );
+    }
+
+    #[test]
+    fn a_service_that_takes_flows_from_a_port_zero_one_changes_their_owners() {
+        let x = v4(10, 0, 2, 1);
+        let all = ServiceConfig {
+            persistence_s: Some(300),
+            ..service(0, vec![dest(x, 0, Method::Dr)])
+        };
+        let http = service(80, vec![dest(x, 80, Method::Dr)]);
+        let build = |g, services| Snapshot::build(g, iface(), services).unwrap();
+        let before = build(1, vec![all.clone()]);
+        let after = build(2, vec![all.clone(), http]);
+        // Port 80's flows were the persistent service's (by client network), now the receiver's.
+        assert!(!before.same_flow_owners(&after));
+        assert!(!after.same_flow_owners(&before));
+        // A service on a VIP the table did not have took no flows from any other.
+        let mut elsewhere = service(80, vec![dest(x, 1, Method::Nat)]);
+        elsewhere.key.vip = v4(10, 0, 0, 101);
+        assert!(before.same_flow_owners(&build(3, vec![all, elsewhere])));
     }
 
     #[test]
