@@ -771,11 +771,16 @@ impl Bench {
             }
             n
         });
+        // Fresh client tuples for every run: the change run's renewed flows are not the control
+        // run's, whose sessions live on (UDP timeout 300 s), but new sessions to schedule.
+        self.flow_base += 20_000_000;
         let args: Vec<String> = [
             "--mode",
             "udp",
             "--flows",
             "10000",
+            "--flow-base",
+            &self.flow_base.to_string(),
             "--size",
             "64",
             "--duration",
