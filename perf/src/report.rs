@@ -72,6 +72,9 @@ pub struct Point {
     /// each round (ns; see [`crate::placement`]).
     #[serde(default)]
     pub round_c2c_ns: Vec<Option<f64>>,
+    /// ... and the changes applied in each round (reconfiguration scenario).
+    #[serde(default)]
+    pub round_changes: Vec<Option<u64>>,
     /// Live sessions in rvsd after the run (rvs_worker_sessions), when known.
     pub sessions: Option<u64>,
     /// Reconfiguration scenario: changes applied while the traffic ran.
@@ -115,14 +118,17 @@ impl Point {
     pub fn add_round(&mut self, value: f64, round: Point) {
         self.rounds.push(value);
         self.round_c2c_ns.push(round.c2c_ns);
+        self.round_changes.push(round.changes);
         if round.value() > self.value() {
-            let (rounds, round_c2c_ns) = (
+            let (rounds, round_c2c_ns, round_changes) = (
                 std::mem::take(&mut self.rounds),
                 std::mem::take(&mut self.round_c2c_ns),
+                std::mem::take(&mut self.round_changes),
             );
             *self = Point {
                 rounds,
                 round_c2c_ns,
+                round_changes,
                 ..round
             };
         }
@@ -405,10 +411,15 @@ pub fn render_markdown(r: &Results) -> String {
     }
 
     for p in r.points.iter().filter(|p| p.scenario == "reconfig") {
+        // A round in which no change was applied says so: its loss shows nothing about changes.
         let losses = |p: &Point| {
             p.rounds
                 .iter()
-                .map(|v| format!("{}", (-v) as i64))
+                .enumerate()
+                .map(|(i, v)| match p.round_changes.get(i) {
+                    Some(Some(0)) => format!("{} (no change applied)", (-v) as i64),
+                    _ => format!("{}", (-v) as i64),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -554,6 +565,7 @@ mod tests {
             },
             rounds: vec![rx_pps],
             round_c2c_ns: vec![Some(30.0)],
+            round_changes: vec![None],
             sessions: None,
             changes: None,
             drops: vec![],
@@ -708,6 +720,7 @@ mod tests {
                 ..GenResult::default()
             },
             changes: Some(changes),
+            round_changes: vec![Some(changes)],
             ..point("reconfig", RVS, "nat", 64, 0.0)
         };
         // Every rvsadm call of the first round failed: it shows nothing about changes.
@@ -730,6 +743,13 @@ mod tests {
         p.add_round(-1.0, round(1, 9));
         assert_eq!((p.gen.lost, p.changes), (1, Some(9)), "then fewest lost");
         assert_eq!(p.rounds, vec![0.0, 0.0, -1.0]);
+        assert_eq!(p.round_changes, vec![Some(10), Some(0), Some(9)]);
+        let r = Results {
+            points: vec![p],
+            ..Results::default()
+        };
+        assert!(render_markdown(&r)
+            .contains("Lost per round with changes: 0, 0 (no change applied), 1."));
     }
 
     #[test]

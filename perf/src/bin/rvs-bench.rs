@@ -568,6 +568,7 @@ impl Bench {
             gen: m.gen,
             rounds: vec![],
             round_c2c_ns: vec![],
+            round_changes: vec![],
             sessions,
             changes: m.changes,
             drops,
@@ -579,6 +580,7 @@ impl Bench {
             None => self.results.points.push(Point {
                 rounds: vec![value],
                 round_c2c_ns: vec![kept.c2c_ns],
+                round_changes: vec![kept.changes],
                 ..kept
             }),
         }
