@@ -378,6 +378,15 @@ fn a_nat_flow_reaches_its_owner_after_its_service_changes() {
     );
 }
 
+/// Two workers of two on the golden lab's table by `method` with persistence `persistence_s`
+/// and the real servers `which` (see [`snapshot_with`]).
+fn two_workers(method: Method, persistence_s: Option<u32>, which: &[usize]) -> [Forwarder; 2] {
+    [0, 1].map(|w| {
+        let table = snapshot_with(1, method, persistence_s, which);
+        Forwarder::new(&config(w, 2, 1024), table).unwrap()
+    })
+}
+
 /// The SYN-ACK of NAT real server `RS[server]` to the client's port `cport`, as it reaches the box.
 fn nat_server_syn_ack(server: usize, cport: u16) -> Vec<u8> {
     Pkt {
@@ -399,8 +408,7 @@ fn nat_server_syn_ack(server: usize, cport: u16) -> Vec<u8> {
 fn a_persistent_clients_connections_meet_its_template_on_one_worker() {
     let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
     let other = 1 - owner;
-    let table = || snapshot_with(1, Method::Dr, Some(300), &[0, 1, 2]);
-    let mut ws = [0, 1].map(|w| Forwarder::new(&config(w, 2, 1024), table()).unwrap());
+    let mut ws = two_workers(Method::Dr, Some(300), &[0, 1, 2]);
     let server = |frame: &[u8]| [frame[30], frame[31], frame[32], frame[33]];
     let mut servers = vec![];
     // Client ports of both NAT owners: persistence owns by the client, not its port.
@@ -430,8 +438,7 @@ fn a_persistent_nat_reply_reaches_the_clients_worker() {
     let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
     let other = 1 - owner;
     let cport = cport_owned_by(CLIENT, other, 2);
-    let table = || snapshot_with(1, Method::Nat, Some(300), &[0, 1, 2]);
-    let mut ws = [0, 1].map(|w| Forwarder::new(&config(w, 2, 1024), table()).unwrap());
+    let mut ws = two_workers(Method::Nat, Some(300), &[0, 1, 2]);
     let syn = client_tcp(cport, SYN);
     assert_eq!(
         run(&mut ws[usize::from(other)], &syn, 0, 10).0,
@@ -480,10 +487,7 @@ fn connections_survive_a_change_of_their_owner() {
     let net_owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
     let port_owner = 1 - net_owner;
     let cport = cport_owned_by(CLIENT, port_owner, 2);
-    let mut ws = [0, 1].map(|w| {
-        let table = snapshot_with(1, Method::Nat, None, &[0]);
-        Forwarder::new(&config(w, 2, 1024), table).unwrap()
-    });
+    let mut ws = two_workers(Method::Nat, None, &[0]);
     let (syn, ack) = (client_tcp(cport, SYN), client_tcp(cport, ACK));
     assert_eq!(
         run(&mut ws[usize::from(port_owner)], &syn, 0, 10).0,
@@ -527,10 +531,7 @@ fn a_packet_without_a_session_makes_at_most_two_hops() {
     let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
     let other = 1 - owner;
     let cport = cport_owned_by(CLIENT, other, 2);
-    let mut ws = [0, 1].map(|w| {
-        let table = snapshot_with(1, Method::Dr, Some(300), &[0, 1]);
-        Forwarder::new(&config(w, 2, 1024), table).unwrap()
-    });
+    let mut ws = two_workers(Method::Dr, Some(300), &[0, 1]);
     let (o, x) = (usize::from(owner), usize::from(other));
     let ack = client_tcp(cport, ACK);
     assert_eq!(run(&mut ws[x], &ack, 0, 10).0, Verdict::Redirect(owner));
@@ -558,10 +559,7 @@ fn a_packet_makes_at_most_two_hops_while_persistence_is_removed() {
     let net_owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
     let other = 1 - net_owner;
     let cport = cport_owned_by(CLIENT, other, 2);
-    let mut ws = [0, 1].map(|w| {
-        let table = snapshot_with(1, Method::Dr, Some(300), &[0, 1]);
-        Forwarder::new(&config(w, 2, 1024), table).unwrap()
-    });
+    let mut ws = two_workers(Method::Dr, Some(300), &[0, 1]);
     let (o, x) = (usize::from(net_owner), usize::from(other));
     ws[x].set_snapshot(snapshot_with(2, Method::Dr, None, &[0, 1]));
     let ack = client_tcp(cport, ACK);

@@ -77,7 +77,6 @@ struct ServiceState {
     /// Indices into `LocalPorts` of this service's FULLNAT local addresses.
     laddr_pools: Vec<usize>,
     next_laddr: usize,
-    owner: FlowOwner,
     /// Some dest is NAT or FULLNAT, which decrement the TTL.
     decrements_ttl: bool,
 }
@@ -231,7 +230,6 @@ impl Forwarder {
                 candidates,
                 laddr_pools,
                 next_laddr,
-                owner: service.owner,
                 decrements_ttl: service
                     .config
                     .dests
@@ -597,7 +595,7 @@ impl Forwarder {
         // goes there, the SYN and all that follow. (Handed one by a worker whose table differs,
         // this worker decides it.)
         let owner = self
-            .client_flow_owner(self.services[svc].owner, &key.src, key.src_port)
+            .client_flow_owner(self.snapshot.services[svc].owner, &key.src, key.src_port)
             .unwrap_or(self.worker);
         if owner != self.worker && self.hops == 0 {
             return Verdict::Redirect(owner);
