@@ -522,16 +522,22 @@ fn connections_survive_a_change_of_their_owner() {
     );
 }
 
+/// Two workers of a persistent DR service, the owner of CLIENT's network, the other worker, and
+/// a client port whose NAT owner is that other worker.
+fn persistent_dr_pair() -> ([Forwarder; 2], u16, u16, u16) {
+    let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let other = 1 - owner;
+    let ws = two_workers(Method::Dr, Some(300), &[0, 1]);
+    (ws, owner, other, cport_owned_by(CLIENT, other, 2))
+}
+
 /// 2 workers, persistent DR service: a segment that belongs to no session (here an ACK nobody
 /// opened) makes at most two hops, receiver -> owner -> fallback, and is dropped there; a
 /// worker handed a SYN it does not own (the workers' tables differed for a moment) schedules
 /// it rather than hand it back.
 #[test]
 fn a_packet_without_a_session_makes_at_most_two_hops() {
-    let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
-    let other = 1 - owner;
-    let cport = cport_owned_by(CLIENT, other, 2);
-    let mut ws = two_workers(Method::Dr, Some(300), &[0, 1]);
+    let (mut ws, owner, other, cport) = persistent_dr_pair();
     let (o, x) = (usize::from(owner), usize::from(other));
     let ack = client_tcp(cport, ACK);
     assert_eq!(run(&mut ws[x], &ack, 0, 10).0, Verdict::Redirect(owner));
@@ -556,10 +562,7 @@ fn a_packet_without_a_session_makes_at_most_two_hops() {
 /// owner, the first worker), which must decide it and not hand it on a third time.
 #[test]
 fn a_packet_makes_at_most_two_hops_while_persistence_is_removed() {
-    let net_owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
-    let other = 1 - net_owner;
-    let cport = cport_owned_by(CLIENT, other, 2);
-    let mut ws = two_workers(Method::Dr, Some(300), &[0, 1]);
+    let (mut ws, net_owner, other, cport) = persistent_dr_pair();
     let (o, x) = (usize::from(net_owner), usize::from(other));
     ws[x].set_snapshot(snapshot_with(2, Method::Dr, None, &[0, 1]));
     let ack = client_tcp(cport, ACK);
