@@ -77,8 +77,9 @@ rvs_setup() {
     setup_hugepages
 }
 
-# The benchmark (perf/bench.sh): dpdk-testpmd (the baseline) and gnuplot (the plots).
-RVS_BENCH_PACKAGES=(dpdk-dev gnuplot-nox)
+# The benchmark (perf/bench.sh): dpdk-testpmd (the baseline), gnuplot (the plots) and perf (the
+# profiles of the forwarding thread).
+RVS_BENCH_PACKAGES=(dpdk-dev gnuplot-nox linux-perf)
 
 rvs_setup_bench() {
     local missing=() p

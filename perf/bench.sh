@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The rvs benchmark: installs what is missing (deploy/setup.sh, plus dpdk-testpmd and gnuplot),
-# builds release, runs rvsd and dpdk-testpmd (io, 5tswap) against rvs-pktgen over memif ports and
-# writes perf/results/{results.json,results.md,mpps_vs_size.png,ns_vs_sessions.png}.
+# The rvs benchmark: installs what is missing (deploy/setup.sh, plus dpdk-testpmd, gnuplot and
+# perf), builds release, runs rvsd and dpdk-testpmd (io, 5tswap) against rvs-pktgen over memif
+# ports, profiles their forwarding thread, and writes
+# perf/results/{results.json,results.md,mpps_vs_size.png,ns_vs_sessions.png}.
 # Options are passed to rvs-bench (see `rvs-bench --help`), e.g. --rounds 1 --duration 2
 # --scenarios forward,cps --sessions 1000,1000000. Needs root (hugepages, /run/rvs-perf).
 set -euo pipefail

@@ -155,6 +155,9 @@ pub struct Results {
     /// The platform's cost of a dependent random load, measured with the sessions scenario.
     #[serde(default)]
     pub memory: Vec<MemoryProbe>,
+    /// Profiles of the device's forwarding thread behind the targets (the `profile` scenario).
+    #[serde(default)]
+    pub profiles: Vec<crate::profile::Profile>,
 }
 
 /// The scenario a note is about: its first word (`reconfig round 2: ...`, `forward: rvs
@@ -466,6 +469,8 @@ pub fn render_markdown(r: &Results) -> String {
         }
         let _ = writeln!(s);
     }
+
+    s.push_str(&crate::profile::render(&r.profiles, TARGET_DR));
 
     let gen: Vec<&Point> = r
         .points

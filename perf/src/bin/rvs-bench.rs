@@ -10,12 +10,16 @@
 //! The generator (`rvs-pktgen`, lcore on cpu 0) is started once per point. Rounds alternate the
 //! devices so that noise from other work on the machine hits all of them alike; each point keeps
 //! its best round; before each run the harness seeks a placement of the two cpus near each
-//! other on the host (`perf::placement`, probed before and after every run).
+//! other on the host (`perf::placement`, probed before and after every run). The last scenario,
+//! `profile`, records the forwarding thread with `perf` during one run of each case behind a
+//! target that compares two runs (`perf::profile`), so that a missed target comes with where
+//! the time goes.
 
 use clap::Parser;
 use dataplane::conn::SessionTable;
 use dataplane::xmit::Binding;
 use perf::placement::cache_line_latency_ns;
+use perf::profile::{parse_report, Part, Profile, Share, TOP_PERCENT};
 use perf::report::{
     self, far, GenResult, MemoryProbe, Point, Results, RVS, TESTPMD_5TSWAP, TESTPMD_IO,
 };
@@ -24,6 +28,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser, Clone)]
@@ -57,7 +63,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "forward,cps,reconfig,sessions"
+        default_value = "forward,cps,reconfig,sessions,profile"
     )]
     scenarios: Vec<String>,
     /// Offered load of the reconfiguration scenario (pps).
@@ -189,6 +195,14 @@ impl Dut {
             Dut::Rvsd { .. } => RVS,
         }
     }
+
+    /// The name of its process (`/proc/PID/comm`).
+    fn comm(&self) -> &'static str {
+        match self {
+            Dut::TestpmdIo | Dut::Testpmd5tswap => "dpdk-testpmd",
+            Dut::Rvsd { .. } => "rvsd",
+        }
+    }
 }
 
 struct Running {
@@ -197,19 +211,15 @@ struct Running {
 }
 
 impl Running {
-    /// Nanoseconds the forwarding lcore thread (`rte-worker-*`, the EAL's name for worker
-    /// lcores in both rvsd and testpmd) has been on a cpu.
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Nanoseconds the forwarding lcore thread has been on a cpu.
     fn worker_runtime(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-        for t in tasks.flatten() {
-            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-            if comm.starts_with("rte-worker") {
-                let st = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
-                return st.split_whitespace().next()?.parse().ok();
-            }
-        }
-        None
+        let task = worker_task(self.pid()?)?;
+        let st = std::fs::read_to_string(task.join("schedstat")).ok()?;
+        st.split_whitespace().next()?.parse().ok()
     }
 
     /// How the device's process ended, once it has: its exit code or the signal that killed it
@@ -254,6 +264,24 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The pid of the one process named `comm` (the harness runs one device at a time).
+fn process_named(comm: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().to_str()?.parse().ok()?;
+        let name = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (name.trim_end() == comm).then_some(pid)
+    })
+}
+
+/// The `/proc` directory of process `pid`'s forwarding lcore thread (`rte-worker-*`, the
+/// EAL's name for worker lcores in both rvsd and testpmd).
+fn worker_task(pid: u32) -> Option<PathBuf> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.flatten().map(|t| t.path()).find(|t| {
+        std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.starts_with("rte-worker"))
+    })
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -590,6 +618,25 @@ impl Bench {
         self.a.duration.to_string()
     }
 
+    /// The generator's arguments for a forwarding point: 1000 UDP flows of `size` bytes to
+    /// service port `port`.
+    fn forward_args(&self, size: usize, port: u16) -> Vec<String> {
+        [
+            "--mode",
+            "udp",
+            "--flows",
+            "1000",
+            "--size",
+            &size.to_string(),
+            "--duration",
+            &self.secs(),
+            "--vport",
+            &port.to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
     fn forward(&mut self) -> Res<()> {
         let sizes = self.a.sizes.clone();
         for round in 0..self.a.rounds {
@@ -609,20 +656,7 @@ impl Bench {
                         vec![("-", 80)]
                     };
                     for (mode, port) in modes {
-                        let args: Vec<String> = [
-                            "--mode",
-                            "udp",
-                            "--flows",
-                            "1000",
-                            "--size",
-                            &size.to_string(),
-                            "--duration",
-                            &self.secs(),
-                            "--vport",
-                            &port.to_string(),
-                        ]
-                        .map(String::from)
-                        .to_vec();
+                        let args = self.forward_args(size, port);
                         let Some(g) = self.point(&mut d, &args) else {
                             continue;
                         };
@@ -839,9 +873,35 @@ impl Bench {
         Ok(())
     }
 
-    fn sessions(&mut self) -> Res<()> {
+    /// rvsd's session capacity for the sessions scenario: its largest point and a fifth more.
+    fn sessions_capacity(&self) -> usize {
         let max = self.a.sessions.iter().copied().max().unwrap_or(0) as usize;
-        let capacity = (max + max / 5).max(1 << 16);
+        (max + max / 5).max(1 << 16)
+    }
+
+    /// The generator's arguments for a sessions point: `flows` UDP flows of 64 B to the DR
+    /// service, the warm-up (one packet a flow, the sessions made) at a rate the device takes.
+    fn sessions_args(&self, flows: u64) -> Vec<String> {
+        [
+            "--mode",
+            "udp",
+            "--flows",
+            &flows.to_string(),
+            "--size",
+            "64",
+            "--duration",
+            &self.secs(),
+            "--vport",
+            "80",
+            "--warmup-rate",
+            "800000",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn sessions(&mut self) -> Res<()> {
+        let capacity = self.sessions_capacity();
         // The platform's baseline, before rvsd takes its memory: a random load past the
         // caches (64 MiB) and at the table's footprint.
         self.results.memory.clear();
@@ -864,22 +924,7 @@ impl Bench {
             for flows in counts {
                 // Same flows 0..N each time: sessions of smaller points are a subset, so the
                 // table holds ~N sessions at point N (UDP timeout 300 s).
-                let args: Vec<String> = [
-                    "--mode",
-                    "udp",
-                    "--flows",
-                    &flows.to_string(),
-                    "--size",
-                    "64",
-                    "--duration",
-                    &self.secs(),
-                    "--vport",
-                    "80",
-                    "--warmup-rate",
-                    "800000",
-                ]
-                .map(String::from)
-                .to_vec();
+                let args = self.sessions_args(flows);
                 let Some(g) = self.point(&mut d, &args) else {
                     continue;
                 };
@@ -889,6 +934,197 @@ impl Bench {
         }
         Ok(())
     }
+
+    /// Profiles the forwarding thread where a missed target would need explaining (see
+    /// `perf::profile`): testpmd io and rvs DR at the smallest frame size of the forwarding
+    /// scenario, 1000 flows each; rvs DR at the fewest and the most flows of the sessions
+    /// scenario, on one rvsd with that scenario's table. One run each, its measurement
+    /// recorded by `perf record -e cpu-clock` of the forwarding thread alone.
+    fn profile(&mut self) -> Res<()> {
+        let perf_found = Command::new("perf")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !perf_found {
+            return Err("perf not found (Debian's linux-perf; perf/bench.sh installs it)".into());
+        }
+        self.results.profiles.clear();
+        let size = self.a.sizes.iter().copied().min().unwrap_or(64);
+        for dut in [Dut::TestpmdIo, Dut::Rvsd { capacity: 1 << 20 }] {
+            let mut d = self.start(dut)?;
+            let mode = if dut.name() == RVS { "dr" } else { "-" };
+            let args = self.forward_args(size, MODES[0].1);
+            self.profiled_point(&mut d, "forward", mode, size, 1000, args);
+        }
+        let few = self.a.sessions.iter().copied().min();
+        let many = self.a.sessions.iter().copied().max();
+        if let (Some(few), Some(many)) = (few, many) {
+            let mut d = self.start(Dut::Rvsd {
+                capacity: self.sessions_capacity(),
+            })?;
+            for flows in [few, many] {
+                let args = self.sessions_args(flows);
+                self.profiled_point(&mut d, "sessions", "dr", 64, flows, args);
+            }
+        }
+        Ok(())
+    }
+
+    /// One generator run (`args`) with its measurement recorded by perf, from a quarter second
+    /// after it starts to half a second before it ends; the profile goes into the results, or a
+    /// note says why there is none.
+    fn profiled_point(
+        &mut self,
+        d: &mut Running,
+        scenario: &str,
+        mode: &str,
+        size: usize,
+        flows: u64,
+        mut args: Vec<String>,
+    ) {
+        let run = &self.a.run_dir;
+        let (marker, data) = (run.join("measuring"), run.join("profile.data"));
+        let _ = std::fs::remove_file(&marker);
+        let _ = std::fs::remove_file(&data);
+        args.push("--measuring-file".into());
+        args.push(marker.display().to_string());
+        let seconds = (self.a.duration - 0.75).max(0.25);
+        // The device's process is looked up when the measurement starts: point() may restart
+        // the device before that.
+        let comm = d.dut.comm();
+        let done = Arc::new(AtomicBool::new(false));
+        let recorder = {
+            let (done, data) = (done.clone(), data.clone());
+            std::thread::spawn(move || record_worker(comm, &marker, &data, seconds, &done))
+        };
+        let measured = self.point(d, &args);
+        done.store(true, Ordering::Relaxed);
+        let recorded = recorder
+            .join()
+            .unwrap_or_else(|_| Err("the recording thread panicked".into()));
+        let Some(m) = measured else {
+            return; // point() noted it
+        };
+        let reports = recorded
+            .and_then(|()| Ok((perf_report(&data, "dso")?, perf_report(&data, "dso,sym")?)));
+        let (by_dso, top) = match reports {
+            Ok(r) => r,
+            Err(e) => {
+                let what = format!("{} {mode} {size} B {flows} flows", d.dut.name());
+                self.results
+                    .notes
+                    .push(format!("profile: {what}: no profile ({e})"));
+                return;
+            }
+        };
+        let sessions = if d.dut.name() == RVS {
+            rvsd_metrics().0
+        } else {
+            None
+        };
+        let profile = Profile {
+            scenario: scenario.into(),
+            dut: d.dut.name().into(),
+            mode: mode.into(),
+            frame_size: size,
+            flows,
+            sessions,
+            rx_pps: m.gen.rx_pps,
+            dut_cpu: m.dut_cpu,
+            c2c_ns: m.c2c_ns,
+            seconds,
+            by_dso,
+            top,
+        };
+        eprintln!(
+            "  profile   {}: {:.2} Mpps, {:.1} ns a packet, {} samples, own code {:.0}%",
+            profile.label(),
+            profile.rx_pps / 1e6,
+            profile.ns_per_packet().unwrap_or(0.0),
+            profile.samples(),
+            profile.part_share(Part::Device) * 100.0
+        );
+        self.results.profiles.push(profile);
+    }
+}
+
+/// Waits for the generator's `marker` (its measurement started; gives up when `done` is set
+/// first), then records the forwarding thread of the process named `comm` with perf for
+/// `seconds` into `data`.
+fn record_worker(
+    comm: &str,
+    marker: &Path,
+    data: &Path,
+    seconds: f64,
+    done: &AtomicBool,
+) -> Result<(), String> {
+    while !marker.exists() {
+        if done.load(Ordering::Relaxed) {
+            return Err("the generator's measurement never started".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(250));
+    let task = process_named(comm)
+        .and_then(worker_task)
+        .ok_or("the device has no forwarding thread")?;
+    let tid = task
+        .file_name()
+        .and_then(|t| t.to_str())
+        .ok_or("bad /proc task path")?
+        .to_string();
+    let out = Command::new("perf")
+        .args([
+            "record",
+            "-q",
+            "-e",
+            "cpu-clock",
+            "-F",
+            "4999",
+            "-t",
+            &tid,
+            "-o",
+        ])
+        .arg(data)
+        .args(["--", "sleep", &format!("{seconds:.2}")])
+        .output()
+        .map_err(|e| format!("perf record: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "perf record: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// `perf report` of `data` sorted by `sort` (`dso`, or `dso,sym` with the symbols of at least
+/// `profile::TOP_PERCENT` % of the samples), parsed.
+fn perf_report(data: &Path, sort: &str) -> Result<Vec<Share>, String> {
+    let mut c = Command::new("perf");
+    c.arg("report").arg("-i").arg(data).args([
+        "--stdio",
+        "-q",
+        "-n",
+        "--no-children",
+        "--sort",
+        sort,
+        "-t",
+        ";",
+    ]);
+    if sort.contains("sym") {
+        c.args(["--percent-limit", &TOP_PERCENT.to_string()]);
+    }
+    let out = c.output().map_err(|e| format!("perf report: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "perf report: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    parse_report(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// rvsd's live sessions and non-zero drop counters, from its Prometheus endpoint.
@@ -1093,6 +1329,9 @@ fn run() -> Res<()> {
             if !rerun("sessions") {
                 b.results.memory = old.memory;
             }
+            if !rerun("profile") {
+                b.results.profiles = old.profiles;
+            }
             b.results.notes.push(format!(
                 "{} rerun at {} (commit {}); other scenarios from the run of {} (commit {})",
                 a.scenarios.join(", "),
@@ -1111,6 +1350,7 @@ fn run() -> Res<()> {
             "cps" => b.cps(),
             "reconfig" => b.reconfig(),
             "sessions" => b.sessions(),
+            "profile" => b.profile(),
             other => Err(format!("unknown scenario {other}").into()),
         };
         if let Err(e) = r {

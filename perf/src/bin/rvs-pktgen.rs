@@ -116,6 +116,10 @@ struct Args {
     /// Seconds to wait for the memif links.
     #[arg(long, default_value_t = 10.0)]
     link_timeout: f64,
+    /// A file created when the measurement starts, after the warm-up (rvs-bench starts its
+    /// profiler of the device then).
+    #[arg(long)]
+    measuring_file: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -561,6 +565,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let t = Template::new(kind, &ep, if kind == Kind::TcpSyn { 60 } else { frame })?;
     let mut flows = FlowSeq::new(a.flows);
     g.window = FlowWindow::new(a.flows, a.new_flows_per_sec, hz, lcore::tsc());
+    if let Some(path) = &a.measuring_file {
+        std::fs::write(path, b"")?;
+    }
     let started = Instant::now();
     g.run_phase(&t, &mut flows, a.rate, None, secs(a.duration), hz);
     let elapsed = started.elapsed().as_secs_f64();

@@ -1,0 +1,475 @@
+//! Profiles of the device's forwarding thread: `perf record -e cpu-clock` of that one thread
+//! during a generator run's measurement (rvs-bench runs perf), reduced to its samples by object
+//! (binary or library) and by symbol, and the thread's time per forwarded packet split by
+//! them. This module parses `perf report`'s text and renders the report's profile section.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// Samples of one object, or of one symbol of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    pub dso: String,
+    /// None in a report by object.
+    pub symbol: Option<String>,
+    pub samples: u64,
+}
+
+/// What kind of code an object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The device's own binary: rvsd, or dpdk-testpmd.
+    Device,
+    /// The memif driver: its rx and tx copies.
+    Memif,
+    /// The rest of DPDK's libraries (mempool, mbuf, ring, ethdev).
+    Dpdk,
+    /// The C library and the dynamic loader.
+    Libc,
+    Kernel,
+    Other,
+}
+
+impl Part {
+    pub const ALL: [Part; 6] = [
+        Part::Device,
+        Part::Memif,
+        Part::Dpdk,
+        Part::Libc,
+        Part::Kernel,
+        Part::Other,
+    ];
+
+    /// The kind of the object `perf report` names `dso`.
+    pub fn of(dso: &str) -> Part {
+        if dso == "rvsd" || dso == "dpdk-testpmd" {
+            Part::Device
+        } else if dso.starts_with("librte_net_memif") {
+            Part::Memif
+        } else if dso.starts_with("librte_") {
+            Part::Dpdk
+        } else if dso.starts_with("libc.so") || dso.starts_with("ld-linux") {
+            Part::Libc
+        } else if dso.starts_with("[kernel") {
+            Part::Kernel
+        } else {
+            Part::Other
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Part::Device => "own code",
+            Part::Memif => "net_memif",
+            Part::Dpdk => "other DPDK",
+            Part::Libc => "libc",
+            Part::Kernel => "kernel",
+            Part::Other => "other",
+        }
+    }
+}
+
+/// One profiled generator run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    /// What the run measured, as in [`crate::report::Point`]: the scenario whose target it
+    /// explains (`forward`, `sessions`), the device, the mode, the frame size and flows.
+    pub scenario: String,
+    pub dut: String,
+    pub mode: String,
+    pub frame_size: usize,
+    pub flows: u64,
+    /// Live sessions in rvsd after the run, when known.
+    pub sessions: Option<u64>,
+    /// The run's forwarded rate (frames received back by the generator per second).
+    pub rx_pps: f64,
+    /// Share of the run the forwarding thread was on its cpu.
+    pub dut_cpu: Option<f64>,
+    /// Cache-line latency between the generator's and the device's cpus around the run.
+    pub c2c_ns: Option<f64>,
+    /// Seconds recorded, inside the measurement.
+    pub seconds: f64,
+    /// Samples by object.
+    pub by_dso: Vec<Share>,
+    /// Samples by symbol, the symbols of at least [`TOP_PERCENT`] % of the samples.
+    pub top: Vec<Share>,
+}
+
+/// The smallest symbol share a profile keeps (percent).
+pub const TOP_PERCENT: f64 = 1.0;
+
+impl Profile {
+    pub fn samples(&self) -> u64 {
+        self.by_dso.iter().map(|s| s.samples).sum()
+    }
+
+    /// Share of the samples in `s`.
+    pub fn share(&self, s: &Share) -> f64 {
+        match self.samples() {
+            0 => 0.0,
+            n => s.samples as f64 / n as f64,
+        }
+    }
+
+    /// The forwarding thread's time per forwarded packet (ns): its time on its cpu over the
+    /// packets forwarded in it. A poll-mode thread polls whether or not frames wait, so this
+    /// includes its empty polls.
+    pub fn ns_per_packet(&self) -> Option<f64> {
+        (self.rx_pps > 0.0).then(|| self.dut_cpu.unwrap_or(1.0) * 1e9 / self.rx_pps)
+    }
+
+    /// Share of the samples in objects of kind `part`.
+    pub fn part_share(&self, part: Part) -> f64 {
+        self.by_dso
+            .iter()
+            .filter(|s| Part::of(&s.dso) == part)
+            .map(|s| self.share(s))
+            .fold(0.0, |a, b| a + b)
+    }
+
+    /// ns per packet spent in objects of kind `part`.
+    pub fn part_ns(&self, part: Part) -> Option<f64> {
+        Some(self.ns_per_packet()? * self.part_share(part))
+    }
+
+    /// "forward: rvs DR, 64 B, 1000 flows" (with the live sessions when known).
+    pub fn label(&self) -> String {
+        let dut = match self.mode.as_str() {
+            "-" => self.dut.clone(),
+            m => format!("{} {}", self.dut, m.to_uppercase()),
+        };
+        let sessions = self
+            .sessions
+            .map_or(String::new(), |n| format!(" ({n} sessions)"));
+        format!(
+            "{}: {dut}, {} B, {} flows{sessions}",
+            self.scenario, self.frame_size, self.flows
+        )
+    }
+}
+
+/// Parses the lines of `perf report --stdio -q -n --no-children -t ';'` sorted by `dso` (then
+/// the lines are `overhead;samples;dso`) or by `dso,sym` (`overhead;samples;dso;[.] symbol`).
+/// Blank lines are skipped; any other line that does not parse is an error naming it.
+pub fn parse_report(text: &str) -> Result<Vec<Share>, String> {
+    let mut shares = vec![];
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.splitn(4, ';').map(str::trim).collect();
+        let bad = || format!("perf report: unexpected line {line:?}");
+        if fields.len() < 3 || !fields[0].ends_with('%') {
+            return Err(bad());
+        }
+        let samples = fields[1].parse().map_err(|_| bad())?;
+        let symbol = fields.get(3).map(|s| {
+            // "[.] name" (user space) or "[k] name" (kernel).
+            s.split_once("] ")
+                .map_or(*s, |(_, name)| name)
+                .trim()
+                .to_string()
+        });
+        shares.push(Share {
+            dso: fields[2].to_string(),
+            symbol,
+            samples,
+        });
+    }
+    Ok(shares)
+}
+
+fn ns(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+/// "own code +12.3 ns (testpmd 4.5 -> rvs 16.8), net_memif ..." for the parts that differ
+/// between `base` and `other`, largest difference first.
+fn difference(base: &Profile, other: &Profile) -> String {
+    let mut parts: Vec<(Part, f64, f64)> = Part::ALL
+        .iter()
+        .filter_map(|&p| Some((p, base.part_ns(p)?, other.part_ns(p)?)))
+        .collect();
+    parts.sort_by(|a, b| (b.2 - b.1).abs().total_cmp(&(a.2 - a.1).abs()));
+    parts
+        .iter()
+        .filter(|(_, a, b)| (b - a).abs() >= 0.5)
+        .map(|(p, a, b)| format!("{} {:+.1} ({a:.1} -> {b:.1})", p.label(), b - a))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The report's section on the profiles: where each profiled thread's time per packet goes,
+/// and what makes the difference behind the two targets a profile explains: rvs DR against
+/// testpmd io at the same frame size, and rvs DR at the most sessions against the fewest.
+pub fn render(profiles: &[Profile], target_dr: f64) -> String {
+    let mut s = String::new();
+    if profiles.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "## Profiles of the forwarding thread\n");
+    let _ = writeln!(
+        s,
+        "`perf record -e cpu-clock` of the device's forwarding thread alone, during one run's \
+         measurement after a near placement was sought (one run each, not the best of rounds: \
+         its rate can differ from the tables above). ns/packet is the thread's time on its cpu \
+         per forwarded packet (it busy-polls, so empty polls count), split by the share of its \
+         samples in each kind of code: the device's own binary (rvsd, or dpdk-testpmd), the \
+         memif driver (its rx and tx copies), DPDK's other libraries, libc, the kernel.\n"
+    );
+    let _ = write!(s, "| profile | Mpps | ns/packet |");
+    for p in Part::ALL {
+        let _ = write!(s, " {} |", p.label());
+    }
+    let _ = writeln!(s, " samples | cache line ns |");
+    let _ = writeln!(
+        s,
+        "| --- | ---: | ---: |{} ---: | ---: |",
+        " ---: |".repeat(6)
+    );
+    for p in profiles {
+        let _ = write!(
+            s,
+            "| {} | {:.2} | {} |",
+            p.label(),
+            p.rx_pps / 1e6,
+            ns(p.ns_per_packet())
+        );
+        for part in Part::ALL {
+            let _ = write!(
+                s,
+                " {} ({:.0}%) |",
+                ns(p.part_ns(part)),
+                p.part_share(part) * 100.0
+            );
+        }
+        let _ = writeln!(
+            s,
+            " {} | {} |",
+            p.samples(),
+            p.c2c_ns.map_or("-".into(), |v| format!("{v:.0}"))
+        );
+    }
+    let _ = writeln!(s);
+
+    let find = |scenario: &'static str, dut: &'static str| {
+        profiles
+            .iter()
+            .filter(move |p| p.scenario == scenario && p.dut == dut)
+    };
+    for io in find("forward", crate::report::TESTPMD_IO) {
+        let Some(dr) = find("forward", crate::report::RVS)
+            .find(|p| p.mode == "dr" && p.frame_size == io.frame_size)
+        else {
+            continue;
+        };
+        let (Some(t), Some(r)) = (io.ns_per_packet(), dr.ns_per_packet()) else {
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "DR against testpmd io at {} B: {r:.1} against {t:.1} ns a packet ({:.2}x in these \
+             two runs; {target_dr}x allows {:.1} ns, {:+.1} ns from here). By kind of code: {}.\n",
+            io.frame_size,
+            t / r,
+            t / target_dr,
+            r - t / target_dr,
+            difference(io, dr)
+        );
+    }
+    let sessions: Vec<&Profile> = find("sessions", crate::report::RVS).collect();
+    if let (Some(few), Some(many)) = (
+        sessions.iter().min_by_key(|p| p.flows),
+        sessions.iter().max_by_key(|p| p.flows),
+    ) {
+        if let (true, Some(a), Some(b)) = (
+            many.flows > few.flows,
+            few.ns_per_packet(),
+            many.ns_per_packet(),
+        ) {
+            let _ = writeln!(
+                s,
+                "{} flows against {} on the same rvsd: {b:.1} against {a:.1} ns a packet \
+                 ({:.2}x). By kind of code: {}.\n",
+                many.flows,
+                few.flows,
+                b / a,
+                difference(few, many)
+            );
+        }
+    }
+    for p in profiles {
+        let top: Vec<String> = p
+            .top
+            .iter()
+            .map(|t| {
+                format!(
+                    "{:.1}% {} `{}`",
+                    p.share(t) * 100.0,
+                    t.dso,
+                    t.symbol.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "- {}: {}",
+            p.label(),
+            if top.is_empty() {
+                "no symbol above 1 %".to_string()
+            } else {
+                top.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BY_DSO: &str = " 54.41% ; 524        ;rvsd             \n \
+                          40.50% ; 390        ;librte_net_memif.so.23.0\n \
+                          4.88%  ; 47         ;[kernel.kallsyms]\n \
+                          0.21%  ; 2          ;libc.so.6        \n\n";
+    const BY_SYM: &str =
+        " 8.10%  ; 78         ;rvsd             ;[.] dataplane::forward::Forwarder::transmit\n \
+                          6.23%  ; 60         ;librte_net_memif.so.23.0;[.] 0x000000000000b1b6\n \
+                          1.04%  ; 10         ;[kernel.kallsyms];[k] clear_page_erms\n";
+
+    fn profile(dut: &str, mode: &str, flows: u64, rx_pps: f64, by_dso: &str) -> Profile {
+        Profile {
+            scenario: if flows > 1000 { "sessions" } else { "forward" }.into(),
+            dut: dut.into(),
+            mode: mode.into(),
+            frame_size: 64,
+            flows,
+            sessions: None,
+            rx_pps,
+            dut_cpu: Some(1.0),
+            c2c_ns: Some(60.0),
+            seconds: 2.0,
+            by_dso: parse_report(by_dso).unwrap(),
+            top: parse_report(BY_SYM).unwrap(),
+        }
+    }
+
+    #[test]
+    fn perf_reports_parse_by_object_and_by_symbol() {
+        let dso = parse_report(BY_DSO).unwrap();
+        assert_eq!(dso.len(), 4);
+        assert_eq!(
+            dso[1],
+            Share {
+                dso: "librte_net_memif.so.23.0".into(),
+                symbol: None,
+                samples: 390
+            }
+        );
+        let sym = parse_report(BY_SYM).unwrap();
+        assert_eq!(
+            sym[0].symbol.as_deref(),
+            Some("dataplane::forward::Forwarder::transmit")
+        );
+        assert_eq!(sym[2].dso, "[kernel.kallsyms]");
+        assert_eq!(sym[2].symbol.as_deref(), Some("clear_page_erms"));
+        let err = parse_report("# Samples: 14K of event 'cpu-clock'\n").unwrap_err();
+        assert!(err.contains("Samples: 14K"), "{err}");
+    }
+
+    #[test]
+    fn objects_fall_into_their_kinds() {
+        assert_eq!(Part::of("rvsd"), Part::Device);
+        assert_eq!(Part::of("dpdk-testpmd"), Part::Device);
+        assert_eq!(Part::of("librte_net_memif.so.23.0"), Part::Memif);
+        assert_eq!(Part::of("librte_mempool_ring.so.23.0"), Part::Dpdk);
+        assert_eq!(Part::of("ld-linux-x86-64.so.2"), Part::Libc);
+        assert_eq!(Part::of("[kernel.kallsyms]"), Part::Kernel);
+        assert_eq!(Part::of("[vdso]"), Part::Other);
+    }
+
+    #[test]
+    fn time_per_packet_splits_by_the_samples() {
+        // 10 Mpps with the thread always on its cpu: 100 ns a packet, 524 of 963 samples rvsd.
+        let p = profile("rvs", "dr", 1000, 10e6, BY_DSO);
+        assert_eq!(p.samples(), 963);
+        assert!((p.ns_per_packet().unwrap() - 100.0).abs() < 1e-9);
+        assert!((p.part_ns(Part::Device).unwrap() - 100.0 * 524.0 / 963.0).abs() < 1e-9);
+        let total: f64 = Part::ALL.iter().map(|&k| p.part_ns(k).unwrap()).sum();
+        assert!((total - 100.0).abs() < 1e-9);
+        let half_the_time = Profile {
+            dut_cpu: Some(0.5),
+            ..p.clone()
+        };
+        assert!((half_the_time.ns_per_packet().unwrap() - 50.0).abs() < 1e-9);
+        let nothing = Profile { rx_pps: 0.0, ..p };
+        assert_eq!(nothing.ns_per_packet(), None);
+    }
+
+    #[test]
+    fn the_section_names_what_separates_rvs_from_testpmd() {
+        let io = profile(
+            "testpmd-io",
+            "-",
+            1000,
+            12.5e6,
+            " 1% ; 10 ;dpdk-testpmd\n 1% ; 70 ;librte_net_memif.so.23.0\n",
+        );
+        let dr = profile(
+            "rvs",
+            "dr",
+            1000,
+            10e6,
+            " 1% ; 40 ;rvsd\n 1% ; 60 ;librte_net_memif.so.23.0\n",
+        );
+        let md = render(&[io, dr], 0.8);
+        // testpmd io: 80 ns (10 own, 70 memif); rvs DR: 100 ns (40 own, 60 memif).
+        assert!(
+            md.contains("100.0 against 80.0 ns a packet (0.80x in these two runs; 0.8x allows 100.0 ns, +0.0 ns from here)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("own code +30.0 (10.0 -> 40.0), net_memif -10.0 (70.0 -> 60.0)"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| forward: rvs DR, 64 B, 1000 flows | 10.00 | 100.0 | 40.0 (40%) | 60.0 (60%) |"
+            ),
+            "{md}"
+        );
+        // DR's 78 samples in transmit of its 100.
+        assert!(
+            md.contains("- forward: rvs DR, 64 B, 1000 flows: 78.0% rvsd `dataplane::forward::Forwarder::transmit`, 60.0% librte_net_memif.so.23.0 `0x000000000000b1b6`"),
+            "{md}"
+        );
+        assert!(render(&[], 0.8).is_empty());
+    }
+
+    #[test]
+    fn the_section_compares_the_most_sessions_with_the_fewest() {
+        let few = profile(
+            "rvs",
+            "dr",
+            1000,
+            10e6,
+            " 1% ; 50 ;rvsd\n 1% ; 50 ;[kernel.kallsyms]\n",
+        );
+        let few = Profile {
+            scenario: "sessions".into(),
+            ..few
+        };
+        let many = profile(
+            "rvs",
+            "dr",
+            10_000_000,
+            5e6,
+            " 1% ; 150 ;rvsd\n 1% ; 50 ;[kernel.kallsyms]\n",
+        );
+        let md = render(&[few, many], 0.8);
+        // 100 ns (50 own, 50 kernel) against 200 (150 own, 50 kernel).
+        assert!(
+            md.contains("10000000 flows against 1000 on the same rvsd: 200.0 against 100.0 ns a packet (2.00x). By kind of code: own code +100.0 (50.0 -> 150.0)."),
+            "{md}"
+        );
+    }
+}
