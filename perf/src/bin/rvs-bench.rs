@@ -19,7 +19,7 @@ use clap::Parser;
 use dataplane::conn::SessionTable;
 use dataplane::xmit::Binding;
 use perf::placement::cache_line_latency_ns;
-use perf::profile::{parse_report, Part, Profile, Share, TOP_PERCENT};
+use perf::profile::{keep_fastest, parse_report, Part, Profile, Share, TOP_PERCENT};
 use perf::report::{
     self, far, GenResult, MemoryProbe, Point, Results, RVS, TESTPMD_5TSWAP, TESTPMD_IO,
 };
@@ -297,6 +297,10 @@ struct Measured {
     /// Reconfiguration scenario: changes applied during the run (recorded with its round).
     changes: Option<u64>,
 }
+
+/// Rounds of the profile scenario (at most; fewer with `--rounds`): each case keeps its
+/// fastest profile.
+const PROFILE_ROUNDS: usize = 3;
 
 /// The generator's and the forwarding lcore's cpus.
 const GEN_CPU: usize = 0;
@@ -938,8 +942,9 @@ impl Bench {
     /// Profiles the forwarding thread where a missed target would need explaining (see
     /// `perf::profile`): testpmd io and rvs DR at the smallest frame size of the forwarding
     /// scenario, 1000 flows each; rvs DR at the fewest and the most flows of the sessions
-    /// scenario, on one rvsd with that scenario's table. One run each, its measurement
-    /// recorded by `perf record -e cpu-clock` of the forwarding thread alone.
+    /// scenario, on one rvsd with that scenario's table. Each run's measurement is recorded by
+    /// `perf record -e cpu-clock` of the forwarding thread alone; each case keeps its fastest
+    /// of [`PROFILE_ROUNDS`] rounds.
     fn profile(&mut self) -> Res<()> {
         let perf_found = Command::new("perf")
             .arg("--version")
@@ -950,21 +955,24 @@ impl Bench {
         }
         self.results.profiles.clear();
         let size = self.a.sizes.iter().copied().min().unwrap_or(64);
-        for dut in [Dut::TestpmdIo, Dut::Rvsd { capacity: 1 << 20 }] {
-            let mut d = self.start(dut)?;
-            let mode = if dut.name() == RVS { "dr" } else { "-" };
-            let args = self.forward_args(size, MODES[0].1);
-            self.profiled_point(&mut d, "forward", mode, size, 1000, args);
-        }
         let few = self.a.sessions.iter().copied().min();
         let many = self.a.sessions.iter().copied().max();
-        if let (Some(few), Some(many)) = (few, many) {
-            let mut d = self.start(Dut::Rvsd {
-                capacity: self.sessions_capacity(),
-            })?;
-            for flows in [few, many] {
-                let args = self.sessions_args(flows);
-                self.profiled_point(&mut d, "sessions", "dr", 64, flows, args);
+        for round in 0..self.a.rounds.min(PROFILE_ROUNDS) {
+            eprintln!("profile: round {}", round + 1);
+            for dut in [Dut::TestpmdIo, Dut::Rvsd { capacity: 1 << 20 }] {
+                let mut d = self.start(dut)?;
+                let mode = if dut.name() == RVS { "dr" } else { "-" };
+                let args = self.forward_args(size, MODES[0].1);
+                self.profiled_point(&mut d, "forward", mode, size, 1000, args);
+            }
+            if let (Some(few), Some(many)) = (few, many) {
+                let mut d = self.start(Dut::Rvsd {
+                    capacity: self.sessions_capacity(),
+                })?;
+                for flows in [few, many] {
+                    let args = self.sessions_args(flows);
+                    self.profiled_point(&mut d, "sessions", "dr", 64, flows, args);
+                }
             }
         }
         Ok(())
@@ -1035,6 +1043,7 @@ impl Bench {
             seconds,
             by_dso,
             top,
+            round_pps: vec![],
         };
         eprintln!(
             "  profile   {}: {:.2} Mpps, {:.1} ns a packet, {} samples, own code {:.0}%",
@@ -1044,7 +1053,7 @@ impl Bench {
             profile.samples(),
             profile.part_share(Part::Device) * 100.0
         );
-        self.results.profiles.push(profile);
+        keep_fastest(&mut self.results.profiles, profile);
     }
 }
 
