@@ -83,8 +83,9 @@ pub struct Profile {
     pub sessions: Option<u64>,
     /// The run's forwarded rate (frames received back by the generator per second).
     pub rx_pps: f64,
-    /// Share of the run the forwarding thread was on its cpu.
-    pub dut_cpu: Option<f64>,
+    /// Share of the recorded window the forwarding thread was on its cpu (its schedstat
+    /// around the recording).
+    pub window_on_cpu: Option<f64>,
     /// Cache-line latency between the generator's and the device's cpus around the run.
     pub c2c_ns: Option<f64>,
     /// Seconds recorded, inside the measurement.
@@ -114,11 +115,12 @@ impl Profile {
         }
     }
 
-    /// The forwarding thread's time per forwarded packet (ns): its time on its cpu over the
-    /// packets forwarded in it. A poll-mode thread polls whether or not frames wait, so this
-    /// includes its empty polls.
+    /// The forwarding thread's time per forwarded packet (ns): its time on its cpu in the
+    /// recorded window over the packets forwarded in it (the run's rate), when both are known.
+    /// A poll-mode thread polls whether or not frames wait, so this includes its empty polls.
     pub fn ns_per_packet(&self) -> Option<f64> {
-        (self.rx_pps > 0.0).then(|| self.dut_cpu.unwrap_or(1.0) * 1e9 / self.rx_pps)
+        let on_cpu = self.window_on_cpu?;
+        (self.rx_pps > 0.0).then(|| on_cpu * 1e9 / self.rx_pps)
     }
 
     /// Share of the samples in objects of kind `part`.
@@ -212,27 +214,47 @@ fn ns(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.1}"))
 }
 
-/// "own code +12.3 ns (testpmd 4.5 -> rvs 16.8), net_memif ..." for the parts that differ
-/// between `base` and `other`, largest difference first.
+/// "own code +12.3 (4.5 -> 16.8), net_memif -3.4 (...)": ns a packet in each kind of code that
+/// differs by half a nanosecond or more between `base` and `other`, largest difference first.
 fn difference(base: &Profile, other: &Profile) -> String {
     let mut parts: Vec<(Part, f64, f64)> = Part::ALL
         .iter()
         .filter_map(|&p| Some((p, base.part_ns(p)?, other.part_ns(p)?)))
+        .filter(|(_, a, b)| (b - a).abs() >= 0.5)
         .collect();
+    if parts.is_empty() {
+        return "no kind of code differs by 0.5 ns or more".into();
+    }
     parts.sort_by(|a, b| (b.2 - b.1).abs().total_cmp(&(a.2 - a.1).abs()));
     parts
         .iter()
-        .filter(|(_, a, b)| (b - a).abs() >= 0.5)
         .map(|(p, a, b)| format!("{} {:+.1} ({a:.1} -> {b:.1})", p.label(), b - a))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// "3.2 ns less" / "3.2 ns more" / "as much" (within 0.05 ns): how `took` compares with
+/// `allowed`.
+fn against(took: f64, allowed: f64) -> String {
+    let d = took - allowed;
+    if d.abs() < 0.05 {
+        "as much".into()
+    } else {
+        format!(
+            "{:.1} ns {}",
+            d.abs(),
+            if d < 0.0 { "less" } else { "more" }
+        )
+    }
+}
+
 /// The report's section on the profiles: where each profiled thread's time per packet goes,
 /// and what makes the difference behind the two targets a profile explains: rvs DR against
 /// testpmd io at the same frame size, and rvs DR at the most sessions against the fewest.
+/// Profiles without samples are left out.
 pub fn render(profiles: &[Profile], target_dr: f64) -> String {
     let mut s = String::new();
+    let profiles: Vec<&Profile> = profiles.iter().filter(|p| p.samples() > 0).collect();
     if profiles.is_empty() {
         return s;
     }
@@ -242,10 +264,13 @@ pub fn render(profiles: &[Profile], target_dr: f64) -> String {
         "`perf record -e cpu-clock` of the device's forwarding thread alone, during a run's \
          measurement after a near placement was sought; each case keeps its fastest profiled \
          round (\"rounds\": every round's Mpps), which is not the run of the tables above, so \
-         its rate can differ from theirs. ns/packet is the thread's time on its cpu \
-         per forwarded packet (it busy-polls, so empty polls count), split by the share of its \
-         samples in each kind of code: the device's own binary (rvsd, or dpdk-testpmd), the \
-         memif driver (its rx and tx copies), DPDK's other libraries, libc, the kernel.\n"
+         its rate can differ from theirs. ns/packet is the thread's time on its cpu during the \
+         recording per forwarded packet, split by the share of its samples in each kind of \
+         code: the device's own binary (rvsd, or dpdk-testpmd), the memif driver (its rx and \
+         tx copies), DPDK's other libraries, libc and the loader, the kernel, anything else. \
+         The thread busy-polls, so its polls that find nothing count too: a device that \
+         forwards all the generator offers (testpmd io, see the generator ceiling) shows its \
+         idle polling as time per packet.\n"
     );
     let _ = write!(s, "| profile | Mpps | ns/packet |");
     for p in Part::ALL {
@@ -257,7 +282,7 @@ pub fn render(profiles: &[Profile], target_dr: f64) -> String {
         "| --- | ---: | ---: |{} ---: | ---: | --- |",
         " ---: |".repeat(6)
     );
-    for p in profiles {
+    for p in &profiles {
         let _ = write!(
             s,
             "| {} | {:.2} | {} |",
@@ -291,27 +316,39 @@ pub fn render(profiles: &[Profile], target_dr: f64) -> String {
     let find = |scenario: &'static str, dut: &'static str| {
         profiles
             .iter()
+            .copied()
             .filter(move |p| p.scenario == scenario && p.dut == dut)
     };
     for io in find("forward", crate::report::TESTPMD_IO) {
         let Some(dr) = find("forward", crate::report::RVS)
-            .find(|p| p.mode == "dr" && p.frame_size == io.frame_size)
+            .find(|p| p.mode == "dr" && p.frame_size == io.frame_size && io.rx_pps > 0.0)
         else {
             continue;
         };
-        let (Some(t), Some(r)) = (io.ns_per_packet(), dr.ns_per_packet()) else {
-            continue;
-        };
-        let _ = writeln!(
+        let _ = write!(
             s,
-            "DR against testpmd io at {} B: {r:.1} against {t:.1} ns a packet ({:.2}x in these \
-             two runs; {target_dr}x allows {:.1} ns, {:+.1} ns from here). By kind of code: {}.\n",
+            "DR against testpmd io at {} B: {:.2} against {:.2} Mpps in these two runs \
+             ({:.2}x; the target is {target_dr}x).",
             io.frame_size,
-            t / r,
-            t / target_dr,
-            r - t / target_dr,
-            difference(io, dr)
+            dr.rx_pps / 1e6,
+            io.rx_pps / 1e6,
+            dr.rx_pps / io.rx_pps
         );
+        if let (Some(t), Some(r), Some(on_cpu)) =
+            (io.ns_per_packet(), dr.ns_per_packet(), dr.window_on_cpu)
+        {
+            // The rate the target asks for, at the share of the window rvs's thread ran.
+            let allowed = on_cpu * 1e9 / (target_dr * io.rx_pps);
+            let _ = write!(
+                s,
+                " Per packet its thread took {r:.1} ns against testpmd io's {t:.1}; \
+                 {target_dr}x of this testpmd io rate allows {allowed:.1} ns and it took {}. \
+                 By kind of code, testpmd io -> rvs DR: {}.",
+                against(r, allowed),
+                difference(io, dr)
+            );
+        }
+        let _ = writeln!(s, "\n");
     }
     let sessions: Vec<&Profile> = find("sessions", crate::report::RVS).collect();
     if let (Some(few), Some(many)) = (
@@ -334,7 +371,7 @@ pub fn render(profiles: &[Profile], target_dr: f64) -> String {
             );
         }
     }
-    for p in profiles {
+    for p in &profiles {
         let top: Vec<String> = p
             .top
             .iter()
@@ -352,7 +389,7 @@ pub fn render(profiles: &[Profile], target_dr: f64) -> String {
             "- {}: {}",
             p.label(),
             if top.is_empty() {
-                "no symbol above 1 %".to_string()
+                format!("no symbol has {TOP_PERCENT} % of the samples")
             } else {
                 top.join(", ")
             }
@@ -384,7 +421,7 @@ mod tests {
             flows,
             sessions: None,
             rx_pps,
-            dut_cpu: Some(1.0),
+            window_on_cpu: Some(1.0),
             c2c_ns: Some(60.0),
             seconds: 2.0,
             by_dso: parse_report(by_dso).unwrap(),
@@ -476,7 +513,7 @@ mod tests {
         let total: f64 = Part::ALL.iter().map(|&k| p.part_ns(k).unwrap()).sum();
         assert!((total - 100.0).abs() < 1e-9);
         let half_the_time = Profile {
-            dut_cpu: Some(0.5),
+            window_on_cpu: Some(0.5),
             ..p.clone()
         };
         assert!((half_the_time.ns_per_packet().unwrap() - 50.0).abs() < 1e-9);
@@ -500,15 +537,74 @@ mod tests {
             10e6,
             " 1% ; 40 ;rvsd\n 1% ; 60 ;librte_net_memif.so.23.0\n",
         );
-        let md = render(&[io, dr], 0.8);
+        let md = render(&[io.clone(), dr.clone()], 0.8);
         // testpmd io: 80 ns (10 own, 70 memif); rvs DR: 100 ns (40 own, 60 memif).
         assert!(
-            md.contains("100.0 against 80.0 ns a packet (0.80x in these two runs; 0.8x allows 100.0 ns, +0.0 ns from here)"),
+            md.contains(
+                "DR against testpmd io at 64 B: 10.00 against 12.50 Mpps in these two runs \
+                 (0.80x; the target is 0.8x). Per packet its thread took 100.0 ns against \
+                 testpmd io's 80.0; 0.8x of this testpmd io rate allows 100.0 ns and it took as much."
+            ),
             "{md}"
         );
         assert!(
-            md.contains("own code +30.0 (10.0 -> 40.0), net_memif -10.0 (70.0 -> 60.0)"),
+            md.contains(
+                "By kind of code, testpmd io -> rvs DR: own code +30.0 (10.0 -> 40.0), \
+                 net_memif -10.0 (70.0 -> 60.0)."
+            ),
             "{md}"
+        );
+        // Just short of the target: "more", never "-0.0".
+        let short = Profile {
+            rx_pps: 10.0001e6,
+            ..dr.clone()
+        };
+        let md_short = render(&[io.clone(), short], 0.8);
+        assert!(
+            md_short.contains("allows 100.0 ns and it took as much."),
+            "{md_short}"
+        );
+        let slow = Profile {
+            rx_pps: 9e6,
+            ..dr.clone()
+        };
+        let md_slow = render(&[io.clone(), slow], 0.8);
+        assert!(md_slow.contains("took 111.1 ns against testpmd io's 80.0; 0.8x of this testpmd io rate allows 100.0 ns and it took 11.1 ns more."), "{md_slow}");
+        // No kind of code differs: said so, not an empty list.
+        let same = Profile {
+            mode: "dr".into(),
+            dut: "rvs".into(),
+            ..io.clone()
+        };
+        let md_same = render(&[io.clone(), same], 0.8);
+        assert!(
+            md_same.contains(
+                "By kind of code, testpmd io -> rvs DR: no kind of code differs by 0.5 ns or more."
+            ),
+            "{md_same}"
+        );
+        // A profile without samples is left out, and with it the comparison.
+        let empty = Profile {
+            by_dso: vec![],
+            top: vec![],
+            ..dr.clone()
+        };
+        let md_empty = render(&[io.clone(), empty], 0.8);
+        assert!(!md_empty.contains("rvs DR"), "{md_empty}");
+        assert!(md_empty.contains("testpmd-io, 64 B"), "{md_empty}");
+        // Without the thread's on-cpu share there is no time per packet, only rates.
+        let unknown = Profile {
+            window_on_cpu: None,
+            ..dr.clone()
+        };
+        let md_unknown = render(&[io, unknown], 0.8);
+        assert!(
+            md_unknown.contains("| forward: rvs DR, 64 B, 1000 flows | 10.00 | - | - (40%) |"),
+            "{md_unknown}"
+        );
+        assert!(
+            md_unknown.contains("(0.80x; the target is 0.8x).\n"),
+            "{md_unknown}"
         );
         assert!(
             md.contains(

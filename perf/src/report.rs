@@ -803,15 +803,36 @@ mod tests {
 
     #[test]
     fn results_round_trip_through_json() {
-        let r = sample();
+        let profile = crate::profile::Profile {
+            scenario: "forward".into(),
+            dut: RVS.into(),
+            mode: "dr".into(),
+            frame_size: 64,
+            flows: 1000,
+            sessions: Some(1000),
+            rx_pps: 10e6,
+            window_on_cpu: Some(0.99),
+            c2c_ns: None,
+            seconds: 2.25,
+            by_dso: crate::profile::parse_report(" 60% ; 60 ;rvsd\n 40% ; 40 ;libc.so.6\n")
+                .unwrap(),
+            top: crate::profile::parse_report(" 9% ; 9 ;rvsd ;[.] a::b\n").unwrap(),
+            round_pps: vec![9e6, 10e6],
+        };
+        let r = Results {
+            profiles: vec![profile],
+            ..sample()
+        };
         let text = serde_json::to_string_pretty(&r).unwrap();
         let back: Results = serde_json::from_str(&text).unwrap();
         assert_eq!(back, r);
-        // Results written before the memory probe existed still load.
+        // Results written before the memory probe and the profiles existed still load.
         let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
         old.as_object_mut().unwrap().remove("memory");
+        old.as_object_mut().unwrap().remove("profiles");
         let back: Results = serde_json::from_value(old).unwrap();
         assert!(back.memory.is_empty());
+        assert!(back.profiles.is_empty());
         assert_eq!(back.points, r.points);
         let g: GenResult = serde_json::from_str(
             r#"{"mode":"udp","frame_size":64,"flows":1,"rate_pps":0,"duration_s":1.0,

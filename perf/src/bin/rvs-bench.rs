@@ -217,9 +217,7 @@ impl Running {
 
     /// Nanoseconds the forwarding lcore thread has been on a cpu.
     fn worker_runtime(&self) -> Option<u64> {
-        let task = worker_task(self.pid()?)?;
-        let st = std::fs::read_to_string(task.join("schedstat")).ok()?;
-        st.split_whitespace().next()?.parse().ok()
+        task_runtime(&worker_task(self.pid()?)?)
     }
 
     /// How the device's process ended, once it has: its exit code or the signal that killed it
@@ -266,13 +264,29 @@ impl Drop for Running {
     }
 }
 
-/// The pid of the one process named `comm` (the harness runs one device at a time).
-fn process_named(comm: &str) -> Option<u32> {
+/// The pid of this harness's child process named `comm` (it runs one device at a time).
+fn child_named(comm: &str) -> Option<u32> {
+    let me = std::process::id();
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid = e.file_name().to_str()?.parse().ok()?;
         let name = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        (name.trim_end() == comm).then_some(pid)
+        // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, not ')'.
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (name.trim_end() == comm && ppid == me).then_some(pid)
     })
+}
+
+/// Nanoseconds the thread whose `/proc` task directory is `task` has been on a cpu.
+fn task_runtime(task: &Path) -> Option<u64> {
+    let st = std::fs::read_to_string(task.join("schedstat")).ok()?;
+    st.split_whitespace().next()?.parse().ok()
 }
 
 /// The `/proc` directory of process `pid`'s forwarding lcore thread (`rte-worker-*`, the
@@ -301,6 +315,12 @@ struct Measured {
 /// Rounds of the profile scenario (at most; fewer with `--rounds`): each case keeps its
 /// fastest profile.
 const PROFILE_ROUNDS: usize = 3;
+
+/// The forwarding scenario's flows, and rvsd's session capacity for it.
+const FORWARD_FLOWS: u64 = 1000;
+const FORWARD_RVSD: Dut = Dut::Rvsd { capacity: 1 << 20 };
+/// The sessions scenario's frame size.
+const SESSIONS_SIZE: usize = 64;
 
 /// The generator's and the forwarding lcore's cpus.
 const GEN_CPU: usize = 0;
@@ -629,7 +649,7 @@ impl Bench {
             "--mode",
             "udp",
             "--flows",
-            "1000",
+            &FORWARD_FLOWS.to_string(),
             "--size",
             &size.to_string(),
             "--duration",
@@ -648,11 +668,7 @@ impl Bench {
             // Devices alternate per frame size, so that each ratio compares runs a few seconds
             // apart (the machine is shared and its load changes by the minute).
             for &size in &sizes {
-                for dut in [
-                    Dut::TestpmdIo,
-                    Dut::Testpmd5tswap,
-                    Dut::Rvsd { capacity: 1 << 20 },
-                ] {
+                for dut in [Dut::TestpmdIo, Dut::Testpmd5tswap, FORWARD_RVSD] {
                     let mut d = self.start(dut)?;
                     let modes: Vec<(&str, u16)> = if dut.name() == RVS {
                         MODES.to_vec()
@@ -665,7 +681,7 @@ impl Bench {
                             continue;
                         };
                         let v = g.gen.rx_pps;
-                        self.record("forward", &d, mode, size, 1000, g, v);
+                        self.record("forward", &d, mode, size, FORWARD_FLOWS, g, v);
                     }
                 }
             }
@@ -892,7 +908,7 @@ impl Bench {
             "--flows",
             &flows.to_string(),
             "--size",
-            "64",
+            &SESSIONS_SIZE.to_string(),
             "--duration",
             &self.secs(),
             "--vport",
@@ -933,7 +949,7 @@ impl Bench {
                     continue;
                 };
                 let v = g.gen.rx_pps;
-                self.record("sessions", &d, "dr", 64, flows, g, v);
+                self.record("sessions", &d, "dr", SESSIONS_SIZE, flows, g, v);
             }
         }
         Ok(())
@@ -953,34 +969,62 @@ impl Bench {
         if !perf_found {
             return Err("perf not found (Debian's linux-perf; perf/bench.sh installs it)".into());
         }
+        if self.a.duration < 1.0 {
+            return Err("profiles need --duration 1 or more".into());
+        }
         self.results.profiles.clear();
         let size = self.a.sizes.iter().copied().min().unwrap_or(64);
         let few = self.a.sessions.iter().copied().min();
         let many = self.a.sessions.iter().copied().max();
         for round in 0..self.a.rounds.min(PROFILE_ROUNDS) {
             eprintln!("profile: round {}", round + 1);
-            for dut in [Dut::TestpmdIo, Dut::Rvsd { capacity: 1 << 20 }] {
-                let mut d = self.start(dut)?;
+            for dut in [Dut::TestpmdIo, FORWARD_RVSD] {
+                let Some(mut d) = self.start_noted(dut) else {
+                    continue;
+                };
                 let mode = if dut.name() == RVS { "dr" } else { "-" };
                 let args = self.forward_args(size, MODES[0].1);
-                self.profiled_point(&mut d, "forward", mode, size, 1000, args);
+                self.profiled_point(&mut d, "forward", mode, size, FORWARD_FLOWS, args);
             }
-            if let (Some(few), Some(many)) = (few, many) {
-                let mut d = self.start(Dut::Rvsd {
-                    capacity: self.sessions_capacity(),
-                })?;
-                for flows in [few, many] {
-                    let args = self.sessions_args(flows);
-                    self.profiled_point(&mut d, "sessions", "dr", 64, flows, args);
-                }
+            let (Some(few), Some(many)) = (few, many) else {
+                continue;
+            };
+            if few == many {
+                continue;
+            }
+            let dut = Dut::Rvsd {
+                capacity: self.sessions_capacity(),
+            };
+            let Some(mut d) = self.start_noted(dut) else {
+                continue;
+            };
+            for flows in [few, many] {
+                let args = self.sessions_args(flows);
+                self.profiled_point(&mut d, "sessions", "dr", SESSIONS_SIZE, flows, args);
             }
         }
         Ok(())
     }
 
+    /// Starts `dut`, or notes why it did not start (the scenario goes on without it).
+    fn start_noted(&mut self, dut: Dut) -> Option<Running> {
+        match self.start(dut) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("rvs-bench: {e}");
+                self.results.notes.push(format!(
+                    "{}: {} did not start: {e}",
+                    self.scenario,
+                    dut.name()
+                ));
+                None
+            }
+        }
+    }
+
     /// One generator run (`args`) with its measurement recorded by perf, from a quarter second
-    /// after it starts to half a second before it ends; the profile goes into the results, or a
-    /// note says why there is none.
+    /// after it starts to about half a second before it ends (`--duration` is at least 1 s);
+    /// the profile goes into the results, or a note says why there is none.
     fn profiled_point(
         &mut self,
         d: &mut Running,
@@ -1013,9 +1057,14 @@ impl Bench {
         let Some(m) = measured else {
             return; // point() noted it
         };
-        let reports = recorded
-            .and_then(|()| Ok((perf_report(&data, "dso")?, perf_report(&data, "dso,sym")?)));
-        let (by_dso, top) = match reports {
+        let reports = recorded.and_then(|on_cpu| {
+            let by_dso = perf_report(&data, "dso")?;
+            if by_dso.is_empty() {
+                return Err("perf recorded no samples".to_string());
+            }
+            Ok((on_cpu, by_dso, perf_report(&data, "dso,sym")?))
+        });
+        let (window_on_cpu, by_dso, top) = match reports {
             Ok(r) => r,
             Err(e) => {
                 let what = format!("{} {mode} {size} B {flows} flows", d.dut.name());
@@ -1038,7 +1087,7 @@ impl Bench {
             flows,
             sessions,
             rx_pps: m.gen.rx_pps,
-            dut_cpu: m.dut_cpu,
+            window_on_cpu,
             c2c_ns: m.c2c_ns,
             seconds,
             by_dso,
@@ -1058,15 +1107,16 @@ impl Bench {
 }
 
 /// Waits for the generator's `marker` (its measurement started; gives up when `done` is set
-/// first), then records the forwarding thread of the process named `comm` with perf for
-/// `seconds` into `data`.
+/// first), then records the forwarding thread of this harness's child named `comm` with perf
+/// for `seconds` into `data`. Returns the share of the recording the thread was on its cpu
+/// (None if its schedstat could not be read).
 fn record_worker(
     comm: &str,
     marker: &Path,
     data: &Path,
     seconds: f64,
     done: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<Option<f64>, String> {
     while !marker.exists() {
         if done.load(Ordering::Relaxed) {
             return Err("the generator's measurement never started".into());
@@ -1074,7 +1124,7 @@ fn record_worker(
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(250));
-    let task = process_named(comm)
+    let task = child_named(comm)
         .and_then(worker_task)
         .ok_or("the device has no forwarding thread")?;
     let tid = task
@@ -1082,6 +1132,7 @@ fn record_worker(
         .and_then(|t| t.to_str())
         .ok_or("bad /proc task path")?
         .to_string();
+    let (t0, r0) = (Instant::now(), task_runtime(&task));
     let out = Command::new("perf")
         .args([
             "record",
@@ -1105,7 +1156,11 @@ fn record_worker(
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok(())
+    // A device that died while recorded (and was restarted by a retry) left no profile of
+    // the run that is measured.
+    let r1 = task_runtime(&task).ok_or("the forwarding thread ended while it was recorded")?;
+    let elapsed = t0.elapsed().as_nanos() as f64;
+    Ok(r0.map(|r0| r1.saturating_sub(r0) as f64 / elapsed))
 }
 
 /// `perf report` of `data` sorted by `sort` (`dso`, or `dso,sym` with the symbols of at least
