@@ -577,3 +577,23 @@ fn a_packet_makes_at_most_two_hops_while_persistence_is_removed() {
         "not handed on a third time"
     );
 }
+
+/// NAT, 2 workers: after the service is deleted (`-D`; its sessions live on until they expire,
+/// as in IPVS), a reply of its server that reaches the worker not holding the session is
+/// still handed to the one that does, by the table before the change.
+#[test]
+fn a_nat_reply_reaches_its_session_after_the_service_is_deleted() {
+    let cport = cport_owned_by(CLIENT, 1, 2);
+    let [mut w0, mut w1] = two_workers(Method::Nat, None, &[0, 1, 2]);
+    let (v, sent) = run(&mut w1, &client_tcp(cport, SYN), 0, 10);
+    assert_eq!(v, Verdict::Transmit(1));
+    let dst = [sent[30], sent[31], sent[32], sent[33]];
+    let server = RS.iter().position(|rs| *rs == dst).expect("a lab server");
+    let lab = golden::snapshot(Method::Nat);
+    let deleted = Arc::new(Snapshot::build(2, lab.interfaces.clone(), vec![]).unwrap());
+    w0.set_snapshot(deleted.clone());
+    w1.set_snapshot(deleted);
+    let reply = nat_server_syn_ack(server, cport);
+    assert_eq!(run(&mut w0, &reply, 1, 20).0, Verdict::Redirect(1));
+    assert_eq!(run(&mut w1, &reply, 1, 20).0, Verdict::Transmit(0));
+}
