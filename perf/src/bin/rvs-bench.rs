@@ -1068,9 +1068,13 @@ impl Bench {
             Ok(r) => r,
             Err(e) => {
                 let what = format!("{} {mode} {size} B {flows} flows", d.dut.name());
+                // A device that died in the run (net_memif, see ARCHITECTURE) says how.
+                let ended = d
+                    .exit_reason()
+                    .map_or(String::new(), |r| format!("; the device ended: {r}"));
                 self.results
                     .notes
-                    .push(format!("profile: {what}: no profile ({e})"));
+                    .push(format!("profile: {what}: no profile ({e}{ended})"));
                 return;
             }
         };
