@@ -1040,9 +1040,9 @@ impl Bench {
         let _ = std::fs::remove_file(&data);
         args.push("--measuring-file".into());
         args.push(marker.display().to_string());
-        let seconds = (self.a.duration - 0.75).max(0.25);
-        // The device's process is looked up when the measurement starts: point() may restart
-        // the device before that.
+        let seconds = self.a.duration - 0.75; // profile() asks for at least 1 s
+                                              // The device's process is looked up when the measurement starts: point() may restart
+                                              // the device before that.
         let comm = d.dut.comm();
         let done = Arc::new(AtomicBool::new(false));
         let recorder = {
