@@ -3,6 +3,7 @@
 //! (binary or library) and by symbol, and the thread's time per forwarded packet split by
 //! them. This module parses `perf report`'s text and renders the report's profile section.
 
+use crate::report::{forward_target, RVS, TESTPMD_IO};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -249,10 +250,10 @@ fn against(took: f64, allowed: f64) -> String {
 }
 
 /// The report's section on the profiles: where each profiled thread's time per packet goes,
-/// and what makes the difference behind the two targets a profile explains: rvs DR against
-/// testpmd io at the same frame size, and rvs DR at the most sessions against the fewest.
-/// Profiles without samples are left out.
-pub fn render(profiles: &[Profile], target_dr: f64) -> String {
+/// and what makes the difference behind the targets a profile explains: each rvs mode with a
+/// forwarding target ([`forward_target`]) against testpmd io at the same frame size, and rvs
+/// at the most sessions against the fewest. Profiles without samples are left out.
+pub fn render(profiles: &[Profile]) -> String {
     let mut s = String::new();
     let profiles: Vec<&Profile> = profiles.iter().filter(|p| p.samples() > 0).collect();
     if profiles.is_empty() {
@@ -319,38 +320,39 @@ pub fn render(profiles: &[Profile], target_dr: f64) -> String {
             .copied()
             .filter(move |p| p.scenario == scenario && p.dut == dut)
     };
-    for io in find("forward", crate::report::TESTPMD_IO) {
-        let Some(dr) = find("forward", crate::report::RVS)
-            .find(|p| p.mode == "dr" && p.frame_size == io.frame_size && io.rx_pps > 0.0)
-        else {
-            continue;
-        };
-        let _ = write!(
-            s,
-            "DR against testpmd io at {} B: {:.2} against {:.2} Mpps in these two runs \
-             ({:.2}x; the target is {target_dr}x).",
-            io.frame_size,
-            dr.rx_pps / 1e6,
-            io.rx_pps / 1e6,
-            dr.rx_pps / io.rx_pps
-        );
-        if let (Some(t), Some(r), Some(on_cpu)) =
-            (io.ns_per_packet(), dr.ns_per_packet(), dr.window_on_cpu)
-        {
-            // The rate the target asks for, at the share of the window rvs's thread ran.
-            let allowed = on_cpu * 1e9 / (target_dr * io.rx_pps);
+    for io in find("forward", TESTPMD_IO).filter(|io| io.rx_pps > 0.0) {
+        for rvs in find("forward", RVS).filter(|p| p.frame_size == io.frame_size) {
+            let Some(target) = forward_target(&rvs.mode) else {
+                continue;
+            };
+            let mode = rvs.mode.to_uppercase();
             let _ = write!(
                 s,
-                " Per packet its thread took {r:.1} ns against testpmd io's {t:.1}; \
-                 {target_dr}x of this testpmd io rate allows {allowed:.1} ns and it took {}. \
-                 By kind of code, testpmd io -> rvs DR: {}.",
-                against(r, allowed),
-                difference(io, dr)
+                "{mode} against testpmd io at {} B: {:.2} against {:.2} Mpps in these two runs \
+                 ({:.2}x; the target is {target}x).",
+                io.frame_size,
+                rvs.rx_pps / 1e6,
+                io.rx_pps / 1e6,
+                rvs.rx_pps / io.rx_pps
             );
+            if let (Some(t), Some(r), Some(on_cpu)) =
+                (io.ns_per_packet(), rvs.ns_per_packet(), rvs.window_on_cpu)
+            {
+                // The rate the target asks for, at the share of the window rvs's thread ran.
+                let allowed = on_cpu * 1e9 / (target * io.rx_pps);
+                let _ = write!(
+                    s,
+                    " Per packet its thread took {r:.1} ns against testpmd io's {t:.1}; \
+                     {target}x of this testpmd io rate allows {allowed:.1} ns and it took {}. \
+                     By kind of code, testpmd io -> rvs {mode}: {}.",
+                    against(r, allowed),
+                    difference(io, rvs)
+                );
+            }
+            let _ = writeln!(s, "\n");
         }
-        let _ = writeln!(s, "\n");
     }
-    let sessions: Vec<&Profile> = find("sessions", crate::report::RVS).collect();
+    let sessions: Vec<&Profile> = find("sessions", RVS).collect();
     if let (Some(few), Some(many)) = (
         sessions.iter().min_by_key(|p| p.flows),
         sessions.iter().max_by_key(|p| p.flows),
@@ -537,7 +539,7 @@ mod tests {
             10e6,
             " 1% ; 40 ;rvsd\n 1% ; 60 ;librte_net_memif.so.23.0\n",
         );
-        let md = render(&[io.clone(), dr.clone()], 0.8);
+        let md = render(&[io.clone(), dr.clone()]);
         // testpmd io: 80 ns (10 own, 70 memif); rvs DR: 100 ns (40 own, 60 memif).
         assert!(
             md.contains(
@@ -559,7 +561,7 @@ mod tests {
             rx_pps: 10.0001e6,
             ..dr.clone()
         };
-        let md_short = render(&[io.clone(), short], 0.8);
+        let md_short = render(&[io.clone(), short]);
         assert!(
             md_short.contains("allows 100.0 ns and it took as much."),
             "{md_short}"
@@ -568,7 +570,7 @@ mod tests {
             rx_pps: 9e6,
             ..dr.clone()
         };
-        let md_slow = render(&[io.clone(), slow], 0.8);
+        let md_slow = render(&[io.clone(), slow]);
         assert!(md_slow.contains("took 111.1 ns against testpmd io's 80.0; 0.8x of this testpmd io rate allows 100.0 ns and it took 11.1 ns more."), "{md_slow}");
         // No kind of code differs: said so, not an empty list.
         let same = Profile {
@@ -576,7 +578,7 @@ mod tests {
             dut: "rvs".into(),
             ..io.clone()
         };
-        let md_same = render(&[io.clone(), same], 0.8);
+        let md_same = render(&[io.clone(), same]);
         assert!(
             md_same.contains(
                 "By kind of code, testpmd io -> rvs DR: no kind of code differs by 0.5 ns or more."
@@ -589,7 +591,7 @@ mod tests {
             top: vec![],
             ..dr.clone()
         };
-        let md_empty = render(&[io.clone(), empty], 0.8);
+        let md_empty = render(&[io.clone(), empty]);
         assert!(!md_empty.contains("rvs DR"), "{md_empty}");
         assert!(md_empty.contains("testpmd-io, 64 B"), "{md_empty}");
         // Without the thread's on-cpu share there is no time per packet, only rates.
@@ -597,7 +599,7 @@ mod tests {
             window_on_cpu: None,
             ..dr.clone()
         };
-        let md_unknown = render(&[io, unknown], 0.8);
+        let md_unknown = render(&[io, unknown]);
         assert!(
             md_unknown.contains("| forward: rvs DR, 64 B, 1000 flows | 10.00 | - | - (40%) |"),
             "{md_unknown}"
@@ -617,7 +619,55 @@ mod tests {
             md.contains("- forward: rvs DR, 64 B, 1000 flows: 78.0% rvsd `dataplane::forward::Forwarder::transmit`, 60.0% librte_net_memif.so.23.0 `0x000000000000b1b6`"),
             "{md}"
         );
-        assert!(render(&[], 0.8).is_empty());
+        assert!(render(&[]).is_empty());
+    }
+
+    #[test]
+    fn every_mode_with_a_target_is_compared_with_testpmd_at_its_size() {
+        let io = profile("testpmd-io", "-", 1000, 10e6, " 1% ; 10 ;dpdk-testpmd\n");
+        let at = |mode: &str, size: usize, rx_pps: f64| Profile {
+            mode: mode.into(),
+            frame_size: size,
+            ..profile("rvs", mode, 1000, rx_pps, " 1% ; 10 ;rvsd\n")
+        };
+        let md = render(&[
+            io.clone(),
+            at("dr", 64, 7.5e6),
+            at("tun", 64, 6e6),
+            at("nat", 64, 6.5e6),
+            at("fullnat", 512, 5e6),
+        ]);
+        assert!(
+            md.contains(
+                "DR against testpmd io at 64 B: 7.50 against 10.00 Mpps in these two runs \
+                 (0.75x; the target is 0.8x). Per packet its thread took 133.3 ns against \
+                 testpmd io's 100.0; 0.8x of this testpmd io rate allows 125.0 ns and it took \
+                 8.3 ns more. By kind of code, testpmd io -> rvs DR:"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "NAT against testpmd io at 64 B: 6.50 against 10.00 Mpps in these two runs \
+                 (0.65x; the target is 0.7x). Per packet its thread took 153.8 ns against \
+                 testpmd io's 100.0; 0.7x of this testpmd io rate allows 142.9 ns and it took \
+                 11.0 ns more."
+            ),
+            "{md}"
+        );
+        assert!(md.find("DR against") < md.find("NAT against"), "{md}");
+        // TUN has no target; FULLNAT has no testpmd io profile at its size.
+        assert!(!md.contains("TUN against"), "{md}");
+        assert!(!md.contains("FULLNAT against"), "{md}");
+        let io_512 = Profile {
+            frame_size: 512,
+            ..io
+        };
+        let md = render(&[io_512, at("fullnat", 512, 5e6)]);
+        assert!(
+            md.contains("FULLNAT against testpmd io at 512 B: 5.00 against 10.00 Mpps"),
+            "{md}"
+        );
     }
 
     #[test]
@@ -640,7 +690,7 @@ mod tests {
             5e6,
             " 1% ; 150 ;rvsd\n 1% ; 50 ;[kernel.kallsyms]\n",
         );
-        let md = render(&[few, many], 0.8);
+        let md = render(&[few, many]);
         // 100 ns (50 own, 50 kernel) against 200 (150 own, 50 kernel).
         assert!(
             md.contains("10000000 flows against 1000 on the same rvsd: 200.0 against 100.0 ns a packet (2.00x). By kind of code: own code +100.0 (50.0 -> 150.0)."),

@@ -184,6 +184,15 @@ pub const TARGET_SCALE: f64 = 1.5;
 /// over a narrower range (`--sessions`, or a point that failed) is shown but not judged.
 pub const TARGET_SCALE_FLOWS: (u64, u64) = (1_000, 10_000_000);
 
+/// The forwarding target of rvs in `mode` (its rate over testpmd io's), if the mode has one.
+pub fn forward_target(mode: &str) -> Option<f64> {
+    match mode {
+        "dr" => Some(TARGET_DR),
+        "nat" | "fullnat" => Some(TARGET_NAT),
+        _ => None,
+    }
+}
+
 impl Results {
     fn find(&self, scenario: &str, dut: &str, mode: &str, size: usize) -> Option<&Point> {
         self.points.iter().find(|p| {
@@ -196,6 +205,21 @@ impl Results {
         let r = self.find("forward", RVS, mode, size)?;
         let t = self.find("forward", TESTPMD_IO, "-", size)?;
         (t.gen.rx_pps > 0.0).then(|| r.gen.rx_pps / t.gen.rx_pps)
+    }
+
+    /// The forwarding points that miss their target, as (mode, frame size), in the order of
+    /// the points.
+    pub fn missed_forward(&self) -> Vec<(String, usize)> {
+        self.points
+            .iter()
+            .filter(|p| p.scenario == "forward" && p.dut == RVS)
+            .filter(|p| {
+                let target = forward_target(&p.mode);
+                let ratio = self.forward_ratio(&p.mode, p.frame_size);
+                matches!((target, ratio), (Some(t), Some(x)) if x < t)
+            })
+            .map(|p| (p.mode.clone(), p.frame_size))
+            .collect()
     }
 
     /// Frame sizes of the forwarding scenario, ascending.
@@ -296,12 +320,10 @@ pub fn render_markdown(r: &Results) -> String {
                 };
                 let io = r.find("forward", TESTPMD_IO, "-", size);
                 let sw = r.find("forward", TESTPMD_5TSWAP, "-", size);
-                let target = if mode == "dr" { TARGET_DR } else { TARGET_NAT };
+                let target = forward_target(mode);
                 let ratio = r.forward_ratio(mode, size);
-                let t = match (mode, ratio) {
-                    ("dr" | "nat" | "fullnat", Some(x)) => {
-                        format!("{} (>= {target})", verdict(x >= target))
-                    }
+                let t = match (target, ratio) {
+                    (Some(target), Some(x)) => format!("{} (>= {target})", verdict(x >= target)),
                     _ => "-".into(),
                 };
                 let _ = writeln!(
@@ -311,7 +333,7 @@ pub fn render_markdown(r: &Results) -> String {
                     mpps(p.gen.rx_pps),
                     io.map_or("-".into(), |p| mpps(p.gen.rx_pps)),
                     sw.map_or("-".into(), |p| mpps(p.gen.rx_pps)),
-                    ratio.map_or("-".into(), |x| ratio_against(x, target)),
+                    ratio.map_or("-".into(), |x| ratio_against(x, target.unwrap_or(x))),
                     opt_us(p.gen.lat_p50_ns),
                     opt_us(p.gen.lat_p99_ns),
                     pct(p.dut_cpu),
@@ -470,7 +492,7 @@ pub fn render_markdown(r: &Results) -> String {
         let _ = writeln!(s);
     }
 
-    s.push_str(&crate::profile::render(&r.profiles, TARGET_DR));
+    s.push_str(&crate::profile::render(&r.profiles));
 
     let gen: Vec<&Point> = r
         .points
@@ -634,6 +656,21 @@ mod tests {
         assert!((r.forward_ratio("nat", 64).unwrap() - 0.5).abs() < 1e-9);
         assert_eq!(r.forward_ratio("tun", 64), None);
         assert_eq!(r.forward_ratio("dr", 512), None);
+        // DR meets its 0.8x; NAT misses its 0.7x; TUN has no target.
+        assert_eq!(r.missed_forward(), vec![("nat".to_string(), 64)]);
+        let mut tun = r.clone();
+        tun.points.push(point("forward", RVS, "tun", 64, 1e6));
+        assert_eq!(tun.missed_forward(), vec![("nat".to_string(), 64)]);
+        let mut fullnat = r.clone();
+        fullnat
+            .points
+            .push(point("forward", RVS, "fullnat", 64, 6.99e6));
+        fullnat.points.push(point("forward", RVS, "dr", 512, 1e6));
+        assert_eq!(
+            fullnat.missed_forward(),
+            vec![("nat".to_string(), 64), ("fullnat".to_string(), 64)],
+            "a point without its testpmd io point is not judged"
+        );
         let s = r.scaling();
         assert_eq!(s.len(), 2);
         assert!((s[0].2 - 250.0).abs() < 1e-9 && (s[1].2 - 500.0).abs() < 1e-9);

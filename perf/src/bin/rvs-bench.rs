@@ -955,12 +955,13 @@ impl Bench {
         Ok(())
     }
 
-    /// Profiles the forwarding thread where a missed target would need explaining (see
-    /// `perf::profile`): testpmd io and rvs DR at the smallest frame size of the forwarding
-    /// scenario, 1000 flows each; rvs DR at the fewest and the most flows of the sessions
-    /// scenario, on one rvsd with that scenario's table. Each run's measurement is recorded by
-    /// `perf record -e cpu-clock` of the forwarding thread alone; each case keeps its fastest
-    /// of [`PROFILE_ROUNDS`] rounds.
+    /// Profiles the forwarding thread where a missed target needs explaining (see
+    /// `perf::profile`): rvs DR at the smallest frame size of the forwarding scenario and every
+    /// rvs mode and size whose forwarding point in the results misses its target, each with
+    /// testpmd io at the same size (1000 flows, one rvsd per size for its modes); rvs DR at the
+    /// fewest and the most flows of the sessions scenario, on one rvsd with that scenario's
+    /// table. Each run's measurement is recorded by `perf record -e cpu-clock` of the
+    /// forwarding thread alone; each case keeps its fastest of [`PROFILE_ROUNDS`] rounds.
     fn profile(&mut self) -> Res<()> {
         let perf_found = Command::new("perf")
             .arg("--version")
@@ -973,18 +974,28 @@ impl Bench {
             return Err("profiles need --duration 1 or more".into());
         }
         self.results.profiles.clear();
-        let size = self.a.sizes.iter().copied().min().unwrap_or(64);
+        let forward_cases = self.forward_profile_cases();
+        let mut sizes: Vec<usize> = forward_cases.iter().map(|c| c.1).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
         let few = self.a.sessions.iter().copied().min();
         let many = self.a.sessions.iter().copied().max();
         for round in 0..self.a.rounds.min(PROFILE_ROUNDS) {
             eprintln!("profile: round {}", round + 1);
-            for dut in [Dut::TestpmdIo, FORWARD_RVSD] {
-                let Some(mut d) = self.start_noted(dut) else {
+            for &size in &sizes {
+                if let Some(mut d) = self.start_noted(Dut::TestpmdIo) {
+                    let args = self.forward_args(size, MODES[0].1);
+                    self.profiled_point(&mut d, "forward", "-", size, FORWARD_FLOWS, args);
+                }
+                let Some(mut d) = self.start_noted(FORWARD_RVSD) else {
                     continue;
                 };
-                let mode = if dut.name() == RVS { "dr" } else { "-" };
-                let args = self.forward_args(size, MODES[0].1);
-                self.profiled_point(&mut d, "forward", mode, size, FORWARD_FLOWS, args);
+                for &(mode, port) in &MODES {
+                    if forward_cases.contains(&(mode, size)) {
+                        let args = self.forward_args(size, port);
+                        self.profiled_point(&mut d, "forward", mode, size, FORWARD_FLOWS, args);
+                    }
+                }
             }
             let (Some(few), Some(many)) = (few, many) else {
                 continue;
@@ -1004,6 +1015,23 @@ impl Bench {
             }
         }
         Ok(())
+    }
+
+    /// The (mode, frame size) forwarding cases the profile scenario profiles: DR at the
+    /// smallest size, and every point of the results (this run's, or the earlier ones
+    /// `--merge` kept) that misses its target.
+    fn forward_profile_cases(&self) -> Vec<(&'static str, usize)> {
+        let smallest = self.a.sizes.iter().copied().min().unwrap_or(64);
+        let mut cases = vec![(MODES[0].0, smallest)];
+        for (mode, size) in self.results.missed_forward() {
+            let Some(&(mode, _)) = MODES.iter().find(|m| m.0 == mode) else {
+                continue;
+            };
+            if !cases.contains(&(mode, size)) {
+                cases.push((mode, size));
+            }
+        }
+        cases
     }
 
     /// Starts `dut`, or notes why it did not start (the scenario goes on without it).
