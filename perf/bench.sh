@@ -14,6 +14,6 @@ rvs_setup_bench
 say "building release (rvsd, rvsadm, rvs-pktgen, rvs-bench)"
 cargo build --release --quiet -p control -p rvsadm -p perf
 target=${CARGO_TARGET_DIR:-target}
-say "running the scenarios (about 25 minutes); progress below, results in perf/results/"
+say "running the scenarios (about 25 minutes, more when targets are missed); progress below, results in perf/results/"
 as_root "$target/release/rvs-bench" --bin "$target/release" --out perf/results "$@"
 say "results: perf/results/results.md, results.json, mpps_vs_size.png, ns_vs_sessions.png"

@@ -3,7 +3,7 @@
 //! (binary or library) and by symbol, and the thread's time per forwarded packet split by
 //! them. This module parses `perf report`'s text and renders the report's profile section.
 
-use crate::report::{forward_target, RVS, TESTPMD_IO};
+use crate::report::{forward_target, ratio_against, RVS, TESTPMD_IO};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -80,7 +80,8 @@ pub struct Profile {
     pub mode: String,
     pub frame_size: usize,
     pub flows: u64,
-    /// Live sessions in rvsd after the run, when known.
+    /// Live sessions in rvsd after the run, when known (the modes profiled on one rvsd each
+    /// add their flows' sessions).
     pub sessions: Option<u64>,
     /// The run's forwarded rate (frames received back by the generator per second).
     pub rx_pps: f64,
@@ -271,7 +272,8 @@ pub fn render(profiles: &[Profile]) -> String {
          tx copies), DPDK's other libraries, libc and the loader, the kernel, anything else. \
          The thread busy-polls, so its polls that find nothing count too: a device that \
          forwards all the generator offers (testpmd io, see the generator ceiling) shows its \
-         idle polling as time per packet.\n"
+         idle polling as time per packet. \"(N sessions)\": rvsd's live sessions after the \
+         run; the modes profiled at one frame size share an rvsd and add theirs.\n"
     );
     let _ = write!(s, "| profile | Mpps | ns/packet |");
     for p in Part::ALL {
@@ -329,11 +331,11 @@ pub fn render(profiles: &[Profile]) -> String {
             let _ = write!(
                 s,
                 "{mode} against testpmd io at {} B: {:.2} against {:.2} Mpps in these two runs \
-                 ({:.2}x; the target is {target}x).",
+                 ({}x; the target is {target}x).",
                 io.frame_size,
                 rvs.rx_pps / 1e6,
                 io.rx_pps / 1e6,
-                rvs.rx_pps / io.rx_pps
+                ratio_against(rvs.rx_pps / io.rx_pps, target)
             );
             if let (Some(t), Some(r), Some(on_cpu)) =
                 (io.ns_per_packet(), rvs.ns_per_packet(), rvs.window_on_cpu)
@@ -565,6 +567,15 @@ mod tests {
         assert!(
             md_short.contains("allows 100.0 ns and it took as much."),
             "{md_short}"
+        );
+        let near = Profile {
+            rx_pps: 9.97e6,
+            ..dr.clone()
+        };
+        let md_near = render(&[io.clone(), near]);
+        assert!(
+            md_near.contains("(0.798x; the target is 0.8x)"),
+            "a ratio short of its target is not rounded onto it: {md_near}"
         );
         let slow = Profile {
             rx_pps: 9e6,

@@ -222,6 +222,18 @@ impl Results {
             .collect()
     }
 
+    /// The (mode, frame size) forwarding cases the bench profiles: DR at `smallest` (the
+    /// smallest frame size of the run) and every [`missed_forward`](Self::missed_forward) point.
+    pub fn forward_profile_cases(&self, smallest: usize) -> Vec<(String, usize)> {
+        let mut cases = vec![("dr".to_string(), smallest)];
+        for case in self.missed_forward() {
+            if !cases.contains(&case) {
+                cases.push(case);
+            }
+        }
+        cases
+    }
+
     /// Frame sizes of the forwarding scenario, ascending.
     pub fn forward_sizes(&self) -> Vec<usize> {
         let mut v: Vec<usize> = self
@@ -272,7 +284,7 @@ fn ns(v: Option<f64>) -> String {
 
 /// `x` to two decimals, or more where two would round it onto `target` itself (0.697
 /// against 0.7 reads "0.697", not a missed "0.70").
-fn ratio_against(x: f64, target: f64) -> String {
+pub(crate) fn ratio_against(x: f64, target: f64) -> String {
     for decimals in 2..6 {
         let scale = 10f64.powi(decimals);
         if x == target || (x * scale).round() != (target * scale).round() {
@@ -670,6 +682,32 @@ mod tests {
             fullnat.missed_forward(),
             vec![("nat".to_string(), 64), ("fullnat".to_string(), 64)],
             "a point without its testpmd io point is not judged"
+        );
+        // Exactly on its target is met (7 of 10 Mpps), as the table says.
+        let mut on_target = r.clone();
+        on_target
+            .points
+            .push(point("forward", RVS, "fullnat", 64, 7e6));
+        assert_eq!(on_target.missed_forward(), vec![("nat".to_string(), 64)]);
+        // The profiled cases: DR at the smallest size, then each miss once.
+        assert_eq!(
+            fullnat.forward_profile_cases(64),
+            vec![
+                ("dr".to_string(), 64),
+                ("nat".to_string(), 64),
+                ("fullnat".to_string(), 64)
+            ]
+        );
+        let mut dr_missed = r.clone();
+        dr_missed.points.retain(|p| p.mode != "dr");
+        dr_missed.points.push(point("forward", RVS, "dr", 64, 7e6));
+        assert_eq!(
+            dr_missed.forward_profile_cases(64),
+            vec![("dr".to_string(), 64), ("nat".to_string(), 64)]
+        );
+        assert_eq!(
+            Results::default().forward_profile_cases(512),
+            vec![("dr".to_string(), 512)]
         );
         let s = r.scaling();
         assert_eq!(s.len(), 2);

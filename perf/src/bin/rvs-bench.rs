@@ -1017,21 +1017,16 @@ impl Bench {
         Ok(())
     }
 
-    /// The (mode, frame size) forwarding cases the profile scenario profiles: DR at the
-    /// smallest size, and every point of the results (this run's, or the earlier ones
-    /// `--merge` kept) that misses its target.
+    /// The (mode, frame size) forwarding cases the profile scenario profiles
+    /// (`Results::forward_profile_cases`: DR at the smallest size, and every point of the
+    /// results, this run's or the earlier ones `--merge` kept, that misses its target).
     fn forward_profile_cases(&self) -> Vec<(&'static str, usize)> {
         let smallest = self.a.sizes.iter().copied().min().unwrap_or(64);
-        let mut cases = vec![(MODES[0].0, smallest)];
-        for (mode, size) in self.results.missed_forward() {
-            let Some(&(mode, _)) = MODES.iter().find(|m| m.0 == mode) else {
-                continue;
-            };
-            if !cases.contains(&(mode, size)) {
-                cases.push((mode, size));
-            }
-        }
-        cases
+        self.results
+            .forward_profile_cases(smallest)
+            .into_iter()
+            .filter_map(|(mode, size)| Some((MODES.iter().find(|m| m.0 == mode)?.0, size)))
+            .collect()
     }
 
     /// Starts `dut`, or notes why it did not start (the scenario goes on without it).
