@@ -974,7 +974,8 @@ impl Bench {
             return Err("profiles need --duration 1 or more".into());
         }
         self.results.profiles.clear();
-        let forward_cases = self.forward_profile_cases();
+        let smallest = self.a.sizes.iter().copied().min().unwrap_or(64);
+        let forward_cases = self.results.forward_profile_cases(smallest);
         let mut sizes: Vec<usize> = forward_cases.iter().map(|c| c.1).collect();
         sizes.sort_unstable();
         sizes.dedup();
@@ -991,7 +992,7 @@ impl Bench {
                     continue;
                 };
                 for &(mode, port) in &MODES {
-                    if forward_cases.contains(&(mode, size)) {
+                    if forward_cases.iter().any(|(m, s)| m == mode && *s == size) {
                         let args = self.forward_args(size, port);
                         self.profiled_point(&mut d, "forward", mode, size, FORWARD_FLOWS, args);
                     }
@@ -1015,18 +1016,6 @@ impl Bench {
             }
         }
         Ok(())
-    }
-
-    /// The (mode, frame size) forwarding cases the profile scenario profiles
-    /// (`Results::forward_profile_cases`: DR at the smallest size, and every point of the
-    /// results, this run's or the earlier ones `--merge` kept, that misses its target).
-    fn forward_profile_cases(&self) -> Vec<(&'static str, usize)> {
-        let smallest = self.a.sizes.iter().copied().min().unwrap_or(64);
-        self.results
-            .forward_profile_cases(smallest)
-            .into_iter()
-            .filter_map(|(mode, size)| Some((MODES.iter().find(|m| m.0 == mode)?.0, size)))
-            .collect()
     }
 
     /// Starts `dut`, or notes why it did not start (the scenario goes on without it).
