@@ -558,7 +558,7 @@ mod tests {
             ),
             "{md}"
         );
-        // Just short of the target: "more", never "-0.0".
+        // A hair past the target (99.999 ns against 100.0): "as much", never "0.0 ns less".
         let short = Profile {
             rx_pps: 10.0001e6,
             ..dr.clone()
