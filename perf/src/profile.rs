@@ -271,9 +271,9 @@ pub fn render(profiles: &[Profile]) -> String {
          code: the device's own binary (rvsd, or dpdk-testpmd), the memif driver (its rx and \
          tx copies), DPDK's other libraries, libc and the loader, the kernel, anything else. \
          The thread busy-polls, so its polls that find nothing count too: a device that \
-         forwards all the generator offers (testpmd io, see the generator ceiling) shows its \
-         idle polling as time per packet. \"(N sessions)\": rvsd's live sessions after the \
-         run; the modes profiled at one frame size share an rvsd and add theirs.\n"
+         forwards all the generator offers (a point the generator paced, see \"The generator \
+         against testpmd io\") shows its idle polling as time per packet. \"(N sessions)\": \
+         rvsd's live sessions after the run; the modes profiled at one frame size share an rvsd and add theirs.\n"
     );
     let _ = write!(s, "| profile | Mpps | ns/packet |");
     for p in Part::ALL {

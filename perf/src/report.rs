@@ -92,6 +92,10 @@ pub struct Point {
 }
 
 /// True when a round ran with the generator's and the device's cpus far apart (known only).
+/// Refusals per frame sent from which a point counts as paced by the device
+/// ([`Point::paced_by_device`]); a generator that outruns the device sees tens per frame.
+pub const PACED_BY_DEVICE: f64 = 0.01;
+
 pub fn far(c2c_ns: Option<f64>) -> bool {
     c2c_ns.is_some_and(|ns| ns > FAR_NS)
 }
@@ -132,6 +136,15 @@ impl Point {
                 ..round
             };
         }
+    }
+
+    /// Whether the device under test set this point's rate: the generator sends as fast as the
+    /// device takes its frames, so refusals (the device's rx ring full, or every mbuf in flight
+    /// in its rings) in at least [`PACED_BY_DEVICE`] of the frames sent mean the generator had
+    /// more to offer. A point without them was paced by the generator, and its rate is only a
+    /// lower bound of the device's.
+    pub fn paced_by_device(&self) -> bool {
+        self.gen.tx_refused as f64 >= PACED_BY_DEVICE * self.gen.sent as f64
     }
 
     /// Rounds that ran with the cpus far apart.
@@ -334,10 +347,23 @@ pub fn render_markdown(r: &Results) -> String {
                 let sw = r.find("forward", TESTPMD_5TSWAP, "-", size);
                 let target = forward_target(mode);
                 let ratio = r.forward_ratio(mode, size);
-                let t = match (target, ratio) {
+                let mut t = match (target, ratio) {
                     (Some(target), Some(x)) => format!("{} (>= {target})", verdict(x >= target)),
                     _ => "-".into(),
                 };
+                // A rate the generator set is not the device's limit (see the generator section).
+                let generator_paced: Vec<&str> = [("rvs", Some(p)), ("testpmd io", io)]
+                    .into_iter()
+                    .filter(|(_, q)| q.is_some_and(|q| !q.paced_by_device()))
+                    .map(|(name, _)| name)
+                    .collect();
+                if ratio.is_some() && !generator_paced.is_empty() {
+                    let _ = write!(
+                        t,
+                        "; paced by the generator: {}",
+                        generator_paced.join(", ")
+                    );
+                }
                 let _ = writeln!(
                     s,
                     "| {} | {size} | {} | {} | {} | {} | {t} | {} / {} | {} / {} | {} / {} |",
@@ -512,23 +538,34 @@ pub fn render_markdown(r: &Results) -> String {
         .filter(|p| p.scenario == "forward" && p.dut == TESTPMD_IO)
         .collect();
     if !gen.is_empty() {
+        let _ = writeln!(s, "## The generator against testpmd io\n");
         let _ = writeln!(
             s,
-            "## Generator ceiling (generator looped through testpmd io)\n"
+            "The generator sends as fast as the device takes its frames and offers a refused \
+             frame again. Where the device refused frames (its rx ring full, or every mbuf in \
+             flight), the device set the rate and the generator could offer at least this much; \
+             where it refused none, the generator set it and the ratios at that size compare \
+             the generator's rate, not the device's.\n"
         );
         let _ = writeln!(
             s,
-            "| size (B) | offered Mpps | received Mpps | Gbit/s received |"
+            "| size (B) | offered Mpps | received Mpps | Gbit/s received | refused per frame sent | rate set by |"
         );
-        let _ = writeln!(s, "| ---: | ---: | ---: | ---: |");
+        let _ = writeln!(s, "| ---: | ---: | ---: | ---: | ---: | --- |");
         for p in gen {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.1} |",
+                "| {} | {} | {} | {:.1} | {:.2} | {} |",
                 p.frame_size,
                 mpps(p.gen.tx_pps),
                 mpps(p.gen.rx_pps),
-                p.gen.rx_pps * (p.frame_size as f64 + 20.0) * 8.0 / 1e9
+                p.gen.rx_pps * (p.frame_size as f64 + 20.0) * 8.0 / 1e9,
+                p.gen.tx_refused as f64 / p.gen.sent.max(1) as f64,
+                if p.paced_by_device() {
+                    "testpmd io"
+                } else {
+                    "the generator"
+                }
             );
         }
         let _ = writeln!(s);
@@ -600,6 +637,8 @@ mod tests {
             gen: GenResult {
                 rx_pps,
                 tx_pps: rx_pps,
+                sent: 1000,
+                tx_refused: 5000,
                 ..GenResult::default()
             },
             rounds: vec![rx_pps],
@@ -751,11 +790,44 @@ mod tests {
         assert!(md.contains(
             "instead of the changes (control, same rvsd, just before): lost per round 4, 0;"
         ));
-        assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 |"));
+        assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 | 5.00 | testpmd io |"));
         assert!(md.contains(
             "costs 150.0 ns in 64 MiB and 240.0 ns in 3072 MiB, the size of rvsd's session table \
              here (1.60x)"
         ));
+    }
+
+    #[test]
+    fn a_point_without_refusals_is_named_as_paced_by_the_generator() {
+        fn testpmd_io(r: &mut Results) -> &mut Point {
+            r.points
+                .iter_mut()
+                .find(|p| p.scenario == "forward" && p.dut == TESTPMD_IO)
+                .unwrap()
+        }
+        let mut r = sample();
+        // 9 refusals in 1000 frames: under 1 %, so the generator set testpmd io's rate.
+        testpmd_io(&mut r).gen.tx_refused = 9;
+        assert!(!testpmd_io(&mut r).paced_by_device());
+        let md = render_markdown(&r);
+        assert!(
+            md.contains("| 0.90 | met (>= 0.8); paced by the generator: testpmd io |"),
+            "{md}"
+        );
+        assert!(md.contains("| 64 | 10.00 | 10.00 | 6.7 | 0.01 | the generator |"));
+        // 10 in 1000 is the threshold: the device set the rate, and the verdict stands alone.
+        testpmd_io(&mut r).gen.tx_refused = 10;
+        let md = render_markdown(&r);
+        assert!(md.contains("| 0.90 | met (>= 0.8) |"), "{md}");
+        // rvs's own point is marked the same way.
+        let dr = r.points.iter_mut();
+        let dr = dr
+            .filter(|p| p.scenario == "forward")
+            .find(|p| p.mode == "dr")
+            .unwrap();
+        dr.gen.tx_refused = 0;
+        let md = render_markdown(&r);
+        assert!(md.contains("| 0.90 | met (>= 0.8); paced by the generator: rvs |"));
     }
 
     #[test]
