@@ -273,7 +273,8 @@ pub fn render(profiles: &[Profile]) -> String {
          The thread busy-polls, so its polls that find nothing count too: a device that \
          forwards all the generator offers (a point the generator paced, see \"The generator \
          against testpmd io\") shows its idle polling as time per packet. \"(N sessions)\": \
-         rvsd's live sessions after the run; the modes profiled at one frame size share an rvsd and add theirs.\n"
+         rvsd's live sessions after the run; the modes profiled at one frame size share an \
+         rvsd and add theirs.\n"
     );
     let _ = write!(s, "| profile | Mpps | ns/packet |");
     for p in Part::ALL {
