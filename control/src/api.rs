@@ -8,13 +8,10 @@
 //! - Requests are capped at `rvs_api::MAX_REQUEST` bytes and a connection silent for
 //!   [`IDLE_TIMEOUT`] is closed; at most [`MAX_CONNECTIONS`] are served at once.
 //! - Connection threads never touch the daemon: they hand each request to the control thread
-//!   (the only owner of the [`Daemon`]) over a channel and wait for its answer. Read-only
-//!   requests are answered; mutating ones are applied atomically and written to the audit log
-//!   (who, what, result).
+//!   (the only owner of the [`Daemon`](crate::daemon::Daemon), see [`crate::control_loop`])
+//!   over a channel and wait for its answer. Read-only requests are answered; mutating ones are
+//!   applied atomically and written to the [`AuditLog`] (who, what, result).
 
-use crate::admin;
-use crate::daemon::Daemon;
-use crate::stats::{Estimator, RATE_INTERVAL};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::{Gid, Group};
 use rvs_api::{
@@ -27,9 +24,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A connection silent this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,13 +34,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_CONNECTIONS: usize = 16;
 /// How long a connection waits for the control thread's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the control thread waits for a call before its next housekeeping round: learning
-/// the ARP the workers hand over (the control ring, 1024 frames, is read this often), neighbour
-/// requests and gratuitous ARP, snapshot acknowledgements and reclaim, resending commands a
-/// full command ring held back, and noticing shutdown. Calls are answered as they arrive, and
-/// requests to the workers poll on their own. 10 ms keeps the thread's wake-ups (~100/s) off
-/// the cpu it shares with other processes, where 1 ms cost ~1000 preemptions a second.
-const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Who is asking (from SO_PEERCRED).
 #[derive(Debug, Clone, Copy)]
@@ -341,49 +331,6 @@ fn utc(secs: u64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// The control thread's loop: answers calls, runs the daemon's housekeeping, refreshes rates
-/// and metrics every [`RATE_INTERVAL`], until `stop` is set.
-pub fn control_loop(
-    d: &mut Daemon,
-    server: Option<&ApiServer>,
-    audit: &mut AuditLog,
-    metrics: Option<&crate::metrics::Metrics>,
-    stop: &AtomicBool,
-) {
-    let mut est = Estimator::default();
-    let mut next_tick = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        d.poll();
-        if Instant::now() >= next_tick {
-            next_tick = Instant::now() + RATE_INTERVAL;
-            if est.tick(d).is_ok() {
-                if let Some(m) = metrics {
-                    m.update(d, &est);
-                }
-            }
-        }
-        let call = match server {
-            Some(s) => match s.calls().recv_timeout(HOUSEKEEPING_INTERVAL) {
-                Ok(c) => Some(c),
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
-            },
-            None => {
-                std::thread::sleep(HOUSEKEEPING_INTERVAL);
-                None
-            }
-        };
-        if let Some(call) = call {
-            let mutating = call.request.is_mutating();
-            let request = call.request.clone();
-            let result = admin::handle(d, &mut est, call.request);
-            if mutating {
-                audit.record(&call.peer, &request, &result);
-            }
-            let _ = call.answer.send(result);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! The rvs control plane and the `rvsd` daemon: configuration ([`config`]), the running
 //! appliance ([`daemon`]: ports, workers, neighbours, snapshot compilation), publishing
-//! snapshots and requests to the workers ([`publish`]) and steering FULLNAT replies ([`flow`]).
+//! snapshots and requests to the workers ([`publish`]), steering FULLNAT replies ([`flow`]), the
+//! control thread's loop ([`control_loop`]) and the control socket it answers ([`api`]).
 //! The data path it drives lives in `dataplane`.
 
 pub mod admin;
 pub mod api;
 pub mod config;
+pub mod control_loop;
 pub mod daemon;
 pub mod dest_ids;
 pub mod flow;

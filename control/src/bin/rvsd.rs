@@ -4,8 +4,9 @@
 //! closes the ports.
 
 use clap::Parser;
-use control::api::{control_loop, ApiServer, AuditLog};
+use control::api::{ApiServer, AuditLog};
 use control::config;
+use control::control_loop;
 use control::daemon::{self, Daemon};
 use control::metrics::Metrics;
 use dataplane::dpdk::Eal;
@@ -112,7 +113,7 @@ fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    control_loop(&mut d, Some(&server), &mut audit, metrics.as_ref(), &stop);
+    control_loop::run(&mut d, Some(&server), &mut audit, metrics.as_ref(), &stop);
     drop(server);
     eprintln!("rvsd: stopping");
     let counters = d.shutdown();
