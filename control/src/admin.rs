@@ -33,7 +33,7 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             if let Some(id) = service {
                 find(d.services(), &key(&id)?).ok_or(NO_SUCH_SERVICE)?;
             }
-            est.refresh(d).map_err(|e| e.to_string())?;
+            est.refresh(d.dest_stats().map_err(|e| e.to_string())?);
             let only = service.map(|id| key(&id)).transpose()?;
             Ok(Response::Services(
                 d.services()
@@ -92,7 +92,9 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             if departs {
                 // The departing servers' last counters, kept for their services; if a worker
                 // is late, the last sample (at most 2 s old) stands in: the change goes on.
-                let _ = est.refresh(d);
+                if let Ok(sample) = d.dest_stats() {
+                    est.refresh(sample);
+                }
             }
             d.set_services(services).map_err(|e| snapshot_message(&e))?;
             if departs {

@@ -46,10 +46,12 @@ pub fn run(
 /// Samples the workers' per-server counters into `est` and, if that worked, publishes the
 /// metrics. A late worker skips this round: rates keep their last estimate.
 fn sample(d: &mut Daemon, est: &mut Estimator, metrics: Option<&Metrics>) {
-    if est.tick(d).is_ok() {
-        if let Some(m) = metrics {
-            m.update(d, est);
-        }
+    let Ok(sample) = d.dest_stats() else {
+        return;
+    };
+    est.tick(sample, Instant::now());
+    if let Some(m) = metrics {
+        m.update(d, est);
     }
 }
 

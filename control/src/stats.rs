@@ -1,13 +1,12 @@
 //! Per-real-server counters and rates as ipvsadm shows them (--stats, --rate): the control
 //! thread samples the workers' counters every [`RATE_INTERVAL`] and derives per-second rates
-//! from two samples, like the kernel's estimator (which uses 2 s too).
+//! from two samples, like the kernel's estimator (which uses 2 s too). The [`Estimator`] is fed
+//! plain data: the caller reads the samples (`Daemon::dest_stats`) and says when.
 //!
 //! Service and total counters never go back when servers leave (Prometheus counters must not,
 //! and IPVS keeps them per service): a departing server's last counters are retired into its
 //! service's and the total's, until `-Z` zeroes them or the service is deleted.
 
-use crate::daemon::Daemon;
-use crate::publish::RequestError;
 use dataplane::forward::DestStats;
 use dataplane::snapshot::{ServiceConfig, ServiceKey};
 use rvs_api as api;
@@ -33,10 +32,10 @@ fn per_second(new: u64, old: u64, secs: f64) -> u64 {
 }
 
 impl Estimator {
-    /// Takes a new sample and derives rates against the previous one.
-    pub fn tick(&mut self, d: &mut Daemon) -> Result<(), RequestError> {
-        self.refresh(d)?;
-        let now = Instant::now();
+    /// Takes `sample` (the workers' per-server counters summed, as `Daemon::dest_stats` gives
+    /// them), read at `now`, and derives rates against the previous sample.
+    pub fn tick(&mut self, sample: Vec<DestStats>, now: Instant) {
+        self.refresh(sample);
         if let Some((then, old)) = &self.previous {
             let secs = now.duration_since(*then).as_secs_f64().max(0.001);
             self.rates = self
@@ -56,13 +55,12 @@ impl Estimator {
                 .collect();
         }
         self.previous = Some((now, self.current.clone()));
-        Ok(())
     }
 
-    /// Fresh counters (rates keep their last estimate).
-    pub fn refresh(&mut self, d: &mut Daemon) -> Result<(), RequestError> {
-        self.current = d.dest_stats()?.into_iter().map(|s| (s.id, s)).collect();
-        Ok(())
+    /// Fresh counters from `sample` (as for [`tick`](Self::tick)); rates keep their last
+    /// estimate.
+    pub fn refresh(&mut self, sample: Vec<DestStats>) {
+        self.current = sample.into_iter().map(|s| (s.id, s)).collect();
     }
 
     /// After `-Z`: the counters of service `zeroed` (its key and its servers' ids), or of all
@@ -154,13 +152,20 @@ fn has(kept: Option<&ServiceConfig>, id: u32) -> bool {
 mod tests {
     use super::*;
     use dataplane::conn::{Addr, PROTO_TCP};
-    use dataplane::snapshot::DestConfig;
+    use dataplane::snapshot::{DestConfig, Method};
+    use dataplane::wire::ethernet::MacAddr;
 
     fn service(port: u16, ids: &[u32]) -> ServiceConfig {
         let dest = |id: u32| DestConfig {
             id,
             addr: Addr::v4([10, 0, 1, id as u8]),
-            ..crate::admin::blank_dest()
+            port: 0,
+            weight: 1,
+            method: Method::Dr,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            mac: MacAddr::ZERO,
+            interface: 0,
         };
         ServiceConfig {
             key: ServiceKey {
@@ -221,5 +226,33 @@ mod tests {
         assert_eq!(conns(&est, &t3), (vec![0], 30), "-Z of service 81");
         est.forget(None);
         assert_eq!(conns(&est, &t3), (vec![0], 0), "-Z");
+    }
+
+    /// Rates are the difference of two samples over the time between them.
+    #[test]
+    fn rates_come_from_two_samples() {
+        let sample = |conns, in_bytes| {
+            vec![DestStats {
+                id: 7,
+                conns,
+                in_bytes,
+                ..DestStats::default()
+            }]
+        };
+        let t0 = Instant::now();
+        let mut est = Estimator::default();
+        est.tick(sample(10, 1_000), t0);
+        assert_eq!(
+            est.dest(7).1,
+            api::Rates::default(),
+            "one sample: no rate yet"
+        );
+        est.tick(sample(30, 5_000), t0 + RATE_INTERVAL);
+        let (stats, rates, _, _) = est.dest(7);
+        assert_eq!((stats.conns, stats.in_bytes), (30, 5_000));
+        assert_eq!((rates.cps, rates.in_bps), (10, 2_000));
+        est.refresh(sample(50, 5_000));
+        assert_eq!(est.dest(7).0.conns, 50);
+        assert_eq!(est.dest(7).1.cps, 10, "a refresh keeps the last rates");
     }
 }
