@@ -1,12 +1,14 @@
 //! The running appliance: ports, pinned workers, the neighbour cache and the service table.
 //!
-//! Setup is separate from the loops (as in DPDK's l3fwd): [`open_ports`] opens the configured
-//! devices, [`Daemon::start`] configures queues (one rx and one tx queue per worker on every
-//! port; the control thread's own frames go out through worker 0), builds the first snapshot, launches
-//! one [`Worker`] per worker lcore and sends gratuitous ARP. [`Daemon::poll`] is one iteration
-//! of the control thread: neighbour learning and resolution, snapshot acknowledgements and
-//! reclaim. [`Daemon::shutdown`] stops the workers (they drain their tx buffers) and closes the
-//! ports.
+//! Setup is separate from the loops (as in DPDK's l3fwd): [`create_pool`] and [`open_ports`]
+//! open the configured devices, and [`Daemon::start`] runs the named setup steps in order:
+//! interfaces, route and neighbour tables, the first snapshot, the rings, starting the ports,
+//! the queues (one rx and one tx queue per worker on every port; the control thread's own
+//! frames go out through worker 0) and one [`Worker`] launched per worker lcore; the first
+//! [`Daemon::poll`] then sends gratuitous ARP. [`Daemon::poll`] is one iteration of the control
+//! thread (`crate::control_loop` runs it): neighbour learning and resolution, snapshot
+//! acknowledgements and reclaim. [`Daemon::shutdown`] stops the workers (they drain their tx
+//! buffers) and closes the ports.
 //!
 //! The operator's intent is [`Daemon::services`] (the same `ServiceConfig` the snapshot holds);
 //! [`compile`] turns it into a snapshot by filling in each real server's interface and next-hop
@@ -31,11 +33,12 @@ use dataplane::route::RouteTable;
 use dataplane::snapshot::{Interface, ServiceConfig, Snapshot, SnapshotError};
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{
-    Command, ReplyBody, SessionEntry, SharedCounters, Worker, WorkerCounters, WorkerIo, WorkerLinks,
+    Command, Reply, ReplyBody, SessionEntry, SharedCounters, Worker, WorkerCounters, WorkerIo,
+    WorkerLinks,
 };
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -167,6 +170,331 @@ pub fn compile(
     Ok((snapshot, wanted))
 }
 
+/// Setup step: each port's interface (MAC, configured or the device's; its own addresses, then
+/// the VIPs it announces), and the interface number of each DPDK port id (`u16::MAX` for ports
+/// that are not ours).
+fn interfaces(config: &Config, ports: &[Port]) -> Result<(Vec<Interface>, Vec<u16>), DaemonError> {
+    let mut interfaces = Vec::with_capacity(ports.len());
+    let mut interface_of_port = Vec::new();
+    for (i, (spec, port)) in config.ports.iter().zip(ports).enumerate() {
+        let mac = match spec.mac {
+            Some(m) => m,
+            None => MacAddr(port.mac().map_err(dpdk(format!("ports[{i}] MAC")))?),
+        };
+        let mut addrs: Vec<Addr> = spec
+            .addrs
+            .iter()
+            .map(|p| Addr::v4(p.addr.octets()))
+            .collect();
+        addrs.extend(spec.vips.iter().map(|v| Addr::v4(v.octets())));
+        interfaces.push(Interface {
+            mac,
+            addrs,
+            mtu: spec.mtu,
+        });
+        let id = usize::from(port.id().0);
+        if interface_of_port.len() <= id {
+            interface_of_port.resize(id + 1, u16::MAX);
+        }
+        interface_of_port[id] = i as u16;
+    }
+    Ok((interfaces, interface_of_port))
+}
+
+/// Setup step: the ports' connected subnets and the configured static routes.
+fn route_table(config: &Config) -> Result<RouteTable, DaemonError> {
+    let connected: Vec<(u16, Ipv4Addr, u8)> = config
+        .ports
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.addrs.iter().map(move |a| (i as u16, a.addr, a.len)))
+        .collect();
+    let statics: Vec<(Ipv4Addr, u8, Ipv4Addr)> = config
+        .routes
+        .iter()
+        .map(|r| (r.prefix.addr, r.prefix.len, r.via))
+        .collect();
+    RouteTable::new(&connected, &statics).map_err(|e| DaemonError::Route(e.to_string()))
+}
+
+/// Setup step: a neighbour cache holding the configured static neighbours.
+fn neighbour_table(config: &Config) -> NeighbourTable {
+    let mut neighbours = NeighbourTable::new();
+    for n in &config.neighbours {
+        neighbours.add_static(n.port, n.addr, n.mac);
+    }
+    neighbours
+}
+
+/// Setup step: generation 1, compiled from `services`; its next hops are wanted from time 0
+/// (the daemon's clock starts here).
+fn first_snapshot(
+    interfaces: &[Interface],
+    routes: &RouteTable,
+    neighbours: &mut NeighbourTable,
+    services: &[ServiceConfig],
+) -> Result<Arc<Snapshot>, DaemonError> {
+    let now_ms = 0;
+    let (snapshot, wanted) =
+        compile(1, interfaces, routes, neighbours, services).map_err(DaemonError::Snapshot)?;
+    for (i, a) in wanted {
+        neighbours.want(i, a, now_ms);
+    }
+    Ok(Arc::new(snapshot))
+}
+
+/// The rings of one start, until they are handed to the workers ([`Rings::links`]) and the
+/// control thread (`to_worker`, `from_workers`). Command and reply rings are made per worker
+/// as it is launched ([`command_rings`]).
+struct Rings {
+    /// Tells the rings of this start from those of an earlier one in the same process.
+    instance: u32,
+    /// Each worker's redirect ring, read by that worker, in worker order.
+    redirect_in: std::vec::IntoIter<Consumer<Mbuf>>,
+    /// The same rings' producer ends, written by every other worker.
+    redirect_out: Vec<Producer<Mbuf>>,
+    /// Workers -> control thread (ARP), shared by the workers.
+    to_control: Producer<Mbuf>,
+    from_workers: Consumer<Mbuf>,
+    /// Control thread -> worker 0 (the frames the control thread sends).
+    to_worker: Producer<Mbuf>,
+    from_control: Option<Consumer<Mbuf>>,
+}
+
+impl Rings {
+    /// Setup step: a redirect ring per worker and the two control rings.
+    fn create(eal: &Eal, workers: usize) -> Result<Rings, DaemonError> {
+        static INSTANCE: AtomicU32 = AtomicU32::new(0);
+        let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
+        let mut redirect_in = Vec::with_capacity(workers);
+        let mut redirect_out = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (p, c) = channel::<Mbuf>(
+                eal,
+                &format!("rvs_redirect_{instance}_{w}"),
+                REDIRECT_RING,
+                Producers::Multi,
+                SOCKET_ANY,
+            )
+            .map_err(dpdk("redirect ring"))?;
+            redirect_in.push(c);
+            redirect_out.push(p);
+        }
+        let (to_control, from_workers) = channel::<Mbuf>(
+            eal,
+            &format!("rvs_to_control_{instance}"),
+            CONTROL_RING,
+            Producers::Multi,
+            SOCKET_ANY,
+        )
+        .map_err(dpdk("control ring"))?;
+        let (to_worker, from_control) = channel::<Mbuf>(
+            eal,
+            &format!("rvs_from_control_{instance}"),
+            CONTROL_RING,
+            Producers::Single,
+            SOCKET_ANY,
+        )
+        .map_err(dpdk("control ring"))?;
+        Ok(Rings {
+            instance,
+            redirect_in: redirect_in.into_iter(),
+            redirect_out,
+            to_control,
+            from_workers,
+            to_worker,
+            from_control: Some(from_control),
+        })
+    }
+
+    /// Worker `w`'s links, for the workers in order from 0: its redirect ring, the other
+    /// workers', the shared ring to the control thread, its command ring ends, and (the first
+    /// worker only) the control thread's frames.
+    fn links(&mut self, w: usize, ends: CommandEnds) -> Result<WorkerLinks, DaemonError> {
+        let redirect_out = self
+            .redirect_out
+            .iter()
+            .enumerate()
+            .map(|(o, p)| if o == w { None } else { p.try_clone() })
+            .collect();
+        Ok(WorkerLinks {
+            redirect_in: self
+                .redirect_in
+                .next()
+                .ok_or_else(|| DaemonError::Setup("redirect rings".into()))?,
+            redirect_out,
+            to_control: self
+                .to_control
+                .try_clone()
+                .ok_or_else(|| DaemonError::Setup("control ring".into()))?,
+            from_control: self.from_control.take(),
+            commands: ends.commands,
+            replies: ends.replies,
+        })
+    }
+}
+
+/// Setup step: starts every port.
+fn start_ports(ports: &mut [Port]) -> Result<(), DaemonError> {
+    for port in ports {
+        port.start()
+            .map_err(dpdk(format!("starting {}", port.name())))?;
+    }
+    Ok(())
+}
+
+/// Setup step: worker `w` gets queue `w` (rx and tx) of every port, in port order.
+fn worker_queues(
+    ports: &mut [Port],
+    workers: usize,
+    interface_of_port: &[u16],
+) -> Result<Vec<WorkerIo>, DaemonError> {
+    let mut queues: Vec<WorkerIo> = (0..workers)
+        .map(|_| WorkerIo {
+            rx: Vec::new(),
+            tx: Vec::new(),
+            interface_of_port: interface_of_port.to_vec(),
+        })
+        .collect();
+    for port in ports {
+        for (w, io) in queues.iter_mut().enumerate() {
+            let q = w as u16;
+            let name = port.name().to_string();
+            let missing = || DaemonError::Setup(format!("{name}: queue {q} taken"));
+            io.rx.push(port.rx_queue(q).ok_or_else(missing)?);
+            io.tx.push(port.tx_queue(q).ok_or_else(missing)?);
+        }
+    }
+    Ok(queues)
+}
+
+/// What every worker is launched with.
+struct Launch<'a> {
+    eal: &'a Eal,
+    config: &'a Config,
+    /// The snapshot each forwarder starts on.
+    snapshot: &'a Arc<Snapshot>,
+    /// Set to stop the workers.
+    stop: &'a Arc<AtomicBool>,
+    tsc_hz: u64,
+}
+
+/// The launched workers, as the daemon keeps them.
+struct Workers {
+    /// The control thread's ends of each worker's command and reply rings.
+    channels: Vec<WorkerChannel>,
+    counters: Vec<Arc<SharedCounters>>,
+    launched: Vec<lcore::Launched>,
+}
+
+/// Setup step: launches one worker per worker lcore, worker `w` with `queues[w]`. On an error
+/// after some workers were launched, they are stopped and waited for before the error is
+/// returned, so that no worker keeps polling (and holding its queues).
+fn launch_workers(
+    launch: &Launch,
+    queues: Vec<WorkerIo>,
+    rings: &mut Rings,
+) -> Result<Workers, DaemonError> {
+    let n = queues.len();
+    let mut workers = Workers {
+        channels: Vec::with_capacity(n),
+        counters: Vec::with_capacity(n),
+        launched: Vec::with_capacity(n),
+    };
+    for (w, io) in queues.into_iter().enumerate() {
+        if let Err(e) = launch_worker(launch, w, io, rings, &mut workers) {
+            stop_workers(launch.stop, &mut workers.launched);
+            return Err(e);
+        }
+    }
+    Ok(workers)
+}
+
+/// Worker `w`: its command rings, links and forwarder, launched on its lcore.
+fn launch_worker(
+    launch: &Launch,
+    w: usize,
+    io: WorkerIo,
+    rings: &mut Rings,
+    workers: &mut Workers,
+) -> Result<(), DaemonError> {
+    let (channel, ends) = command_rings(launch.eal, rings.instance, w)?;
+    workers.channels.push(channel);
+    let links = rings.links(w, ends)?;
+    let config = launch.config;
+    let fc = ForwarderConfig {
+        worker: w as u16,
+        workers: config.cores.workers.len() as u16,
+        capacity: config.sessions.capacity,
+        seed: random_seed(w),
+        timeouts: config.sessions.timeouts,
+        full_policy: config.sessions.full_policy,
+    };
+    let forwarder = Forwarder::new(&fc, launch.snapshot.clone())
+        .map_err(|e| DaemonError::Setup(format!("sessions.capacity: {e:?}")))?;
+    let shared = Arc::new(SharedCounters::default());
+    workers.counters.push(shared.clone());
+    let worker = Worker::new(
+        w as u16,
+        forwarder,
+        io,
+        links,
+        shared,
+        launch.tsc_hz,
+        u64::from(config.dataplane.burst_drain_us),
+    );
+    let stop = launch.stop.clone();
+    let lcore_id = config.cores.workers[w];
+    let job = move || {
+        drop(worker.run(&stop));
+        0
+    };
+    workers.launched.push(
+        lcore::launch(launch.eal, lcore_id, job)
+            .map_err(dpdk(format!("worker lcore {lcore_id}")))?,
+    );
+    Ok(())
+}
+
+/// A worker's ends of its command and reply rings.
+struct CommandEnds {
+    commands: Consumer<Box<Command>>,
+    replies: Producer<Box<Reply>>,
+}
+
+/// Worker `w`'s command and reply rings: the control thread's ends, and the worker's.
+fn command_rings(
+    eal: &Eal,
+    instance: u32,
+    w: usize,
+) -> Result<(WorkerChannel, CommandEnds), DaemonError> {
+    let (cmd_p, cmd_c) = channel::<Box<Command>>(
+        eal,
+        &format!("rvs_cmd_{instance}_{w}"),
+        COMMAND_RING,
+        Producers::Single,
+        SOCKET_ANY,
+    )
+    .map_err(dpdk("command ring"))?;
+    let (rep_p, rep_c) = channel(
+        eal,
+        &format!("rvs_reply_{instance}_{w}"),
+        COMMAND_RING,
+        Producers::Single,
+        SOCKET_ANY,
+    )
+    .map_err(dpdk("reply ring"))?;
+    let channel = WorkerChannel {
+        commands: cmd_p,
+        replies: rep_c,
+    };
+    let ends = CommandEnds {
+        commands: cmd_c,
+        replies: rep_p,
+    };
+    Ok((channel, ends))
+}
+
 pub struct Daemon {
     config: Config,
     pool: Mempool,
@@ -196,7 +524,11 @@ pub struct Daemon {
 
 impl Daemon {
     /// Configures `ports` (in config order), launches the workers and sends gratuitous ARP.
-    /// The workers start forwarding with the configured services at once.
+    /// The workers start forwarding with the configured services at once. The steps, in order:
+    /// `interfaces`, `route_table` and `neighbour_table` from the config, `first_snapshot`,
+    /// `Rings::create`, `start_ports`, `worker_queues` and `launch_workers`; then the control
+    /// thread's first [`poll`](Self::poll). A step that fails ends the start with its error;
+    /// workers launched by then are stopped and waited for first.
     pub fn start(
         eal: &Eal,
         config: Config,
@@ -211,200 +543,24 @@ impl Daemon {
                 config.ports.len()
             )));
         }
-        // Interfaces: MAC (configured or the device's), own addresses then announced VIPs.
-        let mut interfaces = Vec::with_capacity(ports.len());
-        let mut interface_of_port = Vec::new();
-        for (i, (spec, port)) in config.ports.iter().zip(&ports).enumerate() {
-            let mac = match spec.mac {
-                Some(m) => m,
-                None => MacAddr(port.mac().map_err(dpdk(format!("ports[{i}] MAC")))?),
-            };
-            let mut addrs: Vec<Addr> = spec
-                .addrs
-                .iter()
-                .map(|p| Addr::v4(p.addr.octets()))
-                .collect();
-            addrs.extend(spec.vips.iter().map(|v| Addr::v4(v.octets())));
-            interfaces.push(Interface {
-                mac,
-                addrs,
-                mtu: spec.mtu,
-            });
-            let id = usize::from(port.id().0);
-            if interface_of_port.len() <= id {
-                interface_of_port.resize(id + 1, u16::MAX);
-            }
-            interface_of_port[id] = i as u16;
-        }
-        let connected: Vec<(u16, Ipv4Addr, u8)> = config
-            .ports
-            .iter()
-            .enumerate()
-            .flat_map(|(i, p)| p.addrs.iter().map(move |a| (i as u16, a.addr, a.len)))
-            .collect();
-        let statics: Vec<(Ipv4Addr, u8, Ipv4Addr)> = config
-            .routes
-            .iter()
-            .map(|r| (r.prefix.addr, r.prefix.len, r.via))
-            .collect();
-        let routes =
-            RouteTable::new(&connected, &statics).map_err(|e| DaemonError::Route(e.to_string()))?;
-        let mut neighbours = NeighbourTable::new();
-        for n in &config.neighbours {
-            neighbours.add_static(n.port, n.addr, n.mac);
-        }
+        let (interfaces, interface_of_port) = interfaces(&config, &ports)?;
+        let routes = route_table(&config)?;
+        let mut neighbours = neighbour_table(&config);
         let services = config.services.clone();
         let started = Instant::now();
-        let now_ms = 0;
-        let (snapshot, wanted) = compile(1, &interfaces, &routes, &neighbours, &services)
-            .map_err(DaemonError::Snapshot)?;
-        for (i, a) in wanted {
-            neighbours.want(i, a, now_ms);
-        }
-        let snapshot = Arc::new(snapshot);
-
-        static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
-        // Rings: a redirect ring per worker, one control ring, command/reply rings per worker.
-        let mut redirect_in = Vec::with_capacity(n_workers);
-        let mut redirect_producers = Vec::with_capacity(n_workers);
-        for w in 0..n_workers {
-            let (p, c) = channel::<Mbuf>(
-                eal,
-                &format!("rvs_redirect_{instance}_{w}"),
-                REDIRECT_RING,
-                Producers::Multi,
-                SOCKET_ANY,
-            )
-            .map_err(dpdk("redirect ring"))?;
-            redirect_in.push(c);
-            redirect_producers.push(p);
-        }
-        let (to_control, from_workers) = channel::<Mbuf>(
-            eal,
-            &format!("rvs_to_control_{instance}"),
-            CONTROL_RING,
-            Producers::Multi,
-            SOCKET_ANY,
-        )
-        .map_err(dpdk("control ring"))?;
-        let (to_worker, from_control) = channel::<Mbuf>(
-            eal,
-            &format!("rvs_from_control_{instance}"),
-            CONTROL_RING,
-            Producers::Single,
-            SOCKET_ANY,
-        )
-        .map_err(dpdk("control ring"))?;
-        let mut from_control = Some(from_control);
-
-        for port in &mut ports {
-            port.start()
-                .map_err(dpdk(format!("starting {}", port.name())))?;
-        }
-        let mut per_worker_queues: Vec<WorkerIo> = (0..n_workers)
-            .map(|_| WorkerIo {
-                rx: Vec::new(),
-                tx: Vec::new(),
-                interface_of_port: interface_of_port.clone(),
-            })
-            .collect();
-        for port in &mut ports {
-            for (w, io) in per_worker_queues.iter_mut().enumerate() {
-                let q = w as u16;
-                let name = port.name().to_string();
-                let missing = || DaemonError::Setup(format!("{name}: queue {q} taken"));
-                io.rx.push(port.rx_queue(q).ok_or_else(missing)?);
-                io.tx.push(port.tx_queue(q).ok_or_else(missing)?);
-            }
-        }
-
+        let snapshot = first_snapshot(&interfaces, &routes, &mut neighbours, &services)?;
+        let mut rings = Rings::create(eal, n_workers)?;
+        start_ports(&mut ports)?;
+        let queues = worker_queues(&mut ports, n_workers, &interface_of_port)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let tsc_hz = lcore::tsc_hz(eal);
-        let mut channels = Vec::with_capacity(n_workers);
-        let mut counters = Vec::with_capacity(n_workers);
-        let mut launched = Vec::with_capacity(n_workers);
-        let mut redirect_in = redirect_in.into_iter();
-        // On an error after some workers were launched, they are stopped and waited for before
-        // the error is returned, so that no worker keeps polling (and holding its queues).
-        let launch_all = || -> Result<(), DaemonError> {
-            for (w, io) in per_worker_queues.into_iter().enumerate() {
-                let (cmd_p, cmd_c) = channel::<Box<Command>>(
-                    eal,
-                    &format!("rvs_cmd_{instance}_{w}"),
-                    COMMAND_RING,
-                    Producers::Single,
-                    SOCKET_ANY,
-                )
-                .map_err(dpdk("command ring"))?;
-                let (rep_p, rep_c) = channel(
-                    eal,
-                    &format!("rvs_reply_{instance}_{w}"),
-                    COMMAND_RING,
-                    Producers::Single,
-                    SOCKET_ANY,
-                )
-                .map_err(dpdk("reply ring"))?;
-                channels.push(WorkerChannel {
-                    commands: cmd_p,
-                    replies: rep_c,
-                });
-                let redirect_out = redirect_producers
-                    .iter()
-                    .enumerate()
-                    .map(|(o, p)| if o == w { None } else { p.try_clone() })
-                    .collect();
-                let links = WorkerLinks {
-                    redirect_in: redirect_in
-                        .next()
-                        .ok_or_else(|| DaemonError::Setup("redirect rings".into()))?,
-                    redirect_out,
-                    to_control: to_control
-                        .try_clone()
-                        .ok_or_else(|| DaemonError::Setup("control ring".into()))?,
-                    from_control: from_control.take(),
-                    commands: cmd_c,
-                    replies: rep_p,
-                };
-                let fc = ForwarderConfig {
-                    worker: w as u16,
-                    workers: n_workers as u16,
-                    capacity: config.sessions.capacity,
-                    seed: random_seed(w),
-                    timeouts: config.sessions.timeouts,
-                    full_policy: config.sessions.full_policy,
-                };
-                let forwarder = Forwarder::new(&fc, snapshot.clone())
-                    .map_err(|e| DaemonError::Setup(format!("sessions.capacity: {e:?}")))?;
-                let shared = Arc::new(SharedCounters::default());
-                counters.push(shared.clone());
-                let worker = Worker::new(
-                    w as u16,
-                    forwarder,
-                    io,
-                    links,
-                    shared,
-                    tsc_hz,
-                    u64::from(config.dataplane.burst_drain_us),
-                );
-                let stop = stop.clone();
-                let lcore_id = config.cores.workers[w];
-                let job = move || {
-                    drop(worker.run(&stop));
-                    0
-                };
-                launched.push(
-                    lcore::launch(eal, lcore_id, job)
-                        .map_err(dpdk(format!("worker lcore {lcore_id}")))?,
-                );
-            }
-            Ok(())
+        let launch = Launch {
+            eal,
+            config: &config,
+            snapshot: &snapshot,
+            stop: &stop,
+            tsc_hz: lcore::tsc_hz(eal),
         };
-        if let Err(e) = launch_all() {
-            stop_workers(&stop, &mut launched);
-            return Err(e);
-        }
-        let publisher = Publisher::new(channels, snapshot);
+        let workers = launch_workers(&launch, queues, &mut rings)?;
         let timeouts = config.sessions.timeouts;
         let mut daemon = Daemon {
             steering: Steering::SingleWorker,
@@ -418,11 +574,11 @@ impl Daemon {
             dest_ids: DestIds::new(services.iter().flat_map(|s| s.dests.iter().map(|d| d.id))),
             services,
             timeouts,
-            publisher,
-            to_worker,
-            from_workers,
-            counters,
-            launched,
+            publisher: Publisher::new(workers.channels, snapshot),
+            to_worker: rings.to_worker,
+            from_workers: rings.from_workers,
+            counters: workers.counters,
+            launched: workers.launched,
             stop,
             started,
             garp_left: GARP_REPEATS + 1,
