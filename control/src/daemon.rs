@@ -20,7 +20,9 @@ use crate::admin::same_dest;
 use crate::config::{Config, Device};
 use crate::dest_ids::DestIds;
 use crate::flow::Steering;
+use crate::neigh::{self, NeighbourTable};
 use crate::publish::{Publisher, RequestError, WorkerChannel};
+use crate::route::RouteTable;
 use dataplane::conn::{Addr, Timeouts};
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
@@ -28,8 +30,6 @@ use dataplane::dpdk::{
     SOCKET_ANY,
 };
 use dataplane::forward::{DestStats, Forwarder, ForwarderConfig};
-use dataplane::neigh::{self, NeighbourTable};
-use dataplane::route::RouteTable;
 use dataplane::snapshot::{Interface, ServiceConfig, Snapshot, SnapshotError};
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{

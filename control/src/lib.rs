@@ -1,5 +1,6 @@
 //! The rvs control plane and the `rvsd` daemon: configuration ([`config`]), the running
-//! appliance ([`daemon`]: ports, workers, neighbours, snapshot compilation), publishing
+//! appliance ([`daemon`]: ports, workers, neighbours, snapshot compilation), the next-hop table
+//! ([`route`]) and neighbour cache ([`neigh`]) that fill in each real server's MAC, publishing
 //! snapshots and requests to the workers ([`publish`]), steering FULLNAT replies ([`flow`]), the
 //! control thread's loop ([`control_loop`]) and the control socket it answers ([`api`]).
 //! The data path it drives lives in `dataplane`.
@@ -12,5 +13,7 @@ pub mod daemon;
 pub mod dest_ids;
 pub mod flow;
 pub mod metrics;
+pub mod neigh;
 pub mod publish;
+pub mod route;
 pub mod stats;

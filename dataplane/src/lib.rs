@@ -6,8 +6,6 @@ pub mod conn;
 pub mod dpdk;
 pub mod forward;
 pub mod macswap;
-pub mod neigh;
-pub mod route;
 pub mod sched;
 pub mod snapshot;
 pub mod verdict;

@@ -46,13 +46,13 @@
 //! [`arp_request`] and [`gratuitous_arp`] write a 60-byte frame (the Ethernet minimum without
 //! FCS, zero-padded) into a caller's buffer without allocating; [`parse_arp`] reads one. Frames
 //! are built untagged (interfaces carry no VLAN configuration yet); the parser accepts at most one
-//! 802.1Q tag, as [`wire::ethernet`](crate::wire::ethernet) does, and reports its VLAN id so that
-//! the caller can refuse frames from a VLAN the interface is not on. A second tag (QinQ) is
+//! 802.1Q tag, as [`wire::ethernet`](dataplane::wire::ethernet) does, and reports its VLAN id so
+//! that the caller can refuse frames from a VLAN the interface is not on. A second tag (QinQ) is
 //! refused.
 
-use crate::wire::arp::{self, Operation};
-use crate::wire::ethernet::{self, ethertype, MacAddr};
-use crate::wire::WireError;
+use dataplane::wire::arp::{self, Operation};
+use dataplane::wire::ethernet::{self, ethertype, MacAddr};
+use dataplane::wire::WireError;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
