@@ -1,15 +1,23 @@
 //! Prometheus metrics on `metrics.listen`, named like node_exporter's `node_ipvs_*` family under
 //! an `rvs_` prefix, plus per-worker drop, occupancy and redirect counters, and each port's
 //! device counters (`rvs_port_*`: what the NIC received and sent, and what it dropped before any
-//! worker saw it). Values are set from the control thread every `stats::RATE_INTERVAL` from
-//! counters the workers and the devices already keep: no metrics call on the packet path.
+//! worker saw it). The worker metrics (`rvs_worker_*`), their types and help texts come from the
+//! table in `dataplane::worker::counters`. Values are set from the control thread every
+//! `stats::RATE_INTERVAL` from counters the workers and the devices already keep: no metrics call
+//! on the packet path.
 
 use crate::admin::service_id;
 use crate::daemon::Daemon;
 use crate::stats::Estimator;
-use metrics::{counter, gauge};
+use dataplane::worker::{Kind, WorkerCounters};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use std::net::SocketAddr;
+
+/// The Prometheus name of a worker metric (`dataplane::worker::counters::Metric::name`).
+fn worker_metric(name: &str) -> String {
+    format!("rvs_worker_{name}")
+}
 
 pub struct Metrics {
     pub listen: SocketAddr,
@@ -22,6 +30,13 @@ impl Metrics {
             .with_http_listener(listen)
             .install()
             .map_err(|e| format!("metrics.listen {listen}: {e}"))?;
+        for m in WorkerCounters::metrics() {
+            let name = worker_metric(m.name);
+            match m.kind {
+                Kind::Counter => describe_counter!(name, m.help),
+                Kind::Gauge => describe_gauge!(name, m.help),
+            }
+        }
         Ok(Metrics { listen })
     }
 
@@ -77,22 +92,16 @@ impl Metrics {
         counter!("rvs_ipvs_incoming_bytes_total").absolute(total.in_bytes);
         counter!("rvs_ipvs_outgoing_bytes_total").absolute(total.out_bytes);
         for (w, c) in d.counters().iter().enumerate() {
-            let worker = [("worker", w.to_string())];
-            counter!("rvs_worker_rx_packets_total", &worker).absolute(c.rx);
-            counter!("rvs_worker_tx_packets_total", &worker).absolute(c.tx);
-            counter!("rvs_worker_redirected_out_total", &worker).absolute(c.redirected_out);
-            counter!("rvs_worker_redirected_in_total", &worker).absolute(c.redirected_in);
-            counter!("rvs_worker_io_drops_total", &worker).absolute(c.io_drops());
-            gauge!("rvs_worker_sessions", &worker).set(c.sessions as f64);
-            gauge!("rvs_worker_session_capacity", &worker).set(c.capacity as f64);
-            counter!("rvs_worker_sessions_created_total", &worker).absolute(c.sessions_created);
-            counter!("rvs_worker_sessions_expired_total", &worker).absolute(c.sessions_expired);
-            for &reason in dataplane::verdict::DropReason::ALL {
-                let labels = [
-                    ("worker", w.to_string()),
-                    ("reason", reason.name().to_string()),
-                ];
-                counter!("rvs_worker_drops_total", &labels).absolute(c.drop_count(reason));
+            for s in c.samples() {
+                let mut labels = vec![("worker", w.to_string())];
+                if let Some(reason) = s.reason {
+                    labels.push(("reason", reason.name().to_string()));
+                }
+                let name = worker_metric(s.metric.name);
+                match s.metric.kind {
+                    Kind::Counter => counter!(name, &labels).absolute(s.value),
+                    Kind::Gauge => gauge!(name, &labels).set(s.value as f64),
+                }
             }
         }
         for (name, stats) in d.port_stats() {
@@ -106,6 +115,37 @@ impl Metrics {
             counter!("rvs_port_rx_no_mbuf_total", &port).absolute(p.rx_no_mbuf);
             counter!("rvs_port_rx_errors_total", &port).absolute(p.rx_errors);
             counter!("rvs_port_tx_errors_total", &port).absolute(p.tx_errors);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worker metrics that scrapers (perf's rvs-bench, dashboards) read keep their names
+    /// and types.
+    #[test]
+    fn worker_metric_names_stay() {
+        let names: Vec<_> = WorkerCounters::metrics()
+            .map(|m| (worker_metric(m.name), m.kind))
+            .collect();
+        for known in [
+            ("rvs_worker_rx_packets_total", Kind::Counter),
+            ("rvs_worker_tx_packets_total", Kind::Counter),
+            ("rvs_worker_redirected_out_total", Kind::Counter),
+            ("rvs_worker_redirected_in_total", Kind::Counter),
+            ("rvs_worker_io_drops_total", Kind::Counter),
+            ("rvs_worker_sessions", Kind::Gauge),
+            ("rvs_worker_session_capacity", Kind::Gauge),
+            ("rvs_worker_sessions_created_total", Kind::Counter),
+            ("rvs_worker_sessions_expired_total", Kind::Counter),
+            ("rvs_worker_drops_total", Kind::Counter),
+        ] {
+            assert!(
+                names.iter().any(|(n, k)| (n.as_str(), *k) == known),
+                "{known:?} missing"
+            );
         }
     }
 }

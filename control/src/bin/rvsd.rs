@@ -118,14 +118,7 @@ fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
     eprintln!("rvsd: stopping");
     let counters = d.shutdown();
     for (w, c) in counters.iter().enumerate() {
-        eprintln!(
-            "rvsd: worker {w}: rx {} tx {} redirected {} dropped {} (io {})",
-            c.rx,
-            c.tx,
-            c.redirected_out,
-            c.drops.iter().sum::<u64>(),
-            c.io_drops()
-        );
+        eprintln!("rvsd: worker {w}: {}", c.summary());
     }
     Ok(eal)
 }

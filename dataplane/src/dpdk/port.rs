@@ -234,6 +234,9 @@ impl Port {
         Ok(PortId(id))
     }
 
+    /// Takes ownership of port `id`, checks and configures it (RSS, descriptors, queues,
+    /// promiscuity) and hands out its queues. On error the port is closed again (and a
+    /// hot-plugged `vdev` removed).
     fn setup(
         _eal: &Eal,
         id: PortId,
@@ -241,6 +244,21 @@ impl Port {
         keep: Vec<Box<dyn Any + Send + Sync>>,
         c: &PortConfig,
     ) -> Result<Port> {
+        let dev = Self::claim(id, vdev, keep)?;
+        let info = Self::device_info(&dev, c)?;
+        Self::configure(dev.id, &info, c)?;
+        Self::setup_queues(dev.id, c)?;
+        if c.promiscuous {
+            // SAFETY: valid port. Some virtual devices cannot change it; that is not fatal.
+            unsafe { dpdk_sys::rte_eth_promiscuous_enable(dev.id) };
+        }
+        Ok(Self::with_queues(dev, c))
+    }
+
+    /// Records this process as the port's only owner and wraps it in a [`Device`]: from then
+    /// on, dropping the device closes the port (and removes a hot-plugged `vdev`) and gives up
+    /// its ownership.
+    fn claim(id: PortId, vdev: bool, keep: Vec<Box<dyn Any + Send + Sync>>) -> Result<Arc<Device>> {
         let port = id.0;
         let name = port_name(port)?;
         {
@@ -250,19 +268,21 @@ impl Port {
             }
             owned.push(port);
         }
-        // From here on, dropping `dev` closes the port (and removes a hot-plugged vdev) and
-        // gives up its ownership.
-        let dev = Arc::new(Device {
+        Ok(Arc::new(Device {
             id: port,
             name,
             vdev,
             _keep: keep,
             flow_rules: AtomicUsize::new(0),
-        });
+        }))
+    }
+
+    /// The device's capabilities, after checking that it has the queues `c` asks for.
+    fn device_info(dev: &Device, c: &PortConfig) -> Result<dpdk_sys::rte_eth_dev_info> {
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: valid port id (just probed/looked up) and out pointer.
         check("rte_eth_dev_info_get", unsafe {
-            dpdk_sys::rte_eth_dev_info_get(port, &mut info)
+            dpdk_sys::rte_eth_dev_info_get(dev.id, &mut info)
         })?;
         if c.rx_queues == 0 || c.rx_queues > info.max_rx_queues {
             return Err(Error::invalid(
@@ -282,6 +302,12 @@ impl Port {
                 ),
             ));
         }
+        Ok(info)
+    }
+
+    /// Configures the queue counts, with RSS over L3+L4 when asked for, the port has several
+    /// rx queues and the device hashes any of those fields.
+    fn configure(port: u16, info: &dpdk_sys::rte_eth_dev_info, c: &PortConfig) -> Result<()> {
         let mut conf = dpdk_sys::rte_eth_conf::default();
         // SAFETY: returns a constant.
         let rss_hf = unsafe { dpdk_sys::rvs_eth_rss_l3_l4() } & info.flow_type_rss_offloads;
@@ -293,6 +319,12 @@ impl Port {
         check("rte_eth_dev_configure", unsafe {
             dpdk_sys::rte_eth_dev_configure(port, c.rx_queues, c.tx_queues, &conf)
         })?;
+        Ok(())
+    }
+
+    /// Sets up every rx and tx queue of a configured port, with the descriptor counts the
+    /// device accepts nearest to `c`'s, on the port's NUMA socket.
+    fn setup_queues(port: u16, c: &PortConfig) -> Result<()> {
         let (mut nb_rx, mut nb_tx) = (c.rx_descriptors, c.tx_descriptors);
         // SAFETY: valid port and out pointers.
         check("rte_eth_dev_adjust_nb_rx_tx_desc", unsafe {
@@ -324,10 +356,11 @@ impl Port {
                 dpdk_sys::rte_eth_tx_queue_setup(port, q, nb_tx, socket, std::ptr::null())
             })?;
         }
-        if c.promiscuous {
-            // SAFETY: valid port. Some virtual devices cannot change it; that is not fatal.
-            unsafe { dpdk_sys::rte_eth_promiscuous_enable(port) };
-        }
+        Ok(())
+    }
+
+    /// The port with one handle per configured queue, each ready to be taken once.
+    fn with_queues(dev: Arc<Device>, c: &PortConfig) -> Port {
         let queues = Arc::new(());
         let rx = (0..c.rx_queues)
             .map(|queue| {
@@ -347,12 +380,12 @@ impl Port {
                 })
             })
             .collect();
-        Ok(Port {
+        Port {
             dev,
             queues,
             rx,
             tx,
-        })
+        }
     }
 
     pub fn id(&self) -> PortId {

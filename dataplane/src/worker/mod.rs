@@ -17,7 +17,7 @@ pub mod command;
 pub mod counters;
 
 pub use command::{Command, Reply, ReplyBody, SessionEntry};
-pub use counters::{SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
+pub use counters::{Kind, SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
 
 use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue};
 use crate::forward::{Forwarder, Prepared};
