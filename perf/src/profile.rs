@@ -3,18 +3,8 @@
 //! (binary or library) and by symbol, and the thread's time per forwarded packet split by
 //! them. This module parses `perf report`'s text and renders the report's profile section.
 
-use crate::report::{forward_target, ratio_against, RVS, TESTPMD_IO};
-use serde::{Deserialize, Serialize};
+use crate::results::{forward_target, ratio_against, Profile, Share, RVS, TESTPMD_IO};
 use std::fmt::Write as _;
-
-/// Samples of one object, or of one symbol of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Share {
-    pub dso: String,
-    /// None in a report by object.
-    pub symbol: Option<String>,
-    pub samples: u64,
-}
 
 /// What kind of code an object is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,37 +58,6 @@ impl Part {
             Part::Other => "other",
         }
     }
-}
-
-/// One profiled generator run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Profile {
-    /// What the run measured, as in [`crate::report::Point`]: the scenario whose target it
-    /// explains (`forward`, `sessions`), the device, the mode, the frame size and flows.
-    pub scenario: String,
-    pub dut: String,
-    pub mode: String,
-    pub frame_size: usize,
-    pub flows: u64,
-    /// Live sessions in rvsd after the run, when known (the modes profiled on one rvsd each
-    /// add their flows' sessions).
-    pub sessions: Option<u64>,
-    /// The run's forwarded rate (frames received back by the generator per second).
-    pub rx_pps: f64,
-    /// Share of the recorded window the forwarding thread was on its cpu (its schedstat
-    /// around the recording).
-    pub window_on_cpu: Option<f64>,
-    /// Cache-line latency between the generator's and the device's cpus around the run.
-    pub c2c_ns: Option<f64>,
-    /// Seconds recorded, inside the measurement.
-    pub seconds: f64,
-    /// Samples by object.
-    pub by_dso: Vec<Share>,
-    /// Samples by symbol, the symbols of at least [`TOP_PERCENT`] % of the samples.
-    pub top: Vec<Share>,
-    /// The forwarded rate of every profiled round of this case, the kept one among them.
-    #[serde(default)]
-    pub round_pps: Vec<f64>,
 }
 
 /// The smallest symbol share a profile keeps (percent).

@@ -19,9 +19,11 @@ use clap::Parser;
 use dataplane::conn::SessionTable;
 use dataplane::xmit::Binding;
 use perf::placement::cache_line_latency_ns;
-use perf::profile::{keep_fastest, parse_report, Part, Profile, Share, TOP_PERCENT};
-use perf::report::{
-    self, far, GenResult, MemoryProbe, Point, Results, RVS, TESTPMD_5TSWAP, TESTPMD_IO,
+use perf::profile::{keep_fastest, parse_report, Part, TOP_PERCENT};
+use perf::report;
+use perf::results::{
+    far, note_scenario, GenResult, MemoryProbe, Point, Profile, Results, Share, RVS,
+    TESTPMD_5TSWAP, TESTPMD_IO,
 };
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -1414,7 +1416,7 @@ fn run() -> Res<()> {
             b.results.notes = old
                 .notes
                 .into_iter()
-                .filter(|n| !rerun(report::note_scenario(n)))
+                .filter(|n| !rerun(note_scenario(n)))
                 .collect();
             if !rerun("sessions") {
                 b.results.memory = old.memory;
