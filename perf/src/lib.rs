@@ -4,8 +4,10 @@
 //! platform's cost of a random memory access (`memlat`) and profiles of the device's forwarding
 //! thread (`profile`).
 //! Binaries: `rvs-pcap-demo` (the pcap forwarding demo), `rvs-pktgen` (the generator) and
-//! `rvs-bench` (the harness that runs rvsd and dpdk-testpmd against the generator).
+//! `rvs-bench` (the harness that runs rvsd and dpdk-testpmd against the generator; its
+//! scenarios, devices and output are `bench`).
 
+pub mod bench;
 pub mod flows;
 pub mod gen;
 pub mod memlat;
