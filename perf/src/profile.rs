@@ -219,6 +219,29 @@ pub fn render(profiles: &[Profile]) -> String {
     if profiles.is_empty() {
         return s;
     }
+    table(&mut s, &profiles);
+    against_testpmd(&mut s, &profiles);
+    most_sessions_against_fewest(&mut s, &profiles);
+    top_symbols(&mut s, &profiles);
+    let _ = writeln!(s);
+    s
+}
+
+/// The profiles of `scenario` on `dut`, in order.
+fn cases<'a>(
+    profiles: &'a [&'a Profile],
+    scenario: &'a str,
+    dut: &'a str,
+) -> impl Iterator<Item = &'a Profile> + 'a {
+    profiles
+        .iter()
+        .copied()
+        .filter(move |p| p.scenario == scenario && p.dut == dut)
+}
+
+/// The section's heading, what it measures, and a row per profile: its time per packet by
+/// kind of code.
+fn table(s: &mut String, profiles: &[&Profile]) {
     let _ = writeln!(s, "## Profiles of the forwarding thread\n");
     let _ = writeln!(
         s,
@@ -245,7 +268,7 @@ pub fn render(profiles: &[Profile]) -> String {
         "| --- | ---: | ---: |{} ---: | ---: | --- |",
         " ---: |".repeat(6)
     );
-    for p in &profiles {
+    for p in profiles {
         let _ = write!(
             s,
             "| {} | {:.2} | {} |",
@@ -275,15 +298,13 @@ pub fn render(profiles: &[Profile]) -> String {
         );
     }
     let _ = writeln!(s);
+}
 
-    let find = |scenario: &'static str, dut: &'static str| {
-        profiles
-            .iter()
-            .copied()
-            .filter(move |p| p.scenario == scenario && p.dut == dut)
-    };
-    for io in find("forward", TESTPMD_IO).filter(|io| io.rx_pps > 0.0) {
-        for rvs in find("forward", RVS).filter(|p| p.frame_size == io.frame_size) {
+/// Each rvs mode with a forwarding target against testpmd io at the same frame size: rates,
+/// time per packet against what the target allows, and the kinds of code that differ.
+fn against_testpmd(s: &mut String, profiles: &[&Profile]) {
+    for io in cases(profiles, "forward", TESTPMD_IO).filter(|io| io.rx_pps > 0.0) {
+        for rvs in cases(profiles, "forward", RVS).filter(|p| p.frame_size == io.frame_size) {
             let Some(target) = forward_target(&rvs.mode) else {
                 continue;
             };
@@ -314,7 +335,11 @@ pub fn render(profiles: &[Profile]) -> String {
             let _ = writeln!(s, "\n");
         }
     }
-    let sessions: Vec<&Profile> = find("sessions", RVS).collect();
+}
+
+/// rvs at the most sessions against the fewest, on the same rvsd.
+fn most_sessions_against_fewest(s: &mut String, profiles: &[&Profile]) {
+    let sessions: Vec<&Profile> = cases(profiles, "sessions", RVS).collect();
     if let (Some(few), Some(many)) = (
         sessions.iter().min_by_key(|p| p.flows),
         sessions.iter().max_by_key(|p| p.flows),
@@ -335,7 +360,11 @@ pub fn render(profiles: &[Profile]) -> String {
             );
         }
     }
-    for p in &profiles {
+}
+
+/// Each profile's symbols of at least [`TOP_PERCENT`] % of its samples.
+fn top_symbols(s: &mut String, profiles: &[&Profile]) {
+    for p in profiles {
         let top: Vec<String> = p
             .top
             .iter()
@@ -359,8 +388,6 @@ pub fn render(profiles: &[Profile]) -> String {
             }
         );
     }
-    let _ = writeln!(s);
-    s
 }
 
 #[cfg(test)]

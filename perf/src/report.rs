@@ -35,6 +35,20 @@ fn verdict(ok: bool) -> &'static str {
 /// The Markdown report: one table per scenario, ratios to testpmd and the targets.
 pub fn render_markdown(r: &Results) -> String {
     let mut s = String::new();
+    header(&mut s, r);
+    forward(&mut s, r);
+    cps(&mut s, r);
+    scaling(&mut s, r);
+    reconfig(&mut s, r);
+    s.push_str(&crate::profile::render(&r.profiles));
+    generator(&mut s, r);
+    placement(&mut s, r);
+    notes(&mut s, r);
+    s
+}
+
+/// The title and the run: when, where, which commit, seconds per point and rounds.
+fn header(s: &mut String, r: &Results) {
     let _ = writeln!(s, "# rvs benchmark results\n");
     let _ = writeln!(
         s,
@@ -43,7 +57,11 @@ pub fn render_markdown(r: &Results) -> String {
          Generator, rvsd worker and testpmd forwarding lcore: see `perf/README` / ARCHITECTURE.\n",
         r.started, r.machine, r.commit, r.duration_s, r.rounds
     );
+}
 
+/// Established-flow forwarding: each rvs mode against testpmd io and 5tswap at each frame
+/// size, with its target and which side set the rates.
+fn forward(s: &mut String, r: &Results) {
     let sizes = r.forward_sizes();
     if !sizes.is_empty() {
         let _ = writeln!(s, "## Established-flow forwarding (Mpps)\n");
@@ -100,7 +118,10 @@ pub fn render_markdown(r: &Results) -> String {
         }
         let _ = writeln!(s);
     }
+}
 
+/// New connections per second, with the target for rvs.
+fn cps(s: &mut String, r: &Results) {
     let cps: Vec<&Point> = r.points.iter().filter(|p| p.scenario == "cps").collect();
     if !cps.is_empty() {
         let _ = writeln!(s, "## New connections per second (one worker core)\n");
@@ -130,7 +151,11 @@ pub fn render_markdown(r: &Results) -> String {
         }
         let _ = writeln!(s);
     }
+}
 
+/// rvs's cost per packet as sessions grow, the scaling target, and the platform's cost of a
+/// random memory access.
+fn scaling(s: &mut String, r: &Results) {
     let sc = r.scaling();
     if !sc.is_empty() {
         let base = sc[0].2;
@@ -189,7 +214,10 @@ pub fn render_markdown(r: &Results) -> String {
         }
         let _ = writeln!(s);
     }
+}
 
+/// Reconfiguration under load, against its control run.
+fn reconfig(s: &mut String, r: &Results) {
     for p in r.points.iter().filter(|p| p.scenario == "reconfig") {
         // A round in which no change was applied says so: its loss shows nothing about changes.
         let losses = |p: &Point| {
@@ -246,9 +274,10 @@ pub fn render_markdown(r: &Results) -> String {
         }
         let _ = writeln!(s);
     }
+}
 
-    s.push_str(&crate::profile::render(&r.profiles));
-
+/// The generator against testpmd io: which side set each forwarding rate.
+fn generator(s: &mut String, r: &Results) {
     let gen: Vec<&Point> = r
         .points
         .iter()
@@ -287,6 +316,10 @@ pub fn render_markdown(r: &Results) -> String {
         }
         let _ = writeln!(s);
     }
+}
+
+/// Placement of the generator's and the device's cpus over the rounds.
+fn placement(s: &mut String, r: &Results) {
     let rounds: usize = r.points.iter().map(|p| p.round_c2c_ns.len()).sum();
     if rounds > 0 {
         let far_rounds: usize = r.points.iter().map(Point::far_rounds).sum();
@@ -318,13 +351,16 @@ pub fn render_markdown(r: &Results) -> String {
             }
         );
     }
+}
+
+/// The run's notes.
+fn notes(s: &mut String, r: &Results) {
     if !r.notes.is_empty() {
         let _ = writeln!(s, "## Notes\n");
         for n in &r.notes {
             let _ = writeln!(s, "- {n}");
         }
     }
-    s
 }
 
 #[cfg(test)]
