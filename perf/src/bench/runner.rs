@@ -35,7 +35,8 @@ const PLACEMENT_WAIT_IDLE: Duration = Duration::from_secs(10);
 pub struct Bench {
     pub a: Args,
     pub results: Results,
-    /// The first client tuple of the next run that needs flows of its own (cps, reconfig).
+    /// Where the client tuples of the last run with flows of its own (cps, reconfig) began;
+    /// each such run moves it 20M on first, so that no run reuses an earlier run's sessions.
     pub flow_base: u64,
     /// The scenario running, which the notes of its points start with (`--merge` drops the
     /// notes of a scenario it reruns).
