@@ -3,18 +3,8 @@
 //! (binary or library) and by symbol, and the thread's time per forwarded packet split by
 //! them. This module parses `perf report`'s text and renders the report's profile section.
 
-use crate::report::{forward_target, ratio_against, RVS, TESTPMD_IO};
-use serde::{Deserialize, Serialize};
+use crate::results::{forward_target, ratio_against, Profile, Share, RVS, TESTPMD_IO};
 use std::fmt::Write as _;
-
-/// Samples of one object, or of one symbol of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Share {
-    pub dso: String,
-    /// None in a report by object.
-    pub symbol: Option<String>,
-    pub samples: u64,
-}
 
 /// What kind of code an object is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,37 +58,6 @@ impl Part {
             Part::Other => "other",
         }
     }
-}
-
-/// One profiled generator run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Profile {
-    /// What the run measured, as in [`crate::report::Point`]: the scenario whose target it
-    /// explains (`forward`, `sessions`), the device, the mode, the frame size and flows.
-    pub scenario: String,
-    pub dut: String,
-    pub mode: String,
-    pub frame_size: usize,
-    pub flows: u64,
-    /// Live sessions in rvsd after the run, when known (the modes profiled on one rvsd each
-    /// add their flows' sessions).
-    pub sessions: Option<u64>,
-    /// The run's forwarded rate (frames received back by the generator per second).
-    pub rx_pps: f64,
-    /// Share of the recorded window the forwarding thread was on its cpu (its schedstat
-    /// around the recording).
-    pub window_on_cpu: Option<f64>,
-    /// Cache-line latency between the generator's and the device's cpus around the run.
-    pub c2c_ns: Option<f64>,
-    /// Seconds recorded, inside the measurement.
-    pub seconds: f64,
-    /// Samples by object.
-    pub by_dso: Vec<Share>,
-    /// Samples by symbol, the symbols of at least [`TOP_PERCENT`] % of the samples.
-    pub top: Vec<Share>,
-    /// The forwarded rate of every profiled round of this case, the kept one among them.
-    #[serde(default)]
-    pub round_pps: Vec<f64>,
 }
 
 /// The smallest symbol share a profile keeps (percent).
@@ -260,6 +219,29 @@ pub fn render(profiles: &[Profile]) -> String {
     if profiles.is_empty() {
         return s;
     }
+    table(&mut s, &profiles);
+    against_testpmd(&mut s, &profiles);
+    most_sessions_against_fewest(&mut s, &profiles);
+    top_symbols(&mut s, &profiles);
+    let _ = writeln!(s);
+    s
+}
+
+/// The profiles of `scenario` on `dut`, in order.
+fn cases<'a>(
+    profiles: &'a [&'a Profile],
+    scenario: &'a str,
+    dut: &'a str,
+) -> impl Iterator<Item = &'a Profile> + 'a {
+    profiles
+        .iter()
+        .copied()
+        .filter(move |p| p.scenario == scenario && p.dut == dut)
+}
+
+/// The section's heading, what it measures, and a row per profile: its time per packet by
+/// kind of code.
+fn table(s: &mut String, profiles: &[&Profile]) {
     let _ = writeln!(s, "## Profiles of the forwarding thread\n");
     let _ = writeln!(
         s,
@@ -286,7 +268,7 @@ pub fn render(profiles: &[Profile]) -> String {
         "| --- | ---: | ---: |{} ---: | ---: | --- |",
         " ---: |".repeat(6)
     );
-    for p in &profiles {
+    for p in profiles {
         let _ = write!(
             s,
             "| {} | {:.2} | {} |",
@@ -316,15 +298,13 @@ pub fn render(profiles: &[Profile]) -> String {
         );
     }
     let _ = writeln!(s);
+}
 
-    let find = |scenario: &'static str, dut: &'static str| {
-        profiles
-            .iter()
-            .copied()
-            .filter(move |p| p.scenario == scenario && p.dut == dut)
-    };
-    for io in find("forward", TESTPMD_IO).filter(|io| io.rx_pps > 0.0) {
-        for rvs in find("forward", RVS).filter(|p| p.frame_size == io.frame_size) {
+/// Each rvs mode with a forwarding target against testpmd io at the same frame size: rates,
+/// time per packet against what the target allows, and the kinds of code that differ.
+fn against_testpmd(s: &mut String, profiles: &[&Profile]) {
+    for io in cases(profiles, "forward", TESTPMD_IO).filter(|io| io.rx_pps > 0.0) {
+        for rvs in cases(profiles, "forward", RVS).filter(|p| p.frame_size == io.frame_size) {
             let Some(target) = forward_target(&rvs.mode) else {
                 continue;
             };
@@ -355,7 +335,11 @@ pub fn render(profiles: &[Profile]) -> String {
             let _ = writeln!(s, "\n");
         }
     }
-    let sessions: Vec<&Profile> = find("sessions", RVS).collect();
+}
+
+/// rvs at the most sessions against the fewest, on the same rvsd.
+fn most_sessions_against_fewest(s: &mut String, profiles: &[&Profile]) {
+    let sessions: Vec<&Profile> = cases(profiles, "sessions", RVS).collect();
     if let (Some(few), Some(many)) = (
         sessions.iter().min_by_key(|p| p.flows),
         sessions.iter().max_by_key(|p| p.flows),
@@ -376,7 +360,11 @@ pub fn render(profiles: &[Profile]) -> String {
             );
         }
     }
-    for p in &profiles {
+}
+
+/// Each profile's symbols of at least [`TOP_PERCENT`] % of its samples.
+fn top_symbols(s: &mut String, profiles: &[&Profile]) {
+    for p in profiles {
         let top: Vec<String> = p
             .top
             .iter()
@@ -400,8 +388,6 @@ pub fn render(profiles: &[Profile]) -> String {
             }
         );
     }
-    let _ = writeln!(s);
-    s
 }
 
 #[cfg(test)]

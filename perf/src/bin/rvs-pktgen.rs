@@ -20,7 +20,7 @@ use dataplane::dpdk::{lcore, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, Rx
 use perf::gen::hist::Histogram;
 use perf::gen::pace::{warmup_limit, FlowSeq, FlowWindow, Pacer};
 use perf::gen::packet::{self, Endpoints, Kind, TcpInfo, Template, ACK, RST, SYN};
-use perf::report::GenResult;
+use perf::results::GenResult;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
