@@ -40,13 +40,20 @@ pub fn dependent_load_ns(bytes: usize, loads: u64) -> f64 {
 mod tests {
     use super::*;
 
+    /// The fastest of a few short chases: a preempted run (a loaded machine) only adds time.
+    fn fastest_ns(bytes: usize) -> f64 {
+        (0..5)
+            .map(|_| dependent_load_ns(bytes, 400_000))
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// A footprint far past the caches costs more per load than one inside L1: the loads do
     /// depend on each other and do reach memory (a chase the compiler or the cpu could
     /// overlap would cost about the same at both sizes).
     #[test]
     fn a_large_footprint_costs_more_per_load_than_a_cached_one() {
-        let cached = dependent_load_ns(16 << 10, 2_000_000);
-        let large = dependent_load_ns(256 << 20, 2_000_000);
+        let cached = fastest_ns(16 << 10);
+        let large = fastest_ns(256 << 20);
         assert!(cached > 0.0, "{cached}");
         assert!(
             large > 3.0 * cached,
