@@ -15,8 +15,8 @@ use crate::snapshot::Method;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::checksum::{self, proto};
 use crate::wire::icmp::{self, msg_type};
-use crate::wire::{ethernet, ipv4};
-use crate::xmit::{self, Endpoints};
+use crate::wire::ipv4;
+use crate::xmit::{self, Endpoints, NextHop};
 use std::net::Ipv4Addr;
 
 pub(super) fn handle<B: PacketBuf>(
@@ -100,9 +100,11 @@ pub(super) fn handle<B: PacketBuf>(
             let Some(iface) = fw.snapshot.interfaces.get(usize::from(out_if)) else {
                 return Verdict::Drop(DropReason::NoDestination);
             };
-            let mut eth = ethernet::Packet::new_unchecked(buf.data_mut());
-            eth.set_src_addr(iface.mac);
-            eth.set_dst_addr(next_hop);
+            let hop = NextHop {
+                src: iface.mac,
+                dst: next_hop,
+            };
+            xmit::set_macs(buf.data_mut(), hop);
             Verdict::Transmit(out_if)
         }
     }

@@ -27,7 +27,8 @@ use crate::verdict::{DropCounters, DropReason, Verdict};
 use crate::wire::checksum::proto;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::{ipv4, tcp, udp, WireError};
-use crate::xmit::{self, fullnat, nat, tunnel, Binding, LocalPorts};
+use crate::xmit::{self, fullnat, nat, tunnel, Binding, LocalPorts, NextHop};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// How a worker's engine is set up (fixed for its life).
@@ -762,7 +763,7 @@ impl Forwarder {
         let rewrite = xmit::endpoints(binding.method, dir, s.in_key(), s.out_key());
         let vip = match binding.method {
             Method::Tunnel => xmit::v4(&s.in_key().dst),
-            _ => std::net::Ipv4Addr::UNSPECIFIED,
+            _ => Ipv4Addr::UNSPECIFIED,
         };
         if binding.method.replies_through_box() && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
@@ -807,9 +808,9 @@ impl Forwarder {
         }
     }
 
-    /// Rewrites a packet of a session by its method (`rewrite`: the NAT/FULLNAT endpoints of
-    /// the session in `dir`; `vip`: the session's virtual address, which TUN's "fragmentation
-    /// needed" comes from) and sets the Ethernet addresses.
+    /// Sends a packet of a session on by its method's transmitter (`rewrite`: the NAT/FULLNAT
+    /// endpoints of the session in `dir`; `vip`: the session's virtual address, which TUN's
+    /// "fragmentation needed" comes from), out of the interface of its next hop in `dir`.
     fn transmit<B: PacketBuf>(
         &mut self,
         buf: &mut B,
@@ -817,56 +818,65 @@ impl Forwarder {
         dir: Direction,
         binding: &Binding,
         rewrite: &xmit::Endpoints,
-        vip: std::net::Ipv4Addr,
+        vip: Ipv4Addr,
     ) -> Verdict {
         let (out_if, next_hop) = binding.next_hop(dir);
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
-        let (if_mac, if_mtu) = (iface.mac, iface.mtu);
-        let tunnel_src = match binding.method {
-            Method::Tunnel => iface
-                .addrs
-                .iter()
-                .find_map(Addr::to_v4)
-                .map(std::net::Ipv4Addr::from),
-            _ => None,
+        let hop = NextHop {
+            src: iface.mac,
+            dst: next_hop,
         };
-        match binding.method {
-            Method::Nat | Method::FullNat => {
-                if let Err(reason) = xmit::rewrite_l3l4(&mut buf.data_mut()[l2..], rewrite) {
-                    return Verdict::Drop(reason);
-                }
+        let sent = match binding.method {
+            Method::Dr => {
+                xmit::dr::transmit(buf, hop);
+                Ok(())
             }
-            Method::Dr => {}
+            Method::Nat => nat::transmit(buf, l2, rewrite, hop),
+            Method::FullNat => fullnat::transmit(buf, l2, rewrite, hop),
             Method::Tunnel => {
-                let Some(src) = tunnel_src else {
+                // From the interface's first IPv4 address.
+                let Some(src) = iface.addrs.iter().find_map(Addr::to_v4) else {
                     return Verdict::Drop(DropReason::NoDestination);
                 };
+                let mtu = iface.mtu;
                 let ident = self.next_ident();
-                match tunnel::encapsulate(buf, l2, src, xmit::v4(&binding.dest_addr), if_mtu, ident)
-                {
-                    Ok(()) => {}
-                    Err(tunnel::Refusal::Drop(reason)) => return Verdict::Drop(reason),
+                let dst = xmit::v4(&binding.dest_addr);
+                match tunnel::transmit(buf, l2, src.into(), dst, mtu, ident, hop) {
+                    Ok(()) => Ok(()),
+                    Err(tunnel::Refusal::Drop(reason)) => Err(reason),
                     Err(tunnel::Refusal::FragNeeded(mtu)) => {
-                        let Some(client_iface) =
-                            self.snapshot.interfaces.get(usize::from(binding.client_if))
-                        else {
-                            return Verdict::Drop(DropReason::TooBig);
-                        };
-                        let mac = client_iface.mac;
-                        return match tunnel::frag_needed_reply(buf, l2, vip, mtu, mac, ident) {
-                            Ok(()) => Verdict::Transmit(binding.client_if),
-                            Err(reason) => Verdict::Drop(reason),
-                        };
+                        return self.frag_needed(buf, l2, binding.client_if, vip, mtu, ident);
                     }
                 }
             }
+        };
+        match sent {
+            Ok(()) => Verdict::Transmit(out_if),
+            Err(reason) => Verdict::Drop(reason),
         }
-        let mut eth = ethernet::Packet::new_unchecked(buf.data_mut());
-        eth.set_src_addr(if_mac);
-        eth.set_dst_addr(next_hop);
-        Verdict::Transmit(out_if)
+    }
+
+    /// TUN's answer to a packet too big for the tunnel with DF set: ICMP "fragmentation
+    /// needed, next-hop MTU = `mtu`" from `vip` back to the client, out of the interface its
+    /// packets come in on (`client_if`).
+    fn frag_needed<B: PacketBuf>(
+        &self,
+        buf: &mut B,
+        l2: usize,
+        client_if: u16,
+        vip: Ipv4Addr,
+        mtu: u16,
+        ident: u16,
+    ) -> Verdict {
+        let Some(client_iface) = self.snapshot.interfaces.get(usize::from(client_if)) else {
+            return Verdict::Drop(DropReason::TooBig);
+        };
+        match tunnel::frag_needed_reply(buf, l2, vip, mtu, client_iface.mac, ident) {
+            Ok(()) => Verdict::Transmit(client_if),
+            Err(reason) => Verdict::Drop(reason),
+        }
     }
 
     /// [`release`] of a session this worker removed or evicted.

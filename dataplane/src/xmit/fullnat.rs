@@ -8,8 +8,10 @@
 //! `p % workers == w`, so the owner of a reply is computable from its destination port alone
 //! ([`owner`]). Each worker keeps a free list per local address ([`LocalPorts`]).
 
-use super::{v4, Endpoints};
+use super::{rewrite_l3l4, set_macs, v4, Endpoints, NextHop};
+use crate::buf::PacketBuf;
 use crate::conn::{Addr, Direction, FlowKey};
+use crate::verdict::DropReason;
 
 /// First local port handed out (below are the well-known and registered ranges we leave alone).
 pub const FIRST_PORT: u16 = 1024;
@@ -32,6 +34,21 @@ pub fn endpoints(dir: Direction, in_key: &FlowKey, out_key: &FlowKey) -> Endpoin
 #[inline]
 pub fn out_key(in_key: &FlowKey, rs: Addr, rs_port: u16, laddr: Addr, lport: u16) -> FlowKey {
     FlowKey::new(in_key.protocol, rs, rs_port, laddr, lport)
+}
+
+/// Rewrites a packet of a FULLNAT session (its IPv4 header at `l2`) to `to`, its [`endpoints`]
+/// in its direction, decrementing the TTL (the caller has checked that TTL > 1), and addresses
+/// it to `hop`.
+#[inline]
+pub fn transmit<B: PacketBuf>(
+    buf: &mut B,
+    l2: usize,
+    to: &Endpoints,
+    hop: NextHop,
+) -> Result<(), DropReason> {
+    rewrite_l3l4(&mut buf.data_mut()[l2..], to)?;
+    set_macs(buf.data_mut(), hop);
+    Ok(())
 }
 
 /// The worker that owns local port `lport`.

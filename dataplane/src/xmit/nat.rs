@@ -3,8 +3,10 @@
 //!
 //! Keys: in = client:cport -> VIP:vport; out = RS:rport -> client:cport.
 
-use super::{v4, Endpoints};
+use super::{rewrite_l3l4, set_macs, v4, Endpoints, NextHop};
+use crate::buf::PacketBuf;
 use crate::conn::{Direction, FlowKey};
+use crate::verdict::DropReason;
 
 #[inline]
 pub fn endpoints(dir: Direction, in_key: &FlowKey, out_key: &FlowKey) -> Endpoints {
@@ -24,6 +26,21 @@ pub fn endpoints(dir: Direction, in_key: &FlowKey, out_key: &FlowKey) -> Endpoin
 #[inline]
 pub fn out_key(in_key: &FlowKey, rs: crate::conn::Addr, rs_port: u16) -> FlowKey {
     FlowKey::new(in_key.protocol, rs, rs_port, in_key.src, in_key.src_port)
+}
+
+/// Rewrites a packet of a NAT session (its IPv4 header at `l2`) to `to`, its [`endpoints`] in
+/// its direction, decrementing the TTL (the caller has checked that TTL > 1), and addresses it
+/// to `hop`.
+#[inline]
+pub fn transmit<B: PacketBuf>(
+    buf: &mut B,
+    l2: usize,
+    to: &Endpoints,
+    hop: NextHop,
+) -> Result<(), DropReason> {
+    rewrite_l3l4(&mut buf.data_mut()[l2..], to)?;
+    set_macs(buf.data_mut(), hop);
+    Ok(())
 }
 
 /// The worker that owns a NAT flow: both directions carry the client's address and port, so
