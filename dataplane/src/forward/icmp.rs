@@ -8,7 +8,7 @@
 //! checksum are updated; the ICMP checksum is recomputed over the whole message, as IPVS does.
 //! For DR and TUN the error goes to the real server unchanged, by the flow's method.
 
-use super::Forwarder;
+use super::{Arrival, Forwarder};
 use crate::buf::PacketBuf;
 use crate::conn::{Addr, FlowKey};
 use crate::snapshot::Method;
@@ -23,7 +23,7 @@ pub(super) fn handle<B: PacketBuf>(
     fw: &mut Forwarder,
     buf: &mut B,
     l2: usize,
-    in_if: u16,
+    arrival: Arrival,
 ) -> Verdict {
     let (key, ttl) = {
         let ip = ipv4::Packet::new_unchecked(&buf.data()[l2..]);
@@ -36,6 +36,7 @@ pub(super) fn handle<B: PacketBuf>(
             return Verdict::Drop(DropReason::BadL4Header);
         }
         if msg.msg_type() == msg_type::ECHO_REQUEST {
+            let in_if = arrival.in_if();
             return super::local::echo_reply(&fw.snapshot, buf.data_mut(), l2, in_if);
         }
         // As IPVS, only these errors are related to a flow; a redirect or a parameter
@@ -70,8 +71,10 @@ pub(super) fn handle<B: PacketBuf>(
     };
     let Some((id, dir)) = fw.sessions.lookup(&key) else {
         // The outer header says nothing of the flow's worker: the session's owner may have it.
-        let (owner, fallback, _) = fw.session_owner(&key);
-        return fw.pass_on(owner, fallback, DropReason::IcmpUnrelated);
+        let (owner, fallback, _) = fw.owners.session_owner(&fw.snapshot, &key);
+        return fw
+            .owners
+            .pass_on(arrival, owner, fallback, DropReason::IcmpUnrelated);
     };
     let Some(s) = fw.sessions.get(id) else {
         return Verdict::Drop(DropReason::IcmpUnrelated);

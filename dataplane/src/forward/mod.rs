@@ -1,13 +1,8 @@
 //! The per-worker packet engine: classify a frame, find or create its session, and rewrite it
 //! with the session's forwarding method. Plain Rust over a [`PacketBuf`]; the DPDK worker loop
-//! calls [`Forwarder::process`] for each received packet and acts on the [`Verdict`].
-//!
-//! Ownership between workers (the DPDK layer spreads flows by RSS):
-//! - DR and TUN: whoever receives the client's packets owns the session (no replies return).
-//! - FULLNAT: the worker that created the session picked the local port from its own slice, so a
-//!   reply that misses on another worker is redirected to `fullnat::owner(lport)`.
-//! - NAT: both directions carry the client's address and port, so both are owned by
-//!   `nat::owner(client)`; a worker that receives either direction for another owner redirects.
+//! calls [`Forwarder::process_prepared`] for each received packet with its [`Arrival`] and acts
+//! on the [`Verdict`]. Which worker decides a flow is [`owner`]'s business; the rewrite of each
+//! forwarding method is [`xmit`]'s.
 //!
 //! Every packet ends in exactly one verdict; the counters in [`WorkerStats`] add up:
 //! `rx == tx + redirected + local + drops.total()`.
@@ -15,6 +10,9 @@
 mod dests;
 mod icmp;
 mod local;
+pub mod owner;
+
+pub use owner::Arrival;
 
 use crate::buf::PacketBuf;
 use crate::conn::{
@@ -22,7 +20,7 @@ use crate::conn::{
     Timeouts,
 };
 use crate::sched::{Candidate, FlowHint, Scheduler};
-use crate::snapshot::{DestConfig, FlowOwner, Method, Snapshot};
+use crate::snapshot::{DestConfig, Method, Snapshot};
 use crate::verdict::{DropCounters, DropReason, Verdict};
 use crate::wire::checksum::proto;
 use crate::wire::ethernet::{self, ethertype};
@@ -83,15 +81,10 @@ struct ServiceState {
 }
 
 pub struct Forwarder {
-    worker: u16,
     workers: u16,
     snapshot: Arc<Snapshot>,
-    /// The last table whose flow owners differ from a later one's: sessions it placed may still
-    /// be on the owners it named ([`pass_on`](Self::pass_on)'s fallback).
-    former: Option<Arc<Snapshot>>,
-    /// How often the packet being decided was handed over by other workers (`Redirect`s):
-    /// 0, 1 or 2.
-    hops: u8,
+    /// Which worker decides a flow.
+    owners: owner::Owners,
     services: Vec<ServiceState>,
     /// Per-real-server positions and traffic, by the slot of the server's id.
     dests: dests::Dests,
@@ -142,11 +135,9 @@ impl Forwarder {
             config.full_policy,
         )?;
         let mut fw = Forwarder {
-            worker: config.worker,
             workers: config.workers.max(1),
             snapshot: snapshot.clone(),
-            former: None,
-            hops: 0,
+            owners: owner::Owners::new(config.worker, config.workers),
             services: Vec::new(),
             dests: dests::Dests::default(),
             sessions,
@@ -240,9 +231,7 @@ impl Forwarder {
         }
         self.dests.install(&self.snapshot, &snapshot);
         self.services = services;
-        if !self.snapshot.same_flow_owners(&snapshot) {
-            self.former = Some(self.snapshot.clone());
-        }
+        self.owners.replace_table(&self.snapshot, &snapshot);
         self.snapshot = snapshot;
     }
 
@@ -363,43 +352,27 @@ impl Forwarder {
         }
     }
 
-    /// Decides the fate of one frame received on interface `in_if` at `now_ms`, rewriting it in
-    /// place when it is to be transmitted.
+    /// Decides the fate of one frame received from the NIC on interface `in_if` at `now_ms`,
+    /// rewriting it in place when it is to be transmitted.
     #[inline]
     pub fn process<B: PacketBuf>(&mut self, buf: &mut B, in_if: u16, now_ms: u64) -> Verdict {
         let prepared = self.prepare(buf.data());
-        self.process_prepared(buf, in_if, now_ms, &prepared)
+        self.process_prepared(buf, Arrival::received(in_if), now_ms, &prepared)
     }
 
-    /// [`process_prepared`](Self::process_prepared) of a frame other workers handed over `hops`
-    /// times (its verdict there was `Redirect`; 1, or 2 if a worker handed it was the one that
-    /// handed it on): once, it may go on to its fallback only; twice, it goes nowhere
-    /// ([`pass_on`](Self::pass_on)).
-    pub fn process_handed<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        in_if: u16,
-        now_ms: u64,
-        prepared: &Prepared,
-        hops: u8,
-    ) -> Verdict {
-        self.hops = hops.clamp(1, 2);
-        let verdict = self.process_prepared(buf, in_if, now_ms, prepared);
-        self.hops = 0;
-        verdict
-    }
-
-    /// [`process`](Self::process) of a frame that [`prepare`](Self::prepare) has seen. Contract:
-    /// `prepared` is what `prepare` returned for exactly the bytes now in `buf`.
+    /// [`process`](Self::process) of a frame that [`prepare`](Self::prepare) has seen and that
+    /// reached this worker as `arrival` says (a frame other workers handed over may go on to its
+    /// fallback only, or nowhere: [`owner::Owners::pass_on`]). Contract: `prepared` is what
+    /// `prepare` returned for exactly the bytes now in `buf`.
     pub fn process_prepared<B: PacketBuf>(
         &mut self,
         buf: &mut B,
-        in_if: u16,
+        arrival: Arrival,
         now_ms: u64,
         prepared: &Prepared,
     ) -> Verdict {
         self.stats.rx += 1;
-        let verdict = self.classify(buf, in_if, now_ms, prepared);
+        let verdict = self.classify(buf, arrival, now_ms, prepared);
         match verdict {
             Verdict::Transmit(_) => self.stats.tx += 1,
             Verdict::Redirect(_) => self.stats.redirected += 1,
@@ -412,10 +385,11 @@ impl Forwarder {
     fn classify<B: PacketBuf>(
         &mut self,
         buf: &mut B,
-        in_if: u16,
+        arrival: Arrival,
         now: u64,
         prepared: &Prepared,
     ) -> Verdict {
+        let in_if = arrival.in_if();
         let (l2, ethertype) = match ethernet::Packet::new_checked(buf.data()) {
             Ok(eth) => {
                 let dst = eth.dst_addr();
@@ -433,7 +407,7 @@ impl Forwarder {
         };
         match ethertype {
             ethertype::IPV4 => match &prepared.0 {
-                Some(parsed) => self.ipv4(buf, l2, in_if, now, parsed),
+                Some(parsed) => self.ipv4(buf, l2, arrival, now, parsed),
                 None => Verdict::Drop(DropReason::Truncated),
             },
             ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, in_if),
@@ -446,13 +420,13 @@ impl Forwarder {
         &mut self,
         buf: &mut B,
         l2: usize,
-        in_if: u16,
+        arrival: Arrival,
         now: u64,
         parsed: &Result<Parsed, DropReason>,
     ) -> Verdict {
         let flow = match parsed {
             Ok(Parsed::Flow(flow)) => flow,
-            Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, in_if),
+            Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, arrival),
             Err(reason) => return Verdict::Drop(*reason),
         };
         if let Some((id, dir)) = self.sessions.lookup_hashed(&flow.key, flow.hash) {
@@ -469,9 +443,9 @@ impl Forwarder {
             self.snapshot
                 .find_service(flow.key.protocol, &flow.key.dst, flow.key.dst_port)
         {
-            return self.new_session(buf, l2, in_if, svc as usize, flow, now);
+            return self.new_session(buf, l2, arrival, svc as usize, flow, now);
         }
-        self.miss(&flow.key)
+        self.owners.miss(&self.snapshot, &flow.key, arrival)
     }
 
     /// Whether a new connection may replace session `id`: it has ended (TIME_WAIT, CLOSE) or
@@ -483,105 +457,11 @@ impl Forwarder {
         })
     }
 
-    /// The worker whose table would hold the session of a packet with `key`, where else it may
-    /// be (by the former table), and why this worker drops it if neither is another worker:
-    /// FULLNAT replies by their local port (`no_session`); a client's packet to a VIP without
-    /// the service by its NAT owner (`no_service`); a NAT server's reply as its server's
-    /// services own their clients (`not_for_us`).
-    pub(super) fn session_owner(&self, key: &FlowKey) -> (u16, Option<u16>, DropReason) {
-        let snap = &self.snapshot;
-        if snap.is_laddr(&key.dst) {
-            (
-                fullnat::owner(key.dst_port, self.workers),
-                None,
-                DropReason::NoSession,
-            )
-        } else if snap.is_vip(&key.dst) {
-            (
-                self.client_owner(key),
-                Some(self.client_fallback(key)),
-                DropReason::NoService,
-            )
-        } else {
-            let by = |table: &Snapshot| {
-                self.client_flow_owner(table.nat_reply_owner(&key.src), &key.dst, key.dst_port)
-            };
-            (
-                by(snap).unwrap_or(self.worker),
-                self.former.as_deref().and_then(by),
-                DropReason::NotForUs,
-            )
-        }
-    }
-
-    /// The NAT owner of a client's packet.
-    #[inline]
-    fn client_owner(&self, key: &FlowKey) -> u16 {
-        nat::owner(&key.src, key.src_port, self.workers)
-    }
-
-    /// Where a client's flow to a VIP may have its session when its owner has none: at its
-    /// owner by the former table, else at its NAT owner (a service that has lost its NAT
-    /// servers, or the VIP its service).
-    fn client_fallback(&self, key: &FlowKey) -> u16 {
-        self.former
-            .as_ref()
-            .and_then(|former| {
-                let svc = former.find_service(key.protocol, &key.dst, key.dst_port)?;
-                let owner = former.services.get(svc as usize)?.owner;
-                self.client_flow_owner(owner, &key.src, key.src_port)
-            })
-            .unwrap_or_else(|| self.client_owner(key))
-    }
-
-    /// The worker that holds the sessions of `client`'s flows to a service owned by `owner`;
-    /// None if that is whichever worker receives them.
-    #[inline]
-    fn client_flow_owner(&self, owner: FlowOwner, client: &Addr, client_port: u16) -> Option<u16> {
-        match owner {
-            FlowOwner::Receiver => None,
-            FlowOwner::ClientPort => Some(nat::owner(client, client_port, self.workers)),
-            FlowOwner::ClientNet(prefix) => {
-                Some(nat::owner(&mask_v4(client, prefix), 0, self.workers))
-            }
-        }
-    }
-
-    /// A packet this worker has no session for and cannot start one for (`reason`). With
-    /// several workers its session may live on its `owner` (a reply steered elsewhere, a
-    /// client's packet RSS gave this worker): it goes there, once. The owner passes one it
-    /// cannot decide either to `fallback` (where an earlier table placed its session), once.
-    /// A worker handed a packet it does not own, or handed it twice, decides it: a packet makes
-    /// at most two hops, however the workers' tables differ while changes install (the fallback
-    /// of an owner by one table may be the owner by another, whose fallback is the first), and
-    /// only packets dropped otherwise pay for them.
-    pub(super) fn pass_on(&self, owner: u16, fallback: Option<u16>, reason: DropReason) -> Verdict {
-        match fallback {
-            _ if owner != self.worker && self.hops == 0 => Verdict::Redirect(owner),
-            Some(f) if owner == self.worker && f != self.worker && self.hops < 2 => {
-                Verdict::Redirect(f)
-            }
-            _ => Verdict::Drop(reason),
-        }
-    }
-
-    /// A packet that matches no session and no service: another worker's reply, or not ours.
-    fn miss(&self, key: &FlowKey) -> Verdict {
-        let snap = &self.snapshot;
-        let (owner, fallback, reason) = self.session_owner(key);
-        if reason == DropReason::NotForUs
-            && (0..snap.interfaces.len() as u16).any(|i| snap.is_local(i, &key.dst))
-        {
-            return Verdict::Drop(DropReason::NoService);
-        }
-        self.pass_on(owner, fallback, reason)
-    }
-
     fn new_session<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
-        in_if: u16,
+        arrival: Arrival,
         svc: usize,
         flow: &Flow,
         now: u64,
@@ -591,26 +471,22 @@ impl Forwarder {
         if self.services[svc].decrements_ttl && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
-        // A NAT session lives on its owner, where the server's replies are steered, and a
-        // persistent one where its client network's template is: every packet of the flow
-        // goes there, the SYN and all that follow. (Handed one by a worker whose table differs,
-        // this worker decides it.)
-        let owner = self
-            .client_flow_owner(self.snapshot.services[svc].owner, &key.src, key.src_port)
-            .unwrap_or(self.worker);
-        if owner != self.worker && self.hops == 0 {
-            return Verdict::Redirect(owner);
-        }
+        let owner = self.snapshot.services[svc].owner;
+        let owner = match self.owners.new_flow_owner(owner, &key, arrival) {
+            Ok(owner) => owner,
+            Err(redirect) => return redirect,
+        };
         if key.protocol == proto::TCP && !opens_connection(flow) {
-            let fallback = self.client_fallback(&key);
-            return self.pass_on(owner, Some(fallback), DropReason::NoSession);
+            return self
+                .owners
+                .pass_on_client(arrival, owner, &key, DropReason::NoSession);
         }
         let snapshot = self.snapshot.clone();
         let service = &snapshot.services[svc];
         let template_key = service.config.persistence_s.map(|_| {
             FlowKey::template(
                 key.protocol,
-                mask_v4(&key.src, service.config.persistence_prefix),
+                owner::client_net(&key.src, service.config.persistence_prefix),
                 key.dst,
                 service.key().port,
             )
@@ -647,8 +523,12 @@ impl Forwarder {
                 match state.scheduler.schedule(&hint, &state.candidates) {
                     Some(i) if i < service.config.dests.len() => i,
                     _ => {
-                        let fallback = self.client_fallback(&key);
-                        return self.pass_on(owner, Some(fallback), DropReason::NoDestination);
+                        return (self.owners).pass_on_client(
+                            arrival,
+                            owner,
+                            &key,
+                            DropReason::NoDestination,
+                        );
                     }
                 }
             }
@@ -683,7 +563,7 @@ impl Forwarder {
         let binding = Binding {
             method: dest.method,
             dest_id: dest.id,
-            client_if: in_if,
+            client_if: arrival.in_if(),
             client_mac: src_mac,
             dest_if: dest.interface,
             dest_mac: dest.mac,
@@ -977,20 +857,6 @@ fn update_overload(c: &mut Candidate, d: &DestConfig, workers: u16) {
     } else {
         c.overloaded && total * 4 >= upper * 3
     };
-}
-
-/// Masks an IPv4 client address to the persistence prefix (ipvsadm -M).
-fn mask_v4(addr: &Addr, prefix: u8) -> Addr {
-    match addr.to_v4() {
-        Some(o) => {
-            let bits = u32::from_be_bytes(o)
-                & u32::MAX
-                    .checked_shl(32 - u32::from(prefix.min(32)))
-                    .unwrap_or(0);
-            Addr::v4(bits.to_be_bytes())
-        }
-        None => *addr,
-    }
 }
 
 #[derive(Clone, Copy)]

@@ -43,37 +43,10 @@ pub fn transmit<B: PacketBuf>(
     Ok(())
 }
 
-/// The worker that owns a NAT flow: both directions carry the client's address and port, so
-/// every worker computes the same owner from either one (no rte_flow needed).
-#[inline]
-pub fn owner(client: &crate::conn::Addr, client_port: u16, workers: u16) -> u16 {
-    if workers <= 1 {
-        return 0;
-    }
-    let a = u32::from_be_bytes([client.0[12], client.0[13], client.0[14], client.0[15]]);
-    let h = (u64::from(a) << 16 | u64::from(client_port)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    ((h >> 32) % u64::from(workers)) as u16
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::conn::{Addr, PROTO_TCP};
-
-    #[test]
-    fn owner_is_stable_and_spreads() {
-        let mut per = [0u32; 4];
-        for i in 0..4000u16 {
-            let o = owner(&Addr::v4([10, 0, (i >> 8) as u8, i as u8]), 1024 + i, 4);
-            assert_eq!(
-                o,
-                owner(&Addr::v4([10, 0, (i >> 8) as u8, i as u8]), 1024 + i, 4)
-            );
-            per[usize::from(o)] += 1;
-        }
-        assert!(per.iter().all(|&n| (800..1200).contains(&n)), "{per:?}");
-        assert_eq!(owner(&Addr::v4([1, 2, 3, 4]), 5, 1), 0);
-    }
 
     #[test]
     fn endpoints_restore_the_client_view() {
