@@ -4,6 +4,10 @@
 //! on the [`Verdict`]. Which worker decides a flow is [`owner`]'s business; the rewrite of each
 //! forwarding method is [`xmit`]'s.
 //!
+//! A new session is made in the steps of IPVS's `ip_vs_schedule`: the persistence template
+//! (`ip_vs_sched_persist`) or the scheduler picks the server, the forwarding method is bound
+//! (out key, [`Binding`], FULLNAT's local port), the session is inserted, then its template.
+//!
 //! Every packet ends in exactly one verdict; the counters in [`WorkerStats`] add up:
 //! `rx == tx + redirected + local + drops.total()`.
 
@@ -20,7 +24,7 @@ use crate::conn::{
     Timeouts,
 };
 use crate::sched::{Candidate, FlowHint, Scheduler};
-use crate::snapshot::{DestConfig, Method, Snapshot};
+use crate::snapshot::{DestConfig, Method, Service, Snapshot};
 use crate::verdict::{DropCounters, DropReason, Verdict};
 use crate::wire::checksum::proto;
 use crate::wire::ethernet::{self, ethertype};
@@ -457,6 +461,11 @@ impl Forwarder {
         })
     }
 
+    /// A new flow's first packet to service `svc` (IPVS's `ip_vs_schedule`), decided on the
+    /// flow's owner; a TCP segment other than a SYN starts nothing. The persistence template
+    /// ([`find_template`](Self::find_template)) or the scheduler picks the server, the
+    /// forwarding method is bound ([`bind`](Self::bind)), the session inserted and then bound to
+    /// its template; the packet goes on as the session's first.
     fn new_session<B: PacketBuf>(
         &mut self,
         buf: &mut B,
@@ -483,147 +492,215 @@ impl Forwarder {
         }
         let snapshot = self.snapshot.clone();
         let service = &snapshot.services[svc];
-        let template_key = service.config.persistence_s.map(|_| {
-            FlowKey::template(
-                key.protocol,
-                owner::client_net(&key.src, service.config.persistence_prefix),
-                key.dst,
-                service.key().port,
-            )
-        });
-        let mut template = None;
-        let mut chosen = None;
-        if let Some(tkey) = &template_key {
-            if let Some((tid, _)) = self.sessions.lookup(tkey) {
-                let dest = self
-                    .sessions
-                    .get(tid)
-                    .and_then(|t| self.dests.position(t.payload.dest_id));
-                match dest {
-                    Some((s, d)) if s == svc => {
-                        template = Some(tid);
-                        chosen = Some(d);
-                    }
-                    // Its server is gone: forget the template and schedule afresh.
-                    _ => drop(self.sessions.remove(tid)),
-                }
+        let (template_key, template) = self.find_template(svc, service, &key);
+        let chosen = template.map(|(_, idx)| idx);
+        let Some(idx) = chosen.or_else(|| self.schedule(svc, service, &key)) else {
+            return self
+                .owners
+                .pass_on_client(arrival, owner, &key, DropReason::NoDestination);
+        };
+        let (out_key, binding) = match self.bind(buf, arrival.in_if(), svc, service, idx, flow) {
+            Ok(bound) => bound,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        let id = match self.insert_session(key, out_key, binding, now) {
+            Ok(id) => id,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        self.count_connection(svc, idx, &service.config.dests[idx]);
+        if let Some(tkey) = template_key {
+            let template = template.map(|(tid, _)| tid);
+            if let Err(reason) = self.bind_template(tkey, template, binding, service, id, now) {
+                return Verdict::Drop(reason);
             }
         }
-        let state = &mut self.services[svc];
-        let idx = match chosen {
-            Some(i) => i,
-            None => {
-                let hint = FlowHint {
-                    src: key.src.to_ip(),
-                    dst: key.dst.to_ip(),
-                    src_port: key.src_port,
-                    dst_port: key.dst_port,
-                    protocol: key.protocol,
-                };
-                match state.scheduler.schedule(&hint, &state.candidates) {
-                    Some(i) if i < service.config.dests.len() => i,
-                    _ => {
-                        return (self.owners).pass_on_client(
-                            arrival,
-                            owner,
-                            &key,
-                            DropReason::NoDestination,
-                        );
-                    }
-                }
-            }
+        self.forward_session(buf, l2, id, Direction::In, flow, now)
+    }
+
+    /// The persistence template of `key`'s client network for service `svc` (the lookup of
+    /// IPVS's `ip_vs_sched_persist`): its key if the service is persistent, and the template and
+    /// the index of the server it names if the table holds it. A template whose server is gone
+    /// is removed: the flow is scheduled afresh.
+    fn find_template(
+        &mut self,
+        svc: usize,
+        service: &Service,
+        key: &FlowKey,
+    ) -> (Option<FlowKey>, Option<(SessionId, usize)>) {
+        let config = &service.config;
+        if config.persistence_s.is_none() {
+            return (None, None);
+        }
+        let net = owner::client_net(&key.src, config.persistence_prefix);
+        let tkey = FlowKey::template(key.protocol, net, key.dst, service.key().port);
+        let Some((tid, _)) = self.sessions.lookup(&tkey) else {
+            return (Some(tkey), None);
         };
-        let dest = &service.config.dests[idx];
+        let dest = self
+            .sessions
+            .get(tid)
+            .and_then(|t| self.dests.position(t.payload.dest_id));
+        match dest {
+            Some((s, d)) if s == svc => (Some(tkey), Some((tid, d))),
+            _ => {
+                self.sessions.remove(tid);
+                (Some(tkey), None)
+            }
+        }
+    }
+
+    /// The scheduler's pick among service `svc`'s servers for a flow with `key`: the server's
+    /// index, None if the scheduler has none to give.
+    fn schedule(&mut self, svc: usize, service: &Service, key: &FlowKey) -> Option<usize> {
+        let state = &mut self.services[svc];
+        let hint = FlowHint {
+            src: key.src.to_ip(),
+            dst: key.dst.to_ip(),
+            src_port: key.src_port,
+            dst_port: key.dst_port,
+            protocol: key.protocol,
+        };
+        let pick = state.scheduler.schedule(&hint, &state.candidates);
+        pick.filter(|&i| i < service.config.dests.len())
+    }
+
+    /// Binds the forwarding method of server `idx` of service `svc` to a new flow whose first
+    /// packet (in `buf`, on interface `in_if`) is `flow` (IPVS's `ip_vs_conn_new` with
+    /// `ip_vs_bind_xmit`): the reply key the method needs (NAT, FULLNAT with a local port of
+    /// this worker's) and the session's [`Binding`]. Refuses a server without a resolved MAC,
+    /// and a packet whose TTL the method would decrement to nothing.
+    fn bind<B: PacketBuf>(
+        &mut self,
+        buf: &B,
+        in_if: u16,
+        svc: usize,
+        service: &Service,
+        idx: usize,
+        flow: &Flow,
+    ) -> Result<(Option<FlowKey>, Binding), DropReason> {
+        let (dest, key) = (&service.config.dests[idx], &flow.key);
         if dest.mac == ethernet::MacAddr::ZERO {
-            return Verdict::Drop(DropReason::NoNeighbour);
+            return Err(DropReason::NoNeighbour);
         }
         if dest.method.replies_through_box() && flow.ttl <= 1 {
-            return Verdict::Drop(DropReason::TtlExpired);
+            return Err(DropReason::TtlExpired);
         }
         let rs_port = match service.dest_ports[idx] {
             0 => key.dst_port,
             p => p,
         };
         let out_key = match dest.method {
-            Method::Nat => Some(nat::out_key(&key, dest.addr, rs_port)),
+            Method::Nat => Some(nat::out_key(key, dest.addr, rs_port)),
             Method::FullNat => {
-                let pools = &state.laddr_pools;
-                let Some(&pool) = pools.get(state.next_laddr % pools.len().max(1)) else {
-                    return Verdict::Drop(DropReason::LocalPortsExhausted);
-                };
-                state.next_laddr = state.next_laddr.wrapping_add(1);
-                let Some((laddr, lport)) = self.lports.alloc(pool) else {
-                    return Verdict::Drop(DropReason::LocalPortsExhausted);
-                };
-                Some(fullnat::out_key(&key, dest.addr, rs_port, laddr, lport))
+                let (laddr, lport) = self.alloc_local_port(svc)?;
+                Some(fullnat::out_key(key, dest.addr, rs_port, laddr, lport))
             }
             Method::Dr | Method::Tunnel => None,
         };
-        let src_mac = ethernet::Packet::new_unchecked(buf.data()).src_addr();
         let binding = Binding {
             method: dest.method,
             dest_id: dest.id,
-            client_if: arrival.in_if(),
-            client_mac: src_mac,
+            client_if: in_if,
+            client_mac: ethernet::Packet::new_unchecked(buf.data()).src_addr(),
             dest_if: dest.interface,
             dest_mac: dest.mac,
             dest_addr: dest.addr,
             dest_port: rs_port,
         };
-        let id = match self.sessions.insert(key, out_key, binding, now) {
+        Ok((out_key, binding))
+    }
+
+    /// A FULLNAT local address and port for a new session of service `svc`: the service's local
+    /// addresses in turn, each port from this worker's slice.
+    fn alloc_local_port(&mut self, svc: usize) -> Result<(Addr, u16), DropReason> {
+        let state = &mut self.services[svc];
+        let pools = &state.laddr_pools;
+        let Some(&pool) = pools.get(state.next_laddr % pools.len().max(1)) else {
+            return Err(DropReason::LocalPortsExhausted);
+        };
+        state.next_laddr = state.next_laddr.wrapping_add(1);
+        self.lports
+            .alloc(pool)
+            .ok_or(DropReason::LocalPortsExhausted)
+    }
+
+    /// Inserts a new session, releasing the one a full table evicted for it; on failure gives
+    /// back the FULLNAT local port its out key holds.
+    fn insert_session(
+        &mut self,
+        key: FlowKey,
+        out_key: Option<FlowKey>,
+        binding: Binding,
+        now: u64,
+    ) -> Result<SessionId, DropReason> {
+        match self.sessions.insert(key, out_key, binding, now) {
             Ok(inserted) => {
                 if let Some((_, evicted)) = inserted.evicted {
                     self.release_session(&evicted);
                 }
-                inserted.id
+                Ok(inserted.id)
             }
             Err(e) => {
-                if let Some(k) = out_key.filter(|_| dest.method == Method::FullNat) {
+                if let Some(k) = out_key.filter(|_| binding.method == Method::FullNat) {
                     self.lports.free(&k.dst, k.dst_port);
                 }
-                return Verdict::Drop(match e {
+                Err(match e {
                     crate::conn::InsertError::Full => DropReason::TableFull,
                     crate::conn::InsertError::Exists => DropReason::SessionConflict,
-                });
+                })
             }
-        };
+        }
+    }
+
+    /// Counts a new connection to server `idx` (`dest`) of service `svc`: inactive until
+    /// established, and perhaps overloading the server.
+    fn count_connection(&mut self, svc: usize, idx: usize, dest: &DestConfig) {
         if let Some(st) = self.dests.traffic_mut(dest.id) {
             st.conns += 1;
         }
         let c = &mut self.services[svc].candidates[idx];
         c.inactive_conns += 1;
         update_overload(c, dest, self.workers);
-        if let Some(tkey) = template_key {
-            let tid = match template {
-                Some(t) => Some(t),
-                None => {
-                    let ms = service
-                        .config
-                        .persistence_s
-                        .unwrap_or(0)
-                        .saturating_mul(1000);
-                    self.sessions
-                        .insert_template(tkey, binding, ms, now)
-                        .ok()
-                        .map(|ins| {
-                            if let Some((_, evicted)) = ins.evicted {
-                                self.release_session(&evicted);
-                            }
-                            ins.id
-                        })
-                }
-            };
-            if let Some(tid) = tid {
-                if self.sessions.get(id).is_none() {
-                    // A full table evicted the new connection to make room for its template:
-                    // neither stays.
-                    self.sessions.remove(tid);
-                    return Verdict::Drop(DropReason::TableFull);
-                }
-                self.sessions.bind_control(id, tid, now);
+    }
+
+    /// Binds new session `id` to its persistence template (the rest of IPVS's
+    /// `ip_vs_sched_persist`): `template` if the table holds it, else a new one with key `tkey`,
+    /// bound like the session, for the service's persistence timeout. A template the table
+    /// cannot take is left out; one that took the room of the new session takes neither.
+    fn bind_template(
+        &mut self,
+        tkey: FlowKey,
+        template: Option<SessionId>,
+        binding: Binding,
+        service: &Service,
+        id: SessionId,
+        now: u64,
+    ) -> Result<(), DropReason> {
+        let tid = match template {
+            Some(t) => Some(t),
+            None => {
+                let persistence_s = service.config.persistence_s.unwrap_or(0);
+                let ms = persistence_s.saturating_mul(1000);
+                let inserted = self.sessions.insert_template(tkey, binding, ms, now).ok();
+                inserted.map(|ins| {
+                    if let Some((_, evicted)) = ins.evicted {
+                        self.release_session(&evicted);
+                    }
+                    ins.id
+                })
             }
+        };
+        let Some(tid) = tid else {
+            return Ok(());
+        };
+        if self.sessions.get(id).is_none() {
+            // A full table evicted the new connection to make room for its template: neither
+            // stays.
+            self.sessions.remove(tid);
+            return Err(DropReason::TableFull);
         }
-        self.forward_session(buf, l2, id, Direction::In, flow, now)
+        self.sessions.bind_control(id, tid, now);
+        Ok(())
     }
 
     fn forward_session<B: PacketBuf>(
