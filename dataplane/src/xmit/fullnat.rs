@@ -8,11 +8,9 @@
 //! destination port alone: [`local_port_owner`]). Each worker keeps a free list of its ports
 //! per local address ([`LocalPorts`]).
 
-use super::{rewrite_l3l4, set_macs, v4, Endpoints, NextHop};
-use crate::buf::PacketBuf;
+use super::{v4, Endpoints};
 use crate::conn::{Addr, Direction, FlowKey};
 use crate::forward::owner::local_port_owner;
-use crate::verdict::DropReason;
 
 /// First local port handed out (below are the well-known and registered ranges we leave alone).
 pub const FIRST_PORT: u16 = 1024;
@@ -37,20 +35,9 @@ pub fn out_key(in_key: &FlowKey, rs: Addr, rs_port: u16, laddr: Addr, lport: u16
     FlowKey::new(in_key.protocol, rs, rs_port, laddr, lport)
 }
 
-/// Rewrites a packet of a FULLNAT session (its IPv4 header at `l2`) to `to`, its [`endpoints`]
-/// in its direction, decrementing the TTL (the caller has checked that TTL > 1), and addresses
-/// it to `hop`.
-#[inline]
-pub fn transmit<B: PacketBuf>(
-    buf: &mut B,
-    l2: usize,
-    to: &Endpoints,
-    hop: NextHop,
-) -> Result<(), DropReason> {
-    rewrite_l3l4(&mut buf.data_mut()[l2..], to)?;
-    set_macs(buf.data_mut(), hop);
-    Ok(())
-}
+/// Rewrites a packet of a FULLNAT session as NAT's transmit does, with `to` (its [`endpoints`]
+/// in its direction) holding both new endpoints.
+pub use super::nat::transmit;
 
 /// One worker's free local ports, per local address. Preallocated; alloc/free are O(1).
 #[derive(Debug, Clone)]

@@ -104,6 +104,7 @@ pub(crate) fn v4(addr: &crate::conn::Addr) -> Ipv4Addr {
 /// value) and the checksums are updated in that order too: a one's complement sum does not
 /// depend on byte order (RFC 1071 2.B), and this spares decoding every field and encoding the
 /// results (byte swaps on the packet's critical path).
+#[inline]
 pub(crate) fn rewrite_l3l4(ip: &mut [u8], to: &Endpoints) -> Result<(), DropReason> {
     let (header_len, total_len) = {
         let pkt = ipv4::Packet::new_unchecked(&ip[..]);

@@ -30,7 +30,7 @@ pub fn out_key(in_key: &FlowKey, rs: crate::conn::Addr, rs_port: u16) -> FlowKey
 
 /// Rewrites a packet of a NAT session (its IPv4 header at `l2`) to `to`, its [`endpoints`] in
 /// its direction, decrementing the TTL (the caller has checked that TTL > 1), and addresses it
-/// to `hop`.
+/// to `hop`. FULLNAT's transmit too (one copy of the rewrite in the packet path).
 #[inline]
 pub fn transmit<B: PacketBuf>(
     buf: &mut B,
