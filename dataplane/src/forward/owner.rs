@@ -282,6 +282,23 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_goes_to_its_owner_then_its_fallback_then_nowhere() {
+        let me = Owners::new(0, 2);
+        let reason = DropReason::NoSession;
+        let at = |hops| Arrival::new(0, hops);
+        // Another worker's: handed there once, by the worker that received it only.
+        assert_eq!(me.pass_on(at(0), 1, Some(0), reason), Verdict::Redirect(1));
+        assert_eq!(me.pass_on(at(1), 1, Some(0), reason), Verdict::Drop(reason));
+        // Ours, but placed elsewhere by an earlier table: on to the fallback, unless handed twice.
+        assert_eq!(me.pass_on(at(0), 0, Some(1), reason), Verdict::Redirect(1));
+        assert_eq!(me.pass_on(at(1), 0, Some(1), reason), Verdict::Redirect(1));
+        assert_eq!(me.pass_on(at(2), 0, Some(1), reason), Verdict::Drop(reason));
+        // Ours with no fallback elsewhere: decided here.
+        assert_eq!(me.pass_on(at(0), 0, Some(0), reason), Verdict::Drop(reason));
+        assert_eq!(me.pass_on(at(0), 0, None, reason), Verdict::Drop(reason));
+    }
+
+    #[test]
     fn an_arrival_counts_at_most_two_hops() {
         let a = Arrival::received(3);
         assert_eq!((a.in_if(), a.hops()), (3, 0));
