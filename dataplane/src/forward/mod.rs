@@ -159,84 +159,102 @@ impl Forwarder {
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         let mut services = Vec::with_capacity(snapshot.services.len());
         for service in snapshot.services.iter() {
-            let mut candidates = Vec::with_capacity(service.config.dests.len());
-            for d in &service.config.dests {
-                let mut c = Candidate::with_weight(d.weight);
-                if let Some((os, oi)) = self.dests.position(d.id) {
-                    if let Some(old) = self.services.get(os).and_then(|s| s.candidates.get(oi)) {
-                        c.active_conns = old.active_conns;
-                        c.inactive_conns = old.inactive_conns;
-                        // New thresholds judge the server afresh by its connections (IPVS's
-                        // `__ip_vs_update_dest` clears the flag when the upper threshold is
-                        // removed or raised; rvs on any change of either threshold).
-                        let was = self
-                            .snapshot
-                            .services
-                            .get(os)
-                            .and_then(|s| s.config.dests.get(oi));
-                        c.overloaded = old.overloaded
-                            && was.is_some_and(|w| {
-                                (w.upper_threshold, w.lower_threshold)
-                                    == (d.upper_threshold, d.lower_threshold)
-                            });
-                    }
-                }
-                update_overload(&mut c, d, self.workers);
-                candidates.push(c);
-            }
-            let laddr_pools = service
-                .config
-                .local_addrs
-                .iter()
-                .map(|a| self.lports.ensure(*a))
-                .collect();
-            // A service the change left exactly as it was keeps its scheduler's place (rr,
-            // wrr) and its next local address, so that frequent changes elsewhere do not keep
-            // sending its new connections to its first servers. A changed service keeps its rr
-            // place by server (as IPVS's rr does); the others start afresh, as IPVS's wrr does
-            // when its servers change.
-            let old = self
-                .snapshot
-                .position(service.key())
-                .and_then(|i| Some((self.snapshot.services.get(i)?, self.services.get(i)?)));
-            let kept = old
-                .filter(|(o, _)| o.config == service.config)
-                .map(|(_, state)| state);
-            let scheduler = match (kept, old) {
-                // Only a place is carried: shared tables (Maglev's) come with the new snapshot,
-                // so that the worker never holds the last reference to an old one.
-                (Some(state), _) if state.scheduler.has_place() => state.scheduler.box_clone(),
-                (None, Some((o, state))) if o.config.scheduler == service.config.scheduler => {
-                    let moved: Vec<Option<usize>> = o
-                        .config
-                        .dests
-                        .iter()
-                        .map(|d| service.config.dests.iter().position(|n| n.id == d.id))
-                        .collect();
-                    state
-                        .scheduler
-                        .carry_place(&moved)
-                        .unwrap_or_else(|| service.scheduler.box_clone())
-                }
-                _ => service.scheduler.box_clone(),
-            };
-            let next_laddr = kept.map_or(0, |state| state.next_laddr);
-            services.push(ServiceState {
-                scheduler,
-                candidates,
-                laddr_pools,
-                next_laddr,
-                decrements_ttl: service
-                    .config
-                    .dests
-                    .iter()
-                    .any(|d| d.method.replies_through_box()),
-            });
+            services.push(self.service_state(service));
         }
         self.dests.install(&self.snapshot, &snapshot);
         self.services = services;
         self.owners.replace_table(&self.snapshot, &snapshot);
         self.snapshot = snapshot;
+    }
+
+    /// This worker's state of `service` of a table being installed, with what it carries over
+    /// from the current table.
+    fn service_state(&mut self, service: &Service) -> ServiceState {
+        let candidates = service
+            .config
+            .dests
+            .iter()
+            .map(|d| self.carried_candidate(d))
+            .collect();
+        let laddr_pools = service
+            .config
+            .local_addrs
+            .iter()
+            .map(|a| self.lports.ensure(*a))
+            .collect();
+        let (scheduler, next_laddr) = self.carried_scheduler(service);
+        ServiceState {
+            scheduler,
+            candidates,
+            laddr_pools,
+            next_laddr,
+            decrements_ttl: service
+                .config
+                .dests
+                .iter()
+                .any(|d| d.method.replies_through_box()),
+        }
+    }
+
+    /// The candidate of dest `d` of a table being installed: the connection counts (and the
+    /// overload, if its thresholds stay) of the same server (by id) in the current table.
+    fn carried_candidate(&self, d: &DestConfig) -> Candidate {
+        let mut c = Candidate::with_weight(d.weight);
+        if let Some((os, oi)) = self.dests.position(d.id) {
+            if let Some(old) = self.services.get(os).and_then(|s| s.candidates.get(oi)) {
+                c.active_conns = old.active_conns;
+                c.inactive_conns = old.inactive_conns;
+                // New thresholds judge the server afresh by its connections (IPVS's
+                // `__ip_vs_update_dest` clears the flag when the upper threshold is
+                // removed or raised; rvs on any change of either threshold).
+                let was = self
+                    .snapshot
+                    .services
+                    .get(os)
+                    .and_then(|s| s.config.dests.get(oi));
+                c.overloaded = old.overloaded
+                    && was.is_some_and(|w| {
+                        (w.upper_threshold, w.lower_threshold)
+                            == (d.upper_threshold, d.lower_threshold)
+                    });
+            }
+        }
+        update_overload(&mut c, d, self.workers);
+        c
+    }
+
+    /// The scheduler and next local address of `service` of a table being installed. A service
+    /// the change left exactly as it was keeps its scheduler's place (rr, wrr) and its next
+    /// local address, so that frequent changes elsewhere do not keep sending its new
+    /// connections to its first servers. A changed service keeps its rr place by server (as
+    /// IPVS's rr does); the others start afresh, as IPVS's wrr does when its servers change.
+    fn carried_scheduler(&self, service: &Service) -> (Box<dyn Scheduler>, usize) {
+        let old = self
+            .snapshot
+            .position(service.key())
+            .and_then(|i| Some((self.snapshot.services.get(i)?, self.services.get(i)?)));
+        let kept = old
+            .filter(|(o, _)| o.config == service.config)
+            .map(|(_, state)| state);
+        let scheduler = match (kept, old) {
+            // Only a place is carried: shared tables (Maglev's) come with the new snapshot,
+            // so that the worker never holds the last reference to an old one.
+            (Some(state), _) if state.scheduler.has_place() => state.scheduler.box_clone(),
+            (None, Some((o, state))) if o.config.scheduler == service.config.scheduler => {
+                let moved: Vec<Option<usize>> = o
+                    .config
+                    .dests
+                    .iter()
+                    .map(|d| service.config.dests.iter().position(|n| n.id == d.id))
+                    .collect();
+                state
+                    .scheduler
+                    .carry_place(&moved)
+                    .unwrap_or_else(|| service.scheduler.box_clone())
+            }
+            _ => service.scheduler.box_clone(),
+        };
+        (scheduler, kept.map_or(0, |state| state.next_laddr))
     }
 
     pub fn snapshot(&self) -> &Arc<Snapshot> {
