@@ -91,6 +91,7 @@ pub(super) fn handle<B: PacketBuf>(
 
 /// Reads the ICMP message of IPv4 packet `ip_bytes`: an echo request, or an error quoting a
 /// TCP/UDP packet; anything else is refused with the reason it is dropped.
+#[inline]
 fn message(ip_bytes: &[u8]) -> Result<Message, DropReason> {
     let ip = ipv4::Packet::new_unchecked(ip_bytes);
     let msg = icmp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadL4Header)?;
