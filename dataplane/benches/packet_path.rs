@@ -9,7 +9,7 @@
 mod golden;
 
 use dataplane::buf::{HeapBuf, PacketBuf};
-use dataplane::forward::{Forwarder, Prepared};
+use dataplane::forward::{Arrival, Forwarder, Prepared};
 use dataplane::snapshot::Method;
 use dataplane::verdict::Verdict;
 use divan::Bencher;
@@ -146,7 +146,8 @@ fn run_burst(bencher: Bencher, method: Method) {
             }
             let mut sent = 0;
             for (buf, p) in bufs.iter_mut().zip(&prepared) {
-                sent += matches!(fw.process_prepared(buf, 0, 2, p), Verdict::Transmit(_)) as usize;
+                let v = fw.process_prepared(buf, Arrival::received(0), 2, p);
+                sent += matches!(v, Verdict::Transmit(_)) as usize;
             }
             assert_eq!(sent, BURST);
         });

@@ -133,7 +133,7 @@ pub enum FlowOwner {
     /// FULLNAT: replies come back to the local port's worker).
     Receiver,
     /// By the client's address and port, which a NAT server's replies carry too
-    /// ([`crate::xmit::nat::owner`]).
+    /// ([`crate::forward::owner::client_owner`]).
     ClientPort,
     /// By the client's address masked to this prefix length: persistence, whose template must
     /// be on the worker of every connection of the client network. NAT services that share a

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{lcore, Eal, Error, Mbuf, MbufBurst, Port, PortConfig, SOCKET_ANY};
+use dataplane::forward::Arrival;
 
 #[test]
 fn eal_initialises_once_per_process() {
@@ -62,6 +63,21 @@ fn mbuf_grows_and_shrinks_at_both_ends() {
     assert!(m.is_contiguous());
     drop(m);
     assert_eq!(pool.in_use(), 0);
+}
+
+/// What a worker records of a frame it hands on is what the next worker reads.
+#[test]
+fn an_mbuf_carries_its_arrival_between_workers() {
+    let pool = pool(15);
+    let mut m = pool.alloc().unwrap();
+    for arrival in [
+        Arrival::received(2).handed_on(),
+        Arrival::new(0, 2),
+        Arrival::new(0x3fff, 1),
+    ] {
+        m.set_arrival(arrival);
+        assert_eq!(m.arrival(), arrival);
+    }
 }
 
 #[test]

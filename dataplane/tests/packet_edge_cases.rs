@@ -10,10 +10,10 @@ mod golden;
 
 use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::conn::{Addr, FullPolicy, Timeouts};
-use dataplane::forward::{Forwarder, ForwarderConfig};
+use dataplane::forward::owner::{client_owner, local_port_owner};
+use dataplane::forward::{Arrival, Forwarder, ForwarderConfig};
 use dataplane::snapshot::{Method, Snapshot};
 use dataplane::verdict::{DropReason, Verdict};
-use dataplane::xmit::{fullnat, nat};
 use golden::{
     inet_checksum, Ip, Pkt, Tcp, ACK, CLIENT, GW_MAC, IF0_MAC, IF1_MAC, L4, LADDR, NAT_HTTP, RS,
     RST, SYN, VIP,
@@ -69,7 +69,7 @@ fn run(fw: &mut Forwarder, f: &[u8], in_if: u16, now: u64) -> (Verdict, Vec<u8>)
 /// A client port whose NAT owner among `workers` is `owner`.
 fn cport_owned_by(client: [u8; 4], owner: u16, workers: u16) -> u16 {
     (40000..60000)
-        .find(|&p| nat::owner(&Addr::v4(client), p, workers) == owner)
+        .find(|&p| client_owner(&Addr::v4(client), p, workers) == owner)
         .unwrap()
 }
 
@@ -211,7 +211,7 @@ fn fullnat_icmp_error_on_non_owner_worker_is_redirected() {
     // The box sent LADDR:lport -> RS:8080; read lport and the server back from the output.
     let ip = &out[14..];
     let lport = u16::from_be_bytes([ip[20], ip[21]]);
-    assert_eq!(fullnat::owner(lport, 2), 1);
+    assert_eq!(local_port_owner(lport, 2), 1);
     let router = [10, 0, 1, 254];
     let err = icmp_frame(SERVER_GW_MAC, IF1_MAC, router, LADDR, FRAG_NEEDED, ip);
     let (v, _) = run(&mut w1, &err, 1, 20);
@@ -406,7 +406,7 @@ fn nat_server_syn_ack(server: usize, cport: u16) -> Vec<u8> {
 /// other servers).
 #[test]
 fn a_persistent_clients_connections_meet_its_template_on_one_worker() {
-    let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let owner = client_owner(&Addr::v4(CLIENT), 0, 2);
     let other = 1 - owner;
     let mut ws = two_workers(Method::Dr, Some(300), &[0, 1, 2]);
     let server = |frame: &[u8]| [frame[30], frame[31], frame[32], frame[33]];
@@ -435,7 +435,7 @@ fn a_persistent_clients_connections_meet_its_template_on_one_worker() {
 /// names the other worker.
 #[test]
 fn a_persistent_nat_reply_reaches_the_clients_worker() {
-    let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let owner = client_owner(&Addr::v4(CLIENT), 0, 2);
     let other = 1 - owner;
     let cport = cport_owned_by(CLIENT, other, 2);
     let mut ws = two_workers(Method::Nat, Some(300), &[0, 1, 2]);
@@ -474,7 +474,7 @@ fn run_handed_on(
 ) -> (Verdict, Vec<u8>) {
     let mut b = HeapBuf::new(f);
     let prepared = fw.prepare(b.data());
-    let v = fw.process_handed(&mut b, in_if, now, &prepared, hops);
+    let v = fw.process_prepared(&mut b, Arrival::new(in_if, hops), now, &prepared);
     (v, b.data().to_vec())
 }
 
@@ -484,7 +484,7 @@ fn run_handed_on(
 /// client's packets and the server's replies alike.
 #[test]
 fn connections_survive_a_change_of_their_owner() {
-    let net_owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let net_owner = client_owner(&Addr::v4(CLIENT), 0, 2);
     let port_owner = 1 - net_owner;
     let cport = cport_owned_by(CLIENT, port_owner, 2);
     let mut ws = two_workers(Method::Nat, None, &[0]);
@@ -525,7 +525,7 @@ fn connections_survive_a_change_of_their_owner() {
 /// Two workers of a persistent DR service, the owner of CLIENT's network, the other worker, and
 /// a client port whose NAT owner is that other worker.
 fn persistent_dr_pair() -> ([Forwarder; 2], u16, u16, u16) {
-    let owner = nat::owner(&Addr::v4(CLIENT), 0, 2);
+    let owner = client_owner(&Addr::v4(CLIENT), 0, 2);
     let other = 1 - owner;
     let ws = two_workers(Method::Dr, Some(300), &[0, 1]);
     (ws, owner, other, cport_owned_by(CLIENT, other, 2))

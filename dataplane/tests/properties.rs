@@ -19,7 +19,7 @@
 
 use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::conn::{Addr, FullPolicy, Timeouts, PROTO_TCP, PROTO_UDP};
-use dataplane::forward::{Forwarder, ForwarderConfig};
+use dataplane::forward::{Arrival, Forwarder, ForwarderConfig};
 use dataplane::sched::{SchedParams, SchedulerKind};
 use dataplane::snapshot::{DestConfig, Interface, Method, ServiceConfig, ServiceKey, Snapshot};
 use dataplane::verdict::Verdict;
@@ -634,7 +634,7 @@ impl Rig {
             let prepared = fw.prepare(frame);
             fw.prefetch_session(&prepared);
             let mut buf = HeapBuf::new(frame);
-            let verdict = fw.process_prepared(&mut buf, in_if, now, &prepared);
+            let verdict = fw.process_prepared(&mut buf, Arrival::received(in_if), now, &prepared);
             self.calls[i] += 1;
             check_stats(fw, self.calls[i]);
             match verdict {
@@ -888,18 +888,15 @@ fn persistent(method: Method, prefix: u8) -> Arc<Snapshot> {
     Arc::new(Snapshot::build(2, interfaces(), configs).expect("valid snapshot"))
 }
 
-/// Delivers `frame` to worker `first` of `ws` and follows its redirects, as handed frames;
-/// returns how many hops it made before a verdict (fails past 2 or on a redirect to itself).
+/// Delivers `frame` to worker `first` of `ws` and follows its redirects, as handed frames (with
+/// the arrival a worker hands on); returns how many hops it made before a verdict (fails past 2
+/// or on a redirect to itself).
 fn hops(ws: &mut [Forwarder], frame: &[u8], in_if: u16, first: usize, now: u64) -> usize {
-    let (mut at, mut hops) = (first, 0);
+    let (mut at, mut hops, mut arrival) = (first, 0, Arrival::received(in_if));
     loop {
         let mut buf = HeapBuf::new(frame);
         let prepared = ws[at].prepare(frame);
-        let verdict = if hops == 0 {
-            ws[at].process_prepared(&mut buf, in_if, now, &prepared)
-        } else {
-            ws[at].process_handed(&mut buf, in_if, now, &prepared, hops as u8)
-        };
+        let verdict = ws[at].process_prepared(&mut buf, arrival, now, &prepared);
         match verdict {
             Verdict::Redirect(w) => {
                 assert!(
@@ -908,6 +905,7 @@ fn hops(ws: &mut [Forwarder], frame: &[u8], in_if: u16, first: usize, now: u64) 
                 );
                 hops += 1;
                 assert!(hops <= 2, "handed on a third time: {frame:02x?}");
+                arrival = arrival.handed_on();
                 at = usize::from(w);
             }
             _ => return hops,

@@ -3,7 +3,13 @@
 //! An [`Mbuf`] owns one DPDK mbuf (refcount 1, never shared) and frees it on drop. Packet bytes
 //! are reached at `buf_addr + data_off` for `data_len` bytes (the first segment).
 
+use crate::forward::Arrival;
 use std::ptr::NonNull;
+
+/// The bits of the `port` field that hold an [`Arrival`]'s interface; its hops are above them.
+const ARRIVAL_IF_BITS: u32 = 14;
+const ARRIVAL_IF_MASK: u16 = (1 << ARRIVAL_IF_BITS) - 1;
+const _: () = assert!(u16::MAX >> ARRIVAL_IF_BITS >= Arrival::MAX_HOPS as u16);
 
 /// An owned DPDK packet buffer. Dropping it returns it to its pool.
 #[repr(transparent)]
@@ -103,6 +109,25 @@ impl Mbuf {
     #[inline]
     pub fn set_port(&mut self, port: u16) {
         self.hdr_mut().port = port;
+    }
+
+    /// Records how the frame reached its worker, for the worker it is handed to through a
+    /// redirect ring, which reads it with [`arrival`](Self::arrival): the hop count travels with
+    /// the frame, in the mbuf. Stored in the `port` field, which then names no DPDK port: the
+    /// interface in its low 14 bits (interfaces are far fewer), the hops above.
+    #[inline]
+    pub fn set_arrival(&mut self, arrival: Arrival) {
+        debug_assert!(arrival.in_if() <= ARRIVAL_IF_MASK);
+        let hops = u16::from(arrival.hops()) << ARRIVAL_IF_BITS;
+        self.hdr_mut().port = arrival.in_if() & ARRIVAL_IF_MASK | hops;
+    }
+
+    /// The arrival that [`set_arrival`](Self::set_arrival) recorded; meaningful only on a frame
+    /// taken from a redirect ring.
+    #[inline]
+    pub fn arrival(&self) -> Arrival {
+        let port = self.hdr().port;
+        Arrival::new(port & ARRIVAL_IF_MASK, (port >> ARRIVAL_IF_BITS) as u8)
     }
 
     /// RSS hash computed by the NIC (0 when the device does not provide one).

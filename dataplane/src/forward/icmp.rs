@@ -8,70 +8,49 @@
 //! checksum are updated; the ICMP checksum is recomputed over the whole message, as IPVS does.
 //! For DR and TUN the error goes to the real server unchanged, by the flow's method.
 
-use super::Forwarder;
+use super::{Arrival, Forwarder};
 use crate::buf::PacketBuf;
 use crate::conn::{Addr, FlowKey};
 use crate::snapshot::Method;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::checksum::{self, proto};
 use crate::wire::icmp::{self, msg_type};
-use crate::wire::{ethernet, ipv4};
-use crate::xmit::{self, Endpoints};
+use crate::wire::ipv4;
+use crate::xmit::{self, Endpoints, NextHop};
 use std::net::Ipv4Addr;
 
+/// What an ICMP message to or through the box is to it.
+enum Message {
+    /// An echo request, which the box answers.
+    EchoRequest,
+    /// An error about the flow with `key` (the quoted packet's tuple reversed: the direction the
+    /// error travels); `ttl`: the error's own.
+    Error { key: FlowKey, ttl: u8 },
+}
+
+/// Decides an ICMP message (the IPv4 packet at `l2`, validated by the classifier): answers an
+/// echo request; sends an error related to a session on as the session's packets go, or to
+/// the worker that may hold the session.
 pub(super) fn handle<B: PacketBuf>(
     fw: &mut Forwarder,
     buf: &mut B,
     l2: usize,
-    in_if: u16,
+    arrival: Arrival,
 ) -> Verdict {
-    let (key, ttl) = {
-        let ip = ipv4::Packet::new_unchecked(&buf.data()[l2..]);
-        let Ok(msg) = icmp::Packet::new_checked(ip.payload()) else {
-            return Verdict::Drop(DropReason::BadL4Header);
-        };
-        // Checked here because a translated error gets a fresh checksum, which would make a
-        // corrupted one look right.
-        if !msg.verify_checksum() {
-            return Verdict::Drop(DropReason::BadL4Header);
-        }
-        if msg.msg_type() == msg_type::ECHO_REQUEST {
+    let (key, ttl) = match message(&buf.data()[l2..]) {
+        Ok(Message::Error { key, ttl }) => (key, ttl),
+        Ok(Message::EchoRequest) => {
+            let in_if = arrival.in_if();
             return super::local::echo_reply(&fw.snapshot, buf.data_mut(), l2, in_if);
         }
-        // As IPVS, only these errors are related to a flow; a redirect or a parameter
-        // problem about a server-side hop is not the client's business.
-        if !matches!(
-            msg.msg_type(),
-            msg_type::DEST_UNREACHABLE | msg_type::SOURCE_QUENCH | msg_type::TIME_EXCEEDED
-        ) {
-            return Verdict::Drop(DropReason::IcmpUnrelated);
-        }
-        let Some(quoted) = msg.inner() else {
-            return Verdict::Drop(DropReason::IcmpUnrelated);
-        };
-        let Ok(inner) = ipv4::Packet::new_checked_quoted(quoted) else {
-            return Verdict::Drop(DropReason::IcmpUnrelated);
-        };
-        let l4 = &quoted[inner.header_len().min(quoted.len())..];
-        let Some((sport, dport)) = icmp::quoted_ports(l4) else {
-            return Verdict::Drop(DropReason::IcmpUnrelated);
-        };
-        if !matches!(inner.protocol(), proto::TCP | proto::UDP) {
-            return Verdict::Drop(DropReason::IcmpUnrelated);
-        }
-        let (isrc, idst) = (
-            Addr::v4(inner.src_addr().octets()),
-            Addr::v4(inner.dst_addr().octets()),
-        );
-        (
-            FlowKey::new(inner.protocol(), idst, dport, isrc, sport),
-            ip.ttl(),
-        )
+        Err(reason) => return Verdict::Drop(reason),
     };
     let Some((id, dir)) = fw.sessions.lookup(&key) else {
         // The outer header says nothing of the flow's worker: the session's owner may have it.
-        let (owner, fallback, _) = fw.session_owner(&key);
-        return fw.pass_on(owner, fallback, DropReason::IcmpUnrelated);
+        let (owner, fallback, _) = fw.owners.session_owner(&fw.snapshot, &key);
+        return fw
+            .owners
+            .pass_on(arrival, owner, fallback, DropReason::IcmpUnrelated);
     };
     let Some(s) = fw.sessions.get(id) else {
         return Verdict::Drop(DropReason::IcmpUnrelated);
@@ -100,12 +79,53 @@ pub(super) fn handle<B: PacketBuf>(
             let Some(iface) = fw.snapshot.interfaces.get(usize::from(out_if)) else {
                 return Verdict::Drop(DropReason::NoDestination);
             };
-            let mut eth = ethernet::Packet::new_unchecked(buf.data_mut());
-            eth.set_src_addr(iface.mac);
-            eth.set_dst_addr(next_hop);
+            let hop = NextHop {
+                src: iface.mac,
+                dst: next_hop,
+            };
+            xmit::set_macs(buf.data_mut(), hop);
             Verdict::Transmit(out_if)
         }
     }
+}
+
+/// Reads the ICMP message of IPv4 packet `ip_bytes`: an echo request, or an error quoting a
+/// TCP/UDP packet; anything else is refused with the reason it is dropped.
+#[inline]
+fn message(ip_bytes: &[u8]) -> Result<Message, DropReason> {
+    let ip = ipv4::Packet::new_unchecked(ip_bytes);
+    let msg = icmp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadL4Header)?;
+    // Checked here because a translated error gets a fresh checksum, which would make a
+    // corrupted one look right.
+    if !msg.verify_checksum() {
+        return Err(DropReason::BadL4Header);
+    }
+    if msg.msg_type() == msg_type::ECHO_REQUEST {
+        return Ok(Message::EchoRequest);
+    }
+    // As IPVS, only these errors are related to a flow; a redirect or a parameter problem about
+    // a server-side hop is not the client's business.
+    if !matches!(
+        msg.msg_type(),
+        msg_type::DEST_UNREACHABLE | msg_type::SOURCE_QUENCH | msg_type::TIME_EXCEEDED
+    ) {
+        return Err(DropReason::IcmpUnrelated);
+    }
+    let quoted = msg.inner().ok_or(DropReason::IcmpUnrelated)?;
+    let inner = ipv4::Packet::new_checked_quoted(quoted).map_err(|_| DropReason::IcmpUnrelated)?;
+    let l4 = &quoted[inner.header_len().min(quoted.len())..];
+    let (sport, dport) = icmp::quoted_ports(l4).ok_or(DropReason::IcmpUnrelated)?;
+    if !matches!(inner.protocol(), proto::TCP | proto::UDP) {
+        return Err(DropReason::IcmpUnrelated);
+    }
+    let (isrc, idst) = (
+        Addr::v4(inner.src_addr().octets()),
+        Addr::v4(inner.dst_addr().octets()),
+    );
+    Ok(Message::Error {
+        key: FlowKey::new(inner.protocol(), idst, dport, isrc, sport),
+        ttl: ip.ttl(),
+    })
 }
 
 /// Applies `to` to the outer header and its inverse to the quoted packet (see module docs).

@@ -1,13 +1,12 @@
 //! The per-worker packet engine: classify a frame, find or create its session, and rewrite it
 //! with the session's forwarding method. Plain Rust over a [`PacketBuf`]; the DPDK worker loop
-//! calls [`Forwarder::process`] for each received packet and acts on the [`Verdict`].
+//! calls [`Forwarder::process_prepared`] for each received packet with its [`Arrival`] and acts
+//! on the [`Verdict`]. Which worker decides a flow is [`owner`]'s business; the rewrite of each
+//! forwarding method is [`xmit`]'s.
 //!
-//! Ownership between workers (the DPDK layer spreads flows by RSS):
-//! - DR and TUN: whoever receives the client's packets owns the session (no replies return).
-//! - FULLNAT: the worker that created the session picked the local port from its own slice, so a
-//!   reply that misses on another worker is redirected to `fullnat::owner(lport)`.
-//! - NAT: both directions carry the client's address and port, so both are owned by
-//!   `nat::owner(client)`; a worker that receives either direction for another owner redirects.
+//! A new session is made in the steps of IPVS's `ip_vs_schedule`: the persistence template
+//! (`ip_vs_sched_persist`) or the scheduler picks the server, the forwarding method is bound
+//! (out key, [`Binding`], FULLNAT's local port), the session is inserted, then its template.
 //!
 //! Every packet ends in exactly one verdict; the counters in [`WorkerStats`] add up:
 //! `rx == tx + redirected + local + drops.total()`.
@@ -15,6 +14,9 @@
 mod dests;
 mod icmp;
 mod local;
+pub mod owner;
+
+pub use owner::Arrival;
 
 use crate::buf::PacketBuf;
 use crate::conn::{
@@ -22,12 +24,13 @@ use crate::conn::{
     Timeouts,
 };
 use crate::sched::{Candidate, FlowHint, Scheduler};
-use crate::snapshot::{DestConfig, FlowOwner, Method, Snapshot};
+use crate::snapshot::{DestConfig, Method, Service, Snapshot};
 use crate::verdict::{DropCounters, DropReason, Verdict};
 use crate::wire::checksum::proto;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::{ipv4, tcp, udp, WireError};
-use crate::xmit::{self, fullnat, nat, tunnel, Binding, LocalPorts};
+use crate::xmit::{self, fullnat, nat, tunnel, Binding, LocalPorts, NextHop};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// How a worker's engine is set up (fixed for its life).
@@ -82,15 +85,10 @@ struct ServiceState {
 }
 
 pub struct Forwarder {
-    worker: u16,
     workers: u16,
     snapshot: Arc<Snapshot>,
-    /// The last table whose flow owners differ from a later one's: sessions it placed may still
-    /// be on the owners it named ([`pass_on`](Self::pass_on)'s fallback).
-    former: Option<Arc<Snapshot>>,
-    /// How often the packet being decided was handed over by other workers (`Redirect`s):
-    /// 0, 1 or 2.
-    hops: u8,
+    /// Which worker decides a flow.
+    owners: owner::Owners,
     services: Vec<ServiceState>,
     /// Per-real-server positions and traffic, by the slot of the server's id.
     dests: dests::Dests,
@@ -141,11 +139,9 @@ impl Forwarder {
             config.full_policy,
         )?;
         let mut fw = Forwarder {
-            worker: config.worker,
             workers: config.workers.max(1),
             snapshot: snapshot.clone(),
-            former: None,
-            hops: 0,
+            owners: owner::Owners::new(config.worker, config.workers),
             services: Vec::new(),
             dests: dests::Dests::default(),
             sessions,
@@ -163,86 +159,102 @@ impl Forwarder {
     pub fn set_snapshot(&mut self, snapshot: Arc<Snapshot>) {
         let mut services = Vec::with_capacity(snapshot.services.len());
         for service in snapshot.services.iter() {
-            let mut candidates = Vec::with_capacity(service.config.dests.len());
-            for d in &service.config.dests {
-                let mut c = Candidate::with_weight(d.weight);
-                if let Some((os, oi)) = self.dests.position(d.id) {
-                    if let Some(old) = self.services.get(os).and_then(|s| s.candidates.get(oi)) {
-                        c.active_conns = old.active_conns;
-                        c.inactive_conns = old.inactive_conns;
-                        // New thresholds judge the server afresh by its connections (IPVS's
-                        // `__ip_vs_update_dest` clears the flag when the upper threshold is
-                        // removed or raised; rvs on any change of either threshold).
-                        let was = self
-                            .snapshot
-                            .services
-                            .get(os)
-                            .and_then(|s| s.config.dests.get(oi));
-                        c.overloaded = old.overloaded
-                            && was.is_some_and(|w| {
-                                (w.upper_threshold, w.lower_threshold)
-                                    == (d.upper_threshold, d.lower_threshold)
-                            });
-                    }
-                }
-                update_overload(&mut c, d, self.workers);
-                candidates.push(c);
-            }
-            let laddr_pools = service
-                .config
-                .local_addrs
-                .iter()
-                .map(|a| self.lports.ensure(*a))
-                .collect();
-            // A service the change left exactly as it was keeps its scheduler's place (rr,
-            // wrr) and its next local address, so that frequent changes elsewhere do not keep
-            // sending its new connections to its first servers. A changed service keeps its rr
-            // place by server (as IPVS's rr does); the others start afresh, as IPVS's wrr does
-            // when its servers change.
-            let old = self
-                .snapshot
-                .position(service.key())
-                .and_then(|i| Some((self.snapshot.services.get(i)?, self.services.get(i)?)));
-            let kept = old
-                .filter(|(o, _)| o.config == service.config)
-                .map(|(_, state)| state);
-            let scheduler = match (kept, old) {
-                // Only a place is carried: shared tables (Maglev's) come with the new snapshot,
-                // so that the worker never holds the last reference to an old one.
-                (Some(state), _) if state.scheduler.has_place() => state.scheduler.box_clone(),
-                (None, Some((o, state))) if o.config.scheduler == service.config.scheduler => {
-                    let moved: Vec<Option<usize>> = o
-                        .config
-                        .dests
-                        .iter()
-                        .map(|d| service.config.dests.iter().position(|n| n.id == d.id))
-                        .collect();
-                    state
-                        .scheduler
-                        .carry_place(&moved)
-                        .unwrap_or_else(|| service.scheduler.box_clone())
-                }
-                _ => service.scheduler.box_clone(),
-            };
-            let next_laddr = kept.map_or(0, |state| state.next_laddr);
-            services.push(ServiceState {
-                scheduler,
-                candidates,
-                laddr_pools,
-                next_laddr,
-                decrements_ttl: service
-                    .config
-                    .dests
-                    .iter()
-                    .any(|d| d.method.replies_through_box()),
-            });
+            services.push(self.service_state(service));
         }
         self.dests.install(&self.snapshot, &snapshot);
         self.services = services;
-        if !self.snapshot.same_flow_owners(&snapshot) {
-            self.former = Some(self.snapshot.clone());
-        }
+        self.owners.replace_table(&self.snapshot, &snapshot);
         self.snapshot = snapshot;
+    }
+
+    /// This worker's state of `service` of a table being installed, with what it carries over
+    /// from the current table.
+    fn service_state(&mut self, service: &Service) -> ServiceState {
+        let candidates = service
+            .config
+            .dests
+            .iter()
+            .map(|d| self.carried_candidate(d))
+            .collect();
+        let laddr_pools = service
+            .config
+            .local_addrs
+            .iter()
+            .map(|a| self.lports.ensure(*a))
+            .collect();
+        let (scheduler, next_laddr) = self.carried_scheduler(service);
+        ServiceState {
+            scheduler,
+            candidates,
+            laddr_pools,
+            next_laddr,
+            decrements_ttl: service
+                .config
+                .dests
+                .iter()
+                .any(|d| d.method.replies_through_box()),
+        }
+    }
+
+    /// The candidate of dest `d` of a table being installed: the connection counts (and the
+    /// overload, if its thresholds stay) of the same server (by id) in the current table.
+    fn carried_candidate(&self, d: &DestConfig) -> Candidate {
+        let mut c = Candidate::with_weight(d.weight);
+        if let Some((os, oi)) = self.dests.position(d.id) {
+            if let Some(old) = self.services.get(os).and_then(|s| s.candidates.get(oi)) {
+                c.active_conns = old.active_conns;
+                c.inactive_conns = old.inactive_conns;
+                // New thresholds judge the server afresh by its connections (IPVS's
+                // `__ip_vs_update_dest` clears the flag when the upper threshold is
+                // removed or raised; rvs on any change of either threshold).
+                let was = self
+                    .snapshot
+                    .services
+                    .get(os)
+                    .and_then(|s| s.config.dests.get(oi));
+                c.overloaded = old.overloaded
+                    && was.is_some_and(|w| {
+                        (w.upper_threshold, w.lower_threshold)
+                            == (d.upper_threshold, d.lower_threshold)
+                    });
+            }
+        }
+        update_overload(&mut c, d, self.workers);
+        c
+    }
+
+    /// The scheduler and next local address of `service` of a table being installed. A service
+    /// the change left exactly as it was keeps its scheduler's place (rr, wrr) and its next
+    /// local address, so that frequent changes elsewhere do not keep sending its new
+    /// connections to its first servers. A changed service keeps its rr place by server (as
+    /// IPVS's rr does); the others start afresh, as IPVS's wrr does when its servers change.
+    fn carried_scheduler(&self, service: &Service) -> (Box<dyn Scheduler>, usize) {
+        let old = self
+            .snapshot
+            .position(service.key())
+            .and_then(|i| Some((self.snapshot.services.get(i)?, self.services.get(i)?)));
+        let kept = old
+            .filter(|(o, _)| o.config == service.config)
+            .map(|(_, state)| state);
+        let scheduler = match (kept, old) {
+            // Only a place is carried: shared tables (Maglev's) come with the new snapshot,
+            // so that the worker never holds the last reference to an old one.
+            (Some(state), _) if state.scheduler.has_place() => state.scheduler.box_clone(),
+            (None, Some((o, state))) if o.config.scheduler == service.config.scheduler => {
+                let moved: Vec<Option<usize>> = o
+                    .config
+                    .dests
+                    .iter()
+                    .map(|d| service.config.dests.iter().position(|n| n.id == d.id))
+                    .collect();
+                state
+                    .scheduler
+                    .carry_place(&moved)
+                    .unwrap_or_else(|| service.scheduler.box_clone())
+            }
+            _ => service.scheduler.box_clone(),
+        };
+        (scheduler, kept.map_or(0, |state| state.next_laddr))
     }
 
     pub fn snapshot(&self) -> &Arc<Snapshot> {
@@ -362,43 +374,27 @@ impl Forwarder {
         }
     }
 
-    /// Decides the fate of one frame received on interface `in_if` at `now_ms`, rewriting it in
-    /// place when it is to be transmitted.
+    /// Decides the fate of one frame received from the NIC on interface `in_if` at `now_ms`,
+    /// rewriting it in place when it is to be transmitted.
     #[inline]
     pub fn process<B: PacketBuf>(&mut self, buf: &mut B, in_if: u16, now_ms: u64) -> Verdict {
         let prepared = self.prepare(buf.data());
-        self.process_prepared(buf, in_if, now_ms, &prepared)
+        self.process_prepared(buf, Arrival::received(in_if), now_ms, &prepared)
     }
 
-    /// [`process_prepared`](Self::process_prepared) of a frame other workers handed over `hops`
-    /// times (its verdict there was `Redirect`; 1, or 2 if a worker handed it was the one that
-    /// handed it on): once, it may go on to its fallback only; twice, it goes nowhere
-    /// ([`pass_on`](Self::pass_on)).
-    pub fn process_handed<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        in_if: u16,
-        now_ms: u64,
-        prepared: &Prepared,
-        hops: u8,
-    ) -> Verdict {
-        self.hops = hops.clamp(1, 2);
-        let verdict = self.process_prepared(buf, in_if, now_ms, prepared);
-        self.hops = 0;
-        verdict
-    }
-
-    /// [`process`](Self::process) of a frame that [`prepare`](Self::prepare) has seen. Contract:
-    /// `prepared` is what `prepare` returned for exactly the bytes now in `buf`.
+    /// [`process`](Self::process) of a frame that [`prepare`](Self::prepare) has seen and that
+    /// reached this worker as `arrival` says (a frame other workers handed over may go on to its
+    /// fallback only, or nowhere: [`owner::Owners::pass_on`]). Contract: `prepared` is what
+    /// `prepare` returned for exactly the bytes now in `buf`.
     pub fn process_prepared<B: PacketBuf>(
         &mut self,
         buf: &mut B,
-        in_if: u16,
+        arrival: Arrival,
         now_ms: u64,
         prepared: &Prepared,
     ) -> Verdict {
         self.stats.rx += 1;
-        let verdict = self.classify(buf, in_if, now_ms, prepared);
+        let verdict = self.classify(buf, arrival, now_ms, prepared);
         match verdict {
             Verdict::Transmit(_) => self.stats.tx += 1,
             Verdict::Redirect(_) => self.stats.redirected += 1,
@@ -411,10 +407,11 @@ impl Forwarder {
     fn classify<B: PacketBuf>(
         &mut self,
         buf: &mut B,
-        in_if: u16,
+        arrival: Arrival,
         now: u64,
         prepared: &Prepared,
     ) -> Verdict {
+        let in_if = arrival.in_if();
         let (l2, ethertype) = match ethernet::Packet::new_checked(buf.data()) {
             Ok(eth) => {
                 let dst = eth.dst_addr();
@@ -432,7 +429,7 @@ impl Forwarder {
         };
         match ethertype {
             ethertype::IPV4 => match &prepared.0 {
-                Some(parsed) => self.ipv4(buf, l2, in_if, now, parsed),
+                Some(parsed) => self.ipv4(buf, l2, arrival, now, parsed),
                 None => Verdict::Drop(DropReason::Truncated),
             },
             ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, in_if),
@@ -445,13 +442,13 @@ impl Forwarder {
         &mut self,
         buf: &mut B,
         l2: usize,
-        in_if: u16,
+        arrival: Arrival,
         now: u64,
         parsed: &Result<Parsed, DropReason>,
     ) -> Verdict {
         let flow = match parsed {
             Ok(Parsed::Flow(flow)) => flow,
-            Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, in_if),
+            Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, arrival),
             Err(reason) => return Verdict::Drop(*reason),
         };
         if let Some((id, dir)) = self.sessions.lookup_hashed(&flow.key, flow.hash) {
@@ -468,9 +465,9 @@ impl Forwarder {
             self.snapshot
                 .find_service(flow.key.protocol, &flow.key.dst, flow.key.dst_port)
         {
-            return self.new_session(buf, l2, in_if, svc as usize, flow, now);
+            return self.new_session(buf, l2, arrival, svc as usize, flow, now);
         }
-        self.miss(&flow.key)
+        self.owners.miss(&self.snapshot, &flow.key, arrival)
     }
 
     /// Whether a new connection may replace session `id`: it has ended (TIME_WAIT, CLOSE) or
@@ -482,105 +479,16 @@ impl Forwarder {
         })
     }
 
-    /// The worker whose table would hold the session of a packet with `key`, where else it may
-    /// be (by the former table), and why this worker drops it if neither is another worker:
-    /// FULLNAT replies by their local port (`no_session`); a client's packet to a VIP without
-    /// the service by its NAT owner (`no_service`); a NAT server's reply as its server's
-    /// services own their clients (`not_for_us`).
-    pub(super) fn session_owner(&self, key: &FlowKey) -> (u16, Option<u16>, DropReason) {
-        let snap = &self.snapshot;
-        if snap.is_laddr(&key.dst) {
-            (
-                fullnat::owner(key.dst_port, self.workers),
-                None,
-                DropReason::NoSession,
-            )
-        } else if snap.is_vip(&key.dst) {
-            (
-                self.client_owner(key),
-                Some(self.client_fallback(key)),
-                DropReason::NoService,
-            )
-        } else {
-            let by = |table: &Snapshot| {
-                self.client_flow_owner(table.nat_reply_owner(&key.src), &key.dst, key.dst_port)
-            };
-            (
-                by(snap).unwrap_or(self.worker),
-                self.former.as_deref().and_then(by),
-                DropReason::NotForUs,
-            )
-        }
-    }
-
-    /// The NAT owner of a client's packet.
-    #[inline]
-    fn client_owner(&self, key: &FlowKey) -> u16 {
-        nat::owner(&key.src, key.src_port, self.workers)
-    }
-
-    /// Where a client's flow to a VIP may have its session when its owner has none: at its
-    /// owner by the former table, else at its NAT owner (a service that has lost its NAT
-    /// servers, or the VIP its service).
-    fn client_fallback(&self, key: &FlowKey) -> u16 {
-        self.former
-            .as_ref()
-            .and_then(|former| {
-                let svc = former.find_service(key.protocol, &key.dst, key.dst_port)?;
-                let owner = former.services.get(svc as usize)?.owner;
-                self.client_flow_owner(owner, &key.src, key.src_port)
-            })
-            .unwrap_or_else(|| self.client_owner(key))
-    }
-
-    /// The worker that holds the sessions of `client`'s flows to a service owned by `owner`;
-    /// None if that is whichever worker receives them.
-    #[inline]
-    fn client_flow_owner(&self, owner: FlowOwner, client: &Addr, client_port: u16) -> Option<u16> {
-        match owner {
-            FlowOwner::Receiver => None,
-            FlowOwner::ClientPort => Some(nat::owner(client, client_port, self.workers)),
-            FlowOwner::ClientNet(prefix) => {
-                Some(nat::owner(&mask_v4(client, prefix), 0, self.workers))
-            }
-        }
-    }
-
-    /// A packet this worker has no session for and cannot start one for (`reason`). With
-    /// several workers its session may live on its `owner` (a reply steered elsewhere, a
-    /// client's packet RSS gave this worker): it goes there, once. The owner passes one it
-    /// cannot decide either to `fallback` (where an earlier table placed its session), once.
-    /// A worker handed a packet it does not own, or handed it twice, decides it: a packet makes
-    /// at most two hops, however the workers' tables differ while changes install (the fallback
-    /// of an owner by one table may be the owner by another, whose fallback is the first), and
-    /// only packets dropped otherwise pay for them.
-    pub(super) fn pass_on(&self, owner: u16, fallback: Option<u16>, reason: DropReason) -> Verdict {
-        match fallback {
-            _ if owner != self.worker && self.hops == 0 => Verdict::Redirect(owner),
-            Some(f) if owner == self.worker && f != self.worker && self.hops < 2 => {
-                Verdict::Redirect(f)
-            }
-            _ => Verdict::Drop(reason),
-        }
-    }
-
-    /// A packet that matches no session and no service: another worker's reply, or not ours.
-    fn miss(&self, key: &FlowKey) -> Verdict {
-        let snap = &self.snapshot;
-        let (owner, fallback, reason) = self.session_owner(key);
-        if reason == DropReason::NotForUs
-            && (0..snap.interfaces.len() as u16).any(|i| snap.is_local(i, &key.dst))
-        {
-            return Verdict::Drop(DropReason::NoService);
-        }
-        self.pass_on(owner, fallback, reason)
-    }
-
+    /// A new flow's first packet to service `svc` (IPVS's `ip_vs_schedule`), decided on the
+    /// flow's owner; a TCP segment other than a SYN starts nothing. The persistence template
+    /// ([`find_template`](Self::find_template)) or the scheduler picks the server, the
+    /// forwarding method is bound ([`bind`](Self::bind)), the session inserted and then bound to
+    /// its template; the packet goes on as the session's first.
     fn new_session<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
-        in_if: u16,
+        arrival: Arrival,
         svc: usize,
         flow: &Flow,
         now: u64,
@@ -590,159 +498,227 @@ impl Forwarder {
         if self.services[svc].decrements_ttl && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
-        // A NAT session lives on its owner, where the server's replies are steered, and a
-        // persistent one where its client network's template is: every packet of the flow
-        // goes there, the SYN and all that follow. (Handed one by a worker whose table differs,
-        // this worker decides it.)
-        let owner = self
-            .client_flow_owner(self.snapshot.services[svc].owner, &key.src, key.src_port)
-            .unwrap_or(self.worker);
-        if owner != self.worker && self.hops == 0 {
-            return Verdict::Redirect(owner);
-        }
+        let owner = self.snapshot.services[svc].owner;
+        let owner = match self.owners.new_flow_owner(owner, &key, arrival) {
+            Ok(owner) => owner,
+            Err(redirect) => return redirect,
+        };
         if key.protocol == proto::TCP && !opens_connection(flow) {
-            let fallback = self.client_fallback(&key);
-            return self.pass_on(owner, Some(fallback), DropReason::NoSession);
+            return self
+                .owners
+                .pass_on_client(arrival, owner, &key, DropReason::NoSession);
         }
         let snapshot = self.snapshot.clone();
         let service = &snapshot.services[svc];
-        let template_key = service.config.persistence_s.map(|_| {
-            FlowKey::template(
-                key.protocol,
-                mask_v4(&key.src, service.config.persistence_prefix),
-                key.dst,
-                service.key().port,
-            )
-        });
-        let mut template = None;
-        let mut chosen = None;
-        if let Some(tkey) = &template_key {
-            if let Some((tid, _)) = self.sessions.lookup(tkey) {
-                let dest = self
-                    .sessions
-                    .get(tid)
-                    .and_then(|t| self.dests.position(t.payload.dest_id));
-                match dest {
-                    Some((s, d)) if s == svc => {
-                        template = Some(tid);
-                        chosen = Some(d);
-                    }
-                    // Its server is gone: forget the template and schedule afresh.
-                    _ => drop(self.sessions.remove(tid)),
-                }
+        let (template_key, template) = self.find_template(svc, service, &key);
+        let chosen = template.map(|(_, idx)| idx);
+        let Some(idx) = chosen.or_else(|| self.schedule(svc, service, &key)) else {
+            return self
+                .owners
+                .pass_on_client(arrival, owner, &key, DropReason::NoDestination);
+        };
+        let (out_key, binding) = match self.bind(buf, arrival.in_if(), svc, service, idx, flow) {
+            Ok(bound) => bound,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        let id = match self.insert_session(key, out_key, binding, now) {
+            Ok(id) => id,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        self.count_connection(svc, idx, &service.config.dests[idx]);
+        if let Some(tkey) = template_key {
+            let template = template.map(|(tid, _)| tid);
+            if let Err(reason) = self.bind_template(tkey, template, binding, service, id, now) {
+                return Verdict::Drop(reason);
             }
         }
-        let state = &mut self.services[svc];
-        let idx = match chosen {
-            Some(i) => i,
-            None => {
-                let hint = FlowHint {
-                    src: key.src.to_ip(),
-                    dst: key.dst.to_ip(),
-                    src_port: key.src_port,
-                    dst_port: key.dst_port,
-                    protocol: key.protocol,
-                };
-                match state.scheduler.schedule(&hint, &state.candidates) {
-                    Some(i) if i < service.config.dests.len() => i,
-                    _ => {
-                        let fallback = self.client_fallback(&key);
-                        return self.pass_on(owner, Some(fallback), DropReason::NoDestination);
-                    }
-                }
-            }
+        self.forward_session(buf, l2, id, Direction::In, flow, now)
+    }
+
+    /// The persistence template of `key`'s client network for service `svc` (the lookup of
+    /// IPVS's `ip_vs_sched_persist`): its key if the service is persistent, and the template and
+    /// the index of the server it names if the table holds it. A template whose server is gone
+    /// is removed: the flow is scheduled afresh.
+    fn find_template(
+        &mut self,
+        svc: usize,
+        service: &Service,
+        key: &FlowKey,
+    ) -> (Option<FlowKey>, Option<(SessionId, usize)>) {
+        let config = &service.config;
+        if config.persistence_s.is_none() {
+            return (None, None);
+        }
+        let net = owner::client_net(&key.src, config.persistence_prefix);
+        let tkey = FlowKey::template(key.protocol, net, key.dst, service.key().port);
+        let Some((tid, _)) = self.sessions.lookup(&tkey) else {
+            return (Some(tkey), None);
         };
-        let dest = &service.config.dests[idx];
+        let dest = self
+            .sessions
+            .get(tid)
+            .and_then(|t| self.dests.position(t.payload.dest_id));
+        match dest {
+            Some((s, d)) if s == svc => (Some(tkey), Some((tid, d))),
+            _ => {
+                self.sessions.remove(tid);
+                (Some(tkey), None)
+            }
+        }
+    }
+
+    /// The scheduler's pick among service `svc`'s servers for a flow with `key`: the server's
+    /// index, None if the scheduler has none to give.
+    fn schedule(&mut self, svc: usize, service: &Service, key: &FlowKey) -> Option<usize> {
+        let state = &mut self.services[svc];
+        let hint = FlowHint {
+            src: key.src.to_ip(),
+            dst: key.dst.to_ip(),
+            src_port: key.src_port,
+            dst_port: key.dst_port,
+            protocol: key.protocol,
+        };
+        let pick = state.scheduler.schedule(&hint, &state.candidates);
+        pick.filter(|&i| i < service.config.dests.len())
+    }
+
+    /// Binds the forwarding method of server `idx` of service `svc` to a new flow whose first
+    /// packet (in `buf`, on interface `in_if`) is `flow` (IPVS's `ip_vs_conn_new` with
+    /// `ip_vs_bind_xmit`): the reply key the method needs (NAT, FULLNAT with a local port of
+    /// this worker's) and the session's [`Binding`]. Refuses a server without a resolved MAC,
+    /// and a packet whose TTL the method would decrement to nothing.
+    fn bind<B: PacketBuf>(
+        &mut self,
+        buf: &B,
+        in_if: u16,
+        svc: usize,
+        service: &Service,
+        idx: usize,
+        flow: &Flow,
+    ) -> Result<(Option<FlowKey>, Binding), DropReason> {
+        let (dest, key) = (&service.config.dests[idx], &flow.key);
         if dest.mac == ethernet::MacAddr::ZERO {
-            return Verdict::Drop(DropReason::NoNeighbour);
+            return Err(DropReason::NoNeighbour);
         }
         if dest.method.replies_through_box() && flow.ttl <= 1 {
-            return Verdict::Drop(DropReason::TtlExpired);
+            return Err(DropReason::TtlExpired);
         }
         let rs_port = match service.dest_ports[idx] {
             0 => key.dst_port,
             p => p,
         };
         let out_key = match dest.method {
-            Method::Nat => Some(nat::out_key(&key, dest.addr, rs_port)),
+            Method::Nat => Some(nat::out_key(key, dest.addr, rs_port)),
             Method::FullNat => {
-                let pools = &state.laddr_pools;
-                let Some(&pool) = pools.get(state.next_laddr % pools.len().max(1)) else {
-                    return Verdict::Drop(DropReason::LocalPortsExhausted);
-                };
-                state.next_laddr = state.next_laddr.wrapping_add(1);
-                let Some((laddr, lport)) = self.lports.alloc(pool) else {
-                    return Verdict::Drop(DropReason::LocalPortsExhausted);
-                };
-                Some(fullnat::out_key(&key, dest.addr, rs_port, laddr, lport))
+                let (laddr, lport) = self.alloc_local_port(svc)?;
+                Some(fullnat::out_key(key, dest.addr, rs_port, laddr, lport))
             }
             Method::Dr | Method::Tunnel => None,
         };
-        let src_mac = ethernet::Packet::new_unchecked(buf.data()).src_addr();
         let binding = Binding {
             method: dest.method,
             dest_id: dest.id,
             client_if: in_if,
-            client_mac: src_mac,
+            client_mac: ethernet::Packet::new_unchecked(buf.data()).src_addr(),
             dest_if: dest.interface,
             dest_mac: dest.mac,
             dest_addr: dest.addr,
             dest_port: rs_port,
         };
-        let id = match self.sessions.insert(key, out_key, binding, now) {
+        Ok((out_key, binding))
+    }
+
+    /// A FULLNAT local address and port for a new session of service `svc`: the service's local
+    /// addresses in turn, each port from this worker's slice.
+    fn alloc_local_port(&mut self, svc: usize) -> Result<(Addr, u16), DropReason> {
+        let state = &mut self.services[svc];
+        let pools = &state.laddr_pools;
+        let Some(&pool) = pools.get(state.next_laddr % pools.len().max(1)) else {
+            return Err(DropReason::LocalPortsExhausted);
+        };
+        state.next_laddr = state.next_laddr.wrapping_add(1);
+        self.lports
+            .alloc(pool)
+            .ok_or(DropReason::LocalPortsExhausted)
+    }
+
+    /// Inserts a new session, releasing the one a full table evicted for it; on failure gives
+    /// back the FULLNAT local port its out key holds.
+    fn insert_session(
+        &mut self,
+        key: FlowKey,
+        out_key: Option<FlowKey>,
+        binding: Binding,
+        now: u64,
+    ) -> Result<SessionId, DropReason> {
+        match self.sessions.insert(key, out_key, binding, now) {
             Ok(inserted) => {
                 if let Some((_, evicted)) = inserted.evicted {
                     self.release_session(&evicted);
                 }
-                inserted.id
+                Ok(inserted.id)
             }
             Err(e) => {
-                if let Some(k) = out_key.filter(|_| dest.method == Method::FullNat) {
+                if let Some(k) = out_key.filter(|_| binding.method == Method::FullNat) {
                     self.lports.free(&k.dst, k.dst_port);
                 }
-                return Verdict::Drop(match e {
+                Err(match e {
                     crate::conn::InsertError::Full => DropReason::TableFull,
                     crate::conn::InsertError::Exists => DropReason::SessionConflict,
-                });
+                })
             }
-        };
+        }
+    }
+
+    /// Counts a new connection to server `idx` (`dest`) of service `svc`: inactive until
+    /// established, and perhaps overloading the server.
+    fn count_connection(&mut self, svc: usize, idx: usize, dest: &DestConfig) {
         if let Some(st) = self.dests.traffic_mut(dest.id) {
             st.conns += 1;
         }
         let c = &mut self.services[svc].candidates[idx];
         c.inactive_conns += 1;
         update_overload(c, dest, self.workers);
-        if let Some(tkey) = template_key {
-            let tid = match template {
-                Some(t) => Some(t),
-                None => {
-                    let ms = service
-                        .config
-                        .persistence_s
-                        .unwrap_or(0)
-                        .saturating_mul(1000);
-                    self.sessions
-                        .insert_template(tkey, binding, ms, now)
-                        .ok()
-                        .map(|ins| {
-                            if let Some((_, evicted)) = ins.evicted {
-                                self.release_session(&evicted);
-                            }
-                            ins.id
-                        })
-                }
-            };
-            if let Some(tid) = tid {
-                if self.sessions.get(id).is_none() {
-                    // A full table evicted the new connection to make room for its template:
-                    // neither stays.
-                    self.sessions.remove(tid);
-                    return Verdict::Drop(DropReason::TableFull);
-                }
-                self.sessions.bind_control(id, tid, now);
+    }
+
+    /// Binds new session `id` to its persistence template (the rest of IPVS's
+    /// `ip_vs_sched_persist`): `template` if the table holds it, else a new one with key `tkey`,
+    /// bound like the session, for the service's persistence timeout. A template the table
+    /// cannot take is left out; one that took the room of the new session takes neither.
+    fn bind_template(
+        &mut self,
+        tkey: FlowKey,
+        template: Option<SessionId>,
+        binding: Binding,
+        service: &Service,
+        id: SessionId,
+        now: u64,
+    ) -> Result<(), DropReason> {
+        let tid = match template {
+            Some(t) => Some(t),
+            None => {
+                let persistence_s = service.config.persistence_s.unwrap_or(0);
+                let ms = persistence_s.saturating_mul(1000);
+                let inserted = self.sessions.insert_template(tkey, binding, ms, now).ok();
+                inserted.map(|ins| {
+                    if let Some((_, evicted)) = ins.evicted {
+                        self.release_session(&evicted);
+                    }
+                    ins.id
+                })
             }
+        };
+        let Some(tid) = tid else {
+            return Ok(());
+        };
+        if self.sessions.get(id).is_none() {
+            // A full table evicted the new connection to make room for its template: neither
+            // stays.
+            self.sessions.remove(tid);
+            return Err(DropReason::TableFull);
         }
-        self.forward_session(buf, l2, id, Direction::In, flow, now)
+        self.sessions.bind_control(id, tid, now);
+        Ok(())
     }
 
     fn forward_session<B: PacketBuf>(
@@ -762,7 +738,7 @@ impl Forwarder {
         let rewrite = xmit::endpoints(binding.method, dir, s.in_key(), s.out_key());
         let vip = match binding.method {
             Method::Tunnel => xmit::v4(&s.in_key().dst),
-            _ => std::net::Ipv4Addr::UNSPECIFIED,
+            _ => Ipv4Addr::UNSPECIFIED,
         };
         if binding.method.replies_through_box() && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
@@ -807,9 +783,9 @@ impl Forwarder {
         }
     }
 
-    /// Rewrites a packet of a session by its method (`rewrite`: the NAT/FULLNAT endpoints of
-    /// the session in `dir`; `vip`: the session's virtual address, which TUN's "fragmentation
-    /// needed" comes from) and sets the Ethernet addresses.
+    /// Sends a packet of a session on by its method's transmitter (`rewrite`: the NAT/FULLNAT
+    /// endpoints of the session in `dir`; `vip`: the session's virtual address, which TUN's
+    /// "fragmentation needed" comes from), out of the interface of its next hop in `dir`.
     fn transmit<B: PacketBuf>(
         &mut self,
         buf: &mut B,
@@ -817,56 +793,65 @@ impl Forwarder {
         dir: Direction,
         binding: &Binding,
         rewrite: &xmit::Endpoints,
-        vip: std::net::Ipv4Addr,
+        vip: Ipv4Addr,
     ) -> Verdict {
         let (out_if, next_hop) = binding.next_hop(dir);
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
-        let (if_mac, if_mtu) = (iface.mac, iface.mtu);
-        let tunnel_src = match binding.method {
-            Method::Tunnel => iface
-                .addrs
-                .iter()
-                .find_map(Addr::to_v4)
-                .map(std::net::Ipv4Addr::from),
-            _ => None,
+        let hop = NextHop {
+            src: iface.mac,
+            dst: next_hop,
         };
-        match binding.method {
-            Method::Nat | Method::FullNat => {
-                if let Err(reason) = xmit::rewrite_l3l4(&mut buf.data_mut()[l2..], rewrite) {
-                    return Verdict::Drop(reason);
-                }
+        let sent = match binding.method {
+            Method::Dr => {
+                xmit::dr::transmit(buf, hop);
+                Ok(())
             }
-            Method::Dr => {}
+            Method::Nat => nat::transmit(buf, l2, rewrite, hop),
+            Method::FullNat => fullnat::transmit(buf, l2, rewrite, hop),
             Method::Tunnel => {
-                let Some(src) = tunnel_src else {
+                // From the interface's first IPv4 address.
+                let Some(src) = iface.addrs.iter().find_map(Addr::to_v4) else {
                     return Verdict::Drop(DropReason::NoDestination);
                 };
+                let mtu = iface.mtu;
                 let ident = self.next_ident();
-                match tunnel::encapsulate(buf, l2, src, xmit::v4(&binding.dest_addr), if_mtu, ident)
-                {
-                    Ok(()) => {}
-                    Err(tunnel::Refusal::Drop(reason)) => return Verdict::Drop(reason),
+                let dst = xmit::v4(&binding.dest_addr);
+                match tunnel::transmit(buf, l2, src.into(), dst, mtu, ident, hop) {
+                    Ok(()) => Ok(()),
+                    Err(tunnel::Refusal::Drop(reason)) => Err(reason),
                     Err(tunnel::Refusal::FragNeeded(mtu)) => {
-                        let Some(client_iface) =
-                            self.snapshot.interfaces.get(usize::from(binding.client_if))
-                        else {
-                            return Verdict::Drop(DropReason::TooBig);
-                        };
-                        let mac = client_iface.mac;
-                        return match tunnel::frag_needed_reply(buf, l2, vip, mtu, mac, ident) {
-                            Ok(()) => Verdict::Transmit(binding.client_if),
-                            Err(reason) => Verdict::Drop(reason),
-                        };
+                        return self.frag_needed(buf, l2, binding.client_if, vip, mtu, ident);
                     }
                 }
             }
+        };
+        match sent {
+            Ok(()) => Verdict::Transmit(out_if),
+            Err(reason) => Verdict::Drop(reason),
         }
-        let mut eth = ethernet::Packet::new_unchecked(buf.data_mut());
-        eth.set_src_addr(if_mac);
-        eth.set_dst_addr(next_hop);
-        Verdict::Transmit(out_if)
+    }
+
+    /// TUN's answer to a packet too big for the tunnel with DF set: ICMP "fragmentation
+    /// needed, next-hop MTU = `mtu`" from `vip` back to the client, out of the interface its
+    /// packets come in on (`client_if`).
+    fn frag_needed<B: PacketBuf>(
+        &self,
+        buf: &mut B,
+        l2: usize,
+        client_if: u16,
+        vip: Ipv4Addr,
+        mtu: u16,
+        ident: u16,
+    ) -> Verdict {
+        let Some(client_iface) = self.snapshot.interfaces.get(usize::from(client_if)) else {
+            return Verdict::Drop(DropReason::TooBig);
+        };
+        match tunnel::frag_needed_reply(buf, l2, vip, mtu, client_iface.mac, ident) {
+            Ok(()) => Verdict::Transmit(client_if),
+            Err(reason) => Verdict::Drop(reason),
+        }
     }
 
     /// [`release`] of a session this worker removed or evicted.
@@ -967,20 +952,6 @@ fn update_overload(c: &mut Candidate, d: &DestConfig, workers: u16) {
     } else {
         c.overloaded && total * 4 >= upper * 3
     };
-}
-
-/// Masks an IPv4 client address to the persistence prefix (ipvsadm -M).
-fn mask_v4(addr: &Addr, prefix: u8) -> Addr {
-    match addr.to_v4() {
-        Some(o) => {
-            let bits = u32::from_be_bytes(o)
-                & u32::MAX
-                    .checked_shl(32 - u32::from(prefix.min(32)))
-                    .unwrap_or(0);
-            Addr::v4(bits.to_be_bytes())
-        }
-        None => *addr,
-    }
 }
 
 #[derive(Clone, Copy)]

@@ -20,7 +20,7 @@ pub use command::{Command, Reply, ReplyBody, SessionEntry};
 pub use counters::{Kind, SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
 
 use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue};
-use crate::forward::{Forwarder, Prepared};
+use crate::forward::{Arrival, Forwarder, Prepared};
 use crate::verdict::Verdict;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,16 +39,13 @@ const CONTROL_POLL_US: u64 = 20;
 /// Attempts to hand a tx buffer to the NIC per flush while it takes some; the rest waits for
 /// the next flush.
 const TX_ATTEMPTS: usize = 4;
-/// Set in the port id of a frame that a worker hands on after another handed it over: its
-/// next worker decides it for good ([`Forwarder::process_handed`]). Port ids stay far below.
-const HANDED_TWICE: u16 = 0x8000;
 
 /// A worker's queues: one rx and one tx queue per interface, indexed by interface number.
 pub struct WorkerIo {
     pub rx: Vec<RxQueue>,
     pub tx: Vec<TxQueue>,
-    /// DPDK port id -> interface number, for packets handed over by other workers
-    /// (`u16::MAX` for ports that are not ours).
+    /// DPDK port id -> interface number, for the control plane's frames (`u16::MAX` for ports
+    /// that are not ours).
     pub interface_of_port: Vec<u16>,
 }
 
@@ -197,7 +194,8 @@ impl Worker {
     }
 
     /// Decides every packet of `rx_burst`; `in_if` None: the redirect ring's burst, handed over by
-    /// other workers (the interface looked up by port id).
+    /// other workers, each with its [`Arrival`] in its mbuf (recorded there by the worker that
+    /// handed it on).
     /// In three passes: parse and hash every frame and prefetch its session index entry, then
     /// prefetch the sessions those entries lead to, then decide each packet; so the cache misses
     /// of the burst overlap instead of being paid one packet at a time, and each frame is parsed
@@ -216,11 +214,7 @@ impl Worker {
             tx_buffers,
             ..
         } = self;
-        let WorkerIo {
-            rx,
-            tx: queues,
-            interface_of_port,
-        } = io;
+        let WorkerIo { rx, tx: queues, .. } = io;
         let n = rx_burst.len();
         for (p, m) in prepared.iter_mut().zip(rx_burst.iter()) {
             *p = forwarder.prepare(m.data());
@@ -234,29 +228,14 @@ impl Worker {
             tx_full: &mut counters.tx_full,
         };
         for (mut m, p) in rx_burst.drain().zip(prepared.iter()) {
-            let verdict = match in_if {
-                Some(i) => forwarder.process_prepared(&mut m, i, now_ms, p),
-                None => {
-                    let port = m.port();
-                    m.set_port(port & !HANDED_TWICE);
-                    let iface = interface_of_port
-                        .get(usize::from(port & !HANDED_TWICE))
-                        .copied()
-                        .unwrap_or(u16::MAX);
-                    let hops = if port & HANDED_TWICE != 0 { 2 } else { 1 };
-                    forwarder.process_handed(&mut m, iface, now_ms, p, hops)
-                }
+            let arrival = match in_if {
+                Some(i) => Arrival::received(i),
+                None => m.arrival(),
             };
-            match verdict {
+            match forwarder.process_prepared(&mut m, arrival, now_ms, p) {
                 Verdict::Transmit(out) => tx.send(out, m),
                 Verdict::Redirect(w) => {
-                    // The owner looks the interface up by port id; not every driver sets it.
-                    if let Some(q) = in_if.and_then(|i| rx.get(usize::from(i))) {
-                        m.set_port(q.port().0);
-                    }
-                    if in_if.is_none() {
-                        m.set_port(m.port() | HANDED_TWICE);
-                    }
+                    m.set_arrival(arrival.handed_on());
                     let ring = links
                         .redirect_out
                         .get_mut(usize::from(w))
@@ -270,7 +249,8 @@ impl Worker {
                     }
                 }
                 Verdict::Local => {
-                    if let Some(q) = in_if.and_then(|i| rx.get(usize::from(i))) {
+                    // The control plane reads the input port id; not every driver sets it.
+                    if let Some(q) = rx.get(usize::from(arrival.in_if())) {
                         m.set_port(q.port().0);
                     }
                     if links.to_control.push(m).is_err() {

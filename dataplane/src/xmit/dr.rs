@@ -1,7 +1,16 @@
 //! Direct routing (ipvsadm -g): the packet is sent unchanged at L3 to the real server's MAC on
 //! the shared segment; the server has the VIP on a loopback and answers the client directly.
-//! Only the Ethernet addresses change (done by the forwarder for every method), so this method
-//! has no L3 work: no TTL change, no checksum change. Port mapping is refused at validation.
+//! Only the Ethernet addresses change ([`transmit`]), so this method has no L3 work: no TTL
+//! change, no checksum change. Port mapping is refused at validation.
 //!
 //! Keys: in = client:cport -> VIP:vport; no out key (replies bypass the box), so the session
 //! table runs IPVS's input-only TCP states for it.
+
+use super::{set_macs, NextHop};
+use crate::buf::PacketBuf;
+
+/// Sends a client's packet on to its real server: only the Ethernet addresses change.
+#[inline]
+pub fn transmit<B: PacketBuf>(buf: &mut B, hop: NextHop) {
+    set_macs(buf.data_mut(), hop);
+}

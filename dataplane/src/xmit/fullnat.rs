@@ -4,12 +4,13 @@
 //!
 //! Keys: in = client:cport -> VIP:vport; out = RS:rport -> LIP:lport.
 //!
-//! Local ports are partitioned between workers: worker w owns the ports p with
-//! `p % workers == w`, so the owner of a reply is computable from its destination port alone
-//! ([`owner`]). Each worker keeps a free list per local address ([`LocalPorts`]).
+//! Local ports are partitioned between workers (the owner of a reply is computable from its
+//! destination port alone: [`local_port_owner`]). Each worker keeps a free list of its ports
+//! per local address ([`LocalPorts`]).
 
 use super::{v4, Endpoints};
 use crate::conn::{Addr, Direction, FlowKey};
+use crate::forward::owner::local_port_owner;
 
 /// First local port handed out (below are the well-known and registered ranges we leave alone).
 pub const FIRST_PORT: u16 = 1024;
@@ -34,11 +35,9 @@ pub fn out_key(in_key: &FlowKey, rs: Addr, rs_port: u16, laddr: Addr, lport: u16
     FlowKey::new(in_key.protocol, rs, rs_port, laddr, lport)
 }
 
-/// The worker that owns local port `lport`.
-#[inline]
-pub fn owner(lport: u16, workers: u16) -> u16 {
-    lport % workers.max(1)
-}
+/// Rewrites a packet of a FULLNAT session as NAT's transmit does, with `to` (its [`endpoints`]
+/// in its direction) holding both new endpoints.
+pub use super::nat::transmit;
 
 /// One worker's free local ports, per local address. Preallocated; alloc/free are O(1).
 #[derive(Debug, Clone)]
@@ -65,7 +64,7 @@ impl LocalPorts {
         let (w, n) = (self.worker, self.workers);
         // Highest ports first out of the stack.
         let ports: Vec<u16> = (FIRST_PORT..=u16::MAX)
-            .filter(|p| owner(*p, n) == w)
+            .filter(|p| local_port_owner(*p, n) == w)
             .collect();
         self.pools.push((addr, ports));
         self.pools.len() - 1
@@ -85,7 +84,7 @@ impl LocalPorts {
 
     /// Returns a port (ignored if it is not this worker's or the address has no pool).
     pub fn free(&mut self, addr: &Addr, port: u16) {
-        if owner(port, self.workers) != self.worker || port < FIRST_PORT {
+        if local_port_owner(port, self.workers) != self.worker || port < FIRST_PORT {
             return;
         }
         if let Some((_, free)) = self.pools.iter_mut().find(|(a, _)| a == addr) {
@@ -115,7 +114,7 @@ mod tests {
         );
         let (_, x) = w0.alloc(p0).unwrap();
         let (_, y) = w1.alloc(p1).unwrap();
-        assert_eq!((owner(x, 2), owner(y, 2)), (0, 1));
+        assert_eq!((local_port_owner(x, 2), local_port_owner(y, 2)), (0, 1));
         w0.free(&a, y);
         assert_eq!(
             w0.available(p0),

@@ -1,6 +1,7 @@
-//! Transmitters, one file per forwarding method (as IPVS's ip_vs_xmit.c). The method is chosen
-//! once, when the session is created, and stored in its [`Binding`]; every packet of the session
-//! is then handled by that method.
+//! Transmitters, one file per forwarding method (as IPVS's ip_vs_xmit.c), each with a
+//! `transmit` that makes a packet of a session ready to leave by its [`NextHop`]: [`dr`],
+//! [`nat`], [`fullnat`], [`tunnel`]. The method is chosen once, when the session is created,
+//! and stored in its [`Binding`]; every packet of the session is then handled by that method.
 //!
 //! NAT and FULLNAT are described by [`Endpoints`]: the source and destination (address, port) a
 //! packet of the flow gets in each direction, computed from the session's two keys. The same
@@ -17,7 +18,7 @@ use crate::conn::{Direction, FlowKey};
 use crate::snapshot::Method;
 use crate::verdict::DropReason;
 use crate::wire::checksum::{self, Delta};
-use crate::wire::ethernet::MacAddr;
+use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::{ipv4, tcp, udp};
 use std::net::Ipv4Addr;
 
@@ -48,6 +49,22 @@ impl Binding {
             Direction::Out => (self.client_if, self.client_mac),
         }
     }
+}
+
+/// The Ethernet addresses a packet leaves with: the MAC of the interface it leaves by (`src`)
+/// and its next hop's (`dst`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextHop {
+    pub src: MacAddr,
+    pub dst: MacAddr,
+}
+
+/// Addresses `frame` (starting at its Ethernet header) to `hop`: every method's last step.
+#[inline]
+pub(crate) fn set_macs(frame: &mut [u8], hop: NextHop) {
+    let mut eth = ethernet::Packet::new_unchecked(frame);
+    eth.set_src_addr(hop.src);
+    eth.set_dst_addr(hop.dst);
 }
 
 /// New (address, port) for a packet's source and destination; None keeps it.
@@ -87,6 +104,7 @@ pub(crate) fn v4(addr: &crate::conn::Addr) -> Ipv4Addr {
 /// value) and the checksums are updated in that order too: a one's complement sum does not
 /// depend on byte order (RFC 1071 2.B), and this spares decoding every field and encoding the
 /// results (byte swaps on the packet's critical path).
+#[inline]
 pub(crate) fn rewrite_l3l4(ip: &mut [u8], to: &Endpoints) -> Result<(), DropReason> {
     let (header_len, total_len) = {
         let pkt = ipv4::Packet::new_unchecked(&ip[..]);

@@ -3,8 +3,10 @@
 //!
 //! Keys: in = client:cport -> VIP:vport; out = RS:rport -> client:cport.
 
-use super::{v4, Endpoints};
+use super::{rewrite_l3l4, set_macs, v4, Endpoints, NextHop};
+use crate::buf::PacketBuf;
 use crate::conn::{Direction, FlowKey};
+use crate::verdict::DropReason;
 
 #[inline]
 pub fn endpoints(dir: Direction, in_key: &FlowKey, out_key: &FlowKey) -> Endpoints {
@@ -26,37 +28,25 @@ pub fn out_key(in_key: &FlowKey, rs: crate::conn::Addr, rs_port: u16) -> FlowKey
     FlowKey::new(in_key.protocol, rs, rs_port, in_key.src, in_key.src_port)
 }
 
-/// The worker that owns a NAT flow: both directions carry the client's address and port, so
-/// every worker computes the same owner from either one (no rte_flow needed).
+/// Rewrites a packet of a NAT session (its IPv4 header at `l2`) to `to`, its [`endpoints`] in
+/// its direction, decrementing the TTL (the caller has checked that TTL > 1), and addresses it
+/// to `hop`. FULLNAT's transmit too (one copy of the rewrite in the packet path).
 #[inline]
-pub fn owner(client: &crate::conn::Addr, client_port: u16, workers: u16) -> u16 {
-    if workers <= 1 {
-        return 0;
-    }
-    let a = u32::from_be_bytes([client.0[12], client.0[13], client.0[14], client.0[15]]);
-    let h = (u64::from(a) << 16 | u64::from(client_port)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    ((h >> 32) % u64::from(workers)) as u16
+pub fn transmit<B: PacketBuf>(
+    buf: &mut B,
+    l2: usize,
+    to: &Endpoints,
+    hop: NextHop,
+) -> Result<(), DropReason> {
+    rewrite_l3l4(&mut buf.data_mut()[l2..], to)?;
+    set_macs(buf.data_mut(), hop);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::conn::{Addr, PROTO_TCP};
-
-    #[test]
-    fn owner_is_stable_and_spreads() {
-        let mut per = [0u32; 4];
-        for i in 0..4000u16 {
-            let o = owner(&Addr::v4([10, 0, (i >> 8) as u8, i as u8]), 1024 + i, 4);
-            assert_eq!(
-                o,
-                owner(&Addr::v4([10, 0, (i >> 8) as u8, i as u8]), 1024 + i, 4)
-            );
-            per[usize::from(o)] += 1;
-        }
-        assert!(per.iter().all(|&n| (800..1200).contains(&n)), "{per:?}");
-        assert_eq!(owner(&Addr::v4([1, 2, 3, 4]), 5, 1), 0);
-    }
 
     #[test]
     fn endpoints_restore_the_client_view() {

@@ -9,6 +9,7 @@
 //!
 //! Keys: in = client:cport -> VIP:vport; no out key (replies bypass the box).
 
+use super::{set_macs, NextHop};
 use crate::buf::PacketBuf;
 use crate::verdict::DropReason;
 use crate::wire::checksum::proto;
@@ -25,6 +26,24 @@ pub enum Refusal {
     /// Too big with DF set: tell the client this MTU.
     FragNeeded(u16),
     Drop(DropReason),
+}
+
+/// Sends a client's packet on to its real server `dst` through the tunnel from `src` (an
+/// address of the interface of `mtu` it leaves by): [`encapsulate`]s it with IP ident `ident`
+/// and addresses the frame to `hop`.
+#[inline]
+pub fn transmit<B: PacketBuf>(
+    buf: &mut B,
+    l2: usize,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    mtu: u16,
+    ident: u16,
+    hop: NextHop,
+) -> Result<(), Refusal> {
+    encapsulate(buf, l2, src, dst, mtu, ident)?;
+    set_macs(buf.data_mut(), hop);
+    Ok(())
 }
 
 /// Encapsulates the IPv4 packet at `l2` (after an Ethernet header of `l2` bytes, which is kept
