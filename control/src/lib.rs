@@ -1,6 +1,7 @@
-//! The rvs control plane and the `rvsd` daemon: configuration ([`config`]), the running
-//! appliance ([`daemon`]: ports, workers, neighbours, snapshot compilation), publishing
-//! snapshots and requests to the workers ([`publish`]) and steering FULLNAT replies ([`flow`]).
+//! The rvs control plane and the `rvsd` daemon: the service model ([`model`]: what a valid
+//! service table is), configuration ([`config`]), the running appliance ([`daemon`]: ports,
+//! workers, neighbours, snapshot compilation), publishing snapshots and requests to the
+//! workers ([`publish`]) and steering FULLNAT replies ([`flow`]).
 //! The data path it drives lives in `dataplane`.
 
 pub mod admin;
@@ -10,5 +11,6 @@ pub mod daemon;
 pub mod dest_ids;
 pub mod flow;
 pub mod metrics;
+pub mod model;
 pub mod publish;
 pub mod stats;

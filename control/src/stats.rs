@@ -160,7 +160,7 @@ mod tests {
         let dest = |id: u32| DestConfig {
             id,
             addr: Addr::v4([10, 0, 1, id as u8]),
-            ..crate::admin::blank_dest()
+            ..crate::model::blank_dest()
         };
         ServiceConfig {
             key: ServiceKey {

@@ -1,0 +1,963 @@
+//! The service model: what a valid service table is, with every rule stated once.
+//!
+//! Two front ends build a table: the config file ([`crate::config`], `[[services]]`) and
+//! rvsadm's requests ([`crate::admin`]; `rvsadm --import-keepalived` sends such requests
+//! too). Each reads its syntax into a [`ServiceDraft`] or a [`DestDraft`] (numbers as
+//! written, names not yet looked up) and hands it to a [`Table`] operation, which checks it
+//! against the table and the box ([`Network`]) and applies it, or refuses it with a
+//! [`ModelError`] naming the field by its path and leaves the table as it was. After the
+//! last operation [`Table::check`] applies the rule that spans services. A table that passed
+//! is what [`dataplane::snapshot::Snapshot::build`] compiles; `build` itself refuses only what
+//! would break what it builds (unknown protocols, id slots, interfaces, scheduler tables),
+//! which [`compiles`] runs for the config file.
+
+mod error;
+pub mod network;
+
+pub use error::{
+    method_name, Fault, ModelError, DEST_EXISTS, NO_SUCH_DEST, NO_SUCH_SERVICE, SERVICE_EXISTS,
+    SERVICE_NOT_DEFINED, ZERO_PORT,
+};
+
+use dataplane::conn::Addr;
+use dataplane::sched::{SchedParams, SchedulerKind};
+use dataplane::snapshot::{
+    DestConfig, Interface, Method, ServiceConfig, ServiceKey, Snapshot, DEST_SLOTS,
+};
+use dataplane::wire::ethernet::MacAddr;
+use network::{connected, is_own, subnets, PortSpec, RouteSpec};
+use rvs_api::{SchedFlags, MAX_THRESHOLD, MAX_TIMEOUT};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::RangeInclusive;
+
+/// Highest real-server weight (IPVS's).
+pub const MAX_WEIGHT: u32 = 65535;
+/// The scheduler of a service that names none (ipvsadm's).
+pub const DEFAULT_SCHEDULER: SchedulerKind = SchedulerKind::Wlc;
+/// The persistence netmask of a service that gives none.
+pub const DEFAULT_NETMASK: u8 = 32;
+
+/// A service as a front end read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDraft {
+    pub key: ServiceKey,
+    /// An ipvsadm scheduler name; None: [`DEFAULT_SCHEDULER`].
+    pub scheduler: Option<String>,
+    pub sched_flags: FlagsDraft,
+    /// Persistence timeout in seconds; None: not persistent.
+    pub persistence: Option<i64>,
+    /// Persistence netmask length; None: [`DEFAULT_NETMASK`].
+    pub netmask: Option<i64>,
+}
+
+/// Scheduler flags as a front end read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlagsDraft {
+    Flags(SchedFlags),
+    /// ipvsadm's comma-separated names (`sh-port,flag-1`), read for the service's scheduler.
+    Names(String),
+}
+
+/// A forwarding method as a front end read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodDraft {
+    Method(Method),
+    /// The config file's name ([`method_name`]).
+    Name(String),
+}
+
+/// A real server as a front end read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestDraft {
+    pub addr: IpAddr,
+    /// 0: the service's port.
+    pub port: u16,
+    pub method: MethodDraft,
+    pub weight: i64,
+    /// 0: none.
+    pub upper_threshold: i64,
+    /// 0: none.
+    pub lower_threshold: i64,
+}
+
+/// The box the rules judge real servers and local addresses against.
+#[derive(Debug, Clone, Copy)]
+pub struct Network<'a> {
+    pub ports: &'a [PortSpec],
+    pub routes: &'a [RouteSpec],
+}
+
+/// A service table under change. Every operation either applies whole or refuses with the
+/// table unchanged; the rules within a service hold after each, those across services
+/// after [`Table::check`]. Field paths are `services[i]...` by the table's order.
+pub struct Table<'a> {
+    services: Vec<ServiceConfig>,
+    net: Network<'a>,
+    /// Real servers in `services`.
+    dests: usize,
+}
+
+impl<'a> Table<'a> {
+    /// A table starting from `services`, which must satisfy the model (the running table,
+    /// or none). Real servers added get id 0: their owner numbers them.
+    pub fn new(services: Vec<ServiceConfig>, net: Network<'a>) -> Table<'a> {
+        let dests = services.iter().map(|s| s.dests.len()).sum();
+        Table {
+            services,
+            net,
+            dests,
+        }
+    }
+
+    pub fn services(&self) -> &[ServiceConfig] {
+        &self.services
+    }
+
+    pub fn into_services(self) -> Vec<ServiceConfig> {
+        self.services
+    }
+
+    /// The position of the service with this key.
+    pub fn find(&self, key: &ServiceKey) -> Option<usize> {
+        self.services.iter().position(|s| s.key == *key)
+    }
+
+    /// Adds a service without real servers or local addresses, last.
+    pub fn add_service(&mut self, draft: &ServiceDraft) -> Result<(), ModelError> {
+        let i = self.services.len();
+        if let Some(other) = self.find(&draft.key) {
+            let fault = Fault::DuplicateService {
+                key: draft.key,
+                other,
+            };
+            return Err(ModelError::new(format!("services[{i}]"), fault));
+        }
+        let mut s = ServiceConfig {
+            key: draft.key,
+            scheduler: DEFAULT_SCHEDULER,
+            sched_params: SchedParams::default(),
+            persistence_s: None,
+            persistence_prefix: DEFAULT_NETMASK,
+            dests: Vec::new(),
+            local_addrs: Vec::new(),
+        };
+        settings(&mut s, i, draft)?;
+        self.services.push(s);
+        Ok(())
+    }
+
+    /// Changes service `i`'s scheduler and persistence (`draft.key` is its key).
+    pub fn edit_service(&mut self, i: usize, draft: &ServiceDraft) -> Result<(), ModelError> {
+        let mut s = self.services[i].clone();
+        settings(&mut s, i, draft)?;
+        self.services[i] = s;
+        Ok(())
+    }
+
+    pub fn delete_service(&mut self, i: usize) {
+        self.dests -= self.services.remove(i).dests.len();
+    }
+
+    pub fn clear(&mut self) {
+        self.services.clear();
+        self.dests = 0;
+    }
+
+    /// Adds a FULLNAT local address to service `i`: in a subnet of the port named `port`, or
+    /// of any port when None.
+    pub fn add_local_addr(
+        &mut self,
+        i: usize,
+        ip: IpAddr,
+        port: Option<&str>,
+    ) -> Result<(), ModelError> {
+        let s = &self.services[i];
+        let field = format!("services[{i}].local_addrs[{}]", s.local_addrs.len());
+        let fail = |fault| Err(ModelError::new(field.clone(), fault));
+        let IpAddr::V4(ip) = ip else {
+            return fail(Fault::Ipv6LocalAddr);
+        };
+        if let Some(fault) = local_addr_off_port(self.net.ports, ip, port) {
+            return fail(fault);
+        }
+        if s.local_addrs.contains(&Addr::from(ip)) {
+            return fail(Fault::LocalAddrTwice(ip));
+        }
+        self.services[i].local_addrs.push(Addr::from(ip));
+        Ok(())
+    }
+
+    /// Removes local address `ip` from service `i`.
+    pub fn delete_local_addr(&mut self, i: usize, ip: IpAddr) -> Result<(), ModelError> {
+        let field = format!("services[{i}].local_addrs");
+        let a = addr(ip).map_err(|f| ModelError::new(field.clone(), f))?;
+        let s = &mut self.services[i];
+        let Some(at) = s.local_addrs.iter().position(|x| *x == a) else {
+            return Err(ModelError::new(field, Fault::NoSuchLocalAddr(ip)));
+        };
+        let removed = s.local_addrs.remove(at);
+        if let Some(e) = fullnat_without_local_addr(i, s) {
+            s.local_addrs.insert(at, removed);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Adds a real server to service `i`, last.
+    pub fn add_dest(&mut self, i: usize, draft: &DestDraft) -> Result<(), ModelError> {
+        let s = &self.services[i];
+        let j = s.dests.len();
+        let field = |name: &str| format!("services[{i}].real_servers[{j}].{name}");
+        let d =
+            dest(s.key, draft, self.net).map_err(|(name, f)| ModelError::new(field(name), f))?;
+        if let Some(other) = s.dests.iter().position(|o| same_dest(s.key, o, &d)) {
+            let fault = Fault::DuplicateDest {
+                addr: draft.addr,
+                service: i,
+                other,
+            };
+            return Err(ModelError::new(field("addr"), fault));
+        }
+        self.services[i].dests.push(d);
+        let refused = fullnat_without_local_addr(i, &self.services[i]).or_else(|| {
+            let full = self.dests >= (DEST_SLOTS - 1) as usize;
+            full.then(|| ModelError::new(field("addr"), Fault::TooManyDests(draft.addr)))
+        });
+        if let Some(e) = refused {
+            self.services[i].dests.pop();
+            return Err(e);
+        }
+        self.dests += 1;
+        Ok(())
+    }
+
+    /// Replaces the real server of service `i` at `draft`'s address and port (its id stays).
+    pub fn edit_dest(&mut self, i: usize, draft: &DestDraft) -> Result<(), ModelError> {
+        let s = &self.services[i];
+        let probe = addr(draft.addr).ok().map(|a| DestConfig {
+            addr: a,
+            port: draft.port,
+            ..blank_dest()
+        });
+        let at = probe.and_then(|p| s.dests.iter().position(|o| same_dest(s.key, o, &p)));
+        let j = at.unwrap_or(s.dests.len());
+        let field = |name: &str| format!("services[{i}].real_servers[{j}].{name}");
+        let d =
+            dest(s.key, draft, self.net).map_err(|(name, f)| ModelError::new(field(name), f))?;
+        let Some(j) = at else {
+            return Err(ModelError::new(field("addr"), Fault::NoSuchDest));
+        };
+        let old = std::mem::replace(&mut self.services[i].dests[j], d);
+        self.services[i].dests[j].id = old.id;
+        if let Some(e) = fullnat_without_local_addr(i, &self.services[i]) {
+            self.services[i].dests[j] = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes the real server of service `i` at `ip` and `port` (0: the service's).
+    pub fn delete_dest(&mut self, i: usize, ip: IpAddr, port: u16) -> Result<(), ModelError> {
+        let field = format!("services[{i}].real_servers");
+        let a = addr(ip).map_err(|f| ModelError::new(field.clone(), f))?;
+        let s = &mut self.services[i];
+        let probe = DestConfig {
+            addr: a,
+            port,
+            ..blank_dest()
+        };
+        let k = s.key;
+        let Some(at) = s.dests.iter().position(|o| same_dest(k, o, &probe)) else {
+            return Err(ModelError::new(field, Fault::NoSuchDest));
+        };
+        s.dests.remove(at);
+        self.dests -= 1;
+        Ok(())
+    }
+
+    /// The rule across services: no real server is at an address the box answers for itself
+    /// (a service's VIP or local address).
+    pub fn check(&self) -> Result<(), ModelError> {
+        own_address(&self.services).map_or(Ok(()), Err)
+    }
+}
+
+/// Sets service `i`'s scheduler and persistence from `draft`, in the config file's order of
+/// fields; on error `s` is partly set.
+fn settings(s: &mut ServiceConfig, i: usize, draft: &ServiceDraft) -> Result<(), ModelError> {
+    let at =
+        |name: &'static str| move |fault| ModelError::new(format!("services[{i}].{name}"), fault);
+    s.scheduler = match &draft.scheduler {
+        None => DEFAULT_SCHEDULER,
+        Some(name) => scheduler(name).map_err(at("scheduler"))?,
+    };
+    let flags = match &draft.sched_flags {
+        FlagsDraft::Flags(flags) => *flags,
+        FlagsDraft::Names(list) => SchedFlags::parse(list, s.scheduler.as_str())
+            .map_err(|why| Fault::FlagNames {
+                list: list.clone(),
+                why,
+            })
+            .map_err(at("sched_flags"))?,
+    };
+    s.sched_params = sched_params(s.scheduler, flags).map_err(at("sched_flags"))?;
+    s.persistence_s = draft
+        .persistence
+        .map(|v| int(v, 1..=i64::from(MAX_TIMEOUT), Fault::Persistence))
+        .transpose()
+        .map_err(at("persistence"))?;
+    if draft.key.port == 0 && s.persistence_s.is_none() {
+        return Err(at("port")(Fault::ZeroPort));
+    }
+    s.persistence_prefix = match draft.netmask {
+        None => DEFAULT_NETMASK,
+        Some(v) => int(v, 0..=32, Fault::Netmask).map_err(at("persistence_netmask"))?,
+    };
+    Ok(())
+}
+
+/// A real server of service `key` on its own: value ranges, thresholds, port mapping and
+/// reachability. Errors name the draft's field.
+fn dest(
+    key: ServiceKey,
+    draft: &DestDraft,
+    net: Network,
+) -> Result<DestConfig, (&'static str, Fault)> {
+    let weight =
+        int(draft.weight, 0..=i64::from(MAX_WEIGHT), Fault::Weight).map_err(|f| ("weight", f))?;
+    let method = match &draft.method {
+        MethodDraft::Method(m) => *m,
+        MethodDraft::Name(name) => method(name).map_err(|f| ("method", f))?,
+    };
+    let threshold = |v| int(v, 0..=i64::from(MAX_THRESHOLD), Fault::Threshold);
+    let upper: u32 = threshold(draft.upper_threshold).map_err(|f| ("upper_threshold", f))?;
+    let lower: u32 = threshold(draft.lower_threshold).map_err(|f| ("lower_threshold", f))?;
+    if upper != 0 && lower > upper {
+        return Err(("lower_threshold", Fault::ThresholdOrder { lower, upper }));
+    }
+    let a = addr(draft.addr).map_err(|f| ("addr", f))?;
+    let effective = if draft.port == 0 {
+        key.port
+    } else {
+        draft.port
+    };
+    let unchanged = matches!(method, Method::Dr | Method::Tunnel);
+    if unchanged && key.port != 0 && effective != key.port {
+        let fault = Fault::PortMapping {
+            method,
+            port: draft.port,
+            virtual_port: key.port,
+        };
+        return Err(("port", fault));
+    }
+    if let Some(ip) = a.to_v4().map(Ipv4Addr::from) {
+        if let Some(why) = unusable_real_server(net.ports, net.routes, ip, method) {
+            return Err(("addr", Fault::Unusable { addr: ip, why }));
+        }
+    }
+    Ok(DestConfig {
+        addr: a,
+        port: draft.port,
+        weight,
+        method,
+        upper_threshold: upper,
+        lower_threshold: lower,
+        ..blank_dest()
+    })
+}
+
+/// FULLNAT needs a local address: refuses service `i`, at its first FULLNAT real server,
+/// when it has none.
+fn fullnat_without_local_addr(i: usize, s: &ServiceConfig) -> Option<ModelError> {
+    if !s.local_addrs.is_empty() {
+        return None;
+    }
+    let j = s.dests.iter().position(|d| d.method == Method::FullNat)?;
+    let fault = Fault::NoLocalAddr {
+        key: s.key,
+        dest: format!("services[{i}].real_servers[{j}]"),
+    };
+    Some(ModelError::new(format!("services[{i}].local_addrs"), fault))
+}
+
+/// `v` if it lies in `range` (and so fits `T`), else `fault(v)`.
+fn int<T: TryFrom<i64>>(
+    v: i64,
+    range: RangeInclusive<i64>,
+    fault: fn(i64) -> Fault,
+) -> Result<T, Fault> {
+    if !range.contains(&v) {
+        return Err(fault(v));
+    }
+    T::try_from(v).map_err(|_| fault(v))
+}
+
+/// A service or real-server address: IPv4 only.
+pub fn addr(ip: IpAddr) -> Result<Addr, Fault> {
+    match ip {
+        IpAddr::V4(v4) => Ok(Addr::from(v4)),
+        IpAddr::V6(_) => Err(Fault::Ipv6),
+    }
+}
+
+/// The forwarding method of a config-file name ([`method_name`]).
+pub fn method(name: &str) -> Result<Method, Fault> {
+    [Method::Nat, Method::FullNat, Method::Dr, Method::Tunnel]
+        .into_iter()
+        .find(|&m| method_name(m) == name)
+        .ok_or_else(|| Fault::UnknownMethod(name.to_owned()))
+}
+
+/// The scheduler of an ipvsadm name.
+pub fn scheduler(name: &str) -> Result<SchedulerKind, Fault> {
+    name.parse()
+        .map_err(|_| Fault::UnknownScheduler(name.to_owned()))
+}
+
+/// The packet core's parameters for scheduler flags (ipvsadm's `--sched-flags`): sh and mh
+/// have them, the others none.
+pub fn sched_params(kind: SchedulerKind, flags: SchedFlags) -> Result<SchedParams, Fault> {
+    let p = SchedParams::default();
+    match kind {
+        SchedulerKind::Sh => Ok(SchedParams {
+            sh_fallback: flags.fallback,
+            sh_port: flags.port,
+            ..p
+        }),
+        SchedulerKind::Mh => Ok(SchedParams {
+            mh_fallback: flags.fallback,
+            mh_port: flags.port,
+            ..p
+        }),
+        _ if flags.is_empty() => Ok(p),
+        _ => Err(Fault::FlagsNotForScheduler(kind)),
+    }
+}
+
+/// The scheduler flags that `params` hold for `kind` (what `-S` saves).
+pub fn sched_flags(kind: SchedulerKind, params: &SchedParams) -> SchedFlags {
+    let (fallback, port) = match kind {
+        SchedulerKind::Sh => (params.sh_fallback, params.sh_port),
+        SchedulerKind::Mh => (params.mh_fallback, params.mh_port),
+        _ => (false, false),
+    };
+    SchedFlags { fallback, port }
+}
+
+/// Why a local address is not on the port named `port` (or, when None, on any port).
+fn local_addr_off_port(ports: &[PortSpec], ip: Ipv4Addr, port: Option<&str>) -> Option<Fault> {
+    let Some(name) = port else {
+        return connected(ports, ip)
+            .is_none()
+            .then(|| Fault::LocalAddrOffSubnet {
+                addr: ip,
+                subnets: subnets(ports),
+            });
+    };
+    let Some(p) = ports.iter().find(|p| p.name == name) else {
+        let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+        return Some(Fault::NoSuchPort {
+            name: name.to_owned(),
+            ports: names.join(", "),
+        });
+    };
+    (!p.addrs.iter().any(|n| n.contains(ip))).then(|| Fault::LocalAddrNotOnPort {
+        addr: ip,
+        port: name.to_owned(),
+    })
+}
+
+/// Why a box with these ports and routes cannot forward to real server `addr` by `method`
+/// (None: it can).
+pub fn unusable_real_server(
+    ports: &[PortSpec],
+    routes: &[RouteSpec],
+    addr: Ipv4Addr,
+    method: Method,
+) -> Option<String> {
+    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback() {
+        return Some("not a unicast address; expected a real server's address".into());
+    }
+    if let Some(net) = ports
+        .iter()
+        .flat_map(|p| &p.addrs)
+        .find(|n| n.len < 31 && addr == n.broadcast())
+    {
+        return Some(format!("the broadcast address of {net}"));
+    }
+    if is_own(ports, addr) || ports.iter().any(|p| p.vips.contains(&addr)) {
+        return Some("one of the box's own addresses or VIPs; expected a real server's".into());
+    }
+    let connected = connected(ports, addr).is_some();
+    if method == Method::Dr && !connected {
+        return Some(format!(
+            "dr forwarding needs the real server on a connected subnet ({})",
+            subnets(ports)
+        ));
+    }
+    if !connected && !routes.iter().any(|r| r.prefix.contains(addr)) {
+        return Some(format!(
+            "unreachable: in no connected subnet ({}) and no route",
+            subnets(ports)
+        ));
+    }
+    None
+}
+
+/// The first real server (in table order) at an address the box answers for itself: the
+/// first service holding the address names it, its VIP before its local addresses. One pass
+/// over the real servers, whatever the number of services.
+fn own_address(services: &[ServiceConfig]) -> Option<ModelError> {
+    let mut own: HashMap<Addr, (usize, Option<usize>)> = HashMap::new();
+    for (i, o) in services.iter().enumerate().rev() {
+        for (k, &a) in o.local_addrs.iter().enumerate().rev() {
+            own.insert(a, (i, Some(k)));
+        }
+        own.insert(o.key.vip, (i, None));
+    }
+    services.iter().enumerate().find_map(|(j, s)| {
+        s.dests.iter().enumerate().find_map(|(m, d)| {
+            let &(i, k) = own.get(&d.addr)?;
+            let owner_field = match k {
+                None => format!("services[{i}].vip"),
+                Some(k) => format!("services[{i}].local_addrs[{k}]"),
+            };
+            let fault = Fault::OwnAddress {
+                addr: d.addr.to_ip(),
+                service: s.key,
+                owner: services[i].key,
+                owner_field,
+                is_vip: k.is_none(),
+            };
+            Some(ModelError::new(
+                format!("services[{j}].real_servers[{m}].addr"),
+                fault,
+            ))
+        })
+    })
+}
+
+/// Whether `services` satisfies every rule of the model: the table rebuilt service by
+/// service through [`Table`]'s operations, then [`Table::check`]. Errors name the field as
+/// the config file would.
+pub fn validate(services: &[ServiceConfig], net: Network) -> Result<(), ModelError> {
+    let mut t = Table::new(Vec::new(), net);
+    for (i, s) in services.iter().enumerate() {
+        let draft = ServiceDraft {
+            key: s.key,
+            scheduler: Some(s.scheduler.as_str().to_owned()),
+            sched_flags: FlagsDraft::Flags(sched_flags(s.scheduler, &s.sched_params)),
+            persistence: s.persistence_s.map(i64::from),
+            netmask: Some(i64::from(s.persistence_prefix)),
+        };
+        t.add_service(&draft)?;
+        for a in &s.local_addrs {
+            t.add_local_addr(i, a.to_ip(), None)?;
+        }
+        for d in &s.dests {
+            let draft = DestDraft {
+                addr: d.addr.to_ip(),
+                port: d.port,
+                method: MethodDraft::Method(d.method),
+                weight: i64::from(d.weight),
+                upper_threshold: i64::from(d.upper_threshold),
+                lower_threshold: i64::from(d.lower_threshold),
+            };
+            t.add_dest(i, &draft)?;
+        }
+    }
+    t.check()
+}
+
+/// Runs what only [`Snapshot::build`] refuses, on one stub interface per port.
+pub fn compiles(ports: &[PortSpec], services: &[ServiceConfig]) -> Result<(), ModelError> {
+    let interfaces = ports
+        .iter()
+        .map(|p| Interface {
+            mac: p.mac.unwrap_or(MacAddr::ZERO),
+            addrs: p.addrs.iter().map(|a| Addr::from(a.addr)).collect(),
+            mtu: p.mtu,
+        })
+        .collect();
+    Snapshot::build(0, interfaces, services.to_vec())
+        .map(drop)
+        .map_err(|e| ModelError::new("services", Fault::Snapshot(e)))
+}
+
+/// A DR real server of weight 1 at 0.0.0.0, without thresholds: the base for filling in.
+pub fn blank_dest() -> DestConfig {
+    DestConfig {
+        id: 0,
+        addr: Addr::v4([0; 4]),
+        port: 0,
+        weight: 1,
+        method: Method::Dr,
+        upper_threshold: 0,
+        lower_threshold: 0,
+        mac: MacAddr::ZERO,
+        interface: 0,
+    }
+}
+
+/// Same real server of service `k`: address and resolved port (0 is the service's).
+pub fn same_dest(k: ServiceKey, a: &DestConfig, b: &DestConfig) -> bool {
+    let port = |d: &DestConfig| if d.port == 0 { k.port } else { d.port };
+    a.addr == b.addr && port(a) == port(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::network::{Device, Prefix};
+    use super::*;
+    use dataplane::conn::PROTO_TCP;
+
+    fn ports() -> Vec<PortSpec> {
+        let port = |name: &str, device: &str, addr: &str| PortSpec {
+            name: name.into(),
+            device: Device::Vdev(device.into()),
+            addrs: vec![addr.parse().unwrap()],
+            vips: vec![],
+            mac: None,
+            mtu: 1500,
+        };
+        vec![
+            port("wan", "net_null0", "10.0.0.1/24"),
+            port("lan", "net_null1", "10.0.2.254/24"),
+        ]
+    }
+
+    fn routes() -> Vec<RouteSpec> {
+        vec![RouteSpec {
+            prefix: Prefix {
+                addr: Ipv4Addr::new(10, 30, 0, 0),
+                len: 16,
+            },
+            via: Ipv4Addr::new(10, 0, 2, 1),
+            port: 1,
+        }]
+    }
+
+    fn key(port: u16) -> ServiceKey {
+        ServiceKey {
+            protocol: PROTO_TCP,
+            vip: Addr::v4([10, 0, 0, 100]),
+            port,
+        }
+    }
+
+    fn service(port: u16) -> ServiceDraft {
+        ServiceDraft {
+            key: key(port),
+            scheduler: Some("rr".into()),
+            sched_flags: FlagsDraft::Flags(SchedFlags::default()),
+            persistence: None,
+            netmask: None,
+        }
+    }
+
+    fn dest(addr: [u8; 4], port: u16, method: Method) -> DestDraft {
+        DestDraft {
+            addr: IpAddr::from(addr),
+            port,
+            method: MethodDraft::Method(method),
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        }
+    }
+
+    /// Service TCP 10.0.0.100:80 with local address 10.0.2.250 (on lan's subnet).
+    fn table<'a>(ports: &'a [PortSpec], routes: &'a [RouteSpec]) -> Table<'a> {
+        let mut t = Table::new(Vec::new(), Network { ports, routes });
+        t.add_service(&service(80)).unwrap();
+        t.add_local_addr(0, IpAddr::from([10, 0, 2, 250]), None)
+            .unwrap();
+        t
+    }
+
+    /// Every rule refuses with the field's path, the config file's words and ipvsadm's.
+    #[test]
+    fn each_rule_names_the_field_in_both_front_ends_words() {
+        let (ports, routes) = (ports(), routes());
+        type Op = Box<dyn Fn(&mut Table) -> Result<(), ModelError>>;
+        let cases: Vec<(Op, &str, &str)> = vec![
+            (
+                Box::new(|t| t.add_dest(0, &dest([10, 0, 2, 1], 8080, Method::Dr))),
+                "services[0].real_servers[0].port = 8080: dr forwarding cannot change the port; expected 80 or no port",
+                "Port mapping is not possible with direct routing forwarding: real server port 8080 differs from the virtual port 80",
+            ),
+            (
+                Box::new(|t| t.add_dest(0, &dest([10, 0, 2, 1], 8080, Method::Tunnel))),
+                "services[0].real_servers[0].port = 8080: tunnel forwarding cannot change the port; expected 80 or no port",
+                "Port mapping is not possible with tunnel forwarding: real server port 8080 differs from the virtual port 80",
+            ),
+            (
+                Box::new(|t| t.add_service(&service(80))),
+                "services[1] = TCP 10.0.0.100:80: same protocol, vip and port as services[0]",
+                SERVICE_EXISTS,
+            ),
+            (
+                Box::new(|t| {
+                    t.add_dest(0, &dest([10, 0, 2, 1], 0, Method::Nat))?;
+                    t.add_dest(0, &dest([10, 0, 2, 1], 80, Method::Nat))
+                }),
+                "services[0].real_servers[1].addr = \"10.0.2.1\": same address and port as services[0].real_servers[0]",
+                DEST_EXISTS,
+            ),
+            (
+                Box::new(|t| t.add_service(&service(0))),
+                "services[1].port = 0: port 0 (every port) needs persistence; expected 1..=65535 or a persistence timeout",
+                ZERO_PORT,
+            ),
+            (
+                Box::new(|t| {
+                    t.add_service(&service(81))?;
+                    t.add_dest(1, &dest([10, 0, 2, 1], 0, Method::FullNat))
+                }),
+                "services[1].local_addrs = []: services[1].real_servers[0] uses fullnat; expected at least one local address",
+                "service TCP 10.0.0.100:81: local_addrs is empty but a destination uses FULLNAT",
+            ),
+            (
+                Box::new(|t| {
+                    t.add_dest(0, &dest([10, 0, 2, 1], 0, Method::FullNat))?;
+                    t.delete_local_addr(0, IpAddr::from([10, 0, 2, 250]))
+                }),
+                "services[0].local_addrs = []: services[0].real_servers[0] uses fullnat; expected at least one local address",
+                "service TCP 10.0.0.100:80: local_addrs is empty but a destination uses FULLNAT",
+            ),
+            (
+                // Another service's real server at this service's local address.
+                Box::new(|t| {
+                    t.add_service(&service(81))?;
+                    t.add_dest(1, &dest([10, 0, 2, 250], 0, Method::Dr))?;
+                    t.check()
+                }),
+                "services[1].real_servers[0].addr = \"10.0.2.250\": also services[0].local_addrs[0], an address of the box's own; expected a real server's",
+                "service TCP 10.0.0.100:81: real server 10.0.2.250 is a local address of TCP 10.0.0.100:80, an address of the box's own; expected a real server's",
+            ),
+            (
+                // A real server at another service's VIP, added after the server.
+                Box::new(|t| {
+                    t.add_dest(0, &dest([10, 0, 2, 7], 0, Method::Dr))?;
+                    let mut other = service(80);
+                    other.key.vip = Addr::v4([10, 0, 2, 7]);
+                    t.add_service(&other)?;
+                    t.check()
+                }),
+                "services[0].real_servers[0].addr = \"10.0.2.7\": also services[1].vip, an address of the box's own; expected a real server's",
+                "service TCP 10.0.0.100:80: real server 10.0.2.7 is the VIP of TCP 10.0.2.7:80, an address of the box's own; expected a real server's",
+            ),
+            (
+                Box::new(|t| {
+                    let d = DestDraft {
+                        upper_threshold: 5,
+                        lower_threshold: 9,
+                        ..dest([10, 0, 2, 1], 0, Method::Dr)
+                    };
+                    t.add_dest(0, &d)
+                }),
+                "services[0].real_servers[0].lower_threshold = 9: above upper_threshold 5; expected at most 5",
+                "Lower threshold is above the upper threshold",
+            ),
+            (
+                Box::new(|t| {
+                    let d = DestDraft {
+                        weight: 70000,
+                        ..dest([10, 0, 2, 1], 0, Method::Dr)
+                    };
+                    t.add_dest(0, &d)
+                }),
+                "services[0].real_servers[0].weight = 70000: expected an integer in 0..=65535",
+                "Illegal weight specified",
+            ),
+            (
+                Box::new(|t| {
+                    let d = DestDraft {
+                        upper_threshold: i64::from(MAX_THRESHOLD) + 1,
+                        ..dest([10, 0, 2, 1], 0, Method::Dr)
+                    };
+                    t.add_dest(0, &d)
+                }),
+                "services[0].real_servers[0].upper_threshold = 2147483648: expected an integer in 0..=2147483647",
+                "Illegal threshold specified (at most 2147483647)",
+            ),
+            (
+                Box::new(|t| t.add_dest(0, &dest([10, 0, 5, 1], 0, Method::Nat))),
+                "services[0].real_servers[0].addr = \"10.0.5.1\": unreachable: in no connected subnet (wan 10.0.0.1/24, lan 10.0.2.254/24) and no route",
+                "real server 10.0.5.1: unreachable: in no connected subnet (wan 10.0.0.1/24, lan 10.0.2.254/24) and no route",
+            ),
+            (
+                Box::new(|t| t.add_dest(0, &dest([10, 30, 0, 1], 0, Method::Dr))),
+                "services[0].real_servers[0].addr = \"10.30.0.1\": dr forwarding needs the real server on a connected subnet (wan 10.0.0.1/24, lan 10.0.2.254/24)",
+                "real server 10.30.0.1: dr forwarding needs the real server on a connected subnet (wan 10.0.0.1/24, lan 10.0.2.254/24)",
+            ),
+            (
+                Box::new(|t| {
+                    let d = DestDraft {
+                        addr: "2001:db8::1".parse().unwrap(),
+                        ..dest([0; 4], 0, Method::Nat)
+                    };
+                    t.add_dest(0, &d)
+                }),
+                "services[0].real_servers[0].addr: IPv6 is not supported yet",
+                "IPv6 is not supported yet",
+            ),
+            (
+                Box::new(|t| {
+                    let s = ServiceDraft {
+                        scheduler: Some("fair".into()),
+                        ..service(81)
+                    };
+                    t.add_service(&s)
+                }),
+                "services[1].scheduler = \"fair\": unknown scheduler; expected one of rr, wrr, lc, wlc, sh, dh, sed, nq, mh",
+                "Scheduler or persistence engine not found: fair (schedulers: rr wrr lc wlc sed nq sh dh mh)",
+            ),
+            (
+                Box::new(|t| {
+                    let s = ServiceDraft {
+                        sched_flags: FlagsDraft::Flags(SchedFlags {
+                            fallback: true,
+                            port: false,
+                        }),
+                        ..service(81)
+                    };
+                    t.add_service(&s)
+                }),
+                "services[1].sched_flags: scheduler flags apply to the sh and mh schedulers, not rr",
+                "scheduler flags apply to the sh and mh schedulers, not rr",
+            ),
+            (
+                Box::new(|t| {
+                    let s = ServiceDraft {
+                        persistence: Some(0),
+                        ..service(0)
+                    };
+                    t.add_service(&s)
+                }),
+                "services[1].persistence = 0: expected an integer in 1..=2678400",
+                "invalid timeout value `0' specified (persistence: 1..=2678400)",
+            ),
+            (
+                Box::new(|t| {
+                    let s = ServiceDraft {
+                        persistence: Some(300),
+                        netmask: Some(33),
+                        ..service(81)
+                    };
+                    t.edit_service(0, &s)
+                }),
+                "services[0].persistence_netmask = 33: expected an integer in 0..=32",
+                "Illegal persistence netmask /33",
+            ),
+            (
+                Box::new(|t| t.add_local_addr(0, IpAddr::from([10, 0, 9, 1]), None)),
+                "services[0].local_addrs[1] = \"10.0.9.1\": in no port's subnet (wan 10.0.0.1/24, lan 10.0.2.254/24)",
+                "local address 10.0.9.1 is in no port's subnet (wan 10.0.0.1/24, lan 10.0.2.254/24)",
+            ),
+            (
+                Box::new(|t| t.add_local_addr(0, IpAddr::from([10, 0, 2, 250]), Some("lan"))),
+                "services[0].local_addrs[1] = \"10.0.2.250\": listed twice",
+                "local address 10.0.2.250 already exists",
+            ),
+            (
+                Box::new(|t| t.add_local_addr(0, IpAddr::from([10, 0, 2, 251]), Some("wan"))),
+                "services[0].local_addrs[1] = \"10.0.2.251\": local address 10.0.2.251 is not in a subnet of port wan",
+                "local address 10.0.2.251 is not in a subnet of port wan",
+            ),
+            (
+                Box::new(|t| t.add_local_addr(0, IpAddr::from([10, 0, 2, 251]), Some("dmz"))),
+                "services[0].local_addrs[1] = \"dmz\": no port named \"dmz\" (ports: wan, lan)",
+                "no port named \"dmz\" (ports: wan, lan)",
+            ),
+            (
+                Box::new(|t| t.delete_local_addr(0, IpAddr::from([10, 0, 2, 251]))),
+                "services[0].local_addrs = \"10.0.2.251\": no such local address 10.0.2.251",
+                "no such local address 10.0.2.251",
+            ),
+            (
+                Box::new(|t| t.edit_dest(0, &dest([10, 0, 2, 1], 0, Method::Nat))),
+                "services[0].real_servers[0].addr: No such destination",
+                NO_SUCH_DEST,
+            ),
+            (
+                Box::new(|t| t.delete_dest(0, IpAddr::from([10, 0, 2, 1]), 0)),
+                "services[0].real_servers: No such destination",
+                NO_SUCH_DEST,
+            ),
+        ];
+        for (op, config, ipvsadm) in cases {
+            let mut t = table(&ports, &routes);
+            let e = op(&mut t).expect_err(config);
+            assert_eq!(e.to_string(), config);
+            assert_eq!(e.ipvsadm(), ipvsadm);
+        }
+    }
+
+    /// A refused operation leaves the table as it was.
+    #[test]
+    fn refused_operations_change_nothing() {
+        let (ports, routes) = (ports(), routes());
+        let mut t = table(&ports, &routes);
+        t.add_dest(0, &dest([10, 0, 2, 1], 0, Method::FullNat))
+            .unwrap();
+        let before = t.services().to_vec();
+        let bad_weight = DestDraft {
+            weight: -1,
+            ..dest([10, 0, 2, 1], 0, Method::Nat)
+        };
+        assert!(t.edit_dest(0, &bad_weight).is_err());
+        assert!(t
+            .delete_local_addr(0, IpAddr::from([10, 0, 2, 250]))
+            .is_err());
+        assert!(t
+            .add_dest(0, &dest([10, 0, 2, 2], 8080, Method::Dr))
+            .is_err());
+        let zero = ServiceDraft {
+            key: key(80),
+            ..service(0)
+        };
+        assert!(t
+            .edit_service(
+                0,
+                &ServiceDraft {
+                    persistence: Some(0),
+                    ..zero
+                }
+            )
+            .is_err());
+        assert_eq!(t.services(), before);
+        // An edit keeps the server's id.
+        t.services[0].dests[0].id = 7;
+        let heavier = DestDraft {
+            weight: 5,
+            ..dest([10, 0, 2, 1], 80, Method::FullNat)
+        };
+        t.edit_dest(0, &heavier).unwrap();
+        assert_eq!(
+            (t.services()[0].dests[0].id, t.services()[0].dests[0].weight),
+            (7, 5)
+        );
+    }
+
+    #[test]
+    fn a_port_of_zero_is_the_service_port() {
+        let k = key(80);
+        let at = |port| DestConfig {
+            addr: Addr::v4([10, 0, 2, 1]),
+            port,
+            ..blank_dest()
+        };
+        assert!(same_dest(k, &at(0), &at(80)));
+        assert!(!same_dest(k, &at(0), &at(8080)));
+        assert!(!same_dest(
+            k,
+            &at(80),
+            &DestConfig {
+                addr: Addr::v4([10, 0, 2, 2]),
+                ..at(80)
+            }
+        ));
+    }
+}
