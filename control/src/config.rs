@@ -899,95 +899,112 @@ fn ports(raw: Vec<RawPort>) -> Res<Vec<PortSpec>> {
     // (port, index) of every VIP seen.
     let mut vips_seen: Vec<(Ipv4Addr, String)> = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
-        let f = |name: &str| format!("ports[{i}].{name}");
-        if !valid_port_name(&r.name) {
+        let p = port(i, r, &ports, &mut vips_seen)?;
+        ports.push(p);
+    }
+    Ok(ports)
+}
+
+/// `ports[i]`, after `ports` (the ones before it); `vips_seen` gains its VIPs.
+fn port(
+    i: usize,
+    r: RawPort,
+    ports: &[PortSpec],
+    vips_seen: &mut Vec<(Ipv4Addr, String)>,
+) -> Res<PortSpec> {
+    let f = |name: &str| format!("ports[{i}].{name}");
+    if !valid_port_name(&r.name) {
+        return Err(invalid(
+            f("name"),
+            q(&r.name),
+            "expected 1 to 15 characters of a-z, 0-9, '_', '-'",
+        ));
+    }
+    if let Some(j) = ports.iter().position(|p| p.name == r.name) {
+        return Err(invalid(
+            f("name"),
+            q(&r.name),
+            format!("already the name of ports[{j}]; expected unique names"),
+        ));
+    }
+    let device = device(&f("device"), &r.device)?;
+    if let Some(j) = ports
+        .iter()
+        .position(|p| p.device.id().eq_ignore_ascii_case(device.id()))
+    {
+        return Err(invalid(
+            f("device"),
+            q(&r.device),
+            format!("device {} is already ports[{j}]", device.id()),
+        ));
+    }
+    let addrs = port_addrs(i, &r.addrs, ports)?;
+    let mut vips = Vec::with_capacity(r.vips.len());
+    for (k, v) in r.vips.iter().enumerate() {
+        let fv = format!("ports[{i}].vips[{k}]");
+        let vip = ipv4(&fv, v)?;
+        if let Some((_, at)) = vips_seen.iter().find(|(x, _)| *x == vip) {
+            return Err(invalid(fv, q(v), format!("already announced as {at}")));
+        }
+        vips_seen.push((vip, fv));
+        vips.push(vip);
+    }
+    let mac = r
+        .mac
+        .as_deref()
+        .map(|m| unicast_mac(&f("mac"), m))
+        .transpose()?;
+    let mtu = r.mtu.map_or(Ok(DEFAULT_MTU), |v| {
+        int(&f("mtu"), v, 68..=i64::from(u16::MAX))
+    })?;
+    Ok(PortSpec {
+        name: r.name,
+        device,
+        addrs,
+        vips,
+        mac,
+        mtu,
+    })
+}
+
+/// `ports[i].addrs`: at least one, each new to the box and in a subnet no other port has.
+fn port_addrs(i: usize, raw: &[String], ports: &[PortSpec]) -> Res<Vec<Prefix>> {
+    if raw.is_empty() {
+        return Err(invalid(
+            format!("ports[{i}].addrs"),
+            "[]",
+            "expected at least one address with prefix length, like 10.0.0.1/24",
+        ));
+    }
+    let mut addrs: Vec<Prefix> = Vec::with_capacity(raw.len());
+    for (k, a) in raw.iter().enumerate() {
+        let fa = format!("ports[{i}].addrs[{k}]");
+        let p = prefix(&fa, a)?;
+        if p.len == 0 {
             return Err(invalid(
-                f("name"),
-                q(&r.name),
-                "expected 1 to 15 characters of a-z, 0-9, '_', '-'",
+                fa,
+                q(a),
+                "a /0 subnet would make every address on-link; expected a length in 1..=32",
             ));
         }
-        if let Some(j) = ports.iter().position(|p| p.name == r.name) {
-            return Err(invalid(
-                f("name"),
-                q(&r.name),
-                format!("already the name of ports[{j}]; expected unique names"),
-            ));
+        if addrs.iter().any(|o| o.addr == p.addr) || is_own(ports, p.addr) {
+            return Err(invalid(fa, q(a), "address already configured"));
         }
-        let device = device(&f("device"), &r.device)?;
-        if let Some(j) = ports
-            .iter()
-            .position(|p| p.device.id().eq_ignore_ascii_case(device.id()))
-        {
-            return Err(invalid(
-                f("device"),
-                q(&r.device),
-                format!("device {} is already ports[{j}]", device.id()),
-            ));
-        }
-        if r.addrs.is_empty() {
-            return Err(invalid(
-                f("addrs"),
-                "[]",
-                "expected at least one address with prefix length, like 10.0.0.1/24",
-            ));
-        }
-        let mut addrs: Vec<Prefix> = Vec::with_capacity(r.addrs.len());
-        for (k, a) in r.addrs.iter().enumerate() {
-            let fa = format!("ports[{i}].addrs[{k}]");
-            let p = prefix(&fa, a)?;
-            if p.len == 0 {
+        for (j, other) in ports.iter().enumerate() {
+            if let Some(o) = other.addrs.iter().find(|o| o.overlaps(&p)) {
                 return Err(invalid(
                     fa,
                     q(a),
-                    "a /0 subnet would make every address on-link; expected a length in 1..=32",
+                    format!(
+                        "overlaps {o} of ports[{j}] ({}); expected disjoint subnets on different ports",
+                        other.name
+                    ),
                 ));
             }
-            if addrs.iter().any(|o| o.addr == p.addr) || is_own(&ports, p.addr) {
-                return Err(invalid(fa, q(a), "address already configured"));
-            }
-            for (j, other) in ports.iter().enumerate() {
-                if let Some(o) = other.addrs.iter().find(|o| o.overlaps(&p)) {
-                    return Err(invalid(
-                        fa,
-                        q(a),
-                        format!(
-                            "overlaps {o} of ports[{j}] ({}); expected disjoint subnets on different ports",
-                            other.name
-                        ),
-                    ));
-                }
-            }
-            addrs.push(p);
         }
-        let mut vips = Vec::with_capacity(r.vips.len());
-        for (k, v) in r.vips.iter().enumerate() {
-            let fv = format!("ports[{i}].vips[{k}]");
-            let vip = ipv4(&fv, v)?;
-            if let Some((_, at)) = vips_seen.iter().find(|(x, _)| *x == vip) {
-                return Err(invalid(fv, q(v), format!("already announced as {at}")));
-            }
-            vips_seen.push((vip, fv));
-            vips.push(vip);
-        }
-        let mac = r
-            .mac
-            .as_deref()
-            .map(|m| unicast_mac(&f("mac"), m))
-            .transpose()?;
-        let mtu = r.mtu.map_or(Ok(DEFAULT_MTU), |v| {
-            int(&f("mtu"), v, 68..=i64::from(u16::MAX))
-        })?;
-        ports.push(PortSpec {
-            name: r.name,
-            device,
-            addrs,
-            vips,
-            mac,
-            mtu,
-        });
+        addrs.push(p);
     }
-    Ok(ports)
+    Ok(addrs)
 }
 
 fn routes(raw: Vec<RawRoute>, ports: &[PortSpec]) -> Res<Vec<RouteSpec>> {
