@@ -6,8 +6,8 @@
 
 use crate::daemon::Daemon;
 use crate::model::{
-    self, DestDraft, Fault, FlagsDraft, MethodDraft, ModelError, Network, ServiceDraft, Table,
-    NO_SUCH_SERVICE,
+    self, DestDraft, Fault, FlagsDraft, Front, MethodDraft, ModelError, Network, ServiceDraft,
+    Table, NO_SUCH_SERVICE,
 };
 use crate::stats::Estimator;
 use dataplane::conn::{Addr, PROTO_TCP, PROTO_UDP};
@@ -103,7 +103,7 @@ fn edit(
         ports: &c.ports,
         routes: &c.routes,
     };
-    let mut table = Table::new(services, net);
+    let mut table = Table::new(services, net, Front::Ipvsadm);
     let t = &mut table;
     match request {
         Request::AddService(spec) => t.add_service(&service_draft(&spec)?)?,

@@ -71,7 +71,9 @@
 //! ```
 
 use crate::model::network::{connected, is_own, subnets};
-use crate::model::{DestDraft, FlagsDraft, MethodDraft, ModelError, Network, ServiceDraft, Table};
+use crate::model::{
+    DestDraft, FlagsDraft, Front, MethodDraft, ModelError, Network, ServiceDraft, Table,
+};
 use dataplane::conn::{Addr, FullPolicy, Timeouts, MAX_CAPACITY, PROTO_TCP, PROTO_UDP};
 use dataplane::snapshot::{Method, ServiceConfig, ServiceKey};
 use dataplane::wire::ethernet::MacAddr;
@@ -1115,7 +1117,7 @@ fn services(
     ports: &[PortSpec],
     routes: &[RouteSpec],
 ) -> Res<Vec<ServiceConfig>> {
-    let mut table = Table::new(Vec::new(), Network { ports, routes });
+    let mut table = Table::new(Vec::new(), Network { ports, routes }, Front::Config);
     for (i, s) in raw.into_iter().enumerate() {
         service(&mut table, i, s)?;
     }

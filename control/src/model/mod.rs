@@ -88,12 +88,22 @@ pub struct Network<'a> {
     pub routes: &'a [RouteSpec],
 }
 
+/// The front end a [`Table`] serves, whose order of checks a refusal follows when a change
+/// breaks several rules: rvsd has always checked a request's real-server port mapping before
+/// its values, and a service's persistence timeout after its netmask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    Config,
+    Ipvsadm,
+}
+
 /// A service table under change. Every operation either applies whole or refuses with the
 /// table unchanged; the rules within a service hold after each, those across services
 /// after [`Table::check`]. Field paths are `services[i]...` by the table's order.
 pub struct Table<'a> {
     services: Vec<ServiceConfig>,
     net: Network<'a>,
+    front: Front,
     /// Real servers in `services`.
     dests: usize,
 }
@@ -101,11 +111,12 @@ pub struct Table<'a> {
 impl<'a> Table<'a> {
     /// A table starting from `services`, which must satisfy the model (the running table,
     /// or none). Real servers added get id 0: their owner numbers them.
-    pub fn new(services: Vec<ServiceConfig>, net: Network<'a>) -> Table<'a> {
+    pub fn new(services: Vec<ServiceConfig>, net: Network<'a>, front: Front) -> Table<'a> {
         let dests = services.iter().map(|s| s.dests.len()).sum();
         Table {
             services,
             net,
+            front,
             dests,
         }
     }
@@ -142,7 +153,7 @@ impl<'a> Table<'a> {
             dests: Vec::new(),
             local_addrs: Vec::new(),
         };
-        settings(&mut s, i, draft)?;
+        settings(&mut s, i, draft, self.front)?;
         self.services.push(s);
         Ok(())
     }
@@ -150,7 +161,7 @@ impl<'a> Table<'a> {
     /// Changes service `i`'s scheduler and persistence (`draft.key` is its key).
     pub fn edit_service(&mut self, i: usize, draft: &ServiceDraft) -> Result<(), ModelError> {
         let mut s = self.services[i].clone();
-        settings(&mut s, i, draft)?;
+        settings(&mut s, i, draft, self.front)?;
         self.services[i] = s;
         Ok(())
     }
@@ -209,8 +220,8 @@ impl<'a> Table<'a> {
         let s = &self.services[i];
         let j = s.dests.len();
         let field = |name: &str| format!("services[{i}].real_servers[{j}].{name}");
-        let d =
-            dest(s.key, draft, self.net).map_err(|(name, f)| ModelError::new(field(name), f))?;
+        let d = dest(s.key, draft, self.net, self.front)
+            .map_err(|(name, f)| ModelError::new(field(name), f))?;
         if let Some(other) = s.dests.iter().position(|o| same_dest(s.key, o, &d)) {
             let fault = Fault::DuplicateDest {
                 addr: draft.addr,
@@ -243,8 +254,8 @@ impl<'a> Table<'a> {
         let at = probe.and_then(|p| s.dests.iter().position(|o| same_dest(s.key, o, &p)));
         let j = at.unwrap_or(s.dests.len());
         let field = |name: &str| format!("services[{i}].real_servers[{j}].{name}");
-        let d =
-            dest(s.key, draft, self.net).map_err(|(name, f)| ModelError::new(field(name), f))?;
+        let d = dest(s.key, draft, self.net, self.front)
+            .map_err(|(name, f)| ModelError::new(field(name), f))?;
         let Some(j) = at else {
             return Err(ModelError::new(field("addr"), Fault::NoSuchDest));
         };
@@ -283,9 +294,13 @@ impl<'a> Table<'a> {
     }
 }
 
-/// Sets service `i`'s scheduler and persistence from `draft`, in the config file's order of
-/// fields; on error `s` is partly set.
-fn settings(s: &mut ServiceConfig, i: usize, draft: &ServiceDraft) -> Result<(), ModelError> {
+/// Sets service `i`'s scheduler and persistence from `draft`; on error `s` is partly set.
+fn settings(
+    s: &mut ServiceConfig,
+    i: usize,
+    draft: &ServiceDraft,
+    front: Front,
+) -> Result<(), ModelError> {
     let at =
         |name: &'static str| move |fault| ModelError::new(format!("services[{i}].{name}"), fault);
     s.scheduler = match &draft.scheduler {
@@ -302,18 +317,32 @@ fn settings(s: &mut ServiceConfig, i: usize, draft: &ServiceDraft) -> Result<(),
             .map_err(at("sched_flags"))?,
     };
     s.sched_params = sched_params(s.scheduler, flags).map_err(at("sched_flags"))?;
-    s.persistence_s = draft
-        .persistence
-        .map(|v| int(v, 1..=i64::from(MAX_TIMEOUT), Fault::Persistence))
-        .transpose()
-        .map_err(at("persistence"))?;
-    if draft.key.port == 0 && s.persistence_s.is_none() {
-        return Err(at("port")(Fault::ZeroPort));
-    }
-    s.persistence_prefix = match draft.netmask {
-        None => DEFAULT_NETMASK,
-        Some(v) => int(v, 0..=32, Fault::Netmask).map_err(at("persistence_netmask"))?,
+    let persistence = || {
+        let timeout = |v| int(v, 1..=i64::from(MAX_TIMEOUT), Fault::Persistence);
+        draft
+            .persistence
+            .map(timeout)
+            .transpose()
+            .map_err(at("persistence"))
     };
+    let zero_port = || match (draft.key.port, draft.persistence) {
+        (0, None) => Err(at("port")(Fault::ZeroPort)),
+        _ => Ok(()),
+    };
+    let netmask = || match draft.netmask {
+        None => Ok(DEFAULT_NETMASK),
+        Some(v) => int(v, 0..=32, Fault::Netmask).map_err(at("persistence_netmask")),
+    };
+    // The config file checks the timeout before the port, rvsd's requests after the netmask.
+    let timeout_first = front == Front::Config;
+    if timeout_first {
+        s.persistence_s = persistence()?;
+    }
+    zero_port()?;
+    s.persistence_prefix = netmask()?;
+    if !timeout_first {
+        s.persistence_s = persistence()?;
+    }
     Ok(())
 }
 
@@ -323,7 +352,12 @@ fn dest(
     key: ServiceKey,
     draft: &DestDraft,
     net: Network,
+    front: Front,
 ) -> Result<DestConfig, (&'static str, Fault)> {
+    // rvsd's requests check the port mapping before the values (see `Front`).
+    if let (Front::Ipvsadm, MethodDraft::Method(m)) = (front, &draft.method) {
+        port_mapping(key, draft.port, *m)?;
+    }
     let weight =
         int(draft.weight, 0..=i64::from(MAX_WEIGHT), Fault::Weight).map_err(|f| ("weight", f))?;
     let method = match &draft.method {
@@ -337,20 +371,7 @@ fn dest(
         return Err(("lower_threshold", Fault::ThresholdOrder { lower, upper }));
     }
     let a = addr(draft.addr).map_err(|f| ("addr", f))?;
-    let effective = if draft.port == 0 {
-        key.port
-    } else {
-        draft.port
-    };
-    let unchanged = matches!(method, Method::Dr | Method::Tunnel);
-    if unchanged && key.port != 0 && effective != key.port {
-        let fault = Fault::PortMapping {
-            method,
-            port: draft.port,
-            virtual_port: key.port,
-        };
-        return Err(("port", fault));
-    }
+    port_mapping(key, draft.port, method)?;
     if let Some(ip) = a.to_v4().map(Ipv4Addr::from) {
         if let Some(why) = unusable_real_server(net.ports, net.routes, ip, method) {
             return Err(("addr", Fault::Unusable { addr: ip, why }));
@@ -365,6 +386,22 @@ fn dest(
         lower_threshold: lower,
         ..blank_dest()
     })
+}
+
+/// DR and TUN forward the packet unchanged: a real server's port (0: the service's) is the
+/// virtual one, unless that is 0 (every port).
+fn port_mapping(key: ServiceKey, port: u16, method: Method) -> Result<(), (&'static str, Fault)> {
+    let effective = if port == 0 { key.port } else { port };
+    let unchanged = matches!(method, Method::Dr | Method::Tunnel);
+    if unchanged && key.port != 0 && effective != key.port {
+        let fault = Fault::PortMapping {
+            method,
+            port,
+            virtual_port: key.port,
+        };
+        return Err(("port", fault));
+    }
+    Ok(())
 }
 
 /// FULLNAT needs a local address: refuses service `i`, at its first FULLNAT real server,
@@ -542,7 +579,7 @@ fn own_address(services: &[ServiceConfig]) -> Option<ModelError> {
 /// service through [`Table`]'s operations, then [`Table::check`]. Errors name the field as
 /// the config file would.
 pub fn validate(services: &[ServiceConfig], net: Network) -> Result<(), ModelError> {
-    let mut t = Table::new(Vec::new(), net);
+    let mut t = Table::new(Vec::new(), net, Front::Config);
     for (i, s) in services.iter().enumerate() {
         let draft = ServiceDraft {
             key: s.key,
@@ -669,7 +706,7 @@ mod tests {
 
     /// Service TCP 10.0.0.100:80 with local address 10.0.2.250 (on lan's subnet).
     fn table<'a>(ports: &'a [PortSpec], routes: &'a [RouteSpec]) -> Table<'a> {
-        let mut t = Table::new(Vec::new(), Network { ports, routes });
+        let mut t = Table::new(Vec::new(), Network { ports, routes }, Front::Ipvsadm);
         t.add_service(&service(80)).unwrap();
         t.add_local_addr(0, IpAddr::from([10, 0, 2, 250]), None)
             .unwrap();
@@ -938,6 +975,47 @@ mod tests {
         assert_eq!(
             (t.services()[0].dests[0].id, t.services()[0].dests[0].weight),
             (7, 5)
+        );
+    }
+
+    /// A change that breaks several rules is refused for the one its front end checks first.
+    #[test]
+    fn each_front_end_keeps_its_order_of_checks() {
+        let (ports, routes) = (ports(), routes());
+        let net = Network {
+            ports: &ports,
+            routes: &routes,
+        };
+        let heavy_mapped = DestDraft {
+            weight: 70000,
+            ..dest([10, 0, 2, 1], 8080, Method::Dr)
+        };
+        let zero_bad_mask = ServiceDraft {
+            persistence: Some(0),
+            netmask: Some(33),
+            ..service(80)
+        };
+        let mut order = Vec::new();
+        for front in [Front::Config, Front::Ipvsadm] {
+            let mut t = Table::new(Vec::new(), net, front);
+            t.add_service(&service(80)).unwrap();
+            let d = t.add_dest(0, &heavy_mapped).unwrap_err();
+            let s = t.edit_service(0, &zero_bad_mask).unwrap_err();
+            order.push((d.field, s.field));
+        }
+        let field = |f: &str| f.to_owned();
+        assert_eq!(
+            order,
+            [
+                (
+                    field("services[0].real_servers[0].weight"),
+                    field("services[0].persistence")
+                ),
+                (
+                    field("services[0].real_servers[0].port"),
+                    field("services[0].persistence_netmask")
+                ),
+            ]
         );
     }
 
