@@ -5,11 +5,13 @@
 //! too). Each reads its syntax into a [`ServiceDraft`] or a [`DestDraft`] (numbers as
 //! written, names not yet looked up) and hands it to a [`Table`] operation, which checks it
 //! against the table and the box ([`Network`]) and applies it, or refuses it with a
-//! [`ModelError`] naming the field by its path and leaves the table as it was. After the
-//! last operation [`Table::check`] applies the rule that spans services. A table that passed
-//! is what [`dataplane::snapshot::Snapshot::build`] compiles; `build` itself refuses only what
-//! would break what it builds (unknown protocols, id slots, interfaces, scheduler tables),
-//! which [`compiles`] runs for the config file.
+//! [`ModelError`] naming the field by its path and leaves the table as it was ([`Front`]
+//! sets which rule a change that breaks several is refused for). After the last operation
+//! [`Table::check`] applies the rule that spans services. [`validate`] runs every rule on a
+//! finished table; the daemon runs it on every table it is given. A valid table is what
+//! [`dataplane::snapshot::Snapshot::build`] compiles; `build` itself refuses only what would
+//! break what it builds (unknown protocols, id slots, interfaces, scheduler tables), which
+//! [`compiles`] runs for the config file.
 
 mod error;
 pub mod network;
