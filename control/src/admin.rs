@@ -1,24 +1,20 @@
 //! What each control request does to the running daemon, in ipvsadm's terms and with ipvsadm's
-//! error messages. Every change is computed on a copy of the service table and published only
-//! if the whole new table is valid, so a failed command leaves the running configuration
-//! exactly as it was.
+//! error messages. A change is a front end of the service model ([`crate::model`]): the request
+//! is read into the model's drafts and applied to a copy of the service table, which is
+//! published only if the model and the snapshot accept it, so a failed command leaves the
+//! running configuration exactly as it was.
 
 use crate::daemon::Daemon;
+use crate::model::{
+    self, DestDraft, Fault, FlagsDraft, Front, MethodDraft, ModelError, Network, ServiceDraft,
+    Table, NO_SUCH_SERVICE,
+};
 use crate::stats::Estimator;
 use dataplane::conn::{Addr, PROTO_TCP, PROTO_UDP};
-use dataplane::snapshot::{DestConfig, Method, ServiceConfig, ServiceKey};
-use dataplane::wire::ethernet::MacAddr;
+use dataplane::snapshot::{Method, ServiceConfig, ServiceKey};
 use rvs_api as api;
 use rvs_api::{Request, Response};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-/// ipvsadm's messages (libipvs `ipvs_strerror`).
-pub const NO_SUCH_SERVICE: &str = "No such service";
-pub const SERVICE_EXISTS: &str = "Service already exists";
-pub const SERVICE_NOT_DEFINED: &str = "Service not defined";
-pub const DEST_EXISTS: &str = "Destination already exists";
-pub const NO_SUCH_DEST: &str = "No such destination";
-pub const ZERO_PORT: &str = "Zero port specified for non-persistent service";
+use std::net::{IpAddr, SocketAddr};
 
 /// Runs one request against the daemon.
 pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<Response, String> {
@@ -30,19 +26,14 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             workers: d.config().cores.workers.len() as u32,
         })),
         Request::ListServices { service } => {
-            if let Some(id) = service {
-                find(d.services(), &key(&id)?).ok_or(NO_SUCH_SERVICE)?;
-            }
+            let only = service.map(|id| running(d.services(), &id)).transpose()?;
             est.refresh(d.dest_stats().map_err(|e| e.to_string())?);
-            let only = service.map(|id| key(&id)).transpose()?;
             Ok(Response::Services(
                 d.services()
                     .iter()
-                    .filter(|s| match only {
-                        Some(k) => s.key == k,
-                        None => true,
-                    })
-                    .map(|s| service_info(d, est, s))
+                    .enumerate()
+                    .filter(|&(i, _)| only.unwrap_or(i) == i)
+                    .map(|(_, s)| service_info(d, est, s))
                     .collect(),
             ))
         }
@@ -70,9 +61,8 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             let zeroed: Option<(ServiceKey, Vec<u32>)> = match service {
                 None => None,
                 Some(id) => {
-                    let k = key(&id)?;
-                    let s = find(d.services(), &k).ok_or(NO_SUCH_SERVICE)?;
-                    Some((k, d.services()[s].dests.iter().map(|x| x.id).collect()))
+                    let s = &d.services()[running(d.services(), &id)?];
+                    Some((s.key, s.dests.iter().map(|x| x.id).collect()))
                 }
             };
             d.zero_stats(zeroed.as_ref().map(|(_, ids)| ids.clone()))
@@ -86,8 +76,7 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
         }
         change => {
             let old = d.services().to_vec();
-            let mut services = old.clone();
-            edit(d, &mut services, change)?;
+            let services = edit(d, old.clone(), change).map_err(|e| e.ipvsadm())?;
             let departs = Estimator::departs(&old, &services);
             if departs {
                 // The departing servers' last counters, kept for their services; if a worker
@@ -96,7 +85,7 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
                     est.refresh(sample);
                 }
             }
-            d.set_services(services).map_err(|e| snapshot_message(&e))?;
+            d.set_services(services).map_err(|e| e.ipvsadm())?;
             if departs {
                 est.retire(&old, d.services());
             }
@@ -105,255 +94,107 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
     }
 }
 
-/// Applies a mutating request to a copy of the table.
-fn edit(d: &Daemon, services: &mut Vec<ServiceConfig>, request: Request) -> Result<(), String> {
+/// Applies a mutating request to `services` (a copy of the running table) through the model.
+fn edit(
+    d: &Daemon,
+    services: Vec<ServiceConfig>,
+    request: Request,
+) -> Result<Vec<ServiceConfig>, ModelError> {
+    let c = d.config();
+    let net = Network {
+        ports: &c.ports,
+        routes: &c.routes,
+    };
+    let mut table = Table::new(services, net, Front::Ipvsadm);
+    let t = &mut table;
     match request {
-        Request::AddService(spec) => {
-            let k = key(&spec.id)?;
-            if find(services, &k).is_some() {
-                return Err(SERVICE_EXISTS.into());
-            }
-            let mut s = ServiceConfig {
-                key: k,
-                scheduler: dataplane::sched::SchedulerKind::Rr,
-                sched_params: Default::default(),
-                persistence_s: None,
-                persistence_prefix: 32,
-                dests: Vec::new(),
-                local_addrs: Vec::new(),
-            };
-            apply_spec(&mut s, &spec)?;
-            services.push(s);
-        }
+        Request::AddService(spec) => t.add_service(&service_draft(&spec)?)?,
         Request::EditService(spec) => {
-            let i = find(services, &key(&spec.id)?).ok_or(NO_SUCH_SERVICE)?;
-            apply_spec(&mut services[i], &spec)?;
+            let draft = service_draft(&spec)?;
+            t.edit_service(find(t, &spec.id, Fault::NoSuchService)?, &draft)?;
         }
-        Request::DeleteService(id) => {
-            let i = find(services, &key(&id)?).ok_or(NO_SUCH_SERVICE)?;
-            services.remove(i);
-        }
-        Request::Clear => services.clear(),
-        Request::AddDest { service, dest } => {
-            let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
-            check_port_mapping(&service, &dest)?;
-            let new = dest_config(&dest)?;
-            check_reachable(d, &new)?;
-            let s = &mut services[i];
-            if s.dests.iter().any(|o| same_dest(s.key, o, &new)) {
-                return Err(DEST_EXISTS.into());
-            }
-            s.dests.push(new);
-        }
-        Request::EditDest { service, dest } => {
-            let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
-            check_port_mapping(&service, &dest)?;
-            let new = dest_config(&dest)?;
-            check_reachable(d, &new)?;
-            let s = &mut services[i];
-            let k = s.key;
-            let old = s
-                .dests
-                .iter_mut()
-                .find(|o| same_dest(k, o, &new))
-                .ok_or(NO_SUCH_DEST)?;
-            *old = DestConfig { id: old.id, ..new };
-        }
+        Request::DeleteService(id) => t.delete_service(find(t, &id, Fault::NoSuchService)?),
+        Request::Clear => t.clear(),
+        Request::AddDest { service, dest } => t.add_dest(
+            find(t, &service, Fault::ServiceNotDefined)?,
+            &dest_draft(&dest),
+        )?,
+        Request::EditDest { service, dest } => t.edit_dest(
+            find(t, &service, Fault::ServiceNotDefined)?,
+            &dest_draft(&dest),
+        )?,
         Request::DeleteDest {
             service,
             addr,
             port,
-        } => {
-            let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
-            let s = &mut services[i];
-            let probe = DestConfig {
-                addr: addr_of(addr)?,
-                port,
-                ..blank_dest()
-            };
-            let k = s.key;
-            let at = s
-                .dests
-                .iter()
-                .position(|o| same_dest(k, o, &probe))
-                .ok_or(NO_SUCH_DEST)?;
-            s.dests.remove(at);
-        }
+        } => t.delete_dest(find(t, &service, Fault::ServiceNotDefined)?, addr, port)?,
         Request::AddLocalAddr { service, laddr } => {
-            let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
-            let ip = match laddr.addr {
-                IpAddr::V4(v4) => v4,
-                IpAddr::V6(_) => return Err("IPv6 local addresses are not supported yet".into()),
-            };
-            check_laddr_port(d, ip, &laddr.interface)?;
-            let a = Addr::v4(ip.octets());
-            if services[i].local_addrs.contains(&a) {
-                return Err(format!("local address {ip} already exists"));
-            }
-            services[i].local_addrs.push(a);
+            let i = find(t, &service, Fault::ServiceNotDefined)?;
+            t.add_local_addr(i, laddr.addr, Some(&laddr.interface))?
         }
         Request::DeleteLocalAddr { service, addr } => {
-            let i = find(services, &key(&service)?).ok_or(SERVICE_NOT_DEFINED)?;
-            let a = addr_of(addr)?;
-            let at = services[i]
-                .local_addrs
-                .iter()
-                .position(|x| *x == a)
-                .ok_or_else(|| format!("no such local address {addr}"))?;
-            services[i].local_addrs.remove(at);
+            t.delete_local_addr(find(t, &service, Fault::ServiceNotDefined)?, addr)?
         }
-        other => return Err(format!("not a configuration change: {other:?}")),
+        other => {
+            let fault = Fault::NotAChange(format!("{other:?}"));
+            return Err(ModelError::new("", fault));
+        }
     }
-    Ok(())
+    table.check()?;
+    Ok(table.into_services())
 }
 
-/// DR and TUN forward the packet unchanged, so the real server's port is the virtual one.
-fn check_port_mapping(service: &api::ServiceId, dest: &api::DestSpec) -> Result<(), String> {
-    let unchanged = matches!(dest.method, api::Method::Route | api::Method::Tunnel);
-    if unchanged && dest.port != 0 && service.port != 0 && dest.port != service.port {
-        return Err(format!(
-            "Port mapping is not possible with {} forwarding: real server port {} differs from the virtual port {}",
-            if dest.method == api::Method::Route { "direct routing" } else { "tunnel" },
-            dest.port,
-            service.port
-        ));
-    }
-    Ok(())
+/// The service `id` names in `t`, else `missing` (ipvsadm words it by request).
+fn find(t: &Table, id: &api::ServiceId, missing: Fault) -> Result<usize, ModelError> {
+    let k = key(id).map_err(|f| ModelError::new("services", f))?;
+    t.find(&k)
+        .ok_or_else(|| ModelError::new("services", missing))
 }
 
-/// The config file's rule for real servers (`config::unusable_real_server`).
-fn check_reachable(d: &Daemon, dest: &DestConfig) -> Result<(), String> {
-    let Some(ip) = dest.addr.to_v4().map(Ipv4Addr::from) else {
-        return Ok(());
-    };
-    let c = d.config();
-    match crate::config::unusable_real_server(&c.ports, &c.routes, ip, dest.method) {
-        Some(why) => Err(format!("real server {ip}: {why}")),
-        None => Ok(()),
-    }
+fn service_draft(spec: &api::ServiceSpec) -> Result<ServiceDraft, ModelError> {
+    Ok(ServiceDraft {
+        key: key(&spec.id).map_err(|f| ModelError::new("services", f))?,
+        scheduler: Some(spec.scheduler.clone()),
+        sched_flags: FlagsDraft::Flags(spec.sched_flags),
+        persistence: spec.persistence.map(i64::from),
+        netmask: Some(i64::from(spec.netmask)),
+    })
 }
 
-fn check_laddr_port(d: &Daemon, ip: Ipv4Addr, interface: &str) -> Result<(), String> {
-    let Some(port) = d.config().ports.iter().find(|p| p.name == interface) else {
-        let names: Vec<&str> = d.config().ports.iter().map(|p| p.name.as_str()).collect();
-        return Err(format!(
-            "no port named {interface:?} (ports: {})",
-            names.join(", ")
-        ));
-    };
-    if !port.addrs.iter().any(|p| p.contains(ip)) {
-        return Err(format!(
-            "local address {ip} is not in a subnet of port {interface}"
-        ));
-    }
-    Ok(())
-}
-
-fn apply_spec(s: &mut ServiceConfig, spec: &api::ServiceSpec) -> Result<(), String> {
-    s.scheduler = spec.scheduler.parse().map_err(|_| {
-        format!(
-            "Scheduler or persistence engine not found: {} (schedulers: rr wrr lc wlc sed nq sh dh mh)",
-            spec.scheduler
-        )
-    })?;
-    s.sched_params = crate::config::sched_params(s.scheduler, spec.sched_flags)?;
-    if spec.id.port == 0 && spec.persistence.is_none() {
-        return Err(ZERO_PORT.into());
-    }
-    if spec.netmask > 32 {
-        return Err(format!("Illegal persistence netmask /{}", spec.netmask));
-    }
-    if let Some(p) = spec.persistence.filter(|&p| p == 0 || p > api::MAX_TIMEOUT) {
-        return Err(format!(
-            "invalid timeout value `{p}' specified (persistence: 1..={})",
-            api::MAX_TIMEOUT
-        ));
-    }
-    s.persistence_s = spec.persistence;
-    s.persistence_prefix = spec.netmask;
-    Ok(())
-}
-
-/// A DR real server of weight 1 at 0.0.0.0, without thresholds: the base for filling in.
-pub(crate) fn blank_dest() -> DestConfig {
-    DestConfig {
-        id: 0,
-        addr: Addr::v4([0; 4]),
-        port: 0,
-        weight: 1,
-        method: Method::Dr,
-        upper_threshold: 0,
-        lower_threshold: 0,
-        mac: MacAddr::ZERO,
-        interface: 0,
-    }
-}
-
-fn dest_config(d: &api::DestSpec) -> Result<DestConfig, String> {
-    if d.weight > 65535 {
-        return Err("Illegal weight specified".into());
-    }
-    if d.upper_threshold > api::MAX_THRESHOLD || d.lower_threshold > api::MAX_THRESHOLD {
-        return Err(format!(
-            "Illegal threshold specified (at most {})",
-            api::MAX_THRESHOLD
-        ));
-    }
-    if d.upper_threshold != 0 && d.lower_threshold > d.upper_threshold {
-        return Err("Lower threshold is above the upper threshold".into());
-    }
-    Ok(DestConfig {
-        addr: addr_of(d.addr)?,
+fn dest_draft(d: &api::DestSpec) -> DestDraft {
+    DestDraft {
+        addr: d.addr,
         port: d.port,
-        weight: d.weight,
-        method: match d.method {
+        method: MethodDraft::Method(match d.method {
             api::Method::Masq => Method::Nat,
             api::Method::Route => Method::Dr,
             api::Method::Tunnel => Method::Tunnel,
             api::Method::FullNat => Method::FullNat,
-        },
-        upper_threshold: d.upper_threshold,
-        lower_threshold: d.lower_threshold,
-        ..blank_dest()
-    })
-}
-
-/// Same real server of service `k`: address and resolved port (0 is the service's).
-pub(crate) fn same_dest(k: ServiceKey, a: &DestConfig, b: &DestConfig) -> bool {
-    let port = |d: &DestConfig| if d.port == 0 { k.port } else { d.port };
-    a.addr == b.addr && port(a) == port(b)
-}
-
-fn addr_of(ip: IpAddr) -> Result<Addr, String> {
-    match ip {
-        IpAddr::V4(v4) => Ok(Addr::v4(v4.octets())),
-        IpAddr::V6(_) => Err("IPv6 is not supported yet".into()),
+        }),
+        weight: i64::from(d.weight),
+        upper_threshold: i64::from(d.upper_threshold),
+        lower_threshold: i64::from(d.lower_threshold),
     }
 }
 
-fn key(id: &api::ServiceId) -> Result<ServiceKey, String> {
+fn key(id: &api::ServiceId) -> Result<ServiceKey, Fault> {
     Ok(ServiceKey {
         protocol: match id.protocol {
             api::Protocol::Tcp => PROTO_TCP,
             api::Protocol::Udp => PROTO_UDP,
         },
-        vip: addr_of(id.addr)?,
+        vip: model::addr(id.addr)?,
         port: id.port,
     })
 }
 
-fn find(services: &[ServiceConfig], k: &ServiceKey) -> Option<usize> {
-    services.iter().position(|s| s.key == *k)
-}
-
-fn snapshot_message(e: &dataplane::snapshot::SnapshotError) -> String {
-    use dataplane::snapshot::SnapshotError as E;
-    match e {
-        E::ZeroPortNotPersistent(_) => ZERO_PORT.into(),
-        E::DuplicateDest { .. } => DEST_EXISTS.into(),
-        E::DuplicateService(_) => SERVICE_EXISTS.into(),
-        other => other.to_string(),
-    }
+/// The running service with this key (requests that only read).
+fn running(services: &[ServiceConfig], id: &api::ServiceId) -> Result<usize, String> {
+    let k = key(id).map_err(|f| ModelError::new("services", f).ipvsadm())?;
+    services
+        .iter()
+        .position(|s| s.key == k)
+        .ok_or_else(|| NO_SUCH_SERVICE.to_owned())
 }
 
 pub fn service_id(k: &ServiceKey) -> api::ServiceId {
@@ -383,7 +224,7 @@ pub fn service_spec(s: &ServiceConfig) -> api::ServiceSpec {
         scheduler: s.scheduler.as_str().to_string(),
         persistence: s.persistence_s,
         netmask: s.persistence_prefix,
-        sched_flags: crate::config::sched_flags(s.scheduler, &s.sched_params),
+        sched_flags: model::sched_flags(s.scheduler, &s.sched_params),
     }
 }
 

@@ -3,9 +3,10 @@
 //! [`parse`] and [`load`] work in two passes:
 //! 1. serde fills private raw structs; every table refuses unknown keys. Syntax errors, wrong
 //!    types, missing and unknown keys keep the toml crate's message (line, column, key).
-//! 2. A semantic pass checks every value and converts it to the typed [`Config`], then compiles
-//!    the services with [`Snapshot::build`] (one stub [`Interface`] per port), so whatever a
-//!    snapshot would refuse is refused here too.
+//! 2. A semantic pass checks every value and converts it to the typed [`Config`]. The services
+//!    are read into the service model ([`crate::model`]), which holds their rules, then
+//!    compiled with [`dataplane::snapshot::Snapshot::build`] (one stub interface per port),
+//!    so whatever a snapshot would refuse is refused here too.
 //!
 //! A returned [`Config`] is valid as a whole. Every semantic error names the field by its path
 //! (`services[0].real_servers[2].weight`), the bad value and what was expected. No input panics.
@@ -69,16 +70,18 @@
 //! lower_threshold = 0
 //! ```
 
+use crate::model::network::{connected, is_own, subnets};
+use crate::model::{
+    DestDraft, FlagsDraft, Front, MethodDraft, ModelError, Network, ServiceDraft, Table,
+};
 use dataplane::conn::{Addr, FullPolicy, Timeouts, MAX_CAPACITY, PROTO_TCP, PROTO_UDP};
-use dataplane::sched::{SchedParams, SchedulerKind};
-use dataplane::snapshot::{DestConfig, Interface, Method, ServiceConfig, ServiceKey, Snapshot};
+use dataplane::snapshot::{Method, ServiceConfig, ServiceKey};
 use dataplane::wire::ethernet::MacAddr;
 use serde::Deserialize;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// Default mbuf pool size.
 pub const DEFAULT_MBUFS: u32 = 16383;
@@ -92,8 +95,6 @@ pub const DEFAULT_CAPACITY: usize = 1 << 20;
 pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
 /// Default port MTU.
 pub const DEFAULT_MTU: u16 = 1500;
-/// Default scheduler (ipvsadm's).
-pub const DEFAULT_SCHEDULER: SchedulerKind = SchedulerKind::Wlc;
 
 /// Highest cpu (and lcore) id accepted: Linux's `CPU_SETSIZE` - 1. The EAL further refuses
 /// lcore ids at or above its build's `RTE_MAX_LCORE`.
@@ -117,7 +118,8 @@ pub struct Config {
     pub ports: Vec<PortSpec>,
     pub routes: Vec<RouteSpec>,
     pub neighbours: Vec<NeighbourSpec>,
-    /// The configured services, accepted by [`Snapshot::build`]. Real servers are numbered
+    /// The configured services, accepted by the service model and
+    /// [`dataplane::snapshot::Snapshot::build`]. Real servers are numbered
     /// `id` 1, 2, ... in file order across the whole file; their `mac` is
     /// [`MacAddr::ZERO`] and `interface` 0: the daemon fills both in from neighbour
     /// resolution before publishing.
@@ -185,160 +187,9 @@ pub struct MetricsConfig {
     pub listen: SocketAddr,
 }
 
-/// One `[[ports]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortSpec {
-    /// Unique, `[a-z0-9_-]{1,15}`.
-    pub name: String,
-    pub device: Device,
-    /// The box's own addresses and their connected subnets (at least one). Subnets of
-    /// different ports do not overlap, and no address appears twice.
-    pub addrs: Vec<Prefix>,
-    /// VIPs announced on this port (each on one port only).
-    pub vips: Vec<Ipv4Addr>,
-    /// MAC override (unicast, non-zero); None = the device's own.
-    pub mac: Option<MacAddr>,
-    /// 68..=65535.
-    pub mtu: u16,
-}
-
-/// A port's DPDK device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Device {
-    /// `DDDD:BB:DD.F`, optionally followed by `,devargs`; passed as `-a`.
-    Pci(String),
-    /// Virtual-device devargs starting with `net_` (`net_pcap0,rx_pcap=...`); passed as `--vdev`.
-    Vdev(String),
-}
-
-impl Device {
-    /// The string handed to the EAL.
-    pub fn devargs(&self) -> &str {
-        match self {
-            Device::Pci(s) | Device::Vdev(s) => s,
-        }
-    }
-
-    /// What identifies the device to DPDK: the PCI address or the vdev name (before any comma).
-    pub fn id(&self) -> &str {
-        let s = self.devargs();
-        s.split(',').next().unwrap_or(s)
-    }
-}
-
-/// One `[[routes]]`: `prefix` via the gateway `via`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RouteSpec {
-    /// A network address (no host bits set); prefixes are unique.
-    pub prefix: Prefix,
-    /// Lies in a connected subnet of `port` and is not an address of the box.
-    pub via: Ipv4Addr,
-    /// Index into [`Config::ports`] of the port whose subnet holds `via`.
-    pub port: u16,
-}
-
-/// One `[[neighbours]]`: a static ARP entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NeighbourSpec {
-    /// In a connected subnet of `port`; unique; not an address of the box.
-    pub addr: Ipv4Addr,
-    /// Unicast, non-zero.
-    pub mac: MacAddr,
-    /// Index into [`Config::ports`].
-    pub port: u16,
-}
-
-/// An IPv4 address with a prefix length (`10.0.0.1/24`). Host bits may be set (a port's own
-/// address); [`Prefix::network`] clears them. Lengths above 32 behave as 32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Prefix {
-    pub addr: Ipv4Addr,
-    pub len: u8,
-}
-
-impl Prefix {
-    /// The netmask as a host-order integer.
-    pub fn mask(&self) -> u32 {
-        u32::MAX
-            .checked_shl(32 - u32::from(self.len.min(32)))
-            .unwrap_or(0)
-    }
-
-    /// The address with the host bits cleared.
-    pub fn network(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) & self.mask())
-    }
-
-    /// Whether `a` lies in this prefix.
-    pub fn contains(&self, a: Ipv4Addr) -> bool {
-        (u32::from(a) ^ u32::from(self.addr)) & self.mask() == 0
-    }
-
-    /// The address with every host bit set.
-    pub fn broadcast(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) | !self.mask())
-    }
-
-    /// Whether no host bit is set.
-    pub fn is_network(&self) -> bool {
-        self.network() == self.addr
-    }
-
-    /// Whether the two prefixes share an address.
-    pub fn overlaps(&self, other: &Prefix) -> bool {
-        self.contains(other.addr) || other.contains(self.addr)
-    }
-}
-
-impl fmt::Display for Prefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
-    }
-}
-
-/// Why a string is not `ADDRESS/LENGTH`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParsePrefixError {
-    /// No `/LENGTH`.
-    NoLength,
-    /// The part before `/` is not an IPv4 address.
-    Address,
-    /// The length is not a decimal number.
-    Length,
-    /// The length is above 32.
-    TooLong(u32),
-}
-
-impl fmt::Display for ParsePrefixError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParsePrefixError::NoLength => f.write_str("no prefix length"),
-            ParsePrefixError::Address => f.write_str("not an IPv4 address before '/'"),
-            ParsePrefixError::Length => f.write_str("prefix length is not a number"),
-            ParsePrefixError::TooLong(n) => write!(f, "prefix length {n} > 32"),
-        }
-    }
-}
-
-impl std::error::Error for ParsePrefixError {}
-
-impl FromStr for Prefix {
-    type Err = ParsePrefixError;
-
-    /// `a.b.c.d/len`, len a decimal number in 0..=32.
-    fn from_str(s: &str) -> Result<Prefix, ParsePrefixError> {
-        let (addr, len) = s.split_once('/').ok_or(ParsePrefixError::NoLength)?;
-        let addr = addr.parse().map_err(|_| ParsePrefixError::Address)?;
-        if len.is_empty() || len.len() > 3 || !len.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(ParsePrefixError::Length);
-        }
-        let len: u32 = len.parse().map_err(|_| ParsePrefixError::Length)?;
-        match u8::try_from(len) {
-            Ok(len) if len <= 32 => Ok(Prefix { addr, len }),
-            _ => Err(ParsePrefixError::TooLong(len)),
-        }
-    }
-}
+pub use crate::model::network::{
+    Device, NeighbourSpec, ParsePrefixError, PortSpec, Prefix, RouteSpec,
+};
 
 /// Why a configuration was refused.
 #[derive(Debug)]
@@ -364,13 +215,20 @@ pub enum ConfigError {
         /// What is wrong and what was expected.
         reason: String,
     },
+    /// A service the service model refuses (its field path is in the error).
+    Service {
+        file: Option<PathBuf>,
+        error: Box<ModelError>,
+    },
 }
 
 impl ConfigError {
-    /// The path of the offending field, for [`ConfigError::Invalid`].
+    /// The path of the offending field, for [`ConfigError::Invalid`] and
+    /// [`ConfigError::Service`].
     pub fn field(&self) -> Option<&str> {
         match self {
             ConfigError::Invalid { field, .. } => Some(field),
+            ConfigError::Service { error, .. } => Some(&error.field),
             _ => None,
         }
     }
@@ -390,6 +248,7 @@ impl ConfigError {
                 value,
                 reason,
             },
+            ConfigError::Service { error, .. } => ConfigError::Service { file: f, error },
             e @ ConfigError::Read { .. } => e,
         }
     }
@@ -421,6 +280,12 @@ impl fmt::Display for ConfigError {
                 } else {
                     write!(f, "{field} = {value}: {reason}")
                 }
+            }
+            ConfigError::Service { file, error } => {
+                if let Some(file) = file {
+                    write!(f, "{}: ", file.display())?;
+                }
+                write!(f, "{error}")
             }
         }
     }
@@ -697,99 +562,6 @@ fn absolute(field: &str, s: &str) -> Res<PathBuf> {
     Ok(PathBuf::from(s))
 }
 
-/// The first port (index) with a connected subnet holding `a`.
-fn connected(ports: &[PortSpec], a: Ipv4Addr) -> Option<usize> {
-    ports
-        .iter()
-        .position(|p| p.addrs.iter().any(|n| n.contains(a)))
-}
-
-/// Why a box with these ports and routes cannot forward to real server `addr` by `method`
-/// (None: it can). One rule for the config file and for rvsadm's changes.
-pub fn unusable_real_server(
-    ports: &[PortSpec],
-    routes: &[RouteSpec],
-    addr: Ipv4Addr,
-    method: Method,
-) -> Option<String> {
-    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback() {
-        return Some("not a unicast address; expected a real server's address".into());
-    }
-    if let Some(net) = ports
-        .iter()
-        .flat_map(|p| &p.addrs)
-        .find(|n| n.len < 31 && addr == n.broadcast())
-    {
-        return Some(format!("the broadcast address of {net}"));
-    }
-    if is_own(ports, addr) || ports.iter().any(|p| p.vips.contains(&addr)) {
-        return Some("one of the box's own addresses or VIPs; expected a real server's".into());
-    }
-    let connected = connected(ports, addr).is_some();
-    if method == Method::Dr && !connected {
-        return Some(format!(
-            "dr forwarding needs the real server on a connected subnet ({})",
-            subnets(ports)
-        ));
-    }
-    if !connected && !routes.iter().any(|r| r.prefix.contains(addr)) {
-        return Some(format!(
-            "unreachable: in no connected subnet ({}) and no route",
-            subnets(ports)
-        ));
-    }
-    None
-}
-
-/// The packet core's parameters for scheduler flags (ipvsadm's `--sched-flags`): sh and mh
-/// have them, the others none.
-pub fn sched_params(
-    kind: SchedulerKind,
-    flags: rvs_api::SchedFlags,
-) -> Result<SchedParams, String> {
-    let p = SchedParams::default();
-    match kind {
-        SchedulerKind::Sh => Ok(SchedParams {
-            sh_fallback: flags.fallback,
-            sh_port: flags.port,
-            ..p
-        }),
-        SchedulerKind::Mh => Ok(SchedParams {
-            mh_fallback: flags.fallback,
-            mh_port: flags.port,
-            ..p
-        }),
-        _ if flags.is_empty() => Ok(p),
-        _ => Err(format!(
-            "scheduler flags apply to the sh and mh schedulers, not {}",
-            kind.as_str()
-        )),
-    }
-}
-
-/// The scheduler flags that `params` hold for `kind` (what `-S` saves).
-pub fn sched_flags(kind: SchedulerKind, params: &SchedParams) -> rvs_api::SchedFlags {
-    let (fallback, port) = match kind {
-        SchedulerKind::Sh => (params.sh_fallback, params.sh_port),
-        SchedulerKind::Mh => (params.mh_fallback, params.mh_port),
-        _ => (false, false),
-    };
-    rvs_api::SchedFlags { fallback, port }
-}
-
-fn is_own(ports: &[PortSpec], a: Ipv4Addr) -> bool {
-    ports.iter().any(|p| p.addrs.iter().any(|n| n.addr == a))
-}
-
-/// "wan 10.10.0.1/24, lan 10.20.0.1/24", for messages.
-fn subnets(ports: &[PortSpec]) -> String {
-    let all: Vec<String> = ports
-        .iter()
-        .flat_map(|p| p.addrs.iter().map(move |a| format!("{} {a}", p.name)))
-        .collect();
-    all.join(", ")
-}
-
 fn port_index(i: usize) -> u16 {
     // Port counts are bounded by `ports()` to fit.
     u16::try_from(i).unwrap_or(u16::MAX)
@@ -823,19 +595,9 @@ impl Raw {
     }
 }
 
-/// Runs all of [`Snapshot::build`]'s validation (one stub interface per port).
+/// Runs what only [`dataplane::snapshot::Snapshot::build`] refuses (see [`crate::model::compiles`]).
 fn compiles(ports: &[PortSpec], services: &[ServiceConfig]) -> Res<()> {
-    let interfaces = ports
-        .iter()
-        .map(|p| Interface {
-            mac: p.mac.unwrap_or(MacAddr::ZERO),
-            addrs: p.addrs.iter().map(|a| Addr::from(a.addr)).collect(),
-            mtu: p.mtu,
-        })
-        .collect();
-    Snapshot::build(0, interfaces, services.to_vec())
-        .map(drop)
-        .map_err(|e| invalid("services", "", e.to_string()))
+    crate::model::compiles(ports, services).map_err(refused)
 }
 
 /// EAL options that the configuration generates itself.
@@ -1139,95 +901,112 @@ fn ports(raw: Vec<RawPort>) -> Res<Vec<PortSpec>> {
     // (port, index) of every VIP seen.
     let mut vips_seen: Vec<(Ipv4Addr, String)> = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
-        let f = |name: &str| format!("ports[{i}].{name}");
-        if !valid_port_name(&r.name) {
+        let p = port(i, r, &ports, &mut vips_seen)?;
+        ports.push(p);
+    }
+    Ok(ports)
+}
+
+/// `ports[i]`, after `ports` (the ones before it); `vips_seen` gains its VIPs.
+fn port(
+    i: usize,
+    r: RawPort,
+    ports: &[PortSpec],
+    vips_seen: &mut Vec<(Ipv4Addr, String)>,
+) -> Res<PortSpec> {
+    let f = |name: &str| format!("ports[{i}].{name}");
+    if !valid_port_name(&r.name) {
+        return Err(invalid(
+            f("name"),
+            q(&r.name),
+            "expected 1 to 15 characters of a-z, 0-9, '_', '-'",
+        ));
+    }
+    if let Some(j) = ports.iter().position(|p| p.name == r.name) {
+        return Err(invalid(
+            f("name"),
+            q(&r.name),
+            format!("already the name of ports[{j}]; expected unique names"),
+        ));
+    }
+    let device = device(&f("device"), &r.device)?;
+    if let Some(j) = ports
+        .iter()
+        .position(|p| p.device.id().eq_ignore_ascii_case(device.id()))
+    {
+        return Err(invalid(
+            f("device"),
+            q(&r.device),
+            format!("device {} is already ports[{j}]", device.id()),
+        ));
+    }
+    let addrs = port_addrs(i, &r.addrs, ports)?;
+    let mut vips = Vec::with_capacity(r.vips.len());
+    for (k, v) in r.vips.iter().enumerate() {
+        let fv = format!("ports[{i}].vips[{k}]");
+        let vip = ipv4(&fv, v)?;
+        if let Some((_, at)) = vips_seen.iter().find(|(x, _)| *x == vip) {
+            return Err(invalid(fv, q(v), format!("already announced as {at}")));
+        }
+        vips_seen.push((vip, fv));
+        vips.push(vip);
+    }
+    let mac = r
+        .mac
+        .as_deref()
+        .map(|m| unicast_mac(&f("mac"), m))
+        .transpose()?;
+    let mtu = r.mtu.map_or(Ok(DEFAULT_MTU), |v| {
+        int(&f("mtu"), v, 68..=i64::from(u16::MAX))
+    })?;
+    Ok(PortSpec {
+        name: r.name,
+        device,
+        addrs,
+        vips,
+        mac,
+        mtu,
+    })
+}
+
+/// `ports[i].addrs`: at least one, each new to the box and in a subnet no other port has.
+fn port_addrs(i: usize, raw: &[String], ports: &[PortSpec]) -> Res<Vec<Prefix>> {
+    if raw.is_empty() {
+        return Err(invalid(
+            format!("ports[{i}].addrs"),
+            "[]",
+            "expected at least one address with prefix length, like 10.0.0.1/24",
+        ));
+    }
+    let mut addrs: Vec<Prefix> = Vec::with_capacity(raw.len());
+    for (k, a) in raw.iter().enumerate() {
+        let fa = format!("ports[{i}].addrs[{k}]");
+        let p = prefix(&fa, a)?;
+        if p.len == 0 {
             return Err(invalid(
-                f("name"),
-                q(&r.name),
-                "expected 1 to 15 characters of a-z, 0-9, '_', '-'",
+                fa,
+                q(a),
+                "a /0 subnet would make every address on-link; expected a length in 1..=32",
             ));
         }
-        if let Some(j) = ports.iter().position(|p| p.name == r.name) {
-            return Err(invalid(
-                f("name"),
-                q(&r.name),
-                format!("already the name of ports[{j}]; expected unique names"),
-            ));
+        if addrs.iter().any(|o| o.addr == p.addr) || is_own(ports, p.addr) {
+            return Err(invalid(fa, q(a), "address already configured"));
         }
-        let device = device(&f("device"), &r.device)?;
-        if let Some(j) = ports
-            .iter()
-            .position(|p| p.device.id().eq_ignore_ascii_case(device.id()))
-        {
-            return Err(invalid(
-                f("device"),
-                q(&r.device),
-                format!("device {} is already ports[{j}]", device.id()),
-            ));
-        }
-        if r.addrs.is_empty() {
-            return Err(invalid(
-                f("addrs"),
-                "[]",
-                "expected at least one address with prefix length, like 10.0.0.1/24",
-            ));
-        }
-        let mut addrs: Vec<Prefix> = Vec::with_capacity(r.addrs.len());
-        for (k, a) in r.addrs.iter().enumerate() {
-            let fa = format!("ports[{i}].addrs[{k}]");
-            let p = prefix(&fa, a)?;
-            if p.len == 0 {
+        for (j, other) in ports.iter().enumerate() {
+            if let Some(o) = other.addrs.iter().find(|o| o.overlaps(&p)) {
                 return Err(invalid(
                     fa,
                     q(a),
-                    "a /0 subnet would make every address on-link; expected a length in 1..=32",
+                    format!(
+                        "overlaps {o} of ports[{j}] ({}); expected disjoint subnets on different ports",
+                        other.name
+                    ),
                 ));
             }
-            if addrs.iter().any(|o| o.addr == p.addr) || is_own(&ports, p.addr) {
-                return Err(invalid(fa, q(a), "address already configured"));
-            }
-            for (j, other) in ports.iter().enumerate() {
-                if let Some(o) = other.addrs.iter().find(|o| o.overlaps(&p)) {
-                    return Err(invalid(
-                        fa,
-                        q(a),
-                        format!(
-                            "overlaps {o} of ports[{j}] ({}); expected disjoint subnets on different ports",
-                            other.name
-                        ),
-                    ));
-                }
-            }
-            addrs.push(p);
         }
-        let mut vips = Vec::with_capacity(r.vips.len());
-        for (k, v) in r.vips.iter().enumerate() {
-            let fv = format!("ports[{i}].vips[{k}]");
-            let vip = ipv4(&fv, v)?;
-            if let Some((_, at)) = vips_seen.iter().find(|(x, _)| *x == vip) {
-                return Err(invalid(fv, q(v), format!("already announced as {at}")));
-            }
-            vips_seen.push((vip, fv));
-            vips.push(vip);
-        }
-        let mac = r
-            .mac
-            .as_deref()
-            .map(|m| unicast_mac(&f("mac"), m))
-            .transpose()?;
-        let mtu = r.mtu.map_or(Ok(DEFAULT_MTU), |v| {
-            int(&f("mtu"), v, 68..=i64::from(u16::MAX))
-        })?;
-        ports.push(PortSpec {
-            name: r.name,
-            device,
-            addrs,
-            vips,
-            mac,
-            mtu,
-        });
+        addrs.push(p);
     }
-    Ok(ports)
+    Ok(addrs)
 }
 
 fn routes(raw: Vec<RawRoute>, ports: &[PortSpec]) -> Res<Vec<RouteSpec>> {
@@ -1331,238 +1110,113 @@ fn neighbours(raw: Vec<RawNeighbour>, ports: &[PortSpec]) -> Res<Vec<NeighbourSp
     Ok(out)
 }
 
-fn method(field: &str, s: &str) -> Res<Method> {
-    match s {
-        "nat" => Ok(Method::Nat),
-        "fullnat" => Ok(Method::FullNat),
-        "dr" => Ok(Method::Dr),
-        "tunnel" => Ok(Method::Tunnel),
-        _ => Err(invalid(
-            field,
-            q(s),
-            "expected \"nat\", \"fullnat\", \"dr\" or \"tunnel\"",
-        )),
-    }
-}
-
+/// `[[services]]`: each service read into the service model's drafts, which a
+/// [`Table`] checks and builds, in file order. Real servers are then numbered 1, 2, ...
 fn services(
     raw: Vec<RawService>,
     ports: &[PortSpec],
     routes: &[RouteSpec],
 ) -> Res<Vec<ServiceConfig>> {
-    let mut out: Vec<ServiceConfig> = Vec::with_capacity(raw.len());
-    let mut next_id: u32 = 1;
+    let mut table = Table::new(Vec::new(), Network { ports, routes }, Front::Config);
     for (i, s) in raw.into_iter().enumerate() {
-        let f = |name: &str| format!("services[{i}].{name}");
-        let protocol = match s.protocol.as_str() {
-            "tcp" => PROTO_TCP,
-            "udp" => PROTO_UDP,
-            other => {
-                return Err(invalid(
-                    f("protocol"),
-                    q(other),
-                    "expected \"tcp\" or \"udp\"",
-                ))
-            }
-        };
-        let vip = ipv4(&f("vip"), &s.vip)?;
-        let port: u16 = int(&f("port"), s.port, 0..=65535)?;
-        let key = ServiceKey {
-            protocol,
-            vip: Addr::from(vip),
-            port,
-        };
-        if let Some(j) = out.iter().position(|o| o.key == key) {
-            return Err(invalid(
-                format!("services[{i}]"),
-                key,
-                format!("same protocol, vip and port as services[{j}]"),
-            ));
-        }
-        let scheduler = match s.scheduler.as_deref() {
-            None => DEFAULT_SCHEDULER,
-            Some(name) => name.parse().map_err(|_| {
-                let names: Vec<&str> = SchedulerKind::ALL.iter().map(|k| k.as_str()).collect();
-                invalid(
-                    f("scheduler"),
-                    q(name),
-                    format!("unknown scheduler; expected one of {}", names.join(", ")),
-                )
-            })?,
-        };
-        let sched_params = if s.sched_flags.is_empty() {
-            SchedParams::default()
+        service(&mut table, i, s)?;
+    }
+    table.check().map_err(refused)?;
+    let mut services = table.into_services();
+    // Ids 1, 2, ...: slot = id, generation 0 (see `DestConfig::id`); the model bounds the
+    // count.
+    let dests = services.iter_mut().flat_map(|s| &mut s.dests);
+    for (id, d) in (1..).zip(dests) {
+        d.id = id;
+    }
+    Ok(services)
+}
+
+fn refused(error: ModelError) -> ConfigError {
+    ConfigError::Service {
+        file: None,
+        error: Box::new(error),
+    }
+}
+
+/// `services[i]`: its key, settings, local addresses, then its real servers.
+fn service(table: &mut Table, i: usize, s: RawService) -> Res<()> {
+    let f = |name: &str| format!("services[{i}].{name}");
+    let draft = ServiceDraft {
+        key: service_key(i, &s)?,
+        scheduler: s.scheduler,
+        sched_flags: if s.sched_flags.is_empty() {
+            FlagsDraft::Flags(rvs_api::SchedFlags::default())
         } else {
-            let list = s.sched_flags.join(",");
-            rvs_api::SchedFlags::parse(&list, scheduler.as_str())
-                .and_then(|flags| sched_params(scheduler, flags))
-                .map_err(|why| invalid(f("sched_flags"), q(&list), why))?
-        };
-        let persistence_s: Option<u32> = s
-            .persistence
-            .map(|v| int(&f("persistence"), v, 1..=i64::from(rvs_api::MAX_TIMEOUT)))
-            .transpose()?;
-        if port == 0 && persistence_s.is_none() {
+            FlagsDraft::Names(s.sched_flags.join(","))
+        },
+        persistence: s.persistence,
+        // Checked below when there is no persistence to apply it to.
+        netmask: s.persistence.and(s.persistence_netmask),
+    };
+    table.add_service(&draft).map_err(refused)?;
+    if let (None, Some(v)) = (s.persistence, s.persistence_netmask) {
+        return Err(invalid(
+            f("persistence_netmask"),
+            v,
+            "needs persistence; expected persistence to be set too",
+        ));
+    }
+    for (k, a) in s.local_addrs.iter().enumerate() {
+        let ip = ipv4(&format!("services[{i}].local_addrs[{k}]"), a)?;
+        table
+            .add_local_addr(i, IpAddr::V4(ip), None)
+            .map_err(refused)?;
+    }
+    for (j, d) in s.real_servers.iter().enumerate() {
+        let draft = dest_draft(&format!("services[{i}].real_servers[{j}]"), d)?;
+        table.add_dest(i, &draft).map_err(refused)?;
+    }
+    Ok(())
+}
+
+fn service_key(i: usize, s: &RawService) -> Res<ServiceKey> {
+    let f = |name: &str| format!("services[{i}].{name}");
+    let protocol = match s.protocol.as_str() {
+        "tcp" => PROTO_TCP,
+        "udp" => PROTO_UDP,
+        other => {
             return Err(invalid(
-                f("port"),
-                0,
-                "port 0 (every port) needs persistence; expected 1..=65535 or a persistence timeout",
-            ));
+                f("protocol"),
+                q(other),
+                "expected \"tcp\" or \"udp\"",
+            ))
         }
-        let persistence_prefix: u8 = match s.persistence_netmask {
-            None => 32,
-            Some(v) if persistence_s.is_none() => {
-                return Err(invalid(
-                    f("persistence_netmask"),
-                    v,
-                    "needs persistence; expected persistence to be set too",
-                ))
-            }
-            Some(v) => int(&f("persistence_netmask"), v, 0..=32)?,
-        };
-        let mut local_addrs: Vec<Addr> = Vec::with_capacity(s.local_addrs.len());
-        for (k, a) in s.local_addrs.iter().enumerate() {
-            let fl = format!("services[{i}].local_addrs[{k}]");
-            let ip = ipv4(&fl, a)?;
-            let la = Addr::from(ip);
-            if local_addrs.contains(&la) {
-                return Err(invalid(fl, q(a), "listed twice"));
-            }
-            if connected(ports, ip).is_none() {
-                return Err(invalid(
-                    fl,
-                    q(a),
-                    format!("in no port's subnet ({})", subnets(ports)),
-                ));
-            }
-            local_addrs.push(la);
-        }
-        let mut dests: Vec<DestConfig> = Vec::with_capacity(s.real_servers.len());
-        for (j, d) in s.real_servers.iter().enumerate() {
-            let g = |name: &str| format!("services[{i}].real_servers[{j}].{name}");
-            let addr = ipv4(&g("addr"), &d.addr)?;
-            let dport: u16 = d.port.map_or(Ok(0), |v| int(&g("port"), v, 0..=65535))?;
-            let weight: u32 = d
-                .weight
-                .map_or(Ok(1), |v| int(&g("weight"), v, 0..=65535))?;
-            let method = d
-                .method
-                .as_deref()
-                .map_or(Ok(Method::Dr), |m| method(&g("method"), m))?;
-            let upper: u32 = d.upper_threshold.map_or(Ok(0), |v| {
-                int(
-                    &g("upper_threshold"),
-                    v,
-                    0..=i64::from(rvs_api::MAX_THRESHOLD),
-                )
-            })?;
-            let lower: u32 = d.lower_threshold.map_or(Ok(0), |v| {
-                int(
-                    &g("lower_threshold"),
-                    v,
-                    0..=i64::from(rvs_api::MAX_THRESHOLD),
-                )
-            })?;
-            if upper != 0 && lower > upper {
-                return Err(invalid(
-                    g("lower_threshold"),
-                    lower,
-                    format!("above upper_threshold {upper}; expected at most {upper}"),
-                ));
-            }
-            let effective = if dport == 0 { port } else { dport };
-            if matches!(method, Method::Dr | Method::Tunnel) && port != 0 && effective != port {
-                return Err(invalid(
-                    g("port"),
-                    dport,
-                    format!(
-                        "{} forwarding cannot change the port; expected {port} or no port",
-                        d.method.as_deref().unwrap_or("dr")
-                    ),
-                ));
-            }
-            if let Some(k) = dests.iter().position(|o| {
-                o.addr == Addr::from(addr) && (if o.port == 0 { port } else { o.port }) == effective
-            }) {
-                return Err(invalid(
-                    g("addr"),
-                    q(&d.addr),
-                    format!("same address and port as services[{i}].real_servers[{k}]"),
-                ));
-            }
-            if let Some(why) = unusable_real_server(ports, routes, addr, method) {
-                return Err(invalid(g("addr"), q(&d.addr), why));
-            }
-            if method == Method::FullNat && local_addrs.is_empty() {
-                return Err(invalid(
-                    f("local_addrs"),
-                    "[]",
-                    format!(
-                        "services[{i}].real_servers[{j}] uses fullnat; expected at least one local address"
-                    ),
-                ));
-            }
-            // Ids 1, 2, ...: slot = id, generation 0 (see `DestConfig::id`).
-            let id = next_id;
-            if id >= dataplane::snapshot::DEST_SLOTS {
-                return Err(invalid(
-                    g("addr"),
-                    q(&d.addr),
-                    format!(
-                        "too many real servers: at most {} in all services",
-                        dataplane::snapshot::DEST_SLOTS - 1
-                    ),
-                ));
-            }
-            next_id += 1;
-            dests.push(DestConfig {
-                id,
-                addr: Addr::from(addr),
-                port: dport,
-                weight,
-                method,
-                upper_threshold: upper,
-                lower_threshold: lower,
-                mac: MacAddr::ZERO,
-                interface: 0,
-            });
-        }
-        out.push(ServiceConfig {
-            key,
-            scheduler,
-            sched_params,
-            persistence_s,
-            persistence_prefix,
-            dests,
-            local_addrs,
-        });
-    }
-    // The box answers for VIPs and local addresses itself (Snapshot::build's rule, by path).
-    for (j, o) in out.iter().enumerate() {
-        for (m, d) in o.dests.iter().enumerate() {
-            let own = out.iter().enumerate().find_map(|(i, s)| {
-                if s.key.vip == d.addr {
-                    Some(format!("services[{i}].vip"))
-                } else {
-                    let k = s.local_addrs.iter().position(|a| *a == d.addr)?;
-                    Some(format!("services[{i}].local_addrs[{k}]"))
-                }
-            });
-            if let Some(own) = own {
-                return Err(invalid(
-                    format!("services[{j}].real_servers[{m}].addr"),
-                    q(&d.addr.to_ip().to_string()),
-                    format!("also {own}, an address of the box's own; expected a real server's"),
-                ));
-            }
-        }
-    }
-    Ok(out)
+    };
+    Ok(ServiceKey {
+        protocol,
+        vip: Addr::from(ipv4(&f("vip"), &s.vip)?),
+        port: int(&f("port"), s.port, 0..=65535)?,
+    })
+}
+
+/// One `[[services.real_servers]]` at `path`, with the defaults filled in.
+fn dest_draft(path: &str, d: &RawRealServer) -> Res<DestDraft> {
+    let g = |name: &str| format!("{path}.{name}");
+    Ok(DestDraft {
+        addr: IpAddr::V4(ipv4(&g("addr"), &d.addr)?),
+        port: d.port.map_or(Ok(0), |v| int(&g("port"), v, 0..=65535))?,
+        method: d
+            .method
+            .clone()
+            .map_or(MethodDraft::Method(Method::Dr), MethodDraft::Name),
+        weight: d.weight.unwrap_or(1),
+        upper_threshold: d.upper_threshold.unwrap_or(0),
+        lower_threshold: d.lower_threshold.unwrap_or(0),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::sched_flags;
+    use dataplane::sched::{SchedParams, SchedulerKind};
+    use dataplane::snapshot::DestConfig;
 
     const FULL: &str = r#"
 [eal]

@@ -16,10 +16,10 @@
 //! resolved yet has a zero MAC, and workers refuse new sessions to it (`no_neighbour`) until
 //! the control thread learns the MAC and publishes a new generation.
 
-use crate::admin::same_dest;
 use crate::config::{Config, Device};
 use crate::dest_ids::DestIds;
 use crate::flow::Steering;
+use crate::model::{self, same_dest, ModelError, Network};
 use crate::neigh::{self, NeighbourTable};
 use crate::publish::{Publisher, RequestError, WorkerChannel};
 use crate::route::RouteTable;
@@ -734,12 +734,15 @@ impl Daemon {
         Ok(())
     }
 
-    /// Replaces the service table. On error nothing changes (the running table stays as it was).
+    /// Replaces the service table, if the service model accepts it ([`model::validate`]). On
+    /// error nothing changes (the running table stays as it was).
     /// Real-server ids are the daemon's: a real server already in the table (same service,
     /// address and port, a port of 0 being the service's) keeps its id, so workers keep its
     /// connection counts; a new one gets a fresh id, and the ids of the servers that are gone
     /// are given back. The ids in `services` are ignored.
-    pub fn set_services(&mut self, mut services: Vec<ServiceConfig>) -> Result<(), SnapshotError> {
+    pub fn set_services(&mut self, mut services: Vec<ServiceConfig>) -> Result<(), ModelError> {
+        let (ports, routes) = (&self.config.ports, &self.config.routes);
+        model::validate(&services, Network { ports, routes })?;
         // The id each server keeps: that of the same server in the running table, if any.
         let kept: Vec<Vec<Option<u32>>> = services
             .iter()
@@ -776,7 +779,7 @@ impl Daemon {
         let old = std::mem::replace(&mut self.services, services);
         if let Err(e) = self.republish() {
             self.services = old;
-            return Err(e);
+            return Err(e.into());
         }
         self.dest_ids = ids;
         if steered_laddrs(&old) != steered_laddrs(&self.services) {

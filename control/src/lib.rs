@@ -1,8 +1,9 @@
-//! The rvs control plane and the `rvsd` daemon: configuration ([`config`]), the running
-//! appliance ([`daemon`]: ports, workers, neighbours, snapshot compilation), the next-hop table
-//! ([`route`]) and neighbour cache ([`neigh`]) that fill in each real server's MAC, publishing
-//! snapshots and requests to the workers ([`publish`]), steering FULLNAT replies ([`flow`]), the
-//! control thread's loop ([`control_loop`]) and the control socket it answers ([`api`]).
+//! The rvs control plane and the `rvsd` daemon: the service model ([`model`]: what a valid
+//! service table is), configuration ([`config`]), the running appliance ([`daemon`]: ports,
+//! workers, neighbours, snapshot compilation), the next-hop table ([`route`]) and neighbour
+//! cache ([`neigh`]) that fill in each real server's MAC, publishing snapshots and requests to
+//! the workers ([`publish`]), steering FULLNAT replies ([`flow`]), the control thread's loop
+//! ([`control_loop`]) and the control socket it answers ([`api`]).
 //! The data path it drives lives in `dataplane`.
 
 pub mod admin;
@@ -13,6 +14,7 @@ pub mod daemon;
 pub mod dest_ids;
 pub mod flow;
 pub mod metrics;
+pub mod model;
 pub mod neigh;
 pub mod publish;
 pub mod route;

@@ -152,20 +152,13 @@ fn has(kept: Option<&ServiceConfig>, id: u32) -> bool {
 mod tests {
     use super::*;
     use dataplane::conn::{Addr, PROTO_TCP};
-    use dataplane::snapshot::{DestConfig, Method};
-    use dataplane::wire::ethernet::MacAddr;
+    use dataplane::snapshot::DestConfig;
 
     fn service(port: u16, ids: &[u32]) -> ServiceConfig {
         let dest = |id: u32| DestConfig {
             id,
             addr: Addr::v4([10, 0, 1, id as u8]),
-            port: 0,
-            weight: 1,
-            method: Method::Dr,
-            upper_threshold: 0,
-            lower_threshold: 0,
-            mac: MacAddr::ZERO,
-            interface: 0,
+            ..crate::model::blank_dest()
         };
         ServiceConfig {
             key: ServiceKey {

@@ -2,8 +2,9 @@
 //! shared by both sides). A worker holds an `Arc<Snapshot>` and swaps it between bursts; nothing
 //! in here changes after [`Snapshot::build`].
 //!
-//! Validation happens in `build`: a bad table is refused whole, with an error naming the field,
-//! so a running worker only ever sees valid snapshots.
+//! What a valid service table is, the control plane's service model says (`control::model`,
+//! which states every rule once). [`Snapshot::build`] compiles a table and refuses, whole, only
+//! what would break what it builds, so a running worker never sees such a snapshot.
 
 use crate::conn::key::{Addr, PROTO_TCP, PROTO_UDP};
 use crate::sched::{self, Candidate, DestId, SchedParams, Scheduler, SchedulerKind};
@@ -177,15 +178,10 @@ const _: () = {
     send_sync::<Snapshot>();
 };
 
-/// Why a table was refused. Every variant names the offending item.
+/// Why [`Snapshot::build`] refused a table: what would break what it builds. Every variant
+/// names the offending item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotError {
-    DuplicateService(ServiceKey),
-    DuplicateDest {
-        service: ServiceKey,
-        addr: Addr,
-        port: u16,
-    },
     /// Two real servers' ids have the same slot ([`dest_slot`]), or are equal.
     DuplicateDestSlot {
         id: u32,
@@ -194,32 +190,12 @@ pub enum SnapshotError {
     /// More real servers than there are id slots ([`DEST_SLOTS`] - 1); the control plane's
     /// id allocation returns it (`build` checks slots, not counts).
     TooManyDests,
-    /// DR and TUN forward the packet unchanged, so the real server's port must equal the VIP's.
-    PortMappingRefused {
-        service: ServiceKey,
-        method: Method,
-        dest_port: u16,
-    },
-    ZeroPortNotPersistent(ServiceKey),
-    NoLocalAddress(ServiceKey),
-    /// A real server at an address the box answers for itself: a service's VIP or a FULLNAT
-    /// local address (`owner`'s), so its traffic would never leave the box.
-    RealServerIsOwnAddress {
-        service: ServiceKey,
-        addr: Addr,
-        owner: ServiceKey,
-        is_vip: bool,
-    },
     UnknownInterface {
         service: ServiceKey,
         interface: u16,
     },
+    /// The packet path parses TCP and UDP only.
     UnsupportedProtocol(ServiceKey),
-    ThresholdOrder {
-        service: ServiceKey,
-        lower: u32,
-        upper: u32,
-    },
     Scheduler {
         service: ServiceKey,
         error: sched::SchedError,
@@ -230,7 +206,6 @@ impl fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use SnapshotError::*;
         match self {
-            DuplicateService(k) => write!(f, "service {k}: service already exists"),
             TooManyDests => write!(
                 f,
                 "dests: more than {} real servers in the table",
@@ -241,30 +216,13 @@ impl fmt::Display for SnapshotError {
                 "dests.id {id} has the slot of dests.id {other} (slot {})",
                 dest_slot(*id)
             ),
-            DuplicateDest { service, addr, port } => {
-                write!(f, "service {service}: destination {}:{port} already exists", addr.to_ip())
-            }
-            PortMappingRefused { service, method, dest_port } => write!(
-                f,
-                "service {service}: dests.port {dest_port} differs from the virtual port, which {} forwarding cannot do",
-                method.name()
-            ),
-            ZeroPortNotPersistent(k) => write!(f, "service {k}: zero port specified for non-persistent service"),
-            NoLocalAddress(k) => write!(f, "service {k}: local_addrs is empty but a destination uses FULLNAT"),
-            RealServerIsOwnAddress { service, addr, owner, is_vip } => write!(
-                f,
-                "service {service}: real server {} is {} {owner}, an address of the box's own; expected a real server's",
-                addr.to_ip(),
-                if *is_vip { "the VIP of" } else { "a local address of" }
-            ),
             UnknownInterface { service, interface } => {
-                write!(f, "service {service}: dests.interface {interface} does not exist")
+                write!(
+                    f,
+                    "service {service}: dests.interface {interface} does not exist"
+                )
             }
             UnsupportedProtocol(k) => write!(f, "service {k}: protocol must be TCP or UDP"),
-            ThresholdOrder { service, lower, upper } => write!(
-                f,
-                "service {service}: dests.lower_threshold {lower} is above upper_threshold {upper}"
-            ),
             Scheduler { service, error } => write!(f, "service {service}: {error}"),
         }
     }
@@ -340,124 +298,74 @@ fn assign_flow_owners(services: &mut [Service]) -> Vec<(Addr, u8)> {
     nets
 }
 
-/// The first real server whose address the box answers for itself (a service's VIP or a
-/// FULLNAT local address; the first service holding the address names it, its VIP before its
-/// local addresses). One pass over the servers, whatever the number of services.
-fn real_server_at_own_address(services: &[Service]) -> Option<SnapshotError> {
-    let mut own = std::collections::HashMap::new();
-    for o in services.iter().rev() {
-        for &a in &o.config.local_addrs {
-            own.insert(a, (o.config.key, false));
-        }
-        own.insert(o.config.key.vip, (o.config.key, true));
+/// One service of [`Snapshot::build`], its owner still [`FlowOwner::Receiver`]. `slots`
+/// holds the real-server id of each slot taken so far.
+fn compile_service(
+    config: ServiceConfig,
+    interfaces: usize,
+    slots: &mut std::collections::HashMap<usize, u32>,
+) -> Result<Service, SnapshotError> {
+    let key = config.key;
+    if key.protocol != PROTO_TCP && key.protocol != PROTO_UDP {
+        return Err(SnapshotError::UnsupportedProtocol(key));
     }
-    services.iter().find_map(|s| {
-        s.config.dests.iter().find_map(|d| {
-            own.get(&d.addr)
-                .map(|&(owner, is_vip)| SnapshotError::RealServerIsOwnAddress {
-                    service: s.config.key,
-                    addr: d.addr,
-                    owner,
-                    is_vip,
-                })
-        })
+    for d in &config.dests {
+        if let Some(&other) = slots.get(&dest_slot(d.id)) {
+            return Err(SnapshotError::DuplicateDestSlot { id: d.id, other });
+        }
+        slots.insert(dest_slot(d.id), d.id);
+        if usize::from(d.interface) >= interfaces {
+            return Err(SnapshotError::UnknownInterface {
+                service: key,
+                interface: d.interface,
+            });
+        }
+    }
+    let dest_ports: Vec<u16> = config
+        .dests
+        .iter()
+        .map(|d| if d.port == 0 { key.port } else { d.port })
+        .collect();
+    let candidates: Vec<Candidate> = config
+        .dests
+        .iter()
+        .map(|d| Candidate::with_weight(d.weight))
+        .collect();
+    let ids: Vec<DestId> = config
+        .dests
+        .iter()
+        .zip(&dest_ports)
+        .map(|(d, &p)| DestId::new(d.addr.to_ip(), p))
+        .collect();
+    let scheduler = sched::build(config.scheduler, &config.sched_params, &candidates, &ids)
+        .map_err(|error| SnapshotError::Scheduler {
+            service: key,
+            error,
+        })?;
+    Ok(Service {
+        config,
+        dest_ports,
+        owner: FlowOwner::Receiver,
+        scheduler,
     })
 }
 
 impl Snapshot {
-    /// Validates and compiles a table (builds scheduler tables such as Maglev's here, off the
-    /// hot path).
+    /// Compiles a table that satisfies the service model: each service's scheduler (tables
+    /// such as Maglev's are built here, off the hot path), the flow owners and the lookup
+    /// tables. Refuses a protocol other than TCP and UDP, real-server ids that share a slot,
+    /// an interface that is not in `interfaces`, and a scheduler that cannot be built.
     pub fn build(
         generation: u64,
         interfaces: Vec<Interface>,
         configs: Vec<ServiceConfig>,
     ) -> Result<Snapshot, SnapshotError> {
-        let mut services = Vec::with_capacity(configs.len());
         let mut slots = std::collections::HashMap::new();
+        let mut services = Vec::with_capacity(configs.len());
         for config in configs {
-            let key = config.key;
-            if key.protocol != PROTO_TCP && key.protocol != PROTO_UDP {
-                return Err(SnapshotError::UnsupportedProtocol(key));
-            }
-            if services.iter().any(|s: &Service| s.config.key == key) {
-                return Err(SnapshotError::DuplicateService(key));
-            }
-            if key.port == 0 && config.persistence_s.is_none() {
-                return Err(SnapshotError::ZeroPortNotPersistent(key));
-            }
-            let mut dest_ports = Vec::with_capacity(config.dests.len());
-            for (i, d) in config.dests.iter().enumerate() {
-                let port = if d.port == 0 { key.port } else { d.port };
-                if matches!(d.method, Method::Dr | Method::Tunnel)
-                    && port != key.port
-                    && key.port != 0
-                {
-                    return Err(SnapshotError::PortMappingRefused {
-                        service: key,
-                        method: d.method,
-                        dest_port: port,
-                    });
-                }
-                if config.dests[..i]
-                    .iter()
-                    .zip(&dest_ports)
-                    .any(|(o, &p)| o.addr == d.addr && p == port)
-                {
-                    return Err(SnapshotError::DuplicateDest {
-                        service: key,
-                        addr: d.addr,
-                        port,
-                    });
-                }
-                if let Some(&other) = slots.get(&dest_slot(d.id)) {
-                    return Err(SnapshotError::DuplicateDestSlot { id: d.id, other });
-                }
-                slots.insert(dest_slot(d.id), d.id);
-                if usize::from(d.interface) >= interfaces.len() {
-                    return Err(SnapshotError::UnknownInterface {
-                        service: key,
-                        interface: d.interface,
-                    });
-                }
-                if d.upper_threshold != 0 && d.lower_threshold > d.upper_threshold {
-                    return Err(SnapshotError::ThresholdOrder {
-                        service: key,
-                        lower: d.lower_threshold,
-                        upper: d.upper_threshold,
-                    });
-                }
-                if d.method == Method::FullNat && config.local_addrs.is_empty() {
-                    return Err(SnapshotError::NoLocalAddress(key));
-                }
-                dest_ports.push(port);
-            }
-            let candidates: Vec<Candidate> = config
-                .dests
-                .iter()
-                .map(|d| Candidate::with_weight(d.weight))
-                .collect();
-            let ids: Vec<DestId> = config
-                .dests
-                .iter()
-                .zip(&dest_ports)
-                .map(|(d, &p)| DestId::new(d.addr.to_ip(), p))
-                .collect();
-            let scheduler = sched::build(config.scheduler, &config.sched_params, &candidates, &ids)
-                .map_err(|error| SnapshotError::Scheduler {
-                    service: key,
-                    error,
-                })?;
-            services.push(Service {
-                config,
-                dest_ports,
-                owner: FlowOwner::Receiver,
-                scheduler,
-            });
+            services.push(compile_service(config, interfaces.len(), &mut slots)?);
         }
         let nat_server_nets = assign_flow_owners(&mut services);
-        if let Some(e) = real_server_at_own_address(&services) {
-            return Err(e);
-        }
         let index = ServiceIndex::new(services.iter().map(|s| s.config.key));
         let mut local_addrs: Vec<Addr> = services
             .iter()
@@ -773,63 +681,20 @@ mod tests {
         assert_eq!(s.find_service(PROTO_TCP, &v4(10, 0, 0, 100), 201), None);
     }
 
+    /// The rules of a valid table are the service model's (control's `model` tests them);
+    /// `build` refuses what would break what it builds.
     #[test]
-    fn refuses_bad_tables_naming_the_problem() {
+    fn refuses_tables_it_cannot_build_naming_the_problem() {
         let cases: Vec<(Vec<ServiceConfig>, &str)> = vec![
             (
-                vec![service(80, vec![dest(v4(10, 0, 2, 1), 8080, Method::Dr)])],
-                "dests.port 8080 differs",
-            ),
-            (
-                vec![service(
-                    80,
-                    vec![dest(v4(10, 0, 2, 1), 8080, Method::Tunnel)],
-                )],
-                "Tunnel forwarding",
-            ),
-            (
-                vec![service(80, vec![]), service(80, vec![])],
-                "service already exists",
-            ),
-            (
-                vec![service(
-                    80,
-                    vec![
-                        dest(v4(10, 0, 2, 1), 0, Method::Nat),
-                        dest(v4(10, 0, 2, 1), 80, Method::Nat),
-                    ],
-                )],
-                "destination 10.0.2.1:80 already exists",
-            ),
-            (
-                vec![service(0, vec![])],
-                "zero port specified for non-persistent service",
-            ),
-            (
-                vec![ServiceConfig {
-                    local_addrs: vec![],
-                    ..service(80, vec![dest(v4(10, 0, 2, 1), 0, Method::FullNat)])
-                }],
-                "local_addrs is empty",
-            ),
-            (
-                // Another service's real server at this service's local address.
-                vec![
-                    service(80, vec![]),
-                    service(81, vec![dest(v4(10, 0, 1, 1), 0, Method::Dr)]),
-                ],
-                "service TCP 10.0.0.100:81: real server 10.0.1.1 is a local address of TCP 10.0.0.100:80",
-            ),
-            (
-                // A real server at another service's VIP.
                 vec![ServiceConfig {
                     key: ServiceKey {
-                        vip: v4(10, 0, 2, 1),
+                        protocol: 1,
                         ..service(80, vec![]).key
                     },
                     ..service(80, vec![])
-                }, service(81, vec![dest(v4(10, 0, 2, 1), 0, Method::Dr)])],
-                "service TCP 10.0.0.100:81: real server 10.0.2.1 is the VIP of TCP 10.0.2.1:80",
+                }],
+                "service proto 10.0.0.100:80: protocol must be TCP or UDP",
             ),
             (
                 vec![service(
@@ -840,17 +705,6 @@ mod tests {
                     }],
                 )],
                 "dests.interface 3 does not exist",
-            ),
-            (
-                vec![service(
-                    80,
-                    vec![DestConfig {
-                        upper_threshold: 5,
-                        lower_threshold: 9,
-                        ..dest(v4(10, 0, 2, 1), 0, Method::Dr)
-                    }],
-                )],
-                "lower_threshold 9 is above upper_threshold 5",
             ),
             (
                 vec![ServiceConfig {
