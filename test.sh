@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every rvs check: formatting, clippy with warnings as errors, the whole test suite (unit,
-# golden, property and DPDK integration tests), then the end-to-end tests in the network-namespace
-# lab for NAT, FULLNAT, DR and TUN, and their negative control (the same checks with rvsd stopped
-# must fail). Installs what is missing first. Needs root (namespaces, raw sockets).
+# Runs every rvs check: formatting, clippy with warnings as errors, the house rules (no import
+# circle, no long function), the whole test suite (unit, golden, property and DPDK integration
+# tests), then the end-to-end tests in the network-namespace lab for NAT, FULLNAT, DR and TUN, and
+# their negative control (the same checks with rvsd stopped must fail). Installs what is missing
+# first. Needs root (namespaces, raw sockets).
 set -euo pipefail
 cd "$(dirname "$0")"
 . deploy/setup.sh
@@ -11,6 +12,8 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+say "house rules: no import circle, no long function (tools/house_rules.py)"
+python3 tools/house_rules.py .
 say "cargo test --workspace"
 cargo test --workspace
 say "building rvsd and rvsadm (release) for the lab"
