@@ -6,6 +6,15 @@
 pub enum Verdict {
     /// Rewritten in place; send it out of this interface (index into `Snapshot::interfaces`).
     Transmit(u16),
+    /// Rewritten in place but longer than `mtu` (IP bytes) of interface `out`, DF clear: send it
+    /// out as fragments of at most `mtu` (`xmit::frag`). Counted as one transmitted packet.
+    Fragment {
+        out: u16,
+        mtu: u16,
+    },
+    /// An IPv4 fragment to a service, on the worker that owns its datagram: hand it, unchanged,
+    /// to the worker's reassembler. Not counted yet: its datagram's fate counts it.
+    Reassemble,
     /// Another worker owns the flow; hand the packet, unchanged, to this worker.
     Redirect(u16),
     /// For the box's control plane (ARP replies and announcements that feed the neighbour
@@ -44,7 +53,11 @@ drop_reasons! {
     Ipv6Unsupported => "ipv6_unsupported": "IPv6 is classified but not forwarded yet.",
     BadIpHeader => "bad_ip_header": "IPv4 version, header length or total length invalid.",
     BadIpChecksum => "bad_ip_checksum": "IPv4 header checksum wrong.",
-    Fragment => "fragment": "IPv4 fragments are not reassembled.",
+    Fragment => "fragment": "IPv4 fragment not to a service (only those are reassembled).",
+    FragRefused => "frag_refused": "Fragment the reassembler refused (table full, overlap, over 8 fragments or 64 KiB).",
+    FragTimeout => "frag_timeout": "Held fragment of a datagram not complete within the timeout.",
+    FragTooBig => "frag_too_big": "Reassembled datagram larger than the reassembly buffer.",
+    FragFailed => "frag_failed": "No mbuf for a fragment of an oversize packet (the packet is lost).",
     TtlExpired => "ttl_expired": "TTL would reach 0 when forwarded by NAT or FULLNAT.",
     BadL4Header => "bad_l4_header": "TCP/UDP/ICMP header invalid or truncated.",
     UnsupportedProtocol => "unsupported_protocol": "IP protocol other than TCP, UDP, ICMP.",
@@ -56,7 +69,7 @@ drop_reasons! {
     SessionConflict => "session_conflict": "Another session already uses this flow's reply key.",
     LocalPortsExhausted => "local_ports_exhausted": "FULLNAT: no free local port on this worker.",
     NoHeadroom => "no_headroom": "No room to prepend the tunnel header.",
-    TooBig => "too_big": "Exceeds the MTU after encapsulation and DF is clear (no fragmentation).",
+    TooBig => "too_big": "Over the MTU with DF clear, and the MTU leaves no room to fragment.",
     IcmpUnrelated => "icmp_unrelated": "ICMP error about no tracked flow, or an ICMP type not handled.",
     ArpIgnored => "arp_ignored": "ARP not asking for one of our addresses or VIPs.",
     NoNeighbour => "no_neighbour": "The real server's next hop is not resolved (ARP) yet.",
@@ -76,6 +89,12 @@ impl DropCounters {
     #[inline]
     pub fn count(&mut self, reason: DropReason) {
         self.0[reason as usize] += 1;
+    }
+
+    /// Counts `n` drops for `reason` at once (fragments of one datagram).
+    #[inline]
+    pub fn add(&mut self, reason: DropReason, n: u64) {
+        self.0[reason as usize] += n;
     }
 
     pub fn get(&self, reason: DropReason) -> u64 {

@@ -10,6 +10,7 @@ use dataplane::buf::{HeapBuf, PacketBuf};
 use dataplane::forward::Forwarder;
 use dataplane::snapshot::Method;
 use dataplane::verdict::{DropReason, Verdict};
+use dataplane::xmit::frag::Fragmenter;
 use golden::{compare, mode_name, verify_checksums, Case, MODES};
 
 /// Runs `method`'s sequence; returns one message per failed case (empty = all passed).
@@ -37,8 +38,13 @@ fn run(method: Method) -> Vec<String> {
             ));
             continue;
         }
+        if let Verdict::Fragment { mtu, .. } = case.verdict {
+            if let Err(e) = compare_fragments(&case.fragments, buf.data(), mtu) {
+                failures.push(format!("{}: {e}", case.name));
+            }
+        }
         match (&case.verdict, &case.output) {
-            (Verdict::Transmit(_), Some(expected)) => {
+            (Verdict::Transmit(_) | Verdict::Fragment { .. }, Some(expected)) => {
                 if let Err(e) = compare(expected, buf.data()) {
                     failures.push(format!("{}: {e}", case.name));
                 }
@@ -46,7 +52,7 @@ fn run(method: Method) -> Vec<String> {
                     failures.push(format!("{}: output checksum: {e}", case.name));
                 }
             }
-            (Verdict::Transmit(_), None) => {
+            (Verdict::Transmit(_) | Verdict::Fragment { .. }, None) => {
                 failures.push(format!("{}: a Transmit case needs an output", case.name))
             }
             (_, Some(_)) => {
@@ -61,7 +67,7 @@ fn run(method: Method) -> Vec<String> {
     assert_eq!(s.rx, s.tx + s.redirected + s.local + s.drops.total());
     let transmitted = cases
         .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Transmit(_)))
+        .filter(|c| matches!(c.verdict, Verdict::Transmit(_) | Verdict::Fragment { .. }))
         .count() as u64;
     assert_eq!(s.tx, transmitted, "{}: tx", mode_name(method));
     for &reason in DropReason::ALL {
@@ -78,6 +84,33 @@ fn run(method: Method) -> Vec<String> {
         );
     }
     failures
+}
+
+/// The fragments rvs makes of `frame` (`xmit::frag`, as the worker sends them) against the
+/// table's, byte for byte, each with a valid IPv4 header checksum.
+fn compare_fragments(expected: &[Vec<u8>], frame: &[u8], mtu: u16) -> Result<(), String> {
+    let mut fragmenter = Fragmenter::new(frame, mtu).map_err(|r| format!("refused: {r:?}"))?;
+    let mut made = Vec::new();
+    while let Some(len) = fragmenter.next_len() {
+        let mut f = vec![0; len];
+        fragmenter.next_into(&mut f);
+        made.push(f);
+    }
+    if made.len() != expected.len() {
+        return Err(format!(
+            "{} fragments, expected {}",
+            made.len(),
+            expected.len()
+        ));
+    }
+    for (i, (want, got)) in expected.iter().zip(&made).enumerate() {
+        compare(want, got).map_err(|e| format!("fragment {i}: {e}"))?;
+        let hl = usize::from(got[14] & 0x0f) * 4;
+        if golden::inet_checksum(&got[14..14 + hl]) != 0 {
+            return Err(format!("fragment {i}: bad IPv4 header checksum"));
+        }
+    }
+    Ok(())
 }
 
 fn check(method: Method) {

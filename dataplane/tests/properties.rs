@@ -638,7 +638,7 @@ impl Rig {
             self.calls[i] += 1;
             check_stats(fw, self.calls[i]);
             match verdict {
-                Verdict::Transmit(out_if) => {
+                Verdict::Transmit(out_if) | Verdict::Fragment { out: out_if, .. } => {
                     assert!(
                         usize::from(out_if) < fw.snapshot().interfaces.len(),
                         "{verdict:?}"
@@ -657,7 +657,9 @@ impl Rig {
                     }
                 }
                 Verdict::Redirect(worker) => assert!(worker < *workers, "{verdict:?}"),
-                Verdict::Local => assert_eq!(buf.data(), frame, "handed over unchanged"),
+                Verdict::Local | Verdict::Reassemble => {
+                    assert_eq!(buf.data(), frame, "handed over unchanged")
+                }
                 Verdict::Drop(_) => {}
             }
         }

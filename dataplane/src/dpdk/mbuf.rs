@@ -3,6 +3,7 @@
 //! An [`Mbuf`] owns one DPDK mbuf (refcount 1, never shared) and frees it on drop. Packet bytes
 //! are reached at `buf_addr + data_off` for `data_len` bytes (the first segment).
 
+use super::Mempool;
 use crate::forward::Arrival;
 use std::ptr::NonNull;
 
@@ -128,6 +129,13 @@ impl Mbuf {
     pub fn arrival(&self) -> Arrival {
         let port = self.hdr().port;
         Arrival::new(port & ARRIVAL_IF_MASK, (port >> ARRIVAL_IF_BITS) as u8)
+    }
+
+    /// The pool this mbuf came from (every pool lives for the process).
+    #[inline]
+    pub fn pool(&self) -> Option<Mempool> {
+        // SAFETY: an mbuf's `pool` is the valid, never freed pool it was allocated from.
+        unsafe { Mempool::from_raw(self.hdr().pool) }
     }
 
     /// RSS hash computed by the NIC (0 when the device does not provide one).

@@ -53,6 +53,12 @@ impl Mempool {
             .ok_or_else(|| Error::from_errno("rte_pktmbuf_pool_create"))
     }
 
+    /// # Safety
+    /// `raw` must be null or a valid pktmbuf pool that is never freed.
+    pub(crate) unsafe fn from_raw(raw: *mut dpdk_sys::rte_mempool) -> Option<Mempool> {
+        NonNull::new(raw).map(|raw| Mempool { raw })
+    }
+
     pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
         self.raw.as_ptr()
     }

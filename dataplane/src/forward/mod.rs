@@ -393,15 +393,37 @@ impl Forwarder {
         now_ms: u64,
         prepared: &Prepared,
     ) -> Verdict {
-        self.stats.rx += 1;
         let verdict = self.classify(buf, arrival, now_ms, prepared);
-        match verdict {
-            Verdict::Transmit(_) => self.stats.tx += 1,
-            Verdict::Redirect(_) => self.stats.redirected += 1,
-            Verdict::Local => self.stats.local += 1,
-            Verdict::Drop(reason) => self.stats.drops.count(reason),
-        }
+        self.count(verdict, 1);
         verdict
+    }
+
+    /// Counts `frames` received frames (a reassembled datagram stands for its fragments) and
+    /// their fate. [`Verdict::Reassemble`] counts nothing: the fragment's datagram will.
+    #[inline]
+    fn count(&mut self, verdict: Verdict, frames: u64) {
+        let s = &mut self.stats;
+        match verdict {
+            Verdict::Reassemble => return,
+            Verdict::Transmit(_) | Verdict::Fragment { .. } => s.tx += frames,
+            Verdict::Redirect(_) => s.redirected += frames,
+            Verdict::Local => s.local += frames,
+            Verdict::Drop(reason) => s.drops.add(reason, frames),
+        }
+        s.rx += frames;
+    }
+
+    /// Counts `frames` received fragments the reassembler dropped (`reason`: refused, timed
+    /// out), never counted before (they were [`Verdict::Reassemble`]).
+    pub fn count_fragments(&mut self, reason: DropReason, frames: u64) {
+        self.count(Verdict::Drop(reason), frames);
+    }
+
+    /// Moves `frames` just counted as transmitted to drops (`reason`): the worker could not
+    /// send the packet they made (no mbuf for its fragments).
+    pub fn transmit_failed(&mut self, reason: DropReason, frames: u64) {
+        self.stats.tx = self.stats.tx.saturating_sub(frames);
+        self.stats.drops.add(reason, frames);
     }
 
     fn classify<B: PacketBuf>(
@@ -785,8 +807,11 @@ impl Forwarder {
 
     /// Sends a packet of a session on by its method's transmitter (`rewrite`: the NAT/FULLNAT
     /// endpoints of the session in `dir`; `vip`: the session's virtual address, which TUN's
-    /// "fragmentation needed" comes from), out of the interface of its next hop in `dir`.
-    fn transmit<B: PacketBuf>(
+    /// "fragmentation needed" comes from), out of the interface of its next hop in `dir`. A
+    /// packet over the interface's MTU (TUN: with the tunnel header) is answered with "fragmentation needed" if DF is set, checked before the rewrite so
+    /// that the answer quotes the packet as received (IPVS's `ensure_mtu_is_adequate`), else it
+    /// is rewritten and leaves as fragments ([`Verdict::Fragment`]).
+    pub(super) fn transmit<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
@@ -803,6 +828,27 @@ impl Forwarder {
             src: iface.mac,
             dst: next_hop,
         };
+        let mtu = iface.mtu;
+        // The IP total length (the classifier validated the header).
+        let len = match buf.data().get(l2 + 2..l2 + 4) {
+            Some(&[hi, lo]) => u32::from(u16::from_be_bytes([hi, lo])),
+            _ => return Verdict::Drop(DropReason::Truncated),
+        };
+        // TUN: from the interface's first IPv4 address.
+        let tunnel_src = match binding.method {
+            Method::Tunnel => iface.addrs.iter().find_map(Addr::to_v4),
+            _ => None,
+        };
+        let oversize = len > u32::from(mtu);
+        if oversize && binding.method != Method::Tunnel {
+            let back_if = match dir {
+                Direction::In => binding.client_if,
+                Direction::Out => binding.dest_if,
+            };
+            if let Some(answer) = self.refuse_oversize(buf, l2, back_if, mtu) {
+                return answer;
+            }
+        }
         let sent = match binding.method {
             Method::Dr => {
                 xmit::dr::transmit(buf, hop);
@@ -811,14 +857,15 @@ impl Forwarder {
             Method::Nat => nat::transmit(buf, l2, rewrite, hop),
             Method::FullNat => fullnat::transmit(buf, l2, rewrite, hop),
             Method::Tunnel => {
-                // From the interface's first IPv4 address.
-                let Some(src) = iface.addrs.iter().find_map(Addr::to_v4) else {
+                let Some(src) = tunnel_src else {
                     return Verdict::Drop(DropReason::NoDestination);
                 };
-                let mtu = iface.mtu;
                 let ident = self.next_ident();
                 let dst = xmit::v4(&binding.dest_addr);
                 match tunnel::transmit(buf, l2, src.into(), dst, mtu, ident, hop) {
+                    Ok(()) if len + tunnel::OVERHEAD as u32 > u32::from(mtu) => {
+                        return Verdict::Fragment { out: out_if, mtu };
+                    }
                     Ok(()) => Ok(()),
                     Err(tunnel::Refusal::Drop(reason)) => Err(reason),
                     Err(tunnel::Refusal::FragNeeded(mtu)) => {
@@ -828,28 +875,74 @@ impl Forwarder {
             }
         };
         match sent {
+            Ok(()) if oversize => Verdict::Fragment { out: out_if, mtu },
             Ok(()) => Verdict::Transmit(out_if),
             Err(reason) => Verdict::Drop(reason),
         }
     }
 
-    /// TUN's answer to a packet too big for the tunnel with DF set: ICMP "fragmentation
-    /// needed, next-hop MTU = `mtu`" from `vip` back to the client, out of the interface its
-    /// packets come in on (`client_if`).
+    /// A packet over the output MTU (`mtu`), before its rewrite: with DF set (and not an ICMP
+    /// message, which is never answered) the answer "fragmentation needed" back out of
+    /// `back_if`, the interface it came from; an MTU too small to fragment to is `too_big`;
+    /// None: fragment it.
+    #[cold]
+    fn refuse_oversize<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l2: usize,
+        back_if: u16,
+        mtu: u16,
+    ) -> Option<Verdict> {
+        let Ok(ip) = ipv4::Packet::new_checked(&buf.data()[l2..]) else {
+            return Some(Verdict::Drop(DropReason::BadIpHeader));
+        };
+        if usize::from(mtu) < ip.header_len() + 8 {
+            return Some(Verdict::Drop(DropReason::TooBig));
+        }
+        if !ip.dont_frag() || ip.protocol() == proto::ICMP {
+            return None;
+        }
+        let from = self.icmp_source(ip.dst_addr(), back_if);
+        let ident = self.next_ident();
+        Some(self.frag_needed(buf, l2, back_if, from, mtu, ident))
+    }
+
+    /// The source of an ICMP error about a packet to `dst` received on `in_if`: `dst` if the
+    /// box owns it (a VIP, a local address, one of its own), else `in_if`'s first address, as
+    /// Linux answers (`icmp_send`: the local destination, else the route's source).
+    fn icmp_source(&self, dst: Ipv4Addr, in_if: u16) -> Ipv4Addr {
+        let a = Addr::v4(dst.octets());
+        let table = &self.snapshot;
+        let ours = table.is_vip(&a)
+            || table.is_laddr(&a)
+            || (0..table.interfaces.len() as u16).any(|i| table.is_local(i, &a));
+        if ours {
+            return dst;
+        }
+        table
+            .interfaces
+            .get(usize::from(in_if))
+            .and_then(|i| i.addrs.iter().find_map(Addr::to_v4))
+            .map_or(dst, Ipv4Addr::from)
+    }
+
+    /// The answer to a packet too big for its output interface with DF set: ICMP
+    /// "fragmentation needed, next-hop MTU = `mtu`" from `from` back to the packet's source,
+    /// out of the interface the packet came in on (`back_if`).
     fn frag_needed<B: PacketBuf>(
         &self,
         buf: &mut B,
         l2: usize,
-        client_if: u16,
-        vip: Ipv4Addr,
+        back_if: u16,
+        from: Ipv4Addr,
         mtu: u16,
         ident: u16,
     ) -> Verdict {
-        let Some(client_iface) = self.snapshot.interfaces.get(usize::from(client_if)) else {
+        let Some(iface) = self.snapshot.interfaces.get(usize::from(back_if)) else {
             return Verdict::Drop(DropReason::TooBig);
         };
-        match tunnel::frag_needed_reply(buf, l2, vip, mtu, client_iface.mac, ident) {
-            Ok(()) => Verdict::Transmit(client_if),
+        match tunnel::frag_needed_reply(buf, l2, from, mtu, iface.mac, ident) {
+            Ok(()) => Verdict::Transmit(back_if),
             Err(reason) => Verdict::Drop(reason),
         }
     }

@@ -21,7 +21,8 @@ pub use counters::{Kind, SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
 
 use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue};
 use crate::forward::{Arrival, Forwarder, Prepared};
-use crate::verdict::Verdict;
+use crate::verdict::{DropReason, Verdict};
+use crate::xmit::frag::Fragmenter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -222,43 +223,24 @@ impl Worker {
         for p in &prepared[..n] {
             forwarder.prefetch_session(p);
         }
-        let mut tx = Tx {
-            buffers: tx_buffers,
-            queues,
-            tx_full: &mut counters.tx_full,
+        let mut sink = Sink {
+            tx: Tx {
+                buffers: tx_buffers,
+                queues,
+                tx_full: &mut counters.tx_full,
+            },
+            links,
+            rx,
+            redirect_full: &mut counters.redirect_full,
+            control_full: &mut counters.control_full,
         };
         for (mut m, p) in rx_burst.drain().zip(prepared.iter()) {
             let arrival = match in_if {
                 Some(i) => Arrival::received(i),
                 None => m.arrival(),
             };
-            match forwarder.process_prepared(&mut m, arrival, now_ms, p) {
-                Verdict::Transmit(out) => tx.send(out, m),
-                Verdict::Redirect(w) => {
-                    m.set_arrival(arrival.handed_on());
-                    let ring = links
-                        .redirect_out
-                        .get_mut(usize::from(w))
-                        .and_then(Option::as_mut);
-                    let handed = match ring {
-                        Some(r) => r.push(m).is_ok(),
-                        None => false,
-                    };
-                    if !handed {
-                        counters.redirect_full += 1;
-                    }
-                }
-                Verdict::Local => {
-                    // The control plane reads the input port id; not every driver sets it.
-                    if let Some(q) = rx.get(usize::from(arrival.in_if())) {
-                        m.set_port(q.port().0);
-                    }
-                    if links.to_control.push(m).is_err() {
-                        counters.control_full += 1;
-                    }
-                }
-                Verdict::Drop(_) => drop(m),
-            }
+            let verdict = forwarder.process_prepared(&mut m, arrival, now_ms, p);
+            sink.deliver(forwarder, m, arrival, verdict);
         }
     }
 
@@ -356,6 +338,58 @@ impl Worker {
     }
 }
 
+/// Where a worker's decided packets go (its tx buffers, the other workers' and the control
+/// plane's rings), borrowed apart from the rest of it.
+struct Sink<'a> {
+    tx: Tx<'a>,
+    links: &'a mut WorkerLinks,
+    rx: &'a [RxQueue],
+    redirect_full: &'a mut u64,
+    control_full: &'a mut u64,
+}
+
+impl Sink<'_> {
+    /// Acts on `verdict`, the forwarder's decision on `m` (which reached this worker as
+    /// `arrival`): every packet ends sent, handed on, or dropped here.
+    #[inline]
+    fn deliver(&mut self, fw: &mut Forwarder, mut m: Mbuf, arrival: Arrival, verdict: Verdict) {
+        match verdict {
+            Verdict::Transmit(out) => self.tx.send(out, m),
+            Verdict::Redirect(w) => {
+                m.set_arrival(arrival.handed_on());
+                let ring = self
+                    .links
+                    .redirect_out
+                    .get_mut(usize::from(w))
+                    .and_then(Option::as_mut);
+                let handed = match ring {
+                    Some(r) => r.push(m).is_ok(),
+                    None => false,
+                };
+                if !handed {
+                    *self.redirect_full += 1;
+                }
+            }
+            Verdict::Local => {
+                // The control plane reads the input port id; not every driver sets it.
+                if let Some(q) = self.rx.get(usize::from(arrival.in_if())) {
+                    m.set_port(q.port().0);
+                }
+                if self.links.to_control.push(m).is_err() {
+                    *self.control_full += 1;
+                }
+            }
+            Verdict::Fragment { out, mtu } => {
+                if let Err(reason) = self.tx.send_fragments(out, mtu, &m) {
+                    fw.transmit_failed(reason, 1);
+                }
+            }
+            Verdict::Reassemble => fw.count_fragments(DropReason::Fragment, 1),
+            Verdict::Drop(_) => drop(m),
+        }
+    }
+}
+
 /// A worker's transmit side, borrowed apart from the rest of it: a buffer per interface in
 /// front of that interface's tx queue.
 struct Tx<'a> {
@@ -386,6 +420,25 @@ impl Tx<'_> {
         if self.buffers[o].room() == 0 {
             self.flush(o);
         }
+    }
+
+    /// Sends the frame in `m` out of interface `out` as IPv4 fragments of at most `mtu` bytes
+    /// (`xmit::frag`), each in a fresh mbuf from `m`'s pool; `m` is freed. Fails, having sent
+    /// none or only some of them, when the pool runs dry.
+    #[cold]
+    fn send_fragments(&mut self, out: u16, mtu: u16, m: &Mbuf) -> Result<(), DropReason> {
+        let mut fragments = Fragmenter::new(m.data(), mtu)?;
+        let pool = m.pool().ok_or(DropReason::FragFailed)?;
+        while let Some(len) = fragments.next_len() {
+            let mut f = pool.alloc().ok_or(DropReason::FragFailed)?;
+            let room = u16::try_from(len)
+                .ok()
+                .and_then(|n| f.append(n))
+                .ok_or(DropReason::FragFailed)?;
+            fragments.next_into(room);
+            self.send(out, f);
+        }
+        Ok(())
     }
 
     /// Hands interface `out`'s buffer to its queue: up to a few attempts while the queue keeps

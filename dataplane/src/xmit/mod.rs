@@ -8,6 +8,7 @@
 //! mapping translates ICMP errors about the flow (see `forward::icmp`).
 
 pub mod dr;
+pub mod frag;
 pub mod fullnat;
 pub mod nat;
 pub mod tunnel;

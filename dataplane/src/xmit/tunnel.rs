@@ -4,8 +4,8 @@
 //!
 //! When the encapsulated packet would exceed the MTU and the client set DF, the client gets an
 //! ICMP "fragmentation needed" carrying the MTU left for its packets (MTU - 20), built in place
-//! over the original packet ([`frag_needed_reply`]). Without DF the packet is dropped as
-//! `TooBig`: rvs does not fragment.
+//! over the original packet ([`frag_needed_reply`]). Without DF the outer packet is
+//! encapsulated anyway and leaves in fragments (as IPVS lets Linux fragment it).
 //!
 //! Keys: in = client:cport -> VIP:vport; no out key (replies bypass the box).
 
@@ -72,12 +72,11 @@ pub fn encapsulate<B: PacketBuf>(
         };
         (total, outer)
     };
-    if total + OVERHEAD > usize::from(mtu) {
-        return Err(if outer.dont_frag {
-            Refusal::FragNeeded(mtu.saturating_sub(OVERHEAD as u16))
-        } else {
-            Refusal::Drop(DropReason::TooBig)
-        });
+    if total + OVERHEAD > usize::from(mtu) && outer.dont_frag {
+        return Err(Refusal::FragNeeded(mtu.saturating_sub(OVERHEAD as u16)));
+    }
+    if total + OVERHEAD > usize::from(u16::MAX) {
+        return Err(Refusal::Drop(DropReason::TooBig));
     }
     let padding = buf.data().len() - (l2 + total);
     if !buf.trim(padding) || !buf.prepend(OVERHEAD) {

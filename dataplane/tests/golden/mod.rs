@@ -27,7 +27,8 @@
 //! - DR changes the MAC addresses only (TTL 1 goes through). TUN sends the packet, padding
 //!   dropped, in an IPv4 header from if1's address with the inner TTL, TOS and DF; a DF packet
 //!   too big for the tunnel gets "fragmentation needed, MTU 1480" from the VIP, one without DF
-//!   is dropped (rvs does not fragment).
+//!   leaves as fragments of the outer packet. Over the MTU in every mode: DF set is answered
+//!   with "fragmentation needed", DF clear is fragmented (`Lab::mtu`).
 //! - ICMP errors about a tracked flow: NAT/FULLNAT rewrite the outer header like the flow's
 //!   packets and the quoted packet the opposite way (its TCP/UDP checksum too, when quoted), and
 //!   recompute the ICMP checksum; DR/TUN forward them to the real server by the flow's method.
@@ -59,8 +60,11 @@ pub struct Case {
     pub now: u64,
     pub input: Vec<u8>,
     pub verdict: Verdict,
-    /// The frame expected in the buffer after `process`, for `Transmit` verdicts.
+    /// The frame expected in the buffer after `process`, for `Transmit` and `Fragment`
+    /// verdicts.
     pub output: Option<Vec<u8>>,
+    /// For `Fragment`: the fragments expected on the wire, in order.
+    pub fragments: Vec<Vec<u8>>,
 }
 
 /// The four forwarding modes, in table order.
@@ -197,6 +201,7 @@ pub fn sequence(method: Method) -> (Arc<Snapshot>, Vec<Case>) {
     lab.udp();
     lab.drops();
     lab.ttl1_syn();
+    lab.mtu();
     (Arc::new(snapshot(method)), lab.cases)
 }
 
@@ -626,8 +631,44 @@ impl Lab {
             input,
             verdict,
             output,
+            fragments: Vec::new(),
         });
         self.now += 1;
+    }
+
+    /// A case whose packet, rewritten to `output`, is over the MTU of `out_if` with DF clear:
+    /// it leaves in the fragments [`fragments`] makes of `output`.
+    fn fragmented(&mut self, name: &str, in_if: u16, input: Vec<u8>, out_if: u16, output: Vec<u8>) {
+        let verdict = Verdict::Fragment {
+            out: out_if,
+            mtu: MTU,
+        };
+        let frags = fragments(&output, MTU);
+        assert!(frags.len() >= 2, "{name}: not over the MTU");
+        self.case(name, in_if, input, verdict, Some(output));
+        self.cases.last_mut().unwrap().fragments = frags;
+    }
+
+    /// "Fragmentation needed, next-hop MTU `mtu`" for packet `p`, from `from` back to its
+    /// sender, out of the interface `p` came in on (`our_mac`); ident: the box's next.
+    fn frag_needed(&mut self, p: &Pkt, from: [u8; 4], mtu: u16, our_mac: [u8; 6]) -> Vec<u8> {
+        self.box_ident += 1;
+        Pkt {
+            src_mac: our_mac,
+            dst_mac: p.src_mac,
+            ip: Ip {
+                df: false,
+                ..Ip::new(from, p.ip.src, self.box_ident)
+            },
+            l4: L4::Icmp {
+                ty: 3,
+                code: 4,
+                rest: [0, 0, (mtu >> 8) as u8, mtu as u8],
+            },
+            payload: p.ip_bytes()[..28].to_vec(),
+            pad_to: 0,
+        }
+        .frame()
     }
 
     fn tx(&mut self, name: &str, in_if: u16, input: Vec<u8>, out_if: u16, output: Vec<u8>) {
@@ -1062,8 +1103,45 @@ impl Lab {
         self.tx("tun-df-too-big", 0, big.frame(), 0, icmp.frame());
         let mut big = self.c_tcp(f, ACK | PSH, seq, ack, &[b'y'; 1460]);
         big.ip.df = false;
-        self.box_ident += 1; // the header number is taken before the size check
-        self.drop("tun-too-big-no-df", 0, big.frame(), DropReason::TooBig);
+        let out = self.encap(&big, f.dest);
+        self.fragmented("tun-too-big-no-df", 0, big.frame(), 1, out);
+    }
+
+    /// Packets over the MTU (1500) of the interface they leave by, on a new UDP flow (1600 IP
+    /// bytes; the input port's MTU allowed them): with DF set, "fragmentation needed" before any
+    /// rewrite, from the VIP to the client, or to a server from the destination if the box owns
+    /// it (FULLNAT's local address), else the receiving interface's address (NAT); with DF
+    /// clear, rewritten and fragmented. TUN: the tunnel leaves 1480 (its DF cases: `tunnel_mtu`).
+    fn mtu(&mut self) {
+        let f = self.flow(true, 5355, 2, 65531);
+        let payload = vec![b'm'; 1572];
+        let mut q = self.c_udp(&f, &payload, false);
+        q.ip.df = false;
+        let out = self.sent_to_server(&q, &f);
+        self.fragmented("udp-oversize-fragmented", 0, q.frame(), 1, out);
+        let q = self.c_udp(&f, &payload, false);
+        let mtu = if self.method == Method::Tunnel {
+            1480
+        } else {
+            MTU
+        };
+        let icmp = self.frag_needed(&q, VIP, mtu, IF0_MAC);
+        self.tx("udp-oversize-df", 0, q.frame(), 0, icmp);
+        if !self.nat_like() {
+            return;
+        }
+        let mut a = self.s_udp(&f, &payload, false);
+        a.ip.df = false;
+        let out = self.at_client(&a, &f).frame();
+        self.fragmented("udp-oversize-reply-fragmented", 1, a.frame(), 0, out);
+        let a = self.s_udp(&f, &payload, false);
+        let from = if self.method == Method::FullNat {
+            LADDR
+        } else {
+            IF1_IP
+        };
+        let icmp = self.frag_needed(&a, from, MTU, IF1_MAC);
+        self.tx("udp-oversize-reply-df", 1, a.frame(), 1, icmp);
     }
 
     /// ICMP errors about the flow. NAT/FULLNAT: from the real server about a client packet
@@ -1442,6 +1520,32 @@ impl Lab {
             self.send_in("tcp-syn-ttl1", syn, &f);
         }
     }
+}
+
+/// `frame` (Ethernet + IPv4 without options, DF clear) cut into fragments of at most `mtu` IP
+/// bytes as RFC 791 says, headers built by etherparse: (mtu - 20) & !7 payload bytes each, MF
+/// on all but the last, DF clear, the rest of the header kept.
+pub fn fragments(frame: &[u8], mtu: u16) -> Vec<Vec<u8>> {
+    let (ip, _) = Ipv4Header::from_slice(&frame[14..]).expect("an IPv4 frame");
+    let hl = ip.header_len();
+    let payload = &frame[14 + hl..14 + usize::from(ip.total_len)];
+    let chunk = (usize::from(mtu) - hl) & !7;
+    payload
+        .chunks(chunk)
+        .enumerate()
+        .map(|(i, part)| {
+            let mut h = ip.clone();
+            h.dont_fragment = false;
+            h.more_fragments = (i + 1) * chunk < payload.len();
+            h.fragment_offset = IpFragOffset::try_new((i * chunk / 8) as u16).unwrap();
+            h.set_payload_len(part.len()).unwrap();
+            h.header_checksum = h.calc_header_checksum();
+            let mut v = frame[..14].to_vec();
+            h.write_raw(&mut v).unwrap();
+            v.extend_from_slice(part);
+            v
+        })
+        .collect()
 }
 
 /// `frame` with an 802.1Q tag (`tag`: TPID and TCI) inserted after the MAC addresses.
