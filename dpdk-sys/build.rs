@@ -79,6 +79,12 @@ const FUNCTIONS: &[&str] = &[
     "rte_flow_create",
     "rte_flow_destroy",
     "rte_flow_flush",
+    // IPv4 reassembly (librte_ip_frag; del_expired_entries is experimental in 22.11).
+    "rte_ip_frag_table_create",
+    "rte_ip_frag_table_destroy",
+    "rte_ipv4_frag_reassemble_packet",
+    "rte_ip_frag_free_death_row",
+    "rte_ip_frag_table_del_expired_entries",
     // shim.c
     "rvs_.*",
 ];
@@ -101,6 +107,8 @@ const TYPES: &[&str] = &[
     "rte_flow_action_queue",
     "rte_flow_error",
     "rte_flow_error_type",
+    "rte_ip_frag_death_row",
+    "rte_ip_frag_tbl",
 ];
 
 const VARS: &[&str] = &[
@@ -112,6 +120,8 @@ const VARS: &[&str] = &[
     "RING_F_.*",
     "SOCKET_ID_ANY",
     "RTE_MBUF_F_.*",
+    "RTE_LIBRTE_IP_FRAG_MAX_FRAG",
+    "RTE_IP_FRAG_DEATH_ROW_MBUF_LEN",
 ];
 
 fn main() {
@@ -151,6 +161,8 @@ fn main() {
         .header("wrapper.h")
         .clang_args(&cflags)
         .clang_arg("-I.")
+        // rte_ip_frag_table_del_expired_entries is experimental in 22.11.
+        .clang_arg("-DALLOW_EXPERIMENTAL_API")
         .wrap_static_fns(true)
         .wrap_static_fns_path(&wrappers_c)
         .layout_tests(true)
@@ -183,6 +195,7 @@ fn main() {
         .include(env::current_dir().expect("cwd"))
         .flag("-include")
         .flag("wrapper.h")
+        .define("ALLOW_EXPERIMENTAL_API", None)
         .warnings(false)
         .opt_level(3);
     for path in &dpdk.include_paths {

@@ -16,4 +16,5 @@
 #include <rte_ethdev.h>
 #include <rte_eth_ring.h>
 #include <rte_flow.h>
+#include <rte_ip_frag.h>
 #include "shim.h"

@@ -26,15 +26,15 @@ use crate::route::RouteTable;
 use dataplane::conn::{Addr, Timeouts};
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
-    lcore, Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, PortStats, Producer,
-    SOCKET_ANY,
+    lcore, Consumer, Eal, FragTable, Mbuf, MbufBurst, Mempool, Port, PortConfig, PortStats,
+    Producer, SOCKET_ANY,
 };
 use dataplane::forward::{DestStats, Forwarder, ForwarderConfig};
 use dataplane::snapshot::{Interface, ServiceConfig, Snapshot, SnapshotError};
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{
-    Command, Reply, ReplyBody, SessionEntry, SharedCounters, Worker, WorkerCounters, WorkerIo,
-    WorkerLinks,
+    reassembly, Command, Fragments, Reply, ReplyBody, SessionEntry, SharedCounters, Worker,
+    WorkerCounters, WorkerIo, WorkerLinks,
 };
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -107,6 +107,16 @@ pub fn create_pool(eal: &Eal, config: &Config) -> Result<Mempool, DaemonError> {
         SOCKET_ANY,
     )
     .map_err(dpdk("mbuf pool"))
+}
+
+/// The pool of reassembled datagrams, shared by the workers: mbufs whose data room holds
+/// the largest datagram a worker reassembles. Named per daemon start (tests start several).
+pub fn create_reassembly_pool(eal: &Eal, workers: usize) -> Result<Mempool, DaemonError> {
+    static STARTS: AtomicU32 = AtomicU32::new(0);
+    let name = format!("rvs_reasm_{}", STARTS.fetch_add(1, Ordering::Relaxed));
+    let count = (reassembly::POOL_PER_WORKER * workers as u32).max(63);
+    Mempool::create(eal, &name, count, 0, reassembly::DATA_ROOM, SOCKET_ANY)
+        .map_err(dpdk("reassembly pool"))
 }
 
 /// Opens every configured port (all were probed at EAL init, from [`Config::eal_args`]).
@@ -377,6 +387,9 @@ struct Launch<'a> {
     /// Set to stop the workers.
     stop: &'a Arc<AtomicBool>,
     tsc_hz: u64,
+    /// The packet pool (fragments of oversize packets) and the reassembled datagrams' pool.
+    pool: Mempool,
+    datagrams: Mempool,
 }
 
 /// The launched workers, as the daemon keeps them.
@@ -442,7 +455,18 @@ fn launch_worker(
         shared,
         launch.tsc_hz,
         u64::from(config.dataplane.burst_drain_us),
-    );
+    )
+    .with_fragments(Fragments {
+        table: FragTable::new(
+            launch.eal,
+            reassembly::DATAGRAMS,
+            reassembly::TIMEOUT_MS,
+            launch.datagrams,
+            SOCKET_ANY,
+        )
+        .map_err(dpdk("reassembly table"))?,
+        pool: launch.pool,
+    });
     let stop = launch.stop.clone();
     let lcore_id = config.cores.workers[w];
     let job = move || {
@@ -559,6 +583,8 @@ impl Daemon {
             snapshot: &snapshot,
             stop: &stop,
             tsc_hz: lcore::tsc_hz(eal),
+            pool,
+            datagrams: create_reassembly_pool(eal, n_workers)?,
         };
         let workers = launch_workers(&launch, queues, &mut rings)?;
         let timeouts = config.sessions.timeouts;

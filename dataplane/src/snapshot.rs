@@ -170,6 +170,8 @@ pub struct Snapshot {
     /// NAT real server addresses whose replies are owned by the client network (services
     /// owned by [`FlowOwner::ClientNet`]) with its prefix length, sorted by address.
     nat_server_nets: Vec<(Addr, u8)>,
+    /// Every NAT real server address, sorted (their replies' fragments are reassembled).
+    nat_servers: Vec<Addr>,
 }
 
 // Workers share one snapshot across threads.
@@ -373,6 +375,14 @@ impl Snapshot {
             .collect();
         local_addrs.sort();
         local_addrs.dedup();
+        let mut nat_servers: Vec<Addr> = services
+            .iter()
+            .flat_map(|s| s.config.dests.iter())
+            .filter(|d| d.method == Method::Nat)
+            .map(|d| d.addr)
+            .collect();
+        nat_servers.sort();
+        nat_servers.dedup();
         Ok(Snapshot {
             generation,
             services,
@@ -380,6 +390,7 @@ impl Snapshot {
             index,
             local_addrs,
             nat_server_nets,
+            nat_servers,
         })
     }
 
@@ -451,6 +462,12 @@ impl Snapshot {
         self.interfaces
             .get(usize::from(interface))
             .is_some_and(|i| i.addrs.contains(addr))
+    }
+
+    /// Whether a packet from `src` to `dst` belongs to a service's traffic (for fragments, which
+    /// carry no ports): to a VIP or a FULLNAT local address, or from a NAT real server.
+    pub fn is_service_traffic(&self, src: &Addr, dst: &Addr) -> bool {
+        self.is_vip(dst) || self.is_laddr(dst) || self.nat_servers.binary_search(src).is_ok()
     }
 
     /// Whether `addr` is a FULLNAT local address of any service.

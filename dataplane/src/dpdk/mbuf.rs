@@ -94,6 +94,29 @@ impl Mbuf {
         self.hdr().data_len
     }
 
+    /// Segments in the packet's chain.
+    #[inline]
+    pub fn segments(&self) -> u16 {
+        self.hdr().nb_segs
+    }
+
+    /// The bytes of each segment of the chain, in order.
+    pub(crate) fn segment_data(&self) -> impl Iterator<Item = &[u8]> {
+        let mut seg: *const dpdk_sys::rte_mbuf = self.raw.as_ptr();
+        std::iter::from_fn(move || {
+            // SAFETY: `seg` is null or a segment of the chain we own, valid while `self` is
+            // borrowed; its data lies at buf_addr + data_off for data_len bytes.
+            unsafe {
+                let m = seg.as_ref()?;
+                seg = m.next;
+                Some(std::slice::from_raw_parts(
+                    m.buf_addr.cast::<u8>().add(m.data_off.into()),
+                    m.data_len.into(),
+                ))
+            }
+        })
+    }
+
     /// True when the whole packet is in the first segment (what `data()` shows).
     #[inline]
     pub fn is_contiguous(&self) -> bool {

@@ -14,12 +14,15 @@
 //! - Rings are typed channels ([`ring::channel`]) of owned items (`Mbuf`, `Box<T>`).
 //! - A [`FlowRule`] ([`flow`]) owns one rte_flow rule and destroys it on drop; it keeps the
 //!   device open, like a queue handle.
+//! - A [`FragTable`] ([`ip_frag`]) is one worker's IPv4 reassembly table; it holds the
+//!   fragments given to it until their datagram completes or times out.
 //! - [`mem`] holds the memory hints of the big tables (prefetch, transparent huge pages).
 #![allow(unsafe_code)]
 
 mod eal;
 mod error;
 pub mod flow;
+pub mod ip_frag;
 pub mod lcore;
 mod mbuf;
 pub mod mem;
@@ -30,6 +33,7 @@ pub mod ring;
 pub use eal::Eal;
 pub use error::{Error, Result};
 pub use flow::FlowRule;
+pub use ip_frag::FragTable;
 pub use mbuf::{Drain, Mbuf, MbufBurst};
 pub use mempool::Mempool;
 pub use port::{Link, Port, PortConfig, PortId, PortStats, RxQueue, TxQueue};

@@ -16,7 +16,7 @@ mod icmp;
 mod local;
 pub mod owner;
 
-pub use owner::Arrival;
+pub use owner::{Arrival, FragKey};
 
 use crate::buf::PacketBuf;
 use crate::conn::{
@@ -471,6 +471,7 @@ impl Forwarder {
         let flow = match parsed {
             Ok(Parsed::Flow(flow)) => flow,
             Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, arrival),
+            Ok(Parsed::Fragment(key)) => return self.fragment(*key, arrival),
             Err(reason) => return Verdict::Drop(*reason),
         };
         if let Some((id, dir)) = self.sessions.lookup_hashed(&flow.key, flow.hash) {
@@ -490,6 +491,37 @@ impl Forwarder {
             return self.new_session(buf, l2, arrival, svc as usize, flow, now);
         }
         self.owners.miss(&self.snapshot, &flow.key, arrival)
+    }
+
+    /// An IPv4 fragment: reassembled on its datagram's owner if it belongs to a service's
+    /// traffic, else dropped as before (`fragment`: rvs forwards only what it balances).
+    #[cold]
+    fn fragment(&self, key: FragKey, arrival: Arrival) -> Verdict {
+        let (src, dst) = (Addr::v4(key.src), Addr::v4(key.dst));
+        if !self.snapshot.is_service_traffic(&src, &dst) {
+            return Verdict::Drop(DropReason::Fragment);
+        }
+        self.owners.fragment(&key, arrival)
+    }
+
+    /// Decides a datagram the worker's reassembler completed from `frames` fragments, as one
+    /// packet received on `in_if` (free to go to its flow's owner): [`prepare`](Self::prepare)d
+    /// like any frame, and counted `frames` times, so that each fragment counts once.
+    pub fn process_reassembled<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        in_if: u16,
+        now_ms: u64,
+        frames: u64,
+    ) -> Verdict {
+        let prepared = self.prepare(buf.data());
+        let verdict = match self.classify(buf, Arrival::received(in_if), now_ms, &prepared) {
+            // A reassembled datagram is no fragment; never loop through the reassembler.
+            Verdict::Reassemble => Verdict::Drop(DropReason::Fragment),
+            v => v,
+        };
+        self.count(verdict, frames);
+        verdict
     }
 
     /// Whether a new connection may replace session `id`: it has ended (TIME_WAIT, CLOSE) or
@@ -1051,6 +1083,8 @@ fn update_overload(c: &mut Candidate, d: &DestConfig, workers: u16) {
 enum Parsed {
     Flow(Flow),
     Icmp,
+    /// An IPv4 fragment (valid header and checksum), named by its datagram.
+    Fragment(FragKey),
 }
 
 /// Validates an IPv4 packet (header, checksum, fragments) and its TCP/UDP header.
@@ -1063,7 +1097,12 @@ fn parse_ipv4(bytes: &[u8]) -> Result<Parsed, DropReason> {
         return Err(DropReason::BadIpChecksum);
     }
     if ip.is_fragment() {
-        return Err(DropReason::Fragment);
+        return Ok(Parsed::Fragment(FragKey {
+            src: ip.src_addr().octets(),
+            dst: ip.dst_addr().octets(),
+            protocol: ip.protocol(),
+            ident: ip.ident(),
+        }));
     }
     let (src, dst) = (
         Addr::v4(ip.src_addr().octets()),

@@ -80,6 +80,31 @@ pub fn client_owner(client: &Addr, client_port: u16, workers: u16) -> u16 {
     ((h >> 32) % u64::from(workers)) as u16
 }
 
+/// What names an IPv4 datagram sent in fragments: every fragment carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragKey {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    pub protocol: u8,
+    pub ident: u16,
+}
+
+/// The worker that reassembles the datagram `key` names: fragments reach workers as RSS or a
+/// driver's fanout spreads them, and must meet on one; every worker computes the same owner
+/// from any fragment, as [`client_owner`] does for a NAT flow.
+#[inline]
+pub fn fragment_owner(key: &FragKey, workers: u16) -> u16 {
+    if workers <= 1 {
+        return 0;
+    }
+    let addrs =
+        u64::from(u32::from_be_bytes(key.src)) << 32 | u64::from(u32::from_be_bytes(key.dst));
+    // The ident and protocol in the low bits, which the multiplication spreads upwards.
+    let rest = u64::from(key.protocol) << 16 | u64::from(key.ident);
+    let h = (addrs.rotate_left(24) ^ rest).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 32) % u64::from(workers)) as u16
+}
+
 /// The worker that owns FULLNAT local port `lport`: worker w owns the ports p with
 /// `p % workers == w`, so the owner of a reply is computable from its destination port alone.
 #[inline]
@@ -249,6 +274,19 @@ impl Owners {
         }
     }
 
+    /// A fragment of a service's datagram `key`: reassembled on the datagram's owner. One
+    /// received elsewhere goes there, once; one handed over is kept (the owner by the hash is
+    /// the same on every worker, so it is this one).
+    #[inline]
+    pub fn fragment(&self, key: &FragKey, arrival: Arrival) -> Verdict {
+        let owner = fragment_owner(key, self.workers);
+        if owner != self.worker && arrival.hops() == 0 {
+            Verdict::Redirect(owner)
+        } else {
+            Verdict::Reassemble
+        }
+    }
+
     /// A packet with `key` that matches no session and no service in `table`: another
     /// worker's, or not ours. One to an address of the box is dropped as `no_service`.
     pub fn miss(&self, table: &Snapshot, key: &FlowKey, arrival: Arrival) -> Verdict {
@@ -296,6 +334,32 @@ mod tests {
         // Ours with no fallback elsewhere: decided here.
         assert_eq!(me.pass_on(at(0), 0, Some(0), reason), Verdict::Drop(reason));
         assert_eq!(me.pass_on(at(0), 0, None, reason), Verdict::Drop(reason));
+    }
+
+    #[test]
+    fn fragments_of_a_datagram_meet_on_one_worker() {
+        let key = |ident| FragKey {
+            src: [192, 0, 2, 10],
+            dst: [10, 0, 0, 100],
+            protocol: 17,
+            ident,
+        };
+        let owners: Vec<u16> = (0..64).map(|i| fragment_owner(&key(i), 4)).collect();
+        assert!((0..4).all(|w| owners.contains(&w)), "spread: {owners:?}");
+        let k = key(7);
+        let owner = fragment_owner(&k, 4);
+        for w in 0..4 {
+            let here = Owners::new(w, 4);
+            let first = here.fragment(&k, Arrival::received(0));
+            if w == owner {
+                assert_eq!(first, Verdict::Reassemble);
+            } else {
+                assert_eq!(first, Verdict::Redirect(owner));
+            }
+            let handed = here.fragment(&k, Arrival::received(0).handed_on());
+            assert_eq!(handed, Verdict::Reassemble);
+        }
+        assert_eq!(fragment_owner(&k, 1), 0);
     }
 
     #[test]

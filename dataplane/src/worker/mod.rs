@@ -15,14 +15,15 @@
 
 pub mod command;
 pub mod counters;
+pub mod frag;
 
 pub use command::{Command, Reply, ReplyBody, SessionEntry};
 pub use counters::{Kind, SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
+pub use frag::{reassembly, Fragments};
 
-use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue};
+use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Mempool, Producer, RxQueue, TxQueue};
 use crate::forward::{Arrival, Forwarder, Prepared};
 use crate::verdict::{DropReason, Verdict};
-use crate::xmit::frag::Fragmenter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -85,6 +86,9 @@ pub struct Worker {
     control_tsc: u64,
     /// Requests (commands other than snapshot installs) taken so far; see [`Reply::seq`].
     requests: u64,
+    /// None: fragments to services are dropped (`fragment`), fragments of oversize packets
+    /// come from the packet's own pool.
+    fragments: Option<Fragments>,
 }
 
 impl Worker {
@@ -116,7 +120,14 @@ impl Worker {
             publish_tsc: tsc_per_us * PUBLISH_INTERVAL_US,
             control_tsc: tsc_per_us * CONTROL_POLL_US,
             requests: 0,
+            fragments: None,
         }
+    }
+
+    /// The worker with IPv4 reassembly (fragments to services) and its fragments' pool.
+    pub fn with_fragments(mut self, fragments: Fragments) -> Worker {
+        self.fragments = Some(fragments);
+        self
     }
 
     /// Polls until `stop` is set, then drains the tx buffers (what the queues still refuse is
@@ -180,6 +191,13 @@ impl Worker {
             }
         }
         self.forwarder.expire(now_ms, EXPIRE_BUDGET);
+        if let Some(f) = &mut self.fragments {
+            let timed_out = f.table.expire(now_ms);
+            if timed_out > 0 {
+                self.forwarder
+                    .count_fragments(DropReason::FragTimeout, u64::from(timed_out));
+            }
+        }
         received
     }
 
@@ -213,6 +231,7 @@ impl Worker {
             rx_burst,
             prepared,
             tx_buffers,
+            fragments,
             ..
         } = self;
         let WorkerIo { rx, tx: queues, .. } = io;
@@ -233,6 +252,8 @@ impl Worker {
             rx,
             redirect_full: &mut counters.redirect_full,
             control_full: &mut counters.control_full,
+            fragments: fragments.as_mut(),
+            now_ms,
         };
         for (mut m, p) in rx_burst.drain().zip(prepared.iter()) {
             let arrival = match in_if {
@@ -346,6 +367,8 @@ struct Sink<'a> {
     rx: &'a [RxQueue],
     redirect_full: &'a mut u64,
     control_full: &'a mut u64,
+    fragments: Option<&'a mut Fragments>,
+    now_ms: u64,
 }
 
 impl Sink<'_> {
@@ -380,12 +403,26 @@ impl Sink<'_> {
                 }
             }
             Verdict::Fragment { out, mtu } => {
-                if let Err(reason) = self.tx.send_fragments(out, mtu, &m) {
+                let pool = self.fragments.as_ref().map(|f| f.pool).or_else(|| m.pool());
+                if let Err(reason) = self.tx.send_fragments(out, mtu, &m, pool) {
                     fw.transmit_failed(reason, 1);
                 }
             }
-            Verdict::Reassemble => fw.count_fragments(DropReason::Fragment, 1),
+            Verdict::Reassemble => self.reassemble(fw, m, arrival),
             Verdict::Drop(_) => drop(m),
+        }
+    }
+
+    /// Hands fragment `m` to the reassembler ([`frag::reassemble`]) and sends on the datagram
+    /// it completes, if any, as the forwarder decided it.
+    #[cold]
+    fn reassemble(&mut self, fw: &mut Forwarder, m: Mbuf, arrival: Arrival) {
+        let Some(frags) = self.fragments.as_deref_mut() else {
+            fw.count_fragments(DropReason::Fragment, 1);
+            return;
+        };
+        if let Some((datagram, verdict)) = frag::reassemble(fw, frags, m, arrival, self.now_ms) {
+            self.deliver(fw, datagram, Arrival::received(arrival.in_if()), verdict);
         }
     }
 }
@@ -423,22 +460,17 @@ impl Tx<'_> {
     }
 
     /// Sends the frame in `m` out of interface `out` as IPv4 fragments of at most `mtu` bytes
-    /// (`xmit::frag`), each in a fresh mbuf from `m`'s pool; `m` is freed. Fails, having sent
-    /// none or only some of them, when the pool runs dry.
+    /// written into fresh mbufs of `pool` ([`frag::fragment`]).
     #[cold]
-    fn send_fragments(&mut self, out: u16, mtu: u16, m: &Mbuf) -> Result<(), DropReason> {
-        let mut fragments = Fragmenter::new(m.data(), mtu)?;
-        let pool = m.pool().ok_or(DropReason::FragFailed)?;
-        while let Some(len) = fragments.next_len() {
-            let mut f = pool.alloc().ok_or(DropReason::FragFailed)?;
-            let room = u16::try_from(len)
-                .ok()
-                .and_then(|n| f.append(n))
-                .ok_or(DropReason::FragFailed)?;
-            fragments.next_into(room);
-            self.send(out, f);
-        }
-        Ok(())
+    fn send_fragments(
+        &mut self,
+        out: u16,
+        mtu: u16,
+        m: &Mbuf,
+        pool: Option<Mempool>,
+    ) -> Result<(), DropReason> {
+        let pool = pool.ok_or(DropReason::FragFailed)?;
+        frag::fragment(m, mtu, &pool, |f| self.send(out, f))
     }
 
     /// Hands interface `out`'s buffer to its queue: up to a few attempts while the queue keeps

@@ -1378,9 +1378,12 @@ impl Lab {
             _ => {}
         }
 
+        // Fragments not to a service (no VIP, local address or NAT server) are dropped; those
+        // to a service are the reassembler's (tests/reassembly.rs).
         let mut frag = self.c_tcp(&f, ACK, 1, 1, &[b'f'; 64]);
         frag.ip.df = false;
         frag.ip.mf = true;
+        frag.ip.dst = [10, 0, 0, 200];
         self.drop("fragment-first", 0, frag.frame(), DropReason::Fragment);
         let later = Pkt {
             ip: Ip {
