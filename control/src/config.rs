@@ -26,6 +26,7 @@
 //! rx_desc = 1024
 //! tx_desc = 1024
 //! burst_drain_us = 100
+//! mbuf_data_room = 2176 # bytes per mbuf, headroom included (af_packet: frames up to this - 128)
 //! [sessions]            # optional; capacity is per worker
 //! capacity = 1048576
 //! full_policy = "refuse"  # or "evict"
@@ -87,6 +88,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_MBUFS: u32 = 16383;
 /// Default RX and TX descriptors per queue.
 pub const DEFAULT_DESC: u16 = 1024;
+/// Default mbuf data room: 2048 bytes of packet plus DPDK's 128 of headroom.
+pub const DEFAULT_MBUF_DATA_ROOM: u16 = 2048 + 128;
 /// Default TX drain deadline, in microseconds.
 pub const DEFAULT_BURST_DRAIN_US: u32 = 100;
 /// Default session table capacity per worker.
@@ -157,6 +160,9 @@ pub struct DataplaneConfig {
     pub tx_desc: u16,
     /// TX buffers are drained at the latest this long after their first packet.
     pub burst_drain_us: u32,
+    /// Bytes per mbuf, headroom included. Larger where a driver hands over frames longer than
+    /// 2048 bytes whole (net_af_packet: the kernel reassembles fragments for its sockets).
+    pub mbuf_data_room: u16,
 }
 
 /// `[sessions]`: each worker's session table.
@@ -404,6 +410,7 @@ struct RawDataplane {
     rx_desc: Option<i64>,
     tx_desc: Option<i64>,
     burst_drain_us: Option<i64>,
+    mbuf_data_room: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -723,6 +730,13 @@ fn dataplane(r: RawDataplane, ports: usize, workers: usize) -> Res<DataplaneConf
     let burst_drain_us = r.burst_drain_us.map_or(Ok(DEFAULT_BURST_DRAIN_US), |v| {
         int("dataplane.burst_drain_us", v, 1..=1_000_000)
     })?;
+    let mbuf_data_room = r.mbuf_data_room.map_or(Ok(DEFAULT_MBUF_DATA_ROOM), |v| {
+        int(
+            "dataplane.mbuf_data_room",
+            v,
+            i64::from(DEFAULT_MBUF_DATA_ROOM)..=i64::from(u16::MAX),
+        )
+    })?;
     // Every RX ring is filled with mbufs when its port starts: at least that many, plus one.
     let rx_fill = (ports as u64)
         .saturating_mul(workers as u64)
@@ -760,6 +774,7 @@ fn dataplane(r: RawDataplane, ports: usize, workers: usize) -> Res<DataplaneConf
         rx_desc,
         tx_desc,
         burst_drain_us,
+        mbuf_data_room,
     })
 }
 
@@ -1329,7 +1344,8 @@ addr = "10.20.0.13"
                 mbufs: 8191,
                 rx_desc: 512,
                 tx_desc: 256,
-                burst_drain_us: 50
+                burst_drain_us: 50,
+                mbuf_data_room: DEFAULT_MBUF_DATA_ROOM,
             }
         );
         assert_eq!(c.sessions.capacity, 4096);
@@ -1486,7 +1502,8 @@ addrs = ["192.0.2.1/24"]
                 mbufs: 16383,
                 rx_desc: 1024,
                 tx_desc: 1024,
-                burst_drain_us: 100
+                burst_drain_us: 100,
+                mbuf_data_room: DEFAULT_MBUF_DATA_ROOM,
             }
         );
         assert_eq!(c.sessions.capacity, 1_048_576);

@@ -103,7 +103,7 @@ pub fn create_pool(eal: &Eal, config: &Config) -> Result<Mempool, DaemonError> {
         "rvs_mbufs",
         config.dataplane.mbufs,
         256,
-        Mempool::default_data_room(),
+        config.dataplane.mbuf_data_room,
         SOCKET_ANY,
     )
     .map_err(dpdk("mbuf pool"))

@@ -6,12 +6,9 @@
 pub enum Verdict {
     /// Rewritten in place; send it out of this interface (index into `Snapshot::interfaces`).
     Transmit(u16),
-    /// Rewritten in place but longer than `mtu` (IP bytes) of interface `out`, DF clear: send it
-    /// out as fragments of at most `mtu` (`xmit::frag`). Counted as one transmitted packet.
-    Fragment {
-        out: u16,
-        mtu: u16,
-    },
+    /// Rewritten in place but longer than the MTU of this interface, DF clear: send it out as
+    /// fragments of at most that MTU (`xmit::frag`). Counted as one transmitted packet.
+    Fragment(u16),
     /// An IPv4 fragment to a service, on the worker that owns its datagram: hand it, unchanged,
     /// to the worker's reassembler. Not counted yet: its datagram's fate counts it.
     Reassemble,

@@ -38,13 +38,14 @@ fn run(method: Method) -> Vec<String> {
             ));
             continue;
         }
-        if let Verdict::Fragment { mtu, .. } = case.verdict {
+        if let Verdict::Fragment(out) = case.verdict {
+            let mtu = fw.snapshot().interfaces[usize::from(out)].mtu;
             if let Err(e) = compare_fragments(&case.fragments, buf.data(), mtu) {
                 failures.push(format!("{}: {e}", case.name));
             }
         }
         match (&case.verdict, &case.output) {
-            (Verdict::Transmit(_) | Verdict::Fragment { .. }, Some(expected)) => {
+            (Verdict::Transmit(_) | Verdict::Fragment(_), Some(expected)) => {
                 if let Err(e) = compare(expected, buf.data()) {
                     failures.push(format!("{}: {e}", case.name));
                 }
@@ -52,7 +53,7 @@ fn run(method: Method) -> Vec<String> {
                     failures.push(format!("{}: output checksum: {e}", case.name));
                 }
             }
-            (Verdict::Transmit(_) | Verdict::Fragment { .. }, None) => {
+            (Verdict::Transmit(_) | Verdict::Fragment(_), None) => {
                 failures.push(format!("{}: a Transmit case needs an output", case.name))
             }
             (_, Some(_)) => {
@@ -67,7 +68,7 @@ fn run(method: Method) -> Vec<String> {
     assert_eq!(s.rx, s.tx + s.redirected + s.local + s.drops.total());
     let transmitted = cases
         .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Transmit(_) | Verdict::Fragment { .. }))
+        .filter(|c| matches!(c.verdict, Verdict::Transmit(_) | Verdict::Fragment(_)))
         .count() as u64;
     assert_eq!(s.tx, transmitted, "{}: tx", mode_name(method));
     for &reason in DropReason::ALL {

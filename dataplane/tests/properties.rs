@@ -644,7 +644,7 @@ impl Rig {
             }
             check_stats(fw, self.calls[i]);
             match verdict {
-                Verdict::Transmit(out_if) | Verdict::Fragment { out: out_if, .. } => {
+                Verdict::Transmit(out_if) | Verdict::Fragment(out_if) => {
                     assert!(
                         usize::from(out_if) < fw.snapshot().interfaces.len(),
                         "{verdict:?}"

@@ -82,7 +82,8 @@ impl Worker {
     ) -> Result<Out, Verdict> {
         match verdict {
             Verdict::Transmit(o) => Ok(vec![(o, m.data().to_vec())]),
-            Verdict::Fragment { out, mtu } => {
+            Verdict::Fragment(out) => {
+                let mtu = self.fw.snapshot().interfaces[usize::from(out)].mtu;
                 let mut sent = Vec::new();
                 let pool = self.frags.pool;
                 frag::fragment(&m, mtu, &pool, |f| sent.push((out, f.data().to_vec())))

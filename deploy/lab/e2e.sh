@@ -9,6 +9,9 @@
 #       address 10.20.0.250 (FULLNAT) as the peer of those 60 requests
 #   (b) 1 MiB of random bytes through the echo service (VIP:7, socat) comes back equal
 #   (c) a 100 MiB download has the right sha256
+#   (g) a 4,000-byte UDP datagram to the echo service (VIP:7/udp) comes back intact: it travels
+#       in IPv4 fragments both ways, which rvs forwards as one datagram (net_af_packet hands it
+#       over reassembled) and fragments again for the 1500-byte MTU
 #   (e) weight 0 drains (needs rvsadm): a slow download runs while its server's weight is set
 #       to 0; 30 new requests never reach that server; the download completes intact
 #   (f) with rvsd stopped (SIGTERM) a request fails (the box is in the path); rvsd started again
@@ -18,7 +21,7 @@
 # Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE); RVS_E2E_STRICT=1 (test.sh)
 # counts a SKIP as a failure.
 #
-#   e2e.sh --without-lb [MODE ...]      the negative control: the same checks (a)-(e) with rvsd
+#   e2e.sh --without-lb [MODE ...]      the negative control: the same checks (a)-(e), (g) with rvsd
 #                                       stopped right after lab up; each must FAIL (reported as
 #                                       PASS "fails without rvs"); one that passes is a failure
 set -uo pipefail
@@ -172,6 +175,16 @@ check_big() {
     fi
 }
 
+# (g) a 4,000-byte UDP datagram through the VIP, fragmented both ways.
+check_udp_fragments() {
+    local out
+    if out=$(cl timeout 15 "${PYTHON:-python3}" "$LAB_DIR/udp-echo.py" check "$VIP" 7 4000 2>&1); then
+        result "(g) 4000 B UDP, fragments" PASS "$out"
+    else
+        result "(g) 4000 B UDP, fragments" FAIL "$out"
+    fi
+}
+
 # (e) weight 0 drains.
 check_drain() {
     local flag=$1 adm list i s target='' before=() want detail pid
@@ -270,6 +283,7 @@ for MODE in "${MODES[@]}"; do
     check_peer_address "$peer" "${marks[@]}"
     check_echo
     check_big
+    check_udp_fragments
     check_drain "$flag"
     [ $WITHOUT_LB = 1 ] || check_restart
     "$LAB" down >/dev/null 2>&1

@@ -20,11 +20,11 @@
 #               [ br-lan 10.20.0.254/24 ]----------+
 #                 |          |          |
 #              rvs-rs1    rvs-rs2    rvs-rs3   10.20.0.11-13/24, python3 -m http.server 80,
-#                                              socat echo on port 7
+#                                              socat echo on TCP 7, udp-echo.py on UDP 7
 #
 # rvs's addresses (config): wan 10.10.0.1/24 + VIP 10.10.0.100, lan 10.20.0.1/24, FULLNAT local
-# address 10.20.0.250. Services: TCP 10.10.0.100:80 (http) and :7 (echo), rr over the three
-# servers, forwarding method per mode.
+# address 10.20.0.250. Services: TCP 10.10.0.100:80 (http) and :7 (echo), UDP :7 (echo), rr
+# over the three servers, forwarding method per mode.
 #
 # Environment: RVS_BIN_DIR (where rvsd/rvsadm are; default target/release, relative paths are
 # relative to the repository), RVS_LAB_STATE (default /run/rvs-lab), RVS_LAB_CACHE (the random
@@ -226,6 +226,8 @@ start_servers() {
             # EXEC:cat, not PIPE: socat's PIPE echo stalls on transfers above the pipe's size.
             bgp "$n" "${RS_NAMES[$i]}-echo" socat -t 30 "TCP4-LISTEN:$ECHO_PORT,fork,reuseaddr" EXEC:cat
         fi
+        # UDP echo on the same port (datagrams of any size: the fragments check).
+        bgp "$n" "${RS_NAMES[$i]}-udp-echo" "$PYTHON" -u "$LAB_DIR/udp-echo.py" serve "$ECHO_PORT"
         if [ "$mode" = tun ]; then
             bgp "$n" "${RS_NAMES[$i]}-decap" "$PYTHON" -u "$LAB_DIR/ipip-decap.py" --tun tun0 --from 10.20.0.1
         fi
@@ -260,6 +262,12 @@ args = [$EAL_ARGS]
 main = 0
 workers = [1]
 
+# net_af_packet's fanout group has the kernel reassemble IPv4 fragments for its sockets: rvs
+# receives a fragmented datagram whole (up to the af_packet frame), so frames and mbufs hold
+# 8 KiB. Larger datagrams arrive truncated (dropped as truncated).
+[dataplane]
+mbuf_data_room = 8320
+
 [control]
 socket = "$SOCK"
 
@@ -268,24 +276,24 @@ listen = "$METRICS"
 
 [[ports]]
 name = "wan"
-device = "net_af_packet0,iface=rvs-wan,qpairs=1,framecnt=$AFP_FRAMECNT"
+device = "net_af_packet0,iface=rvs-wan,qpairs=1,framecnt=$AFP_FRAMECNT,framesz=8192,blocksz=8192"
 addrs = ["10.10.0.1/24"]
 vips = ["$VIP"]
 
 [[ports]]
 name = "lan"
-device = "net_af_packet1,iface=rvs-lan,qpairs=1,framecnt=$AFP_FRAMECNT"
+device = "net_af_packet1,iface=rvs-lan,qpairs=1,framecnt=$AFP_FRAMECNT,framesz=8192,blocksz=8192"
 addrs = ["10.20.0.1/24"]
 
 [[routes]]
 prefix = "0.0.0.0/0"
 via = "10.10.0.254"
 EOF
-        for s in 80 "$ECHO_PORT"; do
-            printf '\n[[services]]\nprotocol = "tcp"\nvip = "%s"\nport = %s\nscheduler = "rr"\n' "$VIP" "$s"
+        for s in tcp:80 "tcp:$ECHO_PORT" "udp:$ECHO_PORT"; do
+            printf '\n[[services]]\nprotocol = "%s"\nvip = "%s"\nport = %s\nscheduler = "rr"\n' "${s%%:*}" "$VIP" "${s#*:}"
             [ -n "$laddrs" ] && echo "$laddrs"
             for i in 0 1 2; do
-                printf '\n[[services.real_servers]]\naddr = "%s"\nport = %s\nweight = 1\nmethod = "%s"\n' "${RS_ADDRS[$i]}" "$s" "$method"
+                printf '\n[[services.real_servers]]\naddr = "%s"\nport = %s\nweight = 1\nmethod = "%s"\n' "${RS_ADDRS[$i]}" "${s#*:}" "$method"
             done
         done
     } >"$CONF"

@@ -393,8 +393,16 @@ impl Forwarder {
         now_ms: u64,
         prepared: &Prepared,
     ) -> Verdict {
+        self.stats.rx += 1;
         let verdict = self.classify(buf, arrival, now_ms, prepared);
-        self.count(verdict, 1);
+        match verdict {
+            Verdict::Transmit(_) | Verdict::Fragment(_) => self.stats.tx += 1,
+            Verdict::Redirect(_) => self.stats.redirected += 1,
+            Verdict::Local => self.stats.local += 1,
+            Verdict::Drop(reason) => self.stats.drops.count(reason),
+            // Counted when its datagram's fate is known.
+            Verdict::Reassemble => self.stats.rx -= 1,
+        }
         verdict
     }
 
@@ -405,7 +413,7 @@ impl Forwarder {
         let s = &mut self.stats;
         match verdict {
             Verdict::Reassemble => return,
-            Verdict::Transmit(_) | Verdict::Fragment { .. } => s.tx += frames,
+            Verdict::Transmit(_) | Verdict::Fragment(_) => s.tx += frames,
             Verdict::Redirect(_) => s.redirected += frames,
             Verdict::Local => s.local += frames,
             Verdict::Drop(reason) => s.drops.add(reason, frames),
@@ -515,12 +523,18 @@ impl Forwarder {
         frames: u64,
     ) -> Verdict {
         let prepared = self.prepare(buf.data());
-        let verdict = match self.classify(buf, Arrival::received(in_if), now_ms, &prepared) {
+        // One call site of `classify` (inlined there): counted once by `process_prepared`,
+        // the other fragments here.
+        let verdict = self.process_prepared(buf, Arrival::received(in_if), now_ms, &prepared);
+        let verdict = match verdict {
             // A reassembled datagram is no fragment; never loop through the reassembler.
-            Verdict::Reassemble => Verdict::Drop(DropReason::Fragment),
+            Verdict::Reassemble => {
+                self.count(Verdict::Drop(DropReason::Fragment), 1);
+                Verdict::Drop(DropReason::Fragment)
+            }
             v => v,
         };
-        self.count(verdict, frames);
+        self.count(verdict, frames.saturating_sub(1));
         verdict
     }
 
@@ -896,7 +910,7 @@ impl Forwarder {
                 let dst = xmit::v4(&binding.dest_addr);
                 match tunnel::transmit(buf, l2, src.into(), dst, mtu, ident, hop) {
                     Ok(()) if len + tunnel::OVERHEAD as u32 > u32::from(mtu) => {
-                        return Verdict::Fragment { out: out_if, mtu };
+                        return Verdict::Fragment(out_if);
                     }
                     Ok(()) => Ok(()),
                     Err(tunnel::Refusal::Drop(reason)) => Err(reason),
@@ -907,7 +921,7 @@ impl Forwarder {
             }
         };
         match sent {
-            Ok(()) if oversize => Verdict::Fragment { out: out_if, mtu },
+            Ok(()) if oversize => Verdict::Fragment(out_if),
             Ok(()) => Verdict::Transmit(out_if),
             Err(reason) => Verdict::Drop(reason),
         }

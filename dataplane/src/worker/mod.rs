@@ -402,7 +402,12 @@ impl Sink<'_> {
                     *self.control_full += 1;
                 }
             }
-            Verdict::Fragment { out, mtu } => {
+            Verdict::Fragment(out) => {
+                let mtu = fw
+                    .snapshot()
+                    .interfaces
+                    .get(usize::from(out))
+                    .map_or(0, |i| i.mtu);
                 let pool = self.fragments.as_ref().map(|f| f.pool).or_else(|| m.pool());
                 if let Err(reason) = self.tx.send_fragments(out, mtu, &m, pool) {
                     fw.transmit_failed(reason, 1);

@@ -639,10 +639,7 @@ impl Lab {
     /// A case whose packet, rewritten to `output`, is over the MTU of `out_if` with DF clear:
     /// it leaves in the fragments [`fragments`] makes of `output`.
     fn fragmented(&mut self, name: &str, in_if: u16, input: Vec<u8>, out_if: u16, output: Vec<u8>) {
-        let verdict = Verdict::Fragment {
-            out: out_if,
-            mtu: MTU,
-        };
+        let verdict = Verdict::Fragment(out_if);
         let frags = fragments(&output, MTU);
         assert!(frags.len() >= 2, "{name}: not over the MTU");
         self.case(name, in_if, input, verdict, Some(output));
