@@ -479,7 +479,7 @@ impl Forwarder {
         let flow = match parsed {
             Ok(Parsed::Flow(flow)) => flow,
             Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, arrival),
-            Ok(Parsed::Fragment(key)) => return self.fragment(*key, arrival),
+            Err(DropReason::Fragment) => return self.fragment(&buf.data()[l2..], arrival),
             Err(reason) => return Verdict::Drop(*reason),
         };
         if let Some((id, dir)) = self.sessions.lookup_hashed(&flow.key, flow.hash) {
@@ -504,7 +504,16 @@ impl Forwarder {
     /// An IPv4 fragment: reassembled on its datagram's owner if it belongs to a service's
     /// traffic, else dropped as before (`fragment`: rvs forwards only what it balances).
     #[cold]
-    fn fragment(&self, key: FragKey, arrival: Arrival) -> Verdict {
+    #[inline(never)]
+    fn fragment(&self, ip: &[u8], arrival: Arrival) -> Verdict {
+        // The classifier validated the header (`parse_ipv4`, which leaves fragments to this).
+        let ip = ipv4::Packet::new_unchecked(ip);
+        let key = FragKey {
+            src: ip.src_addr().octets(),
+            dst: ip.dst_addr().octets(),
+            protocol: ip.protocol(),
+            ident: ip.ident(),
+        };
         let (src, dst) = (Addr::v4(key.src), Addr::v4(key.dst));
         if !self.snapshot.is_service_traffic(&src, &dst) {
             return Verdict::Drop(DropReason::Fragment);
@@ -866,6 +875,9 @@ impl Forwarder {
         rewrite: &xmit::Endpoints,
         vip: Ipv4Addr,
     ) -> Verdict {
+        if binding.method == Method::Tunnel {
+            return self.transmit_tunnel(buf, l2, binding, vip);
+        }
         let (out_if, next_hop) = binding.next_hop(dir);
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
             return Verdict::Drop(DropReason::NoDestination);
@@ -877,16 +889,11 @@ impl Forwarder {
         let mtu = iface.mtu;
         // The IP total length (the classifier validated the header).
         let len = match buf.data().get(l2 + 2..l2 + 4) {
-            Some(&[hi, lo]) => u32::from(u16::from_be_bytes([hi, lo])),
+            Some(&[hi, lo]) => u16::from_be_bytes([hi, lo]),
             _ => return Verdict::Drop(DropReason::Truncated),
         };
-        // TUN: from the interface's first IPv4 address.
-        let tunnel_src = match binding.method {
-            Method::Tunnel => iface.addrs.iter().find_map(Addr::to_v4),
-            _ => None,
-        };
-        let oversize = len > u32::from(mtu);
-        if oversize && binding.method != Method::Tunnel {
+        let oversize = len > mtu;
+        if oversize {
             let back_if = match dir {
                 Direction::In => binding.client_if,
                 Direction::Out => binding.dest_if,
@@ -896,29 +903,13 @@ impl Forwarder {
             }
         }
         let sent = match binding.method {
-            Method::Dr => {
+            // TUN went above.
+            Method::Dr | Method::Tunnel => {
                 xmit::dr::transmit(buf, hop);
                 Ok(())
             }
             Method::Nat => nat::transmit(buf, l2, rewrite, hop),
             Method::FullNat => fullnat::transmit(buf, l2, rewrite, hop),
-            Method::Tunnel => {
-                let Some(src) = tunnel_src else {
-                    return Verdict::Drop(DropReason::NoDestination);
-                };
-                let ident = self.next_ident();
-                let dst = xmit::v4(&binding.dest_addr);
-                match tunnel::transmit(buf, l2, src.into(), dst, mtu, ident, hop) {
-                    Ok(()) if len + tunnel::OVERHEAD as u32 > u32::from(mtu) => {
-                        return Verdict::Fragment(out_if);
-                    }
-                    Ok(()) => Ok(()),
-                    Err(tunnel::Refusal::Drop(reason)) => Err(reason),
-                    Err(tunnel::Refusal::FragNeeded(mtu)) => {
-                        return self.frag_needed(buf, l2, binding.client_if, vip, mtu, ident);
-                    }
-                }
-            }
         };
         match sent {
             Ok(()) if oversize => Verdict::Fragment(out_if),
@@ -927,11 +918,47 @@ impl Forwarder {
         }
     }
 
+    /// [`transmit`](Self::transmit) by TUN (a session's packets go in): encapsulated from the
+    /// output interface's first address; with DF set and too big for the tunnel, answered
+    /// "fragmentation needed" (MTU - 20) from `vip`; else over the MTU, fragmented.
+    #[inline(never)]
+    fn transmit_tunnel<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l2: usize,
+        binding: &Binding,
+        vip: Ipv4Addr,
+    ) -> Verdict {
+        let (out_if, next_hop) = binding.next_hop(Direction::In);
+        let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
+            return Verdict::Drop(DropReason::NoDestination);
+        };
+        let hop = NextHop {
+            src: iface.mac,
+            dst: next_hop,
+        };
+        let mtu = iface.mtu;
+        let Some(src) = iface.addrs.iter().find_map(Addr::to_v4) else {
+            return Verdict::Drop(DropReason::NoDestination);
+        };
+        let ident = self.next_ident();
+        let dst = xmit::v4(&binding.dest_addr);
+        match tunnel::transmit(buf, l2, src.into(), dst, mtu, ident, hop) {
+            Ok(()) if buf.data().len() - l2 > usize::from(mtu) => Verdict::Fragment(out_if),
+            Ok(()) => Verdict::Transmit(out_if),
+            Err(tunnel::Refusal::Drop(reason)) => Verdict::Drop(reason),
+            Err(tunnel::Refusal::FragNeeded(mtu)) => {
+                self.frag_needed(buf, l2, binding.client_if, vip, mtu, ident)
+            }
+        }
+    }
+
     /// A packet over the output MTU (`mtu`), before its rewrite: with DF set (and not an ICMP
     /// message, which is never answered) the answer "fragmentation needed" back out of
     /// `back_if`, the interface it came from; an MTU too small to fragment to is `too_big`;
     /// None: fragment it.
     #[cold]
+    #[inline(never)]
     fn refuse_oversize<B: PacketBuf>(
         &mut self,
         buf: &mut B,
@@ -1097,8 +1124,6 @@ fn update_overload(c: &mut Candidate, d: &DestConfig, workers: u16) {
 enum Parsed {
     Flow(Flow),
     Icmp,
-    /// An IPv4 fragment (valid header and checksum), named by its datagram.
-    Fragment(FragKey),
 }
 
 /// Validates an IPv4 packet (header, checksum, fragments) and its TCP/UDP header.
@@ -1111,12 +1136,8 @@ fn parse_ipv4(bytes: &[u8]) -> Result<Parsed, DropReason> {
         return Err(DropReason::BadIpChecksum);
     }
     if ip.is_fragment() {
-        return Ok(Parsed::Fragment(FragKey {
-            src: ip.src_addr().octets(),
-            dst: ip.dst_addr().octets(),
-            protocol: ip.protocol(),
-            ident: ip.ident(),
-        }));
+        // Header valid: `Forwarder::fragment` decides whether it is reassembled.
+        return Err(DropReason::Fragment);
     }
     let (src, dst) = (
         Addr::v4(ip.src_addr().octets()),
