@@ -65,7 +65,7 @@ pub(super) fn handle<B: PacketBuf>(
             dir,
             &binding,
             &Endpoints::default(),
-            xmit::v4(&in_key.dst),
+            u32::from(ipv4::Packet::new_unchecked(&buf.data()[l2..]).total_len()),
         ),
         Method::Nat | Method::FullNat => {
             if ttl <= 1 {

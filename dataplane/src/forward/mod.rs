@@ -813,10 +813,6 @@ impl Forwarder {
         // What the rewrite needs, copied out of the slot (not the 40-byte keys).
         let mut binding = s.payload;
         let rewrite = xmit::endpoints(binding.method, dir, s.in_key(), s.out_key());
-        let vip = match binding.method {
-            Method::Tunnel => xmit::v4(&s.in_key().dst),
-            _ => Ipv4Addr::UNSPECIFIED,
-        };
         if binding.method.replies_through_box() && flow.ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
@@ -842,7 +838,7 @@ impl Forwarder {
             }
         }
         self.follow_next_hop(&mut binding);
-        self.transmit(buf, l2, dir, &binding, &rewrite, vip)
+        self.transmit(buf, l2, dir, &binding, &rewrite, flow.len)
     }
 
     /// Points a session's binding at its server's next hop as the current table has it, so
@@ -861,11 +857,12 @@ impl Forwarder {
     }
 
     /// Sends a packet of a session on by its method's transmitter (`rewrite`: the NAT/FULLNAT
-    /// endpoints of the session in `dir`; `vip`: the session's virtual address, which TUN's
-    /// "fragmentation needed" comes from), out of the interface of its next hop in `dir`. A
-    /// packet over the interface's MTU (TUN: with the tunnel header) is answered with "fragmentation needed" if DF is set, checked before the rewrite so
-    /// that the answer quotes the packet as received (IPVS's `ensure_mtu_is_adequate`), else it
-    /// is rewritten and leaves as fragments ([`Verdict::Fragment`]).
+    /// endpoints of the session in `dir`), out of the interface of its next hop in `dir`.
+    /// `len`, the packet's IP total length, over the interface's MTU (TUN: with the tunnel
+    /// header) is answered with "fragmentation needed" if DF is set, checked before the
+    /// rewrite so that the answer quotes the packet as received (IPVS's
+    /// `ensure_mtu_is_adequate`), else the packet is rewritten and leaves as fragments
+    /// ([`Verdict::Fragment`]).
     pub(super) fn transmit<B: PacketBuf>(
         &mut self,
         buf: &mut B,
@@ -873,10 +870,10 @@ impl Forwarder {
         dir: Direction,
         binding: &Binding,
         rewrite: &xmit::Endpoints,
-        vip: Ipv4Addr,
+        len: u32,
     ) -> Verdict {
         if binding.method == Method::Tunnel {
-            return self.transmit_tunnel(buf, l2, binding, vip);
+            return self.transmit_tunnel(buf, l2, binding);
         }
         let (out_if, next_hop) = binding.next_hop(dir);
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
@@ -887,12 +884,7 @@ impl Forwarder {
             dst: next_hop,
         };
         let mtu = iface.mtu;
-        // The IP total length (the classifier validated the header).
-        let len = match buf.data().get(l2 + 2..l2 + 4) {
-            Some(&[hi, lo]) => u16::from_be_bytes([hi, lo]),
-            _ => return Verdict::Drop(DropReason::Truncated),
-        };
-        let oversize = len > mtu;
+        let oversize = len > u32::from(mtu);
         if oversize {
             let back_if = match dir {
                 Direction::In => binding.client_if,
@@ -920,14 +912,14 @@ impl Forwarder {
 
     /// [`transmit`](Self::transmit) by TUN (a session's packets go in): encapsulated from the
     /// output interface's first address; with DF set and too big for the tunnel, answered
-    /// "fragmentation needed" (MTU - 20) from `vip`; else over the MTU, fragmented.
+    /// "fragmentation needed" (MTU - 20) from the VIP (its destination); else over the MTU,
+    /// fragmented.
     #[inline(never)]
     fn transmit_tunnel<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
         binding: &Binding,
-        vip: Ipv4Addr,
     ) -> Verdict {
         let (out_if, next_hop) = binding.next_hop(Direction::In);
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
@@ -948,6 +940,8 @@ impl Forwarder {
             Ok(()) => Verdict::Transmit(out_if),
             Err(tunnel::Refusal::Drop(reason)) => Verdict::Drop(reason),
             Err(tunnel::Refusal::FragNeeded(mtu)) => {
+                // From the VIP: the packet's destination.
+                let vip = ipv4::Packet::new_unchecked(&buf.data()[l2..]).dst_addr();
                 self.frag_needed(buf, l2, binding.client_if, vip, mtu, ident)
             }
         }
