@@ -1066,6 +1066,10 @@ impl Lab {
             };
             let out = self.time_exceeded(&late, from);
             self.tx("tcp-reply-ttl1", 1, late.frame(), 1, out);
+            // Over 802.1Q the answer keeps the tag.
+            let tag = [0x81, 0x00, 0x00, 0x0a];
+            let out = vlan(&self.time_exceeded(&ttl1, VIP), tag);
+            self.tx("tcp-ttl1-vlan", 0, vlan(&ttl1.frame(), tag), 0, out);
             // Sent to the box's MAC only: a broadcast one is not answered.
             let mut bcast = ttl1.clone();
             bcast.dst_mac = [0xff; 6];
