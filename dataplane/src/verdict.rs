@@ -45,7 +45,7 @@ drop_reasons! {
     BadIpHeader => "bad_ip_header": "IPv4 version, header length or total length invalid.",
     BadIpChecksum => "bad_ip_checksum": "IPv4 header checksum wrong.",
     Fragment => "fragment": "IPv4 fragments are not reassembled.",
-    TtlExpired => "ttl_expired": "TTL would reach 0 when forwarded by NAT or FULLNAT.",
+    TtlExpired => "ttl_expired": "NAT/FULLNAT would take the TTL to 0 and sent no ICMP (rate limit, unanswerable).",
     BadL4Header => "bad_l4_header": "TCP/UDP/ICMP header invalid or truncated.",
     UnsupportedProtocol => "unsupported_protocol": "IP protocol other than TCP, UDP, ICMP.",
     NotForUs => "not_for_us": "Not addressed to a VIP, a local address or a tracked flow.",

@@ -13,6 +13,7 @@
 
 mod dests;
 mod icmp;
+pub mod icmp_limit;
 mod local;
 pub mod owner;
 
@@ -29,7 +30,7 @@ use crate::verdict::{DropCounters, DropReason, Verdict};
 use crate::wire::checksum::proto;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::{ipv4, tcp, udp, WireError};
-use crate::xmit::{self, fullnat, nat, tunnel, Binding, LocalPorts, NextHop};
+use crate::xmit::{self, fullnat, icmp_error, nat, tunnel, Binding, LocalPorts, NextHop};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -55,6 +56,9 @@ pub struct WorkerStats {
     /// Handed to the control plane ([`Verdict::Local`]).
     pub local: u64,
     pub drops: DropCounters,
+    /// Packets answered with an ICMP error built in their place (time exceeded, fragmentation
+    /// needed); included in `tx`.
+    pub icmp_errors: u64,
 }
 
 /// Traffic of one real server on one worker (ipvsadm --stats), kept across snapshots by id.
@@ -96,6 +100,8 @@ pub struct Forwarder {
     lports: LocalPorts,
     stats: WorkerStats,
     ip_ident: u16,
+    /// The rate limit of the time-exceeded errors this worker sends.
+    icmp_limit: icmp_limit::Limiter,
 }
 
 /// What the classifier learned of a TCP/UDP packet.
@@ -148,6 +154,7 @@ impl Forwarder {
             lports: LocalPorts::new(config.worker, config.workers),
             stats: WorkerStats::default(),
             ip_ident: 0,
+            icmp_limit: icmp_limit::Limiter::new(config.workers, config.seed[0]),
         };
         fw.set_snapshot(snapshot);
         Ok(fw)
@@ -453,7 +460,7 @@ impl Forwarder {
         };
         if let Some((id, dir)) = self.sessions.lookup_hashed(&flow.key, flow.hash) {
             if !(dir == Direction::In && opens_connection(flow) && self.is_reusable(id)) {
-                return self.forward_session(buf, l2, id, dir, flow, now);
+                return self.forward_session(buf, l2, arrival.in_if(), id, dir, flow, now);
             }
             // IPVS's conn_reuse_mode: a SYN on a session that has ended (or whose server is
             // gone) is a new connection; the old session goes and the SYN is scheduled.
@@ -496,7 +503,7 @@ impl Forwarder {
         let key = flow.key;
         // Checked before scheduling so that a doomed packet does not move the scheduler on.
         if self.services[svc].decrements_ttl && flow.ttl <= 1 {
-            return Verdict::Drop(DropReason::TtlExpired);
+            return self.time_exceeded(buf, l2, arrival.in_if(), now);
         }
         let owner = self.snapshot.services[svc].owner;
         let owner = match self.owners.new_flow_owner(owner, &key, arrival) {
@@ -519,6 +526,9 @@ impl Forwarder {
         };
         let (out_key, binding) = match self.bind(buf, arrival.in_if(), svc, service, idx, flow) {
             Ok(bound) => bound,
+            Err(DropReason::TtlExpired) => {
+                return self.time_exceeded(buf, l2, arrival.in_if(), now);
+            }
             Err(reason) => return Verdict::Drop(reason),
         };
         let id = match self.insert_session(key, out_key, binding, now) {
@@ -532,7 +542,7 @@ impl Forwarder {
                 return Verdict::Drop(reason);
             }
         }
-        self.forward_session(buf, l2, id, Direction::In, flow, now)
+        self.forward_session(buf, l2, arrival.in_if(), id, Direction::In, flow, now)
     }
 
     /// The persistence template of `key`'s client network for service `svc` (the lookup of
@@ -721,10 +731,14 @@ impl Forwarder {
         Ok(())
     }
 
+    /// Sends a packet of session `id` travelling in `dir`, received on `in_if`, on by the
+    /// session's method.
+    #[allow(clippy::too_many_arguments)]
     fn forward_session<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
+        in_if: u16,
         id: SessionId,
         dir: Direction,
         flow: &Flow,
@@ -741,7 +755,7 @@ impl Forwarder {
             _ => Ipv4Addr::UNSPECIFIED,
         };
         if binding.method.replies_through_box() && flow.ttl <= 1 {
-            return Verdict::Drop(DropReason::TtlExpired);
+            return self.time_exceeded(buf, l2, in_if, now);
         }
         if let Some(change) = self
             .sessions
@@ -837,7 +851,7 @@ impl Forwarder {
     /// needed, next-hop MTU = `mtu`" from `vip` back to the client, out of the interface its
     /// packets come in on (`client_if`).
     fn frag_needed<B: PacketBuf>(
-        &self,
+        &mut self,
         buf: &mut B,
         l2: usize,
         client_if: u16,
@@ -849,8 +863,76 @@ impl Forwarder {
             return Verdict::Drop(DropReason::TooBig);
         };
         match tunnel::frag_needed_reply(buf, l2, vip, mtu, client_iface.mac, ident) {
-            Ok(()) => Verdict::Transmit(client_if),
+            Ok(()) => {
+                self.stats.icmp_errors += 1;
+                Verdict::Transmit(client_if)
+            }
             Err(reason) => Verdict::Drop(reason),
+        }
+    }
+
+    /// NAT's and FULLNAT's answer to a packet received on `in_if` whose TTL they would take to
+    /// 0, as Linux's `ip_forward` gives it: ICMP time exceeded in transit, back out of `in_if`
+    /// to the sender's MAC, quoting up to [`icmp_error::LINUX_QUOTE`] bytes. The source is, as
+    /// in `icmp_send`, the packet's destination if that is the box's (a VIP or a FULLNAT local
+    /// address), else the box's first address on `in_if` (a NAT server's reply to a client),
+    /// else its first address on any port. A packet Linux would not answer (see
+    /// [`icmp_error::answerable`]; not sent to the box's MAC), one the rate limit
+    /// ([`icmp_limit`]) silences or one the box has no address for is dropped as
+    /// `ttl_expired`.
+    #[cold]
+    #[inline(never)]
+    fn time_exceeded<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l2: usize,
+        in_if: u16,
+        now: u64,
+    ) -> Verdict {
+        let expired = Verdict::Drop(DropReason::TtlExpired);
+        let Some(iface) = self.snapshot.interfaces.get(usize::from(in_if)) else {
+            return expired;
+        };
+        let mac = iface.mac;
+        let (sender, dst, tos) = {
+            let data = buf.data();
+            if !ethernet::Packet::new_unchecked(data)
+                .dst_addr()
+                .is_unicast()
+            {
+                return expired;
+            }
+            let ip = ipv4::Packet::new_unchecked(&data[l2..]);
+            (ip.src_addr(), ip.dst_addr(), ip.tos())
+        };
+        if !icmp_error::answerable(sender, dst) {
+            return expired;
+        }
+        let to_box = Addr::v4(dst.octets());
+        let from = if self.snapshot.is_vip(&to_box) || self.snapshot.is_laddr(&to_box) {
+            Some(dst.octets())
+        } else {
+            let own = |i: &crate::snapshot::Interface| i.addrs.iter().find_map(Addr::to_v4);
+            own(iface).or_else(|| self.snapshot.interfaces.iter().find_map(own))
+        };
+        let Some(from) = from else {
+            return expired;
+        };
+        if !self.icmp_limit.allow(sender, now) {
+            return expired;
+        }
+        let header = icmp_error::Header {
+            from: from.into(),
+            tos: icmp_error::error_tos(tos),
+            ident: self.next_ident(),
+        };
+        let msg = crate::wire::icmp::Repr::ttl_exceeded();
+        match icmp_error::reply(buf, l2, msg, header, icmp_error::LINUX_QUOTE, mac) {
+            Ok(()) => {
+                self.stats.icmp_errors += 1;
+                Verdict::Transmit(in_if)
+            }
+            Err(_) => expired,
         }
     }
 

@@ -131,6 +131,9 @@ worker_counters! {
         "Packets the engine decided on (received from ports or handed over by other workers).",
     tx: Counter, "tx_packets_total", "tx",
         "Packets the engine decided to transmit (those then lost are in tx_full).",
+    icmp_errors: Counter, "icmp_errors_sent_total", -,
+        "Packets answered with an ICMP error in their place (time exceeded, fragmentation \
+         needed); included in tx.",
     redirected_out: Counter, "redirected_out_total", "redirected",
         "Packets handed to the worker that owns the flow.",
     redirected_in: Counter, "redirected_in_total", -,

@@ -342,6 +342,7 @@ impl Worker {
         let c = &mut self.counters;
         c.rx = s.rx;
         c.tx = s.tx;
+        c.icmp_errors = s.icmp_errors;
         c.redirected_out = s.redirected;
         c.to_control = s.local;
         for &reason in crate::verdict::DropReason::ALL {

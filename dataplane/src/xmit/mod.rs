@@ -5,10 +5,12 @@
 //!
 //! NAT and FULLNAT are described by [`Endpoints`]: the source and destination (address, port) a
 //! packet of the flow gets in each direction, computed from the session's two keys. The same
-//! mapping translates ICMP errors about the flow (see `forward::icmp`).
+//! mapping translates ICMP errors about the flow (see `forward::icmp`). The box's own ICMP
+//! errors about a packet it cannot send on are built by [`icmp_error`].
 
 pub mod dr;
 pub mod fullnat;
+pub mod icmp_error;
 pub mod nat;
 pub mod tunnel;
 

@@ -810,6 +810,33 @@ impl Lab {
         q
     }
 
+    /// The box's ICMP time exceeded (11/0) about `p`, as Linux's `icmp_send` builds it: from
+    /// `from` to `p`'s source, back to the MAC it came from out of the port it came in on, TTL
+    /// 64, DF clear, TOS `(tos & 0x1e) | 0xc0`, the box's next header number, quoting `p` from
+    /// its IP header on so that the message is at most 576 bytes.
+    fn time_exceeded(&mut self, p: &Pkt, from: [u8; 4]) -> Vec<u8> {
+        self.box_ident += 1;
+        let ip = p.ip_bytes();
+        let quote = ip[..ip.len().min(576 - 20 - 8)].to_vec();
+        Pkt {
+            src_mac: p.dst_mac,
+            dst_mac: p.src_mac,
+            ip: Ip {
+                df: false,
+                tos: (p.ip.tos & 0x1e) | 0xc0,
+                ..Ip::new(from, p.ip.src, self.box_ident)
+            },
+            l4: L4::Icmp {
+                ty: 11,
+                code: 0,
+                rest: [0; 4],
+            },
+            payload: quote,
+            pad_to: 0,
+        }
+        .frame()
+    }
+
     fn send_in(&mut self, name: &str, p: Pkt, f: &Flow) {
         let out = self.sent_to_server(&p, f);
         self.tx(name, 0, p.frame(), 1, out);
@@ -1015,8 +1042,43 @@ impl Lab {
         let mut ttl1 = self.c_tcp(&f, ACK, req_end + 3 + 1440, s_isn + 1, b"ttl");
         ttl1.ip.ttl = 1;
         if nat_like {
-            // NAT and FULLNAT route (TTL - 1): a packet that would leave with TTL 0 is dropped.
-            self.drop("tcp-ttl1", 0, ttl1.frame(), DropReason::TtlExpired);
+            // NAT and FULLNAT route (TTL - 1): a packet that would leave with TTL 0 is answered
+            // with ICMP time exceeded from the address it was sent to, the VIP; its DSCP is
+            // kept under the precedence Linux gives its errors.
+            ttl1.ip.tos = 0xb8 | 0x03;
+            let out = self.time_exceeded(&ttl1, VIP);
+            self.tx("tcp-ttl1", 0, ttl1.frame(), 0, out);
+            // A full-size one is quoted up to 576 bytes in all; padding goes with the rest.
+            let mut big = self.c_tcp(&f, ACK, req_end + 3 + 1440, s_isn + 1, &[b'z'; 1440]);
+            big.ip.ttl = 1;
+            let out = self.time_exceeded(&big, VIP);
+            assert_eq!(out.len(), 14 + 576);
+            self.tx("tcp-ttl1-1480", 0, big.frame(), 0, out);
+            // A reply: NAT's goes to the client, so the error comes from the box's address on
+            // the port it came in on; FULLNAT's goes to the local address, which answers.
+            let s_seq = s_isn + 1 + RESPONSE.len() as u32;
+            let mut late = self.s_tcp(&f, ACK, s_seq, req_end + 3, &[]);
+            late.ip.ttl = 1;
+            late.pad_to = 60;
+            let from = match self.method {
+                Method::FullNat => LADDR,
+                _ => IF1_IP,
+            };
+            let out = self.time_exceeded(&late, from);
+            self.tx("tcp-reply-ttl1", 1, late.frame(), 1, out);
+            // Over 802.1Q the answer keeps the tag.
+            let tag = [0x81, 0x00, 0x00, 0x0a];
+            let out = vlan(&self.time_exceeded(&ttl1, VIP), tag);
+            self.tx("tcp-ttl1-vlan", 0, vlan(&ttl1.frame(), tag), 0, out);
+            // Sent to the box's MAC only: a broadcast one is not answered.
+            let mut bcast = ttl1.clone();
+            bcast.dst_mac = [0xff; 6];
+            self.drop(
+                "tcp-ttl1-broadcast",
+                0,
+                bcast.frame(),
+                DropReason::TtlExpired,
+            );
         } else {
             // IPVS takes the VIP's packets in LOCAL_IN: DR sends them on unchanged, TUN copies
             // the TTL into the outer header.
@@ -1431,13 +1493,15 @@ impl Lab {
         );
     }
 
-    /// A SYN with TTL 1, last (NAT/FULLNAT drop it after scheduling, which moves rr on).
+    /// A SYN with TTL 1, last: NAT/FULLNAT answer it (time exceeded from the VIP) before
+    /// scheduling; DR and TUN send it on.
     fn ttl1_syn(&mut self) {
         let f = self.flow(false, 40002, 2, 65531);
         let mut syn = self.c_tcp(&f, SYN, 8000, 0, &[]);
         syn.ip.ttl = 1;
         if self.nat_like() {
-            self.drop("tcp-syn-ttl1", 0, syn.frame(), DropReason::TtlExpired);
+            let out = self.time_exceeded(&syn, VIP);
+            self.tx("tcp-syn-ttl1", 0, syn.frame(), 0, out);
         } else {
             self.send_in("tcp-syn-ttl1", syn, &f);
         }
