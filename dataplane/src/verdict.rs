@@ -1,5 +1,7 @@
 //! Every packet gets exactly one verdict: transmitted on an interface, handed to another worker
-//! or to the control plane, or dropped with one reason from [`DropReason`].
+//! or to the control plane, or dropped with one reason from [`DropReason`]. The last three
+//! reasons are never a verdict: the worker counts a packet lost after its verdict (a queue or
+//! ring full) under them, in place of that verdict.
 
 /// The fate of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,19 @@ drop_reasons! {
     IcmpUnrelated => "icmp_unrelated": "ICMP error about no tracked flow, or an ICMP type not handled.",
     ArpIgnored => "arp_ignored": "ARP not asking for one of our addresses or VIPs.",
     NoNeighbour => "no_neighbour": "The real server's next hop is not resolved (ARP) yet.",
+    TxFull => "tx_full": "Decided Transmit, then lost: the tx buffer still full after a flush \
+        (the queue refuses), the interface unknown, or left in the buffer at shutdown.",
+    RedirectFull => "redirect_full": "Decided Redirect, then lost: the owner's ring was full.",
+    ControlFull => "control_full": "Decided Local, then lost: the control ring was full.",
+}
+
+impl DropReason {
+    /// The reasons a worker counts for packets lost after their verdict (queues or rings full).
+    pub const IO: [DropReason; 3] = [
+        DropReason::TxFull,
+        DropReason::RedirectFull,
+        DropReason::ControlFull,
+    ];
 }
 
 /// Per-worker drop counters, one per reason.
