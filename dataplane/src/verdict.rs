@@ -44,8 +44,13 @@ drop_reasons! {
     NotOurMac => "not_our_mac": "Unicast frame for another host's MAC (ports may be promiscuous).",
     NotIp => "not_ip": "EtherType neither IPv4, IPv6 nor ARP (or a second VLAN tag).",
     Ipv6Unsupported => "ipv6_unsupported": "IPv6 is classified but not forwarded yet.",
-    BadIpHeader => "bad_ip_header": "IPv4 version, header length or total length invalid.",
+    BadIpHeader => "bad_ip_header": "IPv4 version, header length, total length or an option's \
+        length invalid.",
     BadIpChecksum => "bad_ip_checksum": "IPv4 header checksum wrong.",
+    SourceRoute => "source_route": "IPv4 loose or strict source route option (LSRR, SSRR): \
+        the sender would choose the path (Linux drops these unless accept_source_route).",
+    RecordRoute => "record_route": "IPv4 record route option (RR): it would reveal the path \
+        (stricter than Linux, which fills it in).",
     Fragment => "fragment": "IPv4 fragments are not reassembled.",
     TtlExpired => "ttl_expired": "TTL would reach 0 when forwarded by NAT or FULLNAT.",
     BadL4Header => "bad_l4_header": "TCP/UDP/ICMP header invalid or truncated.",

@@ -969,6 +969,9 @@ fn parse_ipv4(bytes: &[u8]) -> Result<Parsed, DropReason> {
     if !ip.verify_checksum() {
         return Err(DropReason::BadIpChecksum);
     }
+    if ip.has_options() {
+        check_options(ip.options())?;
+    }
     if ip.is_fragment() {
         return Err(DropReason::Fragment);
     }
@@ -998,6 +1001,19 @@ fn parse_ipv4(bytes: &[u8]) -> Result<Parsed, DropReason> {
         ttl,
         len,
     }))
+}
+
+/// Source and record route options are dropped, the others pass untouched; called only for
+/// headers with options, so the common path pays one test of the IHL.
+#[cold]
+#[inline(never)]
+fn check_options(options: &[u8]) -> Result<(), DropReason> {
+    match ipv4::Options::parse(options) {
+        Err(_) => Err(DropReason::BadIpHeader),
+        Ok(o) if o.source_route => Err(DropReason::SourceRoute),
+        Ok(o) if o.record_route => Err(DropReason::RecordRoute),
+        Ok(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
