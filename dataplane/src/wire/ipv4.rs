@@ -490,6 +490,7 @@ impl Options {
     /// stops the walk, NOP is one byte, every other option is type, length (counting both, so
     /// at least 2 and at most what is left), data. Any other length is `BadHeaderLength`. Reads
     /// nothing past `options` and nothing after the end of list; never panics.
+    #[inline]
     pub fn parse(options: &[u8]) -> Result<Options, WireError> {
         let mut found = Options::default();
         let mut rest = options;
