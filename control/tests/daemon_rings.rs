@@ -11,6 +11,8 @@ use control::flow::Steering;
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, Producer, SOCKET_ANY};
 use dataplane::snapshot::ServiceConfig;
+use dataplane::verdict::DropReason;
+use dataplane::worker::WorkerCounters;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use std::net::Ipv4Addr;
 use std::sync::{Mutex, OnceLock};
@@ -387,6 +389,7 @@ fn fullnat_two_workers_redirect_replies_to_the_owner() {
         "every handed-over packet was taken by its owner"
     );
     assert_eq!(counters.iter().map(|c| c.io_drops()).sum::<u64>(), 0);
+    assert_identity(&counters);
     let sessions = lab.daemon.list_sessions().unwrap();
     assert_eq!(sessions.len(), FLOWS);
     assert!(sessions
@@ -501,7 +504,8 @@ fn a_persistent_client_keeps_its_server_whatever_the_worker() {
 /// A tx queue that refuses for a while (its ring full, nobody draining it) delays packets but
 /// loses only what does not fit: the worker keeps what the queue refused in its tx buffer (32)
 /// and sends it once the queue drains; packets that find the buffer still full are dropped
-/// and counted (`tx_full`).
+/// and counted (`tx_full`), in place of their transmission: the counters keep
+/// `rx == tx + redirected_out + to_control + drops` exactly.
 #[test]
 fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
     let _serial = serial();
@@ -551,7 +555,10 @@ fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
         .map(|f| tcp_endpoints(f).0 .1)
         .collect();
     let counters = lab.daemon.shutdown();
-    let tx_full: u64 = counters.iter().map(|c| c.tx_full).sum();
+    let tx_full: u64 = counters
+        .iter()
+        .map(|c| c.drop_count(DropReason::TxFull))
+        .sum();
     let first: Vec<u16> = (0..RING + BUFFER).map(|i| client(i).1).collect();
     assert_eq!(
         clients, first,
@@ -561,6 +568,24 @@ fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
         tx_full, EXTRA as u64,
         "only the SYNs that found no room were dropped"
     );
+    let c = &counters[0];
+    assert_eq!(
+        (c.rx, c.tx, c.dropped()),
+        (TOTAL as u64, (RING + BUFFER) as u64, EXTRA as u64),
+        "tx counts what was sent, the lost SYNs count as drops only: {c:?}"
+    );
+    assert_identity(&counters);
+}
+
+/// Every worker's counters account for every packet it received, exactly once.
+fn assert_identity(counters: &[WorkerCounters]) {
+    for c in counters {
+        let ends = c.tx + c.redirected_out + c.to_control + c.drops.iter().sum::<u64>();
+        assert_eq!(
+            c.rx, ends,
+            "rx == tx + redirected + to_control + drops: {c:?}"
+        );
+    }
 }
 
 /// Established sessions keep flowing, packet for packet, while the service table changes
@@ -862,6 +887,7 @@ fn real_server_mac_is_resolved_with_arp() {
         c[0].to_control, 1,
         "the ARP reply went to the control thread"
     );
+    assert_identity(&c);
     // Gratuitous ARP (wan address, VIP, lan address, local address) and the request, at least.
     assert!(
         c[0].from_control >= 5,

@@ -1,5 +1,7 @@
 //! Every packet gets exactly one verdict: transmitted on an interface, handed to another worker
-//! or to the control plane, or dropped with one reason from [`DropReason`].
+//! or to the control plane, or dropped with one reason from [`DropReason`]. The last three
+//! reasons are never a verdict: the worker counts a packet lost after its verdict (a queue or
+//! ring full) under them, in place of that verdict.
 
 /// The fate of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +44,13 @@ drop_reasons! {
     NotOurMac => "not_our_mac": "Unicast frame for another host's MAC (ports may be promiscuous).",
     NotIp => "not_ip": "EtherType neither IPv4, IPv6 nor ARP (or a second VLAN tag).",
     Ipv6Unsupported => "ipv6_unsupported": "IPv6 is classified but not forwarded yet.",
-    BadIpHeader => "bad_ip_header": "IPv4 version, header length or total length invalid.",
+    BadIpHeader => "bad_ip_header": "IPv4 version, header length, total length or an option's \
+        length invalid.",
     BadIpChecksum => "bad_ip_checksum": "IPv4 header checksum wrong.",
+    SourceRoute => "source_route": "IPv4 loose or strict source route option (LSRR, SSRR): \
+        the sender would choose the path (Linux drops these unless accept_source_route).",
+    RecordRoute => "record_route": "IPv4 record route option (RR): it would reveal the path \
+        (stricter than Linux, which fills it in).",
     Fragment => "fragment": "IPv4 fragments are not reassembled.",
     TtlExpired => "ttl_expired": "NAT/FULLNAT would take the TTL to 0 and sent no ICMP (rate limit, unanswerable).",
     BadL4Header => "bad_l4_header": "TCP/UDP/ICMP header invalid or truncated.",
@@ -60,6 +67,19 @@ drop_reasons! {
     IcmpUnrelated => "icmp_unrelated": "ICMP error about no tracked flow, or an ICMP type not handled.",
     ArpIgnored => "arp_ignored": "ARP not asking for one of our addresses or VIPs.",
     NoNeighbour => "no_neighbour": "The real server's next hop is not resolved (ARP) yet.",
+    TxFull => "tx_full": "Decided Transmit, then lost: the tx buffer still full after a flush \
+        (the queue refuses), the interface unknown, or left in the buffer at shutdown.",
+    RedirectFull => "redirect_full": "Decided Redirect, then lost: the owner's ring was full.",
+    ControlFull => "control_full": "Decided Local, then lost: the control ring was full.",
+}
+
+impl DropReason {
+    /// The reasons a worker counts for packets lost after their verdict (queues or rings full).
+    pub const IO: [DropReason; 3] = [
+        DropReason::TxFull,
+        DropReason::RedirectFull,
+        DropReason::ControlFull,
+    ];
 }
 
 /// Per-worker drop counters, one per reason.

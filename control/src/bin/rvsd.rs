@@ -117,6 +117,8 @@ fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
     drop(server);
     eprintln!("rvsd: stopping");
     let counters = d.shutdown();
+    // The identity's terms: rx = tx + redirected + to_control + dropped (io: lost after the
+    // verdict, included in dropped).
     for (w, c) in counters.iter().enumerate() {
         eprintln!("rvsd: worker {w}: {}", c.summary());
     }

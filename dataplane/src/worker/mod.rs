@@ -11,13 +11,14 @@
 //! Hot-path contract: no allocation, lock or syscall per packet. Bursts, their prepared frames
 //! and tx buffers are fixed arrays inside the [`Worker`]; rings are DPDK's lock-free rings.
 //! Every received packet ends transmitted, on another worker's or the control ring, or dropped
-//! and counted.
+//! and counted, once, by its final fate: the published counters satisfy
+//! `rx == tx + redirected_out + to_control + drops` exactly ([`counters`]).
 
 pub mod command;
 pub mod counters;
 
 pub use command::{Command, Reply, ReplyBody, SessionEntry};
-pub use counters::{Kind, SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
+pub use counters::{IoLosses, Kind, SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
 
 use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Producer, RxQueue, TxQueue};
 use crate::forward::{Arrival, Forwarder, Prepared};
@@ -74,6 +75,8 @@ pub struct Worker {
     links: WorkerLinks,
     shared: Arc<SharedCounters>,
     counters: WorkerCounters,
+    /// Packets lost after their verdict; moved to their drop reasons at publish.
+    lost: IoLosses,
     rx_burst: MbufBurst<BURST>,
     /// What `Forwarder::prepare` made of each frame of `rx_burst`, filled in place.
     prepared: [Prepared; BURST],
@@ -107,6 +110,7 @@ impl Worker {
             links,
             shared,
             counters: WorkerCounters::default(),
+            lost: IoLosses::default(),
             rx_burst: MbufBurst::new(),
             prepared: [Prepared::UNPARSED; BURST],
             tx_buffers,
@@ -144,7 +148,7 @@ impl Worker {
         }
         self.flush_all();
         for buffer in &mut self.tx_buffers {
-            self.counters.tx_full += buffer.len() as u64;
+            self.lost.tx_full += buffer.len() as u64;
             buffer.free_all();
         }
         self.publish();
@@ -208,7 +212,7 @@ impl Worker {
             forwarder,
             io,
             links,
-            counters,
+            lost,
             rx_burst,
             prepared,
             tx_buffers,
@@ -225,7 +229,7 @@ impl Worker {
         let mut tx = Tx {
             buffers: tx_buffers,
             queues,
-            tx_full: &mut counters.tx_full,
+            tx_full: &mut lost.tx_full,
         };
         for (mut m, p) in rx_burst.drain().zip(prepared.iter()) {
             let arrival = match in_if {
@@ -245,7 +249,7 @@ impl Worker {
                         None => false,
                     };
                     if !handed {
-                        counters.redirect_full += 1;
+                        lost.redirect_full += 1;
                     }
                 }
                 Verdict::Local => {
@@ -254,7 +258,7 @@ impl Worker {
                         m.set_port(q.port().0);
                     }
                     if links.to_control.push(m).is_err() {
-                        counters.control_full += 1;
+                        lost.control_full += 1;
                     }
                 }
                 Verdict::Drop(_) => drop(m),
@@ -262,7 +266,10 @@ impl Worker {
         }
     }
 
-    /// Sends the control plane's frames out of the port recorded in each.
+    /// Sends the control plane's frames out of the port recorded in each, straight to the
+    /// queue (one attempt, bypassing the tx buffers, so that these hold received packets only
+    /// and what they lose counts in `tx_full` exactly); a refused frame is freed and counted
+    /// (`from_control_lost`). Rare frames (ARP), whose senders retry.
     fn transmit_from_control(&mut self) {
         let Some(ring) = self.links.from_control.as_mut() else {
             return;
@@ -270,20 +277,22 @@ impl Worker {
         if ring.pop_burst(&mut self.rx_burst) == 0 {
             return;
         }
-        let mut tx = Tx {
-            buffers: &mut self.tx_buffers,
-            queues: &mut self.io.tx,
-            tx_full: &mut self.counters.tx_full,
-        };
+        let mut one = MbufBurst::<1>::new();
         for m in self.rx_burst.drain() {
             self.counters.from_control += 1;
-            let out = self
+            let queue = self
                 .io
                 .interface_of_port
                 .get(usize::from(m.port()))
-                .copied()
-                .unwrap_or(u16::MAX);
-            tx.send(out, m);
+                .and_then(|&out| self.io.tx.get_mut(usize::from(out)));
+            let sent = match queue {
+                Some(q) => one.push(m).is_ok() && q.tx_burst(&mut one) == 1,
+                None => false,
+            };
+            if !sent {
+                self.counters.from_control_lost += 1;
+                one.free_all();
+            }
         }
     }
 
@@ -291,7 +300,7 @@ impl Worker {
         let mut tx = Tx {
             buffers: &mut self.tx_buffers,
             queues: &mut self.io.tx,
-            tx_full: &mut self.counters.tx_full,
+            tx_full: &mut self.lost.tx_full,
         };
         for out in 0..tx.buffers.len() {
             tx.flush(out);
@@ -337,17 +346,10 @@ impl Worker {
     }
 
     fn publish(&mut self) {
-        let s = self.forwarder.stats();
         let t = self.forwarder.sessions();
         let c = &mut self.counters;
-        c.rx = s.rx;
-        c.tx = s.tx;
-        c.icmp_errors = s.icmp_errors;
-        c.redirected_out = s.redirected;
-        c.to_control = s.local;
-        for &reason in crate::verdict::DropReason::ALL {
-            c.drops[reason as usize] = s.drops.get(reason);
-        }
+        c.set_traffic(self.forwarder.stats(), &self.lost);
+        debug_assert_eq!(c.rx, c.tx + c.redirected_out + c.to_control + c.dropped());
         c.sessions = t.len() as u64;
         c.sessions_created = t.stats().created;
         c.sessions_expired = t.stats().expired;
@@ -362,7 +364,7 @@ impl Worker {
 struct Tx<'a> {
     buffers: &'a mut [MbufBurst<BURST>],
     queues: &'a mut [TxQueue],
-    /// The worker's count of packets dropped because their queue refused them.
+    /// The worker's count of received packets lost because their queue refused them.
     tx_full: &'a mut u64,
 }
 

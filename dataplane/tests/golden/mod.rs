@@ -32,6 +32,9 @@
 //!   packets and the quoted packet the opposite way (its TCP/UDP checksum too, when quoted), and
 //!   recompute the ICMP checksum; DR/TUN forward them to the real server by the flow's method.
 //! - ARP requests and ICMP echo for VIPs and the box's addresses are answered in place.
+//! - IP options (rvs's choice): LSRR and SSRR are dropped (`source_route`), RR too
+//!   (`record_route`), an option length below 2 or past the header is `bad_ip_header`; router
+//!   alert, timestamp and whatever follows the end of list pass untouched.
 //! - Headers rvs builds itself (tunnel, frag needed) carry identifications 1, 2, 3 ... per
 //!   worker, in the order the tunnel handles packets (`Lab::box_ident`).
 #![allow(dead_code)]
@@ -99,6 +102,13 @@ pub const ACK: u8 = 0x10;
 
 /// IPv4 Router Alert option (RFC 2113), a 4-byte option that needs no processing.
 pub const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
+/// IPv4 Timestamp option (RFC 791: type 68, length 8, pointer 5, flag 0): one empty slot.
+pub const TIMESTAMP: [u8; 8] = [68, 8, 5, 0, 0, 0, 0, 0];
+/// Loose and strict source route (131, 137) via 10.0.1.11, pointer 4, then end of list.
+pub const LSRR: [u8; 8] = [131, 7, 4, 10, 0, 1, 11, 0];
+pub const SSRR: [u8; 8] = [137, 7, 4, 10, 0, 1, 11, 0];
+/// Record route (7) with one empty slot, then end of list.
+pub const RECORD_ROUTE: [u8; 8] = [7, 7, 4, 0, 0, 0, 0, 0];
 
 const REQUEST: &[u8] = b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -1024,6 +1034,20 @@ impl Lab {
         let mut max = self.c_tcp(&f, ACK, req_end, s_isn + 1, b"opt");
         max.ip.options = [[1u8; 36].as_slice(), &[0; 4]].concat();
         self.send_in("tcp-ip-options-max", max, &f);
+        // A timestamp option (flag 0, one empty slot) passes untouched, both ways.
+        let mut ts = self.c_tcp(&f, ACK, req_end, s_isn + 1, b"ts");
+        ts.ip.options = TIMESTAMP.to_vec();
+        self.send_in("tcp-ip-option-timestamp", ts, &f);
+        if nat_like {
+            let mut p = self.s_tcp(&f, ACK, s_isn + 1, req_end, &[]);
+            p.ip.options = TIMESTAMP.to_vec();
+            self.send_out("tcp-ip-option-timestamp-reply", p, &f);
+        }
+        // NOP, end of list, then bytes that would be a malformed source route: padding, since
+        // nothing after the end of list is an option; passed untouched.
+        let mut end = self.c_tcp(&f, ACK, req_end, s_isn + 1, b"end");
+        end.ip.options = vec![1, 0, 131, 7];
+        self.send_in("tcp-ip-options-after-end", end, &f);
         if nat_like {
             // The server refuses it (admin prohibited), quoting it whole, options included.
             self.server_error("icmp-error-quoting-options", &f, &opts, 13);
@@ -1376,6 +1400,31 @@ impl Lab {
             ..frag.clone()
         };
         self.drop("fragment-last", 0, later.frame(), DropReason::Fragment);
+
+        // Options that ask routers to follow or record the path: dropped, each by its reason.
+        let with_options = |options: &[u8]| {
+            let mut p = syn.clone();
+            p.ip.options = options.to_vec();
+            p.frame()
+        };
+        let source_route = DropReason::SourceRoute;
+        self.drop("ip-option-lsrr", 0, with_options(&LSRR), source_route);
+        self.drop("ip-option-ssrr", 0, with_options(&SSRR), source_route);
+        let after_others = [&[1][..], &TIMESTAMP, &SSRR[..7]].concat();
+        self.drop(
+            "ip-option-ssrr-after-nop-timestamp",
+            0,
+            with_options(&after_others),
+            source_route,
+        );
+        let rr = with_options(&RECORD_ROUTE);
+        self.drop("ip-option-rr", 0, rr, DropReason::RecordRoute);
+        // Option lengths below 2 or past the header's end.
+        let bad_header = DropReason::BadIpHeader;
+        let short = with_options(&[ROUTER_ALERT[0], 1, 0, 0]);
+        self.drop("ip-option-length-1", 0, short, bad_header);
+        let long = with_options(&[TIMESTAMP[0], 12, 5, 0, 0, 0, 0, 0]);
+        self.drop("ip-option-length-past-header", 0, long, bad_header);
 
         let good = self.c_tcp(&f, ACK, 1, 1, b"payload").frame();
         self.drop(
