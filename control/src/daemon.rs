@@ -191,6 +191,8 @@ fn interfaces(config: &Config, ports: &[Port]) -> Result<(Vec<Interface>, Vec<u1
             mac,
             addrs,
             mtu: spec.mtu,
+            port: i as u16,
+            vlan: None,
         });
         let id = usize::from(port.id().0);
         if interface_of_port.len() <= id {

@@ -613,10 +613,13 @@ pub fn validate(services: &[ServiceConfig], net: Network) -> Result<(), ModelErr
 pub fn compiles(ports: &[PortSpec], services: &[ServiceConfig]) -> Result<(), ModelError> {
     let interfaces = ports
         .iter()
-        .map(|p| Interface {
+        .enumerate()
+        .map(|(i, p)| Interface {
             mac: p.mac.unwrap_or(MacAddr::ZERO),
             addrs: p.addrs.iter().map(|a| Addr::from(a.addr)).collect(),
             mtu: p.mtu,
+            port: i as u16,
+            vlan: None,
         })
         .collect();
     Snapshot::build(0, interfaces, services.to_vec())

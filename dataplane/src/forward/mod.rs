@@ -412,7 +412,7 @@ impl Forwarder {
         prepared: &Prepared,
     ) -> Verdict {
         let in_if = arrival.in_if();
-        let (l2, ethertype) = match ethernet::Packet::new_checked(buf.data()) {
+        let (l2, ethertype, tci) = match ethernet::Packet::new_checked(buf.data()) {
             Ok(eth) => {
                 let dst = eth.dst_addr();
                 let ours = self
@@ -423,16 +423,24 @@ impl Forwarder {
                 if !ours && dst.is_unicast() {
                     return Verdict::Drop(DropReason::NotOurMac);
                 }
-                (eth.header_len(), eth.ethertype())
+                (eth.header_len(), eth.ethertype(), eth.vlan_tci())
             }
             Err(_) => return Verdict::Drop(DropReason::Truncated),
+        };
+        // From here on the packet's interface is the port's VLAN sub-interface if tagged.
+        let arrival = match tci {
+            None => arrival,
+            Some(tci) => match self.snapshot.vlan_interface(in_if, tci & 0x0fff) {
+                Ok(iface) => Arrival::new(iface, arrival.hops()),
+                Err(reason) => return Verdict::Drop(reason),
+            },
         };
         match ethertype {
             ethertype::IPV4 => match &prepared.0 {
                 Some(parsed) => self.ipv4(buf, l2, arrival, now, parsed),
                 None => Verdict::Drop(DropReason::Truncated),
             },
-            ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, in_if),
+            ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, arrival.in_if()),
             ethertype::IPV6 => Verdict::Drop(DropReason::Ipv6Unsupported),
             _ => Verdict::Drop(DropReason::NotIp),
         }
@@ -799,15 +807,9 @@ impl Forwarder {
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
-        let hop = NextHop {
-            src: iface.mac,
-            dst: next_hop,
-        };
+        let (hop, port) = (NextHop::new(iface, next_hop), iface.port);
         let sent = match binding.method {
-            Method::Dr => {
-                xmit::dr::transmit(buf, hop);
-                Ok(())
-            }
+            Method::Dr => xmit::dr::transmit(buf, l2, hop),
             Method::Nat => nat::transmit(buf, l2, rewrite, hop),
             Method::FullNat => fullnat::transmit(buf, l2, rewrite, hop),
             Method::Tunnel => {
@@ -828,7 +830,7 @@ impl Forwarder {
             }
         };
         match sent {
-            Ok(()) => Verdict::Transmit(out_if),
+            Ok(()) => Verdict::Transmit(port),
             Err(reason) => Verdict::Drop(reason),
         }
     }
@@ -849,7 +851,7 @@ impl Forwarder {
             return Verdict::Drop(DropReason::TooBig);
         };
         match tunnel::frag_needed_reply(buf, l2, vip, mtu, client_iface.mac, ident) {
-            Ok(()) => Verdict::Transmit(client_if),
+            Ok(()) => Verdict::Transmit(client_iface.port),
             Err(reason) => Verdict::Drop(reason),
         }
     }
