@@ -404,7 +404,8 @@ impl Snapshot {
     /// Compiles a table that satisfies the service model: each service's scheduler (tables
     /// such as Maglev's are built here, off the hot path), the flow owners and the lookup
     /// tables. Refuses a protocol other than TCP and UDP, real-server ids that share a slot,
-    /// an interface that is not in `interfaces`, and a scheduler that cannot be built.
+    /// an interface that is not in `interfaces`, a scheduler that cannot be built, and
+    /// interfaces that are not ports first and then VLANs on them ([`Interface`]).
     pub fn build(
         generation: u64,
         interfaces: Vec<Interface>,

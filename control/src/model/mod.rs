@@ -609,7 +609,7 @@ pub fn validate(services: &[ServiceConfig], net: Network) -> Result<(), ModelErr
     t.check()
 }
 
-/// Runs what only [`Snapshot::build`] refuses, on one stub interface per port.
+/// Runs what only [`Snapshot::build`] refuses, on one stub interface per port and VLAN.
 pub fn compiles(ports: &[PortSpec], services: &[ServiceConfig]) -> Result<(), ModelError> {
     let interfaces = ports
         .iter()
@@ -618,8 +618,8 @@ pub fn compiles(ports: &[PortSpec], services: &[ServiceConfig]) -> Result<(), Mo
             mac: p.mac.unwrap_or(MacAddr::ZERO),
             addrs: p.addrs.iter().map(|a| Addr::from(a.addr)).collect(),
             mtu: p.mtu,
-            port: i as u16,
-            vlan: None,
+            port: p.vlan.map_or(i as u16, |v| v.port),
+            vlan: p.vlan.map(|v| v.id),
         })
         .collect();
     Snapshot::build(0, interfaces, services.to_vec())
