@@ -109,7 +109,7 @@ struct Flow {
     len: u32,
 }
 
-/// A frame parsed by [`Forwarder::prepare`]: `None` if it is not an untagged IPv4 frame (ARP,
+/// A frame parsed by [`Forwarder::prepare`]: `None` if it is not an IPv4 frame (ARP,
 /// IPv6, runts: [`Forwarder::process_prepared`] classifies those itself), else the outcome of
 /// validating its IPv4 and TCP/UDP headers, with the flow's hash.
 #[derive(Clone, Copy)]
@@ -345,7 +345,8 @@ impl Forwarder {
         ids.len()
     }
 
-    /// First stage of deciding a frame: parses and validates an untagged IPv4 frame, hashes its
+    /// First stage of deciding a frame: parses and validates an IPv4 frame (untagged or with one
+    /// 802.1Q tag, whose VLAN `process_prepared` judges), hashes its
     /// flow and prefetches the flow's session index entry. Pure: reads `frame` only. Workers
     /// prepare a whole burst, then [`prefetch_session`](Self::prefetch_session) every packet,
     /// then [`process_prepared`](Self::process_prepared) each, so that the cache misses of a
