@@ -810,9 +810,15 @@ fn a_server_keeps_its_id_whether_its_port_is_given_or_implied() {
 }
 
 /// ARP frame: operation, Ethernet source and destination, (sender MAC, IP), (target MAC, IP).
-/// An ARP request (op 1): only the control thread sends those; workers answer with replies.
+/// An ARP request (op 1), untagged or with one 802.1Q tag: only the control thread sends
+/// those; workers answer with replies.
 fn is_arp_request(f: &[u8]) -> bool {
-    f.get(12..14) == Some(&[8, 6][..]) && f.get(20..22) == Some(&[0, 1][..])
+    let l2 = if f.get(12..14) == Some(&[0x81, 0][..]) {
+        18
+    } else {
+        14
+    };
+    f.get(l2 - 2..l2) == Some(&[8, 6][..]) && f.get(l2 + 6..l2 + 8) == Some(&[0, 1][..])
 }
 
 fn arp_frame(
@@ -937,4 +943,107 @@ fn arp_and_ping_for_the_vip_are_answered() {
         matches!(p.transport, Some(TransportSlice::Icmpv4(ref i)) if i.icmp_type() == etherparse::Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: 7, seq: 1 }))
     );
     lab.daemon.shutdown();
+}
+
+/// VLANs: a NAT real server on lan's VLAN 200 is asked for with tagged ARP and resolved by its
+/// tagged reply; a client on wan's VLAN 100 is served through it, tags rewritten both ways; a
+/// tag a port does not have is dropped (`unknown_vlan`).
+#[test]
+fn clients_and_servers_on_vlans_are_served_tagged() {
+    let _serial = serial();
+    let text = config_with_neighbours("nat", &[1], &[], 0)
+        .replace(
+            "mac = \"02:00:00:00:00:01\"\n",
+            "mac = \"02:00:00:00:00:01\"\n[[ports.vlans]]\nid = 100\naddrs = [\"10.10.100.1/24\"]\n",
+        )
+        .replace(
+            "mac = \"02:00:00:00:00:02\"\n",
+            "mac = \"02:00:00:00:00:02\"\n[[ports.vlans]]\nid = 200\naddrs = [\"10.30.0.1/24\"]\n",
+        )
+        + "[[services.real_servers]]\naddr = \"10.30.0.21\"\nmethod = \"nat\"\n";
+    let mut lab = Lab::start(&text);
+    const RS: [u8; 4] = [10, 30, 0, 21];
+    const RS_MAC: [u8; 6] = [2, 0, 0, 0, 2, 0x21];
+    const CLIENT: [u8; 4] = [10, 10, 100, 10];
+    const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0x64, 0x0a];
+    let (t100, t200) = (golden::tag(100), golden::tag(200));
+    let tagged = |frame: &[u8], tag| {
+        let mut f = golden::vlan(frame, tag);
+        f.resize(f.len().max(64), 0);
+        f
+    };
+    let asks_for_rs = |f: &[u8]| f.len() >= 46 && f[42..46] == RS;
+    let (_, control) = Lab::collect_with_control(&mut lab.daemon, &mut lab.lan, 1, asks_for_rs);
+    let request = control.into_iter().find(|f| asks_for_rs(f));
+    let who_has = arp_frame(
+        1,
+        LAN_MAC,
+        [0xff; 6],
+        (LAN_MAC, [10, 30, 0, 1]),
+        ([0; 6], RS),
+    );
+    assert_eq!(request, Some(tagged(&who_has, t200)), "who-has tagged 200");
+
+    let is_at = arp_frame(2, RS_MAC, LAN_MAC, (RS_MAC, RS), (LAN_MAC, [10, 30, 0, 1]));
+    Lab::inject(&mut lab.lan, 0, &tagged(&is_at, t200));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while lab
+        .daemon
+        .neighbours()
+        .lookup(3, Ipv4Addr::from(RS))
+        .is_none()
+        && Instant::now() < deadline
+    {
+        lab.daemon.poll();
+    }
+    assert!(lab.daemon.wait_installed(Duration::from_secs(2)));
+    assert_eq!(
+        lab.daemon.snapshot().services[0].config.dests[0].mac,
+        dataplane::wire::ethernet::MacAddr(RS_MAC),
+        "resolved on lan.200 (interface 3)"
+    );
+
+    let syn = tcp_frame(CLIENT_MAC, WAN_MAC, (CLIENT, 40000), (VIP, 80), "S", 1, &[]);
+    Lab::inject(&mut lab.wan, 0, &golden::vlan(&syn, t100));
+    let out = Lab::collect(&mut lab.daemon, &mut lab.lan, 1);
+    assert_eq!(out.len(), 1, "the tagged client's SYN goes to the server");
+    assert_eq!((&out[0][..6], &out[0][12..16]), (&RS_MAC[..], &t200[..]));
+    let untagged = [&out[0][..12], &out[0][16..]].concat();
+    assert_eq!(
+        tcp_endpoints(&untagged),
+        (
+            (Ipv4Addr::from(CLIENT), 40000),
+            (Ipv4Addr::from(RS), 80),
+            63
+        )
+    );
+    let synack = tcp_frame(RS_MAC, LAN_MAC, (RS, 80), (CLIENT, 40000), "SA", 9, &[]);
+    Lab::inject(&mut lab.lan, 0, &golden::vlan(&synack, t200));
+    let out = Lab::collect(&mut lab.daemon, &mut lab.wan, 1);
+    assert_eq!(out.len(), 1, "the reply goes back to the client's VLAN");
+    assert_eq!(
+        (&out[0][..6], &out[0][12..16]),
+        (&CLIENT_MAC[..], &t100[..])
+    );
+    let untagged = [&out[0][..12], &out[0][16..]].concat();
+    assert_eq!(
+        tcp_endpoints(&untagged),
+        (
+            (Ipv4Addr::from(VIP), 80),
+            (Ipv4Addr::from(CLIENT), 40000),
+            63
+        )
+    );
+
+    Lab::inject(&mut lab.wan, 0, &golden::vlan(&syn, golden::tag(101)));
+    let on_lan = tcp_frame(CLIENT_MAC, LAN_MAC, (CLIENT, 40001), (VIP, 80), "S", 1, &[]);
+    Lab::inject(&mut lab.lan, 0, &golden::vlan(&on_lan, t100));
+    assert!(Lab::collect(&mut lab.daemon, &mut lab.lan, 1).is_empty());
+    let c = lab.daemon.shutdown();
+    use dataplane::verdict::DropReason;
+    assert_eq!(
+        c[0].drop_count(DropReason::UnknownVlan),
+        2,
+        "101 on wan, 100 on lan"
+    );
 }

@@ -6,7 +6,8 @@
 /// The fate of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Rewritten in place; send it out of this interface (index into `Snapshot::interfaces`).
+    /// Rewritten in place (802.1Q tag included); send it out of this port (the index in
+    /// `Snapshot::interfaces` of the port the output interface is on).
     Transmit(u16),
     /// Another worker owns the flow; hand the packet, unchanged, to this worker.
     Redirect(u16),
@@ -42,6 +43,8 @@ macro_rules! drop_reasons {
 drop_reasons! {
     Truncated => "truncated": "Shorter than the headers it claims.",
     NotOurMac => "not_our_mac": "Unicast frame for another host's MAC (ports may be promiscuous).",
+    TaggedFrame => "tagged_frame": "802.1Q tagged (VLAN id not 0) on a port with no VLAN configured.",
+    UnknownVlan => "unknown_vlan": "802.1Q tagged with a VLAN id the port does not have.",
     NotIp => "not_ip": "EtherType neither IPv4, IPv6 nor ARP (or a second VLAN tag).",
     Ipv6Unsupported => "ipv6_unsupported": "IPv6 is classified but not forwarded yet.",
     BadIpHeader => "bad_ip_header": "IPv4 version, header length, total length or an option's \

@@ -139,11 +139,15 @@ fn interfaces() -> Vec<Interface> {
             mac: MacAddr(IF0_MAC),
             addrs: vec![v4([10, 0, 0, 1])],
             mtu: 1500,
+            port: 0,
+            vlan: None,
         },
         Interface {
             mac: MacAddr(IF1_MAC),
             addrs: vec![v4([10, 0, 1, 1])],
             mtu: 1500,
+            port: 1,
+            vlan: None,
         },
     ]
 }

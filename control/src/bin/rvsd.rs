@@ -68,8 +68,12 @@ fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
         .zip(&d.snapshot().interfaces)
         .enumerate()
     {
+        let what = match spec.vlan {
+            None => format!("port {i}"),
+            Some(v) => format!("interface {i}, VLAN {} of port {}", v.id, v.port),
+        };
         eprintln!(
-            "rvsd: port {i} {} ({}) mac {} addrs {:?}",
+            "rvsd: {what} {} ({}) mac {} addrs {:?}",
             spec.name,
             spec.device.devargs(),
             iface.mac,

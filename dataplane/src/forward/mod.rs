@@ -115,7 +115,7 @@ struct Flow {
     len: u32,
 }
 
-/// A frame parsed by [`Forwarder::prepare`]: `None` if it is not an untagged IPv4 frame (ARP,
+/// A frame parsed by [`Forwarder::prepare`]: `None` if it is not an IPv4 frame (ARP,
 /// IPv6, runts: [`Forwarder::process_prepared`] classifies those itself), else the outcome of
 /// validating its IPv4 and TCP/UDP headers, with the flow's hash.
 #[derive(Clone, Copy)]
@@ -352,7 +352,8 @@ impl Forwarder {
         ids.len()
     }
 
-    /// First stage of deciding a frame: parses and validates an untagged IPv4 frame, hashes its
+    /// First stage of deciding a frame: parses and validates an IPv4 frame (untagged or with one
+    /// 802.1Q tag, whose VLAN `process_prepared` judges), hashes its
     /// flow and prefetches the flow's session index entry. Pure: reads `frame` only. Workers
     /// prepare a whole burst, then [`prefetch_session`](Self::prefetch_session) every packet,
     /// then [`process_prepared`](Self::process_prepared) each, so that the cache misses of a
@@ -419,7 +420,7 @@ impl Forwarder {
         prepared: &Prepared,
     ) -> Verdict {
         let in_if = arrival.in_if();
-        let (l2, ethertype) = match ethernet::Packet::new_checked(buf.data()) {
+        let (l2, ethertype, tci) = match ethernet::Packet::new_checked(buf.data()) {
             Ok(eth) => {
                 let dst = eth.dst_addr();
                 let ours = self
@@ -430,16 +431,24 @@ impl Forwarder {
                 if !ours && dst.is_unicast() {
                     return Verdict::Drop(DropReason::NotOurMac);
                 }
-                (eth.header_len(), eth.ethertype())
+                (eth.header_len(), eth.ethertype(), eth.vlan_tci())
             }
             Err(_) => return Verdict::Drop(DropReason::Truncated),
+        };
+        // From here on the packet's interface is the port's VLAN sub-interface if tagged.
+        let arrival = match tci {
+            None => arrival,
+            Some(tci) => match self.snapshot.vlan_interface(in_if, tci & 0x0fff) {
+                Ok(iface) => Arrival::new(iface, arrival.hops()),
+                Err(reason) => return Verdict::Drop(reason),
+            },
         };
         match ethertype {
             ethertype::IPV4 => match &prepared.0 {
                 Some(parsed) => self.ipv4(buf, l2, arrival, now, parsed),
                 None => Verdict::Drop(DropReason::Truncated),
             },
-            ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, in_if),
+            ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, arrival.in_if()),
             ethertype::IPV6 => Verdict::Drop(DropReason::Ipv6Unsupported),
             _ => Verdict::Drop(DropReason::NotIp),
         }
@@ -813,15 +822,9 @@ impl Forwarder {
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
-        let hop = NextHop {
-            src: iface.mac,
-            dst: next_hop,
-        };
+        let (hop, port) = (NextHop::new(iface, next_hop), iface.port);
         let sent = match binding.method {
-            Method::Dr => {
-                xmit::dr::transmit(buf, hop);
-                Ok(())
-            }
+            Method::Dr => xmit::dr::transmit(buf, l2, hop),
             Method::Nat => nat::transmit(buf, l2, rewrite, hop),
             Method::FullNat => fullnat::transmit(buf, l2, rewrite, hop),
             Method::Tunnel => {
@@ -842,7 +845,7 @@ impl Forwarder {
             }
         };
         match sent {
-            Ok(()) => Verdict::Transmit(out_if),
+            Ok(()) => Verdict::Transmit(port),
             Err(reason) => Verdict::Drop(reason),
         }
     }
@@ -865,7 +868,7 @@ impl Forwarder {
         match tunnel::frag_needed_reply(buf, l2, vip, mtu, client_iface.mac, ident) {
             Ok(()) => {
                 self.stats.icmp_errors += 1;
-                Verdict::Transmit(client_if)
+                Verdict::Transmit(client_iface.port)
             }
             Err(reason) => Verdict::Drop(reason),
         }
@@ -893,7 +896,7 @@ impl Forwarder {
         let Some(iface) = self.snapshot.interfaces.get(usize::from(in_if)) else {
             return expired;
         };
-        let mac = iface.mac;
+        let (mac, port) = (iface.mac, iface.port);
         let (sender, dst, tos) = {
             let data = buf.data();
             if !ethernet::Packet::new_unchecked(data)
@@ -930,7 +933,7 @@ impl Forwarder {
         match icmp_error::reply(buf, l2, msg, header, icmp_error::LINUX_QUOTE, mac) {
             Ok(()) => {
                 self.stats.icmp_errors += 1;
-                Verdict::Transmit(in_if)
+                Verdict::Transmit(port)
             }
             Err(_) => expired,
         }

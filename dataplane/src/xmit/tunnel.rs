@@ -9,7 +9,7 @@
 //!
 //! Keys: in = client:cport -> VIP:vport; no out key (replies bypass the box).
 
-use super::{icmp_error, set_macs, NextHop};
+use super::{icmp_error, set_l2, NextHop};
 use crate::buf::PacketBuf;
 use crate::verdict::DropReason;
 use crate::wire::checksum::proto;
@@ -42,8 +42,7 @@ pub fn transmit<B: PacketBuf>(
     hop: NextHop,
 ) -> Result<(), Refusal> {
     encapsulate(buf, l2, src, dst, mtu, ident)?;
-    set_macs(buf.data_mut(), hop);
-    Ok(())
+    set_l2(buf, l2, hop).map_err(Refusal::Drop)
 }
 
 /// Encapsulates the IPv4 packet at `l2` (after an Ethernet header of `l2` bytes, which is kept
