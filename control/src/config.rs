@@ -5,7 +5,7 @@
 //!    types, missing and unknown keys keep the toml crate's message (line, column, key).
 //! 2. A semantic pass checks every value and converts it to the typed [`Config`]. The services
 //!    are read into the service model ([`crate::model`]), which holds their rules, then
-//!    compiled with [`dataplane::snapshot::Snapshot::build`] (one stub interface per port),
+//!    compiled with [`dataplane::snapshot::Snapshot::build`] (a stub interface per port and VLAN),
 //!    so whatever a snapshot would refuse is refused here too.
 //!
 //! A returned [`Config`] is valid as a whole. Every semantic error names the field by its path
@@ -46,13 +46,17 @@
 //! vips = ["10.10.0.100"]   # announced by gratuitous ARP; default []
 //! mac = "02:00:00:00:00:01"  # optional override
 //! mtu = 1500
+//! [[ports.vlans]]       # optional: a VLAN sub-interface "wan.100" (the port's MAC and MTU)
+//! id = 100              # 802.1Q VLAN id, 1..=4094, unique on the port
+//! addrs = ["10.10.100.1/24"]  # as a port's; subnets disjoint from every other interface's
+//! vips = []             # default []
 //! [[routes]]
 //! prefix = "0.0.0.0/0"
-//! via = "10.10.0.254"   # must lie in a connected subnet of a port
+//! via = "10.10.0.254"   # must lie in a connected subnet of an interface
 //! [[neighbours]]        # static ARP entries
 //! addr = "10.20.0.11"
 //! mac = "02:00:00:00:00:11"
-//! port = "lan"
+//! port = "lan"         # an interface: a port, or a VLAN like "wan.100"
 //! [[services]]
 //! protocol = "tcp"      # tcp | udp
 //! vip = "10.10.0.100"
@@ -117,7 +121,8 @@ pub struct Config {
     pub control: ControlConfig,
     /// None: no metrics endpoint.
     pub metrics: Option<MetricsConfig>,
-    /// At least one; a port's index here is its interface number in snapshots.
+    /// The box's interfaces, each at its interface number in snapshots: every `[[ports]]` in
+    /// file order (at least one), then their VLAN sub-interfaces, port by port.
     pub ports: Vec<PortSpec>,
     pub routes: Vec<RouteSpec>,
     pub neighbours: Vec<NeighbourSpec>,
@@ -194,7 +199,7 @@ pub struct MetricsConfig {
 }
 
 pub use crate::model::network::{
-    Device, NeighbourSpec, ParsePrefixError, PortSpec, Prefix, RouteSpec,
+    Device, NeighbourSpec, ParsePrefixError, PortSpec, Prefix, RouteSpec, Vlan,
 };
 
 /// Why a configuration was refused.
@@ -342,7 +347,7 @@ impl Config {
             c.main.to_string(),
         ];
         let mut pci = false;
-        for p in &self.ports {
+        for p in self.devices() {
             if let Device::Pci(d) = &p.device {
                 args.extend(["-a".to_owned(), d.clone()]);
                 pci = true;
@@ -351,13 +356,18 @@ impl Config {
         if !pci {
             args.push("--no-pci".to_owned());
         }
-        for p in &self.ports {
+        for p in self.devices() {
             if let Device::Vdev(d) = &p.device {
                 args.extend(["--vdev".to_owned(), d.clone()]);
             }
         }
         args.extend(self.eal.args.iter().cloned());
         args
+    }
+
+    /// The `[[ports]]`: the interfaces that are devices (not VLANs), at the front of `ports`.
+    pub fn devices(&self) -> impl Iterator<Item = &PortSpec> {
+        self.ports.iter().take_while(|p| p.vlan.is_none())
     }
 }
 
@@ -447,6 +457,17 @@ struct RawPort {
     vips: Vec<String>,
     mac: Option<String>,
     mtu: Option<i64>,
+    #[serde(default)]
+    vlans: Vec<RawVlan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVlan {
+    id: i64,
+    addrs: Vec<String>,
+    #[serde(default)]
+    vips: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -579,7 +600,8 @@ impl Raw {
         let eal = eal(self.eal)?;
         let cores = cores(self.cores)?;
         let ports = ports(self.ports)?;
-        let dataplane = dataplane(self.dataplane, ports.len(), cores.workers.len())?;
+        let devices = ports.iter().take_while(|p| p.vlan.is_none()).count();
+        let dataplane = dataplane(self.dataplane, devices, cores.workers.len())?;
         let sessions = sessions(self.sessions)?;
         let control = control(self.control)?;
         let metrics = self.metrics.map(metrics).transpose()?;
@@ -915,11 +937,84 @@ fn ports(raw: Vec<RawPort>) -> Res<Vec<PortSpec>> {
     let mut ports: Vec<PortSpec> = Vec::with_capacity(raw.len());
     // (port, index) of every VIP seen.
     let mut vips_seen: Vec<(Ipv4Addr, String)> = Vec::new();
-    for (i, r) in raw.into_iter().enumerate() {
+    let mut vlans = Vec::with_capacity(raw.len());
+    for (i, mut r) in raw.into_iter().enumerate() {
+        vlans.push(std::mem::take(&mut r.vlans));
         let p = port(i, r, &ports, &mut vips_seen)?;
         ports.push(p);
     }
+    // The VLAN sub-interfaces follow the ports, so that a port's number is its interface's.
+    for (i, raw) in vlans.into_iter().enumerate() {
+        for (k, r) in raw.into_iter().enumerate() {
+            if ports.len() >= usize::from(u16::MAX) {
+                return Err(invalid(
+                    format!("ports[{i}].vlans"),
+                    k,
+                    "too many interfaces",
+                ));
+            }
+            let v = vlan(i, k, r, &ports, &mut vips_seen)?;
+            ports.push(v);
+        }
+    }
     Ok(ports)
+}
+
+/// `ports[i].vlans[k]`, after the interfaces before it (every port among them): the
+/// sub-interface `PORT.ID` with the port's device, MAC and MTU.
+fn vlan(
+    i: usize,
+    k: usize,
+    r: RawVlan,
+    ifaces: &[PortSpec],
+    vips_seen: &mut Vec<(Ipv4Addr, String)>,
+) -> Res<PortSpec> {
+    let at = format!("ports[{i}].vlans[{k}]");
+    let fid = format!("{at}.id");
+    let id: u16 = int(&fid, r.id, 1..=4094)?;
+    let vlan = Vlan {
+        port: port_index(i),
+        id,
+    };
+    if let Some(other) = ifaces.iter().find(|p| p.vlan == Some(vlan)) {
+        return Err(invalid(
+            fid,
+            id,
+            format!(
+                "already the id of {}; expected ids unique on a port",
+                other.name
+            ),
+        ));
+    }
+    let port = &ifaces[i];
+    Ok(PortSpec {
+        name: format!("{}.{id}", port.name),
+        device: port.device.clone(),
+        addrs: port_addrs(&format!("{at}.addrs"), &r.addrs, ifaces)?,
+        vips: vips(&format!("{at}.vips"), &r.vips, vips_seen)?,
+        mac: port.mac,
+        mtu: port.mtu,
+        vlan: Some(vlan),
+    })
+}
+
+/// The VIPs at `field`, each announced on one interface only (`vips_seen` gains them).
+fn vips(
+    field: &str,
+    raw: &[String],
+    vips_seen: &mut Vec<(Ipv4Addr, String)>,
+) -> Res<Vec<Ipv4Addr>> {
+    let mut vips = Vec::with_capacity(raw.len());
+    for (k, v) in raw.iter().enumerate() {
+        let fv = format!("{field}[{k}]");
+        let vip = ipv4(&fv, v)?;
+        if let Some((_, at)) = vips_seen.iter().find(|(x, _)| *x == vip) {
+            return Err(invalid(fv, q(v), format!("already announced as {at}")));
+        }
+        vips_seen.push((vip, fv));
+        vips.push(vip);
+    }
+    Ok(vips)
 }
 
 /// `ports[i]`, after `ports` (the ones before it); `vips_seen` gains its VIPs.
@@ -955,17 +1050,8 @@ fn port(
             format!("device {} is already ports[{j}]", device.id()),
         ));
     }
-    let addrs = port_addrs(i, &r.addrs, ports)?;
-    let mut vips = Vec::with_capacity(r.vips.len());
-    for (k, v) in r.vips.iter().enumerate() {
-        let fv = format!("ports[{i}].vips[{k}]");
-        let vip = ipv4(&fv, v)?;
-        if let Some((_, at)) = vips_seen.iter().find(|(x, _)| *x == vip) {
-            return Err(invalid(fv, q(v), format!("already announced as {at}")));
-        }
-        vips_seen.push((vip, fv));
-        vips.push(vip);
-    }
+    let addrs = port_addrs(&f("addrs"), &r.addrs, ports)?;
+    let vips = vips(&f("vips"), &r.vips, vips_seen)?;
     let mac = r
         .mac
         .as_deref()
@@ -981,21 +1067,23 @@ fn port(
         vips,
         mac,
         mtu,
+        vlan: None,
     })
 }
 
-/// `ports[i].addrs`: at least one, each new to the box and in a subnet no other port has.
-fn port_addrs(i: usize, raw: &[String], ports: &[PortSpec]) -> Res<Vec<Prefix>> {
+/// An interface's `addrs` (at `field`): at least one, each new to the box and in a subnet no
+/// other interface (`ports`: those before it) has.
+fn port_addrs(field: &str, raw: &[String], ports: &[PortSpec]) -> Res<Vec<Prefix>> {
     if raw.is_empty() {
         return Err(invalid(
-            format!("ports[{i}].addrs"),
+            field,
             "[]",
             "expected at least one address with prefix length, like 10.0.0.1/24",
         ));
     }
     let mut addrs: Vec<Prefix> = Vec::with_capacity(raw.len());
     for (k, a) in raw.iter().enumerate() {
-        let fa = format!("ports[{i}].addrs[{k}]");
+        let fa = format!("{field}[{k}]");
         let p = prefix(&fa, a)?;
         if p.len == 0 {
             return Err(invalid(
@@ -1009,12 +1097,15 @@ fn port_addrs(i: usize, raw: &[String], ports: &[PortSpec]) -> Res<Vec<Prefix>> 
         }
         for (j, other) in ports.iter().enumerate() {
             if let Some(o) = other.addrs.iter().find(|o| o.overlaps(&p)) {
+                let which = match other.vlan {
+                    None => format!("ports[{j}] ({})", other.name),
+                    Some(_) => other.name.clone(),
+                };
                 return Err(invalid(
                     fa,
                     q(a),
                     format!(
-                        "overlaps {o} of ports[{j}] ({}); expected disjoint subnets on different ports",
-                        other.name
+                        "overlaps {o} of {which}; expected disjoint subnets on different interfaces"
                     ),
                 ));
             }
@@ -1272,6 +1363,15 @@ vips = ["10.10.0.100", "10.10.0.101"]
 mac = "02:00:00:00:00:01"
 mtu = 9000
 
+[[ports.vlans]]
+id = 100
+addrs = ["10.10.100.1/24"]
+vips = ["10.10.100.100"]
+
+[[ports.vlans]]
+id = 200
+addrs = ["10.10.200.1/24"]
+
 [[ports]]
 name = "lan"
 device = "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"
@@ -1289,6 +1389,11 @@ via = "10.20.1.254"
 addr = "10.20.0.11"
 mac = "02:00:00:00:00:11"
 port = "lan"
+
+[[neighbours]]
+addr = "10.10.200.11"
+mac = "02:00:00:00:00:12"
+port = "wan.200"
 
 [[services]]
 protocol = "tcp"
@@ -1384,6 +1489,7 @@ addr = "10.20.0.13"
                     vips: vec![v4(10, 10, 0, 100), v4(10, 10, 0, 101)],
                     mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
                     mtu: 9000,
+                    vlan: None,
                 },
                 PortSpec {
                     name: "lan".into(),
@@ -1401,6 +1507,31 @@ addr = "10.20.0.13"
                     vips: vec![],
                     mac: None,
                     mtu: 1500,
+                    vlan: None,
+                },
+                PortSpec {
+                    name: "wan.100".into(),
+                    device: Device::Pci("0000:03:00.0".into()),
+                    addrs: vec![Prefix {
+                        addr: v4(10, 10, 100, 1),
+                        len: 24
+                    }],
+                    vips: vec![v4(10, 10, 100, 100)],
+                    mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+                    mtu: 9000,
+                    vlan: Some(Vlan { port: 0, id: 100 }),
+                },
+                PortSpec {
+                    name: "wan.200".into(),
+                    device: Device::Pci("0000:03:00.0".into()),
+                    addrs: vec![Prefix {
+                        addr: v4(10, 10, 200, 1),
+                        len: 24
+                    }],
+                    vips: vec![],
+                    mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+                    mtu: 9000,
+                    vlan: Some(Vlan { port: 0, id: 200 }),
                 },
             ]
         );
@@ -1427,11 +1558,18 @@ addr = "10.20.0.13"
         );
         assert_eq!(
             c.neighbours,
-            vec![NeighbourSpec {
-                addr: v4(10, 20, 0, 11),
-                mac: MacAddr([2, 0, 0, 0, 0, 0x11]),
-                port: 1
-            }]
+            vec![
+                NeighbourSpec {
+                    addr: v4(10, 20, 0, 11),
+                    mac: MacAddr([2, 0, 0, 0, 0, 0x11]),
+                    port: 1
+                },
+                NeighbourSpec {
+                    addr: v4(10, 10, 200, 11),
+                    mac: MacAddr([2, 0, 0, 0, 0, 0x12]),
+                    port: 3
+                }
+            ]
         );
         let dest = |id, addr: Ipv4Addr, port, weight, method, upper, lower| DestConfig {
             id,
@@ -1567,6 +1705,8 @@ addrs = ["192.0.2.1/24"]
         assert!(e.contains("mian"), "{e}");
         let e = err(&MINIMAL.replace("workers = [1]", "workers = 1"));
         assert!(e.contains("workers") || e.contains("sequence"), "{e}");
+        let e = err(&FULL.replace("id = 100", "id = 100\nvid = 100"));
+        assert!(e.contains("vid") && e.contains("unknown field"), "{e}");
     }
 
     /// (edit of FULL, field path that must be named).
@@ -1598,6 +1738,27 @@ addrs = ["192.0.2.1/24"]
             ),
             (r("02:00:00:00:00:01", "01:00:5e:00:00:01"), "ports[0].mac"),
             (r("mtu = 9000", "mtu = 70000"), "ports[0].mtu"),
+            (r("id = 100", "id = 0"), "ports[0].vlans[0].id"),
+            (r("id = 100", "id = 4095"), "ports[0].vlans[0].id"),
+            (r("id = 200", "id = 100"), "ports[0].vlans[1].id"),
+            (r("[\"10.10.100.1/24\"]", "[]"), "ports[0].vlans[0].addrs"),
+            (
+                r("[\"10.10.100.1/24\"]", "[\"10.20.0.9/16\"]"),
+                "ports[0].vlans[0].addrs[0]",
+            ),
+            (
+                r("[\"10.10.200.1/24\"]", "[\"10.10.100.7/25\"]"),
+                "ports[0].vlans[1].addrs[0]",
+            ),
+            (
+                r("[\"10.10.100.100\"]", "[\"10.10.0.101\"]"),
+                "ports[0].vlans[0].vips[0]",
+            ),
+            (r("\"wan.200\"", "\"wan.300\""), "neighbours[1].port"),
+            (
+                r("addr = \"10.10.200.11\"", "addr = \"10.10.100.11\""),
+                "neighbours[1].addr",
+            ),
             (
                 r("via = \"10.10.0.254\"", "via = \"10.99.0.254\""),
                 "routes[0].via",
@@ -1849,12 +2010,12 @@ addrs = ["192.0.2.1/24"]
         let c = parse(FULL).unwrap();
         assert_eq!(compiles(&c.ports, &c.services).ok(), Some(()));
         let mut services = c.services.clone();
-        services[1].dests[0].interface = 2;
+        services[1].dests[0].interface = 4;
         let e = compiles(&c.ports, &services).expect_err("refused");
         assert_eq!(e.field(), Some("services"));
         assert_eq!(
             e.to_string(),
-            "services: service UDP 10.10.0.101:0: dests.interface 2 does not exist"
+            "services: service UDP 10.10.0.101:0: dests.interface 4 does not exist"
         );
     }
 

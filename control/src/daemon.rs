@@ -124,7 +124,7 @@ pub fn create_reassembly_pool(eal: &Eal, workers: usize) -> Result<Mempool, Daem
 /// unicast frames for other MACs itself).
 pub fn open_ports(eal: &Eal, config: &Config, pool: Mempool) -> Result<Vec<Port>, DaemonError> {
     let mut ports = Vec::with_capacity(config.ports.len());
-    for (i, spec) in config.ports.iter().enumerate() {
+    for (i, spec) in config.devices().enumerate() {
         let what = format!(
             "ports[{i}] ({}) device {}",
             spec.name,
@@ -180,16 +180,19 @@ pub fn compile(
     Ok((snapshot, wanted))
 }
 
-/// Setup step: each port's interface (MAC, configured or the device's; its own addresses, then
-/// the VIPs it announces), and the interface number of each DPDK port id (`u16::MAX` for ports
-/// that are not ours).
+/// Setup step: each interface (MAC, configured or the port device's; its own addresses, then
+/// the VIPs it announces; a VLAN's port and id), and the interface number of each DPDK port id
+/// (`u16::MAX` for ports that are not ours).
 fn interfaces(config: &Config, ports: &[Port]) -> Result<(Vec<Interface>, Vec<u16>), DaemonError> {
-    let mut interfaces = Vec::with_capacity(ports.len());
+    let mut interfaces: Vec<Interface> = Vec::with_capacity(config.ports.len());
     let mut interface_of_port = Vec::new();
-    for (i, (spec, port)) in config.ports.iter().zip(ports).enumerate() {
-        let mac = match spec.mac {
-            Some(m) => m,
-            None => MacAddr(port.mac().map_err(dpdk(format!("ports[{i}] MAC")))?),
+    for (i, spec) in config.ports.iter().enumerate() {
+        let port_index = spec.vlan.map_or(i, |v| usize::from(v.port));
+        let mac = match (spec.mac, interfaces.get(port_index), ports.get(i)) {
+            (Some(m), _, _) => m,
+            (None, Some(port), _) if spec.vlan.is_some() => port.mac,
+            (None, _, Some(port)) => MacAddr(port.mac().map_err(dpdk(format!("ports[{i}] MAC")))?),
+            _ => return Err(DaemonError::Setup(format!("ports[{i}]: no device"))),
         };
         let mut addrs: Vec<Addr> = spec
             .addrs
@@ -201,7 +204,12 @@ fn interfaces(config: &Config, ports: &[Port]) -> Result<(Vec<Interface>, Vec<u1
             mac,
             addrs,
             mtu: spec.mtu,
+            port: port_index as u16,
+            vlan: spec.vlan.map(|v| v.id),
         });
+        let Some(port) = ports.get(i).filter(|_| spec.vlan.is_none()) else {
+            continue;
+        };
         let id = usize::from(port.id().0);
         if interface_of_port.len() <= id {
             interface_of_port.resize(id + 1, u16::MAX);
@@ -560,11 +568,11 @@ impl Daemon {
         mut ports: Vec<Port>,
     ) -> Result<Daemon, DaemonError> {
         let n_workers = config.cores.workers.len();
-        if ports.len() != config.ports.len() {
+        if ports.len() != config.devices().count() {
             return Err(DaemonError::Setup(format!(
                 "{} ports opened for {} configured",
                 ports.len(),
-                config.ports.len()
+                config.devices().count()
             )));
         }
         let (interfaces, interface_of_port) = interfaces(&config, &ports)?;
@@ -631,10 +639,16 @@ impl Daemon {
                 let Some(info) = neigh::parse_arp(m.data()) else {
                     continue;
                 };
-                let iface = self
+                let port = self
                     .interface_of_port
                     .get(usize::from(m.port()))
                     .copied()
+                    .unwrap_or(u16::MAX);
+                // The workers handed over only frames of a configured VLAN (or untagged).
+                let vid = info.vlan_id.unwrap_or(0);
+                let iface = self
+                    .snapshot()
+                    .vlan_interface(port, vid)
                     .unwrap_or(u16::MAX);
                 changed |= self
                     .neighbours
@@ -659,7 +673,8 @@ impl Daemon {
         }
     }
 
-    fn send_frame(&mut self, iface: u16, build: impl FnOnce(&mut [u8]) -> Option<usize>) {
+    /// Sends the frame `build` writes out of port `port` (an interface number).
+    fn send_frame(&mut self, port: u16, build: impl FnOnce(&mut [u8]) -> Option<usize>) {
         let mut frame = [0u8; 64];
         let Some(len) = build(&mut frame) else {
             return;
@@ -670,7 +685,7 @@ impl Daemon {
         if !m.set_data(&frame[..len]) {
             return;
         }
-        let Some(port) = self.ports.get(usize::from(iface)) else {
+        let Some(port) = self.ports.get(usize::from(port)) else {
             return;
         };
         m.set_port(port.id().0);
@@ -682,7 +697,7 @@ impl Daemon {
         let Some(i) = self.interfaces.get(usize::from(iface)) else {
             return;
         };
-        let mac = i.mac;
+        let (mac, vlan, port) = (i.mac, i.vlan, i.port);
         let src = self
             .routes
             .lookup(target)
@@ -692,7 +707,9 @@ impl Daemon {
         let Some(src) = src else {
             return;
         };
-        self.send_frame(iface, |buf| neigh::arp_request(buf, mac, src, target).ok());
+        self.send_frame(port, |buf| {
+            neigh::arp_request(buf, mac, vlan, src, target).ok()
+        });
     }
 
     /// Announces every port's addresses and VIPs, and each FULLNAT local address on the port
@@ -715,10 +732,11 @@ impl Daemon {
             }
         }
         for (iface, ip) in announce {
-            let Some(mac) = self.interfaces.get(usize::from(iface)).map(|i| i.mac) else {
+            let Some(i) = self.interfaces.get(usize::from(iface)) else {
                 continue;
             };
-            self.send_frame(iface, |buf| neigh::gratuitous_arp(buf, mac, ip).ok());
+            let (mac, vlan, port) = (i.mac, i.vlan, i.port);
+            self.send_frame(port, |buf| neigh::gratuitous_arp(buf, mac, vlan, ip).ok());
         }
     }
 
@@ -846,8 +864,7 @@ impl Daemon {
     /// `rx_no_mbuf`: mempool empty) shows only here.
     pub fn port_stats(&self) -> Vec<(&str, Option<PortStats>)> {
         self.config
-            .ports
-            .iter()
+            .devices()
             .zip(&self.ports)
             .map(|(spec, port)| (spec.name.as_str(), port.stats().ok()))
             .collect()

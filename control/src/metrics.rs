@@ -136,6 +136,7 @@ mod tests {
             ("rvs_worker_redirected_out_total", Kind::Counter),
             ("rvs_worker_redirected_in_total", Kind::Counter),
             ("rvs_worker_io_drops_total", Kind::Counter),
+            ("rvs_worker_to_control_total", Kind::Counter),
             ("rvs_worker_sessions", Kind::Gauge),
             ("rvs_worker_session_capacity", Kind::Gauge),
             ("rvs_worker_sessions_created_total", Kind::Counter),

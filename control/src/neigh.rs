@@ -44,11 +44,10 @@
 //! # Frames
 //!
 //! [`arp_request`] and [`gratuitous_arp`] write a 60-byte frame (the Ethernet minimum without
-//! FCS, zero-padded) into a caller's buffer without allocating; [`parse_arp`] reads one. Frames
-//! are built untagged (interfaces carry no VLAN configuration yet); the parser accepts at most one
-//! 802.1Q tag, as [`wire::ethernet`](dataplane::wire::ethernet) does, and reports its VLAN id so
-//! that the caller can refuse frames from a VLAN the interface is not on. A second tag (QinQ) is
-//! refused.
+//! FCS, zero-padded), 64 bytes with the 802.1Q tag of a VLAN interface, into a caller's buffer
+//! without allocating; [`parse_arp`] reads one. The parser accepts at most one 802.1Q tag, as
+//! [`wire::ethernet`](dataplane::wire::ethernet) does, and reports its VLAN id, from which the
+//! caller knows the interface (port and VLAN). A second tag (QinQ) is refused.
 
 use dataplane::wire::arp::{self, Operation};
 use dataplane::wire::ethernet::{self, ethertype, MacAddr};
@@ -377,36 +376,49 @@ impl NeighbourTable {
     }
 }
 
-/// Length of the frames [`arp_request`] and [`gratuitous_arp`] write: the minimum Ethernet
-/// frame without FCS (14 + 28 bytes, zero-padded to 60).
+/// Length of the untagged frames [`arp_request`] and [`gratuitous_arp`] write: the minimum
+/// Ethernet frame without FCS (14 + 28 bytes, zero-padded to 60).
 pub const ARP_FRAME_LEN: usize = 60;
+/// Length of the tagged ones: 802.1Q's minimum (the tag's 4 bytes more).
+pub const TAGGED_ARP_FRAME_LEN: usize = ARP_FRAME_LEN + 4;
 
-/// Writes an untagged broadcast ARP frame carrying `repr` into `buf[..60]`.
-fn emit_frame(buf: &mut [u8], src_mac: MacAddr, repr: &arp::Repr) -> Result<usize, WireError> {
-    if buf.len() < ARP_FRAME_LEN {
+/// Writes a broadcast ARP frame carrying `repr`, tagged with `vlan` if any, into
+/// `buf[..60]` (`buf[..64]` tagged).
+fn emit_frame(
+    buf: &mut [u8],
+    src_mac: MacAddr,
+    vlan: Option<u16>,
+    repr: &arp::Repr,
+) -> Result<usize, WireError> {
+    let len = match vlan {
+        None => ARP_FRAME_LEN,
+        Some(_) => TAGGED_ARP_FRAME_LEN,
+    };
+    if buf.len() < len {
         return Err(WireError::Truncated);
     }
-    let frame = &mut buf[..ARP_FRAME_LEN];
+    let frame = &mut buf[..len];
     let eth = ethernet::Repr {
         src_addr: src_mac,
         dst_addr: MacAddr::BROADCAST,
-        vlan_id: None,
+        vlan_id: vlan,
         ethertype: ethertype::ARP,
     };
     eth.emit(&mut ethernet::Packet::new_unchecked(&mut frame[..]))?;
     let l2 = eth.buffer_len();
     repr.emit(&mut arp::Packet::new_unchecked(&mut frame[l2..]))?;
     frame[l2 + repr.buffer_len()..].fill(0);
-    Ok(ARP_FRAME_LEN)
+    Ok(len)
 }
 
-/// Writes a broadcast "who-has `target_ip` tell `src_ip`" from `src_mac` into `buf` and returns
-/// its length ([`ARP_FRAME_LEN`]); the target hardware address is zero (RFC 826 leaves it
-/// unset; Linux sends zero). `Err(Truncated)` if `buf` is shorter than 60 bytes. Only the first
-/// 60 bytes of `buf` are written.
+/// Writes a broadcast "who-has `target_ip` tell `src_ip`" from `src_mac`, on VLAN `vlan` if
+/// any, into `buf` and returns its length ([`ARP_FRAME_LEN`], [`TAGGED_ARP_FRAME_LEN`] tagged);
+/// the target hardware address is zero (RFC 826 leaves it unset; Linux sends zero).
+/// `Err(Truncated)` if `buf` is shorter. Only that many bytes of `buf` are written.
 pub fn arp_request(
     buf: &mut [u8],
     src_mac: MacAddr,
+    vlan: Option<u16>,
     src_ip: Ipv4Addr,
     target_ip: Ipv4Addr,
 ) -> Result<usize, WireError> {
@@ -417,17 +429,21 @@ pub fn arp_request(
         target_hw_addr: MacAddr::ZERO,
         target_proto_addr: target_ip,
     };
-    emit_frame(buf, src_mac, &repr)
+    emit_frame(buf, src_mac, vlan, &repr)
 }
 
-/// Writes a gratuitous ARP announcing that `ip` is at `mac` into `buf` and returns its length
-/// ([`ARP_FRAME_LEN`]): a broadcast request whose sender and target protocol addresses are both
+/// Writes a gratuitous ARP announcing that `ip` is at `mac` (on VLAN `vlan` if any) into `buf`
+/// and returns its length (as [`arp_request`]'s): a broadcast request whose sender and target protocol addresses are both
 /// `ip`, as `arping -U` and the Linux kernel send (RFC 5227 "ARP announcement"). The target
 /// hardware address is zero, as the kernel and RFC 5227 have it (`arping` puts the broadcast
-/// address there; receivers ignore the field). `Err(Truncated)` if `buf` is shorter than 60
-/// bytes.
-pub fn gratuitous_arp(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr) -> Result<usize, WireError> {
-    arp_request(buf, mac, ip, ip)
+/// address there; receivers ignore the field). `Err(Truncated)` if `buf` is too short.
+pub fn gratuitous_arp(
+    buf: &mut [u8],
+    mac: MacAddr,
+    vlan: Option<u16>,
+    ip: Ipv4Addr,
+) -> Result<usize, WireError> {
+    arp_request(buf, mac, vlan, ip, ip)
 }
 
 /// What the control plane needs from a received ARP frame.
@@ -836,17 +852,41 @@ mod tests {
     #[test]
     fn golden_request() {
         let mut buf = [0xeeu8; 64];
-        let n = arp_request(&mut buf, SRC, ip("10.0.0.2"), ip("10.0.0.1")).unwrap();
+        let n = arp_request(&mut buf, SRC, None, ip("10.0.0.2"), ip("10.0.0.1")).unwrap();
         assert_eq!(n, 60);
         assert_eq!(buf[..n], REQUEST);
         assert_eq!(buf[60..], [0xee; 4], "nothing written past the frame");
     }
 
     #[test]
+    fn golden_tagged_request_and_announcement() {
+        // The untagged frames with the tag of VLAN 100 after the MACs, padded to 64.
+        let tagged = |frame: &[u8]| {
+            let mut v = [&frame[..12], &[0x81, 0x00, 0x00, 0x64], &frame[12..]].concat();
+            v.resize(64, 0);
+            v
+        };
+        let mut buf = [0xeeu8; 66];
+        let n = arp_request(&mut buf, SRC, Some(100), ip("10.0.0.2"), ip("10.0.0.1")).unwrap();
+        assert_eq!(n, TAGGED_ARP_FRAME_LEN);
+        assert_eq!(buf[..n], tagged(&REQUEST)[..]);
+        assert_eq!(buf[64..], [0xee; 2], "nothing written past the frame");
+        let info = parse_arp(&buf[..n]).unwrap();
+        assert_eq!((info.vlan_id, info.target_ip), (Some(100), ip("10.0.0.1")));
+        let mac = MacAddr([0x02, 0x00, 0x5e, 0x00, 0x01, 0x0a]);
+        let n = gratuitous_arp(&mut buf, mac, Some(100), ip("192.0.2.10")).unwrap();
+        assert_eq!(buf[..n], tagged(&GRATUITOUS)[..]);
+        assert_eq!(
+            arp_request(&mut [0; 63], SRC, Some(100), ip("10.0.0.2"), ip("10.0.0.1")),
+            Err(WireError::Truncated)
+        );
+    }
+
+    #[test]
     fn golden_gratuitous() {
         let mut buf = [0xeeu8; 60];
         let mac = MacAddr([0x02, 0x00, 0x5e, 0x00, 0x01, 0x0a]);
-        let n = gratuitous_arp(&mut buf, mac, ip("192.0.2.10")).unwrap();
+        let n = gratuitous_arp(&mut buf, mac, None, ip("192.0.2.10")).unwrap();
         assert_eq!(n, ARP_FRAME_LEN);
         assert_eq!(buf, GRATUITOUS);
         assert!(arp::Packet::new_checked(&buf[14..])
@@ -858,11 +898,11 @@ mod tests {
     fn short_buffers_are_refused() {
         let mut buf = [0u8; 59];
         assert_eq!(
-            arp_request(&mut buf, SRC, ip("10.0.0.2"), ip("10.0.0.1")),
+            arp_request(&mut buf, SRC, None, ip("10.0.0.2"), ip("10.0.0.1")),
             Err(WireError::Truncated)
         );
         assert_eq!(
-            gratuitous_arp(&mut buf, SRC, ip("10.0.0.2")),
+            gratuitous_arp(&mut buf, SRC, None, ip("10.0.0.2")),
             Err(WireError::Truncated)
         );
         assert_eq!(buf, [0u8; 59], "nothing written");
@@ -971,7 +1011,7 @@ mod tests {
         t.due_requests(0, &mut out);
         let mut buf = [0u8; ARP_FRAME_LEN];
         let (iface, target) = out[0];
-        arp_request(&mut buf, SRC, ours, target).unwrap();
+        arp_request(&mut buf, SRC, None, ours, target).unwrap();
         // The neighbour turns the request into its reply, as the packet path does.
         let req = arp::Repr::parse(&arp::Packet::new_checked(&buf[14..]).unwrap()).unwrap();
         req.reply(M1)

@@ -11,6 +11,8 @@ use control::flow::Steering;
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, Producer, SOCKET_ANY};
 use dataplane::snapshot::ServiceConfig;
+use dataplane::verdict::DropReason;
+use dataplane::worker::WorkerCounters;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use std::net::Ipv4Addr;
 use std::sync::{Mutex, OnceLock};
@@ -387,6 +389,7 @@ fn fullnat_two_workers_redirect_replies_to_the_owner() {
         "every handed-over packet was taken by its owner"
     );
     assert_eq!(counters.iter().map(|c| c.io_drops()).sum::<u64>(), 0);
+    assert_identity(&counters);
     let sessions = lab.daemon.list_sessions().unwrap();
     assert_eq!(sessions.len(), FLOWS);
     assert!(sessions
@@ -501,7 +504,8 @@ fn a_persistent_client_keeps_its_server_whatever_the_worker() {
 /// A tx queue that refuses for a while (its ring full, nobody draining it) delays packets but
 /// loses only what does not fit: the worker keeps what the queue refused in its tx buffer (32)
 /// and sends it once the queue drains; packets that find the buffer still full are dropped
-/// and counted (`tx_full`).
+/// and counted (`tx_full`), in place of their transmission: the counters keep
+/// `rx == tx + redirected_out + to_control + reassembled + drops` exactly.
 #[test]
 fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
     let _serial = serial();
@@ -551,7 +555,10 @@ fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
         .map(|f| tcp_endpoints(f).0 .1)
         .collect();
     let counters = lab.daemon.shutdown();
-    let tx_full: u64 = counters.iter().map(|c| c.tx_full).sum();
+    let tx_full: u64 = counters
+        .iter()
+        .map(|c| c.drop_count(DropReason::TxFull))
+        .sum();
     let first: Vec<u16> = (0..RING + BUFFER).map(|i| client(i).1).collect();
     assert_eq!(
         clients, first,
@@ -561,6 +568,94 @@ fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
         tx_full, EXTRA as u64,
         "only the SYNs that found no room were dropped"
     );
+    let c = &counters[0];
+    assert_eq!(
+        (c.rx, c.tx, c.dropped()),
+        (TOTAL as u64, (RING + BUFFER) as u64, EXTRA as u64),
+        "tx counts what was sent, the lost SYNs count as drops only: {c:?}"
+    );
+    assert_identity(&counters);
+}
+
+/// A stalled tx queue with datagrams sent in fragments: a datagram is one packet however many
+/// fragments it leaves in. 40 datagrams of 3 fragments are reassembled and sent in 3 each; the
+/// ring (64) and the buffer (32) hold 32 datagrams' fragments, whole; each later datagram loses
+/// its first fragment to the full buffer, is not sent further and counts once in `tx_full`.
+#[test]
+fn a_stalled_tx_queue_counts_a_datagram_sent_in_fragments_once() {
+    let _serial = serial();
+    const RING: usize = 64;
+    const BUFFER: usize = 32;
+    const DATAGRAMS: usize = 40;
+    const SENT: usize = (RING + BUFFER) / 3;
+    let mut text = config_text("nat", &[1], &[0, 1]);
+    text +=
+        "[[services]]\nprotocol = \"udp\"\nvip = \"10.10.0.100\"\nport = 53\nscheduler = \"rr\"\n";
+    text += "[[services.real_servers]]\naddr = \"10.20.0.11\"\nmethod = \"nat\"\n";
+    let mut lab = Lab::start_with_lan_tx_ring(&text, RING as u32);
+    let (_, garp) = Lab::collect_with_control(&mut lab.daemon, &mut lab.lan, usize::MAX, |_| true);
+    assert!(!garp.is_empty(), "the lan port announces its address");
+    std::thread::sleep(Duration::from_millis(20));
+    let mut burst = MbufBurst::<64>::new();
+    lab.lan.tx[0].pop_burst(&mut burst);
+    assert!(burst.iter().all(|m| is_arp_request(m.data())));
+    burst.free_all();
+    let payload: Vec<u8> = (0..3972).map(|b| b as u8).collect();
+    for i in 0..DATAGRAMS {
+        let ident = 0x300 + i as u16;
+        for f in udp_fragments((ROUTER_MAC, WAN_MAC), client(i), (VIP, 53), ident, &payload) {
+            Lab::inject(&mut lab.wan, 0, &f);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while lab.daemon.counters().iter().map(|c| c.rx).sum::<u64>() < (DATAGRAMS * 3) as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker received every fragment"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let mut frames = Vec::new();
+    while frames.len() < RING {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(2),
+            "the ring filled"
+        );
+        lab.lan.tx[0].pop_burst(&mut burst);
+        frames.extend(burst.iter().map(|m| m.data().to_vec()));
+        burst.free_all();
+    }
+    frames.extend(Lab::collect(&mut lab.daemon, &mut lab.lan, DATAGRAMS * 3));
+    frames.retain(|f| !is_arp_request(f));
+    assert_eq!(frames.len(), SENT * 3, "whole datagrams only");
+    assert_eq!(reassembled(&frames).len(), SENT);
+    let counters = lab.daemon.shutdown();
+    let c = &counters[0];
+    assert_eq!(
+        (c.rx, c.reassembled, c.tx, c.drop_count(DropReason::TxFull)),
+        (
+            (DATAGRAMS * 3) as u64,
+            (DATAGRAMS * 2) as u64,
+            SENT as u64,
+            (DATAGRAMS - SENT) as u64
+        ),
+        "one tx or one tx_full per datagram: {c:?}"
+    );
+    assert_eq!(c.dropped(), (DATAGRAMS - SENT) as u64, "{c:?}");
+    assert_identity(&counters);
+}
+
+/// Every worker's counters account for every packet it received, exactly once.
+fn assert_identity(counters: &[WorkerCounters]) {
+    for c in counters {
+        let ends =
+            c.tx + c.redirected_out + c.to_control + c.reassembled + c.drops.iter().sum::<u64>();
+        assert_eq!(
+            c.rx, ends,
+            "rx == tx + redirected + to_control + reassembled + drops: {c:?}"
+        );
+    }
 }
 
 /// Established sessions keep flowing, packet for packet, while the service table changes
@@ -785,9 +880,15 @@ fn a_server_keeps_its_id_whether_its_port_is_given_or_implied() {
 }
 
 /// ARP frame: operation, Ethernet source and destination, (sender MAC, IP), (target MAC, IP).
-/// An ARP request (op 1): only the control thread sends those; workers answer with replies.
+/// An ARP request (op 1), untagged or with one 802.1Q tag: only the control thread sends
+/// those; workers answer with replies.
 fn is_arp_request(f: &[u8]) -> bool {
-    f.get(12..14) == Some(&[8, 6][..]) && f.get(20..22) == Some(&[0, 1][..])
+    let l2 = if f.get(12..14) == Some(&[0x81, 0][..]) {
+        18
+    } else {
+        14
+    };
+    f.get(l2 - 2..l2) == Some(&[8, 6][..]) && f.get(l2 + 6..l2 + 8) == Some(&[0, 1][..])
 }
 
 fn arp_frame(
@@ -862,6 +963,7 @@ fn real_server_mac_is_resolved_with_arp() {
         c[0].to_control, 1,
         "the ARP reply went to the control thread"
     );
+    assert_identity(&c);
     // Gratuitous ARP (wan address, VIP, lan address, local address) and the request, at least.
     assert!(
         c[0].from_control >= 5,
@@ -1084,17 +1186,132 @@ fn nat_two_workers_reassemble_and_fragment_datagrams() {
         assert_eq!(drops, 0, "{c:?}");
         assert_eq!(
             c.rx,
-            c.tx + c.redirected_out + c.to_control + drops,
+            c.tx + c.redirected_out + c.to_control + c.reassembled + drops,
             "{c:?}"
         );
     }
-    let rx: u64 = counters.iter().map(|c| c.rx).sum();
-    assert!(
-        rx >= (DATAGRAMS * 6) as u64,
-        "every fragment counted: {counters:?}"
+    let sum =
+        |f: fn(&dataplane::worker::WorkerCounters) -> u64| -> u64 { counters.iter().map(f).sum() };
+    // 6 fragments in per datagram and its reply, 2 of them absorbed by each reassembly, each
+    // reassembled datagram one packet however many workers it crosses.
+    let (received, handed) = (sum(|c| c.rx - c.redirected_in), sum(|c| c.redirected_in));
+    assert_eq!(
+        received,
+        (DATAGRAMS * 6) as u64,
+        "every fragment counted once: {counters:?}"
+    );
+    assert_eq!(sum(|c| c.reassembled), (DATAGRAMS * 4) as u64);
+    assert_eq!(sum(|c| c.redirected_out), handed, "{counters:?}");
+    assert_eq!(
+        sum(|c| c.tx),
+        (DATAGRAMS * 2) as u64,
+        "each datagram one packet sent: {counters:?}"
     );
     assert!(
         counters.iter().all(|c| c.redirected_out > 0),
         "fragments crossed workers: {counters:?}"
+    );
+}
+
+/// VLANs: a NAT real server on lan's VLAN 200 is asked for with tagged ARP and resolved by its
+/// tagged reply; a client on wan's VLAN 100 is served through it, tags rewritten both ways; a
+/// tag a port does not have is dropped (`unknown_vlan`).
+#[test]
+fn clients_and_servers_on_vlans_are_served_tagged() {
+    let _serial = serial();
+    let text = config_with_neighbours("nat", &[1], &[], 0)
+        .replace(
+            "mac = \"02:00:00:00:00:01\"\n",
+            "mac = \"02:00:00:00:00:01\"\n[[ports.vlans]]\nid = 100\naddrs = [\"10.10.100.1/24\"]\n",
+        )
+        .replace(
+            "mac = \"02:00:00:00:00:02\"\n",
+            "mac = \"02:00:00:00:00:02\"\n[[ports.vlans]]\nid = 200\naddrs = [\"10.30.0.1/24\"]\n",
+        )
+        + "[[services.real_servers]]\naddr = \"10.30.0.21\"\nmethod = \"nat\"\n";
+    let mut lab = Lab::start(&text);
+    const RS: [u8; 4] = [10, 30, 0, 21];
+    const RS_MAC: [u8; 6] = [2, 0, 0, 0, 2, 0x21];
+    const CLIENT: [u8; 4] = [10, 10, 100, 10];
+    const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0x64, 0x0a];
+    let (t100, t200) = (golden::tag(100), golden::tag(200));
+    let tagged = |frame: &[u8], tag| {
+        let mut f = golden::vlan(frame, tag);
+        f.resize(f.len().max(64), 0);
+        f
+    };
+    let asks_for_rs = |f: &[u8]| f.len() >= 46 && f[42..46] == RS;
+    let (_, control) = Lab::collect_with_control(&mut lab.daemon, &mut lab.lan, 1, asks_for_rs);
+    let request = control.into_iter().find(|f| asks_for_rs(f));
+    let who_has = arp_frame(
+        1,
+        LAN_MAC,
+        [0xff; 6],
+        (LAN_MAC, [10, 30, 0, 1]),
+        ([0; 6], RS),
+    );
+    assert_eq!(request, Some(tagged(&who_has, t200)), "who-has tagged 200");
+
+    let is_at = arp_frame(2, RS_MAC, LAN_MAC, (RS_MAC, RS), (LAN_MAC, [10, 30, 0, 1]));
+    Lab::inject(&mut lab.lan, 0, &tagged(&is_at, t200));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while lab
+        .daemon
+        .neighbours()
+        .lookup(3, Ipv4Addr::from(RS))
+        .is_none()
+        && Instant::now() < deadline
+    {
+        lab.daemon.poll();
+    }
+    assert!(lab.daemon.wait_installed(Duration::from_secs(2)));
+    assert_eq!(
+        lab.daemon.snapshot().services[0].config.dests[0].mac,
+        dataplane::wire::ethernet::MacAddr(RS_MAC),
+        "resolved on lan.200 (interface 3)"
+    );
+
+    let syn = tcp_frame(CLIENT_MAC, WAN_MAC, (CLIENT, 40000), (VIP, 80), "S", 1, &[]);
+    Lab::inject(&mut lab.wan, 0, &golden::vlan(&syn, t100));
+    let out = Lab::collect(&mut lab.daemon, &mut lab.lan, 1);
+    assert_eq!(out.len(), 1, "the tagged client's SYN goes to the server");
+    assert_eq!((&out[0][..6], &out[0][12..16]), (&RS_MAC[..], &t200[..]));
+    let untagged = [&out[0][..12], &out[0][16..]].concat();
+    assert_eq!(
+        tcp_endpoints(&untagged),
+        (
+            (Ipv4Addr::from(CLIENT), 40000),
+            (Ipv4Addr::from(RS), 80),
+            63
+        )
+    );
+    let synack = tcp_frame(RS_MAC, LAN_MAC, (RS, 80), (CLIENT, 40000), "SA", 9, &[]);
+    Lab::inject(&mut lab.lan, 0, &golden::vlan(&synack, t200));
+    let out = Lab::collect(&mut lab.daemon, &mut lab.wan, 1);
+    assert_eq!(out.len(), 1, "the reply goes back to the client's VLAN");
+    assert_eq!(
+        (&out[0][..6], &out[0][12..16]),
+        (&CLIENT_MAC[..], &t100[..])
+    );
+    let untagged = [&out[0][..12], &out[0][16..]].concat();
+    assert_eq!(
+        tcp_endpoints(&untagged),
+        (
+            (Ipv4Addr::from(VIP), 80),
+            (Ipv4Addr::from(CLIENT), 40000),
+            63
+        )
+    );
+
+    Lab::inject(&mut lab.wan, 0, &golden::vlan(&syn, golden::tag(101)));
+    let on_lan = tcp_frame(CLIENT_MAC, LAN_MAC, (CLIENT, 40001), (VIP, 80), "S", 1, &[]);
+    Lab::inject(&mut lab.lan, 0, &golden::vlan(&on_lan, t100));
+    assert!(Lab::collect(&mut lab.daemon, &mut lab.lan, 1).is_empty());
+    let c = lab.daemon.shutdown();
+    use dataplane::verdict::DropReason;
+    assert_eq!(
+        c[0].drop_count(DropReason::UnknownVlan),
+        2,
+        "101 on wan, 100 on lan"
     );
 }

@@ -1,5 +1,5 @@
 //! What the packet path needs of a packet buffer: its bytes, and room to grow at the front
-//! (tunnel headers) or shrink at the end. DPDK's `Mbuf` implements it for the workers;
+//! (tunnel headers, VLAN tags) or shrink at either end. DPDK's `Mbuf` implements it for the workers;
 //! [`HeapBuf`] implements it over a `Vec` for tests, fuzzing and benchmarks.
 
 use crate::dpdk::Mbuf;
@@ -12,6 +12,9 @@ pub trait PacketBuf {
     fn prepend(&mut self, n: usize) -> bool;
     /// Removes `n` bytes from the end; false, unchanged, if the packet is shorter.
     fn trim(&mut self, n: usize) -> bool;
+    /// Removes `n` bytes from the front (they become headroom); false, unchanged, if the
+    /// packet is shorter.
+    fn adj(&mut self, n: usize) -> bool;
 }
 
 impl PacketBuf for Mbuf {
@@ -30,6 +33,10 @@ impl PacketBuf for Mbuf {
     #[inline]
     fn trim(&mut self, n: usize) -> bool {
         u16::try_from(n).is_ok_and(|n| Mbuf::trim(self, n))
+    }
+    #[inline]
+    fn adj(&mut self, n: usize) -> bool {
+        u16::try_from(n).is_ok_and(|n| Mbuf::adj(self, n))
     }
 }
 
@@ -81,6 +88,13 @@ impl PacketBuf for HeapBuf {
         self.bytes.truncate(self.bytes.len() - n);
         true
     }
+    fn adj(&mut self, n: usize) -> bool {
+        if n > self.bytes.len() - self.start {
+            return false;
+        }
+        self.start += n;
+        true
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +111,9 @@ mod tests {
         assert!(!b.trim(6));
         assert!(!b.prepend(HeapBuf::HEADROOM - 1));
         assert_eq!(b.data(), b"xyabc");
+        assert!(b.adj(2) && b.data() == b"abc");
+        assert!(!b.adj(4));
+        assert!(b.prepend(1) && b.data() == b"yabc");
         b.reset(b"12");
         assert_eq!(b.data(), b"12");
         assert!(b.prepend(HeapBuf::HEADROOM));

@@ -8,6 +8,7 @@
 
 use crate::conn::key::{Addr, PROTO_TCP, PROTO_UDP};
 use crate::sched::{self, Candidate, DestId, SchedParams, Scheduler, SchedulerKind};
+use crate::verdict::DropReason;
 use crate::wire::ethernet::MacAddr;
 use std::fmt;
 
@@ -117,13 +118,20 @@ pub struct ServiceConfig {
     pub local_addrs: Vec<Addr>,
 }
 
-/// One port of the box.
+/// One interface of the box: a port, or a VLAN sub-interface of one (DPVS's `dpip vlan`: the
+/// port's MAC, its own addresses, frames tagged with its VLAN id). Ports come first in
+/// [`Snapshot::interfaces`], each at its own index, so a port's number is its interface's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interface {
     pub mac: MacAddr,
-    /// The box's own addresses on this port (ARP, ICMP echo, tunnel source).
+    /// The box's own addresses on this interface (ARP, ICMP echo, tunnel source).
     pub addrs: Vec<Addr>,
     pub mtu: u16,
+    /// The port whose queues the interface sends and receives on: its own index for a port.
+    pub port: u16,
+    /// The 802.1Q VLAN id (1..=4094) of a sub-interface; None for a port (untagged frames and
+    /// VLAN 0, priority tagged).
+    pub vlan: Option<u16>,
 }
 
 /// Which worker holds the sessions of a service's flows, where the worker RSS (or rte_flow)
@@ -172,7 +180,13 @@ pub struct Snapshot {
     nat_server_nets: Vec<(Addr, u8)>,
     /// Every NAT real server address, sorted (their replies' fragments are reassembled).
     nat_servers: Vec<Addr>,
+    /// Per port with VLANs (by port number): the interface of each VLAN id, [`NO_VLAN`] where
+    /// the id is not configured.
+    vlans: Vec<Option<Box<[u16; 4096]>>>,
 }
+
+/// An unconfigured VLAN id in a port's table.
+const NO_VLAN: u16 = u16::MAX;
 
 // Workers share one snapshot across threads.
 const _: () = {
@@ -196,6 +210,9 @@ pub enum SnapshotError {
         service: ServiceKey,
         interface: u16,
     },
+    /// A port not at its own index, or a VLAN sub-interface whose port is no port, whose id is
+    /// outside 1..=4094, or which repeats an id of its port.
+    BadInterface(u16),
     /// The packet path parses TCP and UDP only.
     UnsupportedProtocol(ServiceKey),
     Scheduler {
@@ -224,6 +241,11 @@ impl fmt::Display for SnapshotError {
                     "service {service}: dests.interface {interface} does not exist"
                 )
             }
+            BadInterface(i) => write!(
+                f,
+                "interfaces[{i}]: a port must be at its own index, a VLAN on a port, with an id \
+                 in 1..=4094 unique on it"
+            ),
             UnsupportedProtocol(k) => write!(f, "service {k}: protocol must be TCP or UDP"),
             Scheduler { service, error } => write!(f, "service {service}: {error}"),
         }
@@ -300,6 +322,34 @@ fn assign_flow_owners(services: &mut [Service]) -> Vec<(Addr, u8)> {
     nets
 }
 
+/// The VLAN table of each port (see `Snapshot::vlans`), after checking that ports are at their
+/// own index and that every VLAN sub-interface is on a port, with an id in 1..=4094 unique there.
+#[allow(clippy::type_complexity)]
+fn vlan_tables(interfaces: &[Interface]) -> Result<Vec<Option<Box<[u16; 4096]>>>, SnapshotError> {
+    let mut tables: Vec<Option<Box<[u16; 4096]>>> = vec![None; interfaces.len()];
+    for (i, iface) in interfaces.iter().enumerate() {
+        let bad = SnapshotError::BadInterface(i as u16);
+        let Some(vid) = iface.vlan else {
+            if usize::from(iface.port) != i {
+                return Err(bad);
+            }
+            continue;
+        };
+        let port = usize::from(iface.port);
+        let is_port = interfaces.get(port).is_some_and(|p| p.vlan.is_none());
+        if !is_port || !(1..=4094).contains(&vid) {
+            return Err(bad);
+        }
+        let table = tables[port].get_or_insert_with(|| Box::new([NO_VLAN; 4096]));
+        let slot = &mut table[usize::from(vid)];
+        if *slot != NO_VLAN {
+            return Err(bad);
+        }
+        *slot = i as u16;
+    }
+    Ok(tables)
+}
+
 /// One service of [`Snapshot::build`], its owner still [`FlowOwner::Receiver`]. `slots`
 /// holds the real-server id of each slot taken so far.
 fn compile_service(
@@ -356,12 +406,14 @@ impl Snapshot {
     /// Compiles a table that satisfies the service model: each service's scheduler (tables
     /// such as Maglev's are built here, off the hot path), the flow owners and the lookup
     /// tables. Refuses a protocol other than TCP and UDP, real-server ids that share a slot,
-    /// an interface that is not in `interfaces`, and a scheduler that cannot be built.
+    /// an interface that is not in `interfaces`, a scheduler that cannot be built, and
+    /// interfaces that are not ports first and then VLANs on them ([`Interface`]).
     pub fn build(
         generation: u64,
         interfaces: Vec<Interface>,
         configs: Vec<ServiceConfig>,
     ) -> Result<Snapshot, SnapshotError> {
+        let vlans = vlan_tables(&interfaces)?;
         let mut slots = std::collections::HashMap::new();
         let mut services = Vec::with_capacity(configs.len());
         for config in configs {
@@ -391,7 +443,26 @@ impl Snapshot {
             local_addrs,
             nat_server_nets,
             nat_servers,
+            vlans,
         })
+    }
+
+    /// The interface a frame received on port `port` with 802.1Q VLAN id `vid` belongs to: the
+    /// port's own for VLAN 0 (priority tagged, as Linux takes it), else its sub-interface of
+    /// that id. Refused: `TaggedFrame` on a port without VLANs (or not a port), `UnknownVlan`
+    /// for an id the port does not have.
+    #[inline]
+    pub fn vlan_interface(&self, port: u16, vid: u16) -> Result<u16, DropReason> {
+        if vid == 0 {
+            return Ok(port);
+        }
+        let Some(Some(table)) = self.vlans.get(usize::from(port)) else {
+            return Err(DropReason::TaggedFrame);
+        };
+        match table[usize::from(vid & 0x0fff)] {
+            NO_VLAN => Err(DropReason::UnknownVlan),
+            i => Ok(i),
+        }
     }
 
     /// Whether `later` places the flows this table places on the same workers: the flows of
@@ -578,6 +649,8 @@ mod tests {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
             addrs: vec![v4(10, 0, 0, 1)],
             mtu: 1500,
+            port: 0,
+            vlan: None,
         }]
     }
 
@@ -757,6 +830,47 @@ mod tests {
                 err.to_string().contains(want),
                 "{err} should contain {want:?}"
             );
+        }
+    }
+
+    #[test]
+    fn vlans_resolve_per_port_and_bad_interfaces_are_refused() {
+        let vlan = |port, id| Interface {
+            port,
+            vlan: Some(id),
+            ..iface()[0].clone()
+        };
+        let port1 = Interface {
+            port: 1,
+            ..iface()[0].clone()
+        };
+        let ifaces = vec![
+            iface()[0].clone(),
+            port1.clone(),
+            vlan(0, 100),
+            vlan(0, 4094),
+        ];
+        let s = Snapshot::build(1, ifaces, vec![]).unwrap();
+        assert_eq!(s.vlan_interface(0, 100), Ok(2));
+        assert_eq!(s.vlan_interface(0, 4094), Ok(3));
+        assert_eq!(s.vlan_interface(0, 0), Ok(0), "VLAN 0 is the port");
+        assert_eq!(s.vlan_interface(1, 0), Ok(1));
+        assert_eq!(s.vlan_interface(0, 101), Err(DropReason::UnknownVlan));
+        assert_eq!(s.vlan_interface(1, 100), Err(DropReason::TaggedFrame));
+        assert_eq!(s.vlan_interface(2, 100), Err(DropReason::TaggedFrame));
+        assert_eq!(s.vlan_interface(9, 100), Err(DropReason::TaggedFrame));
+        let bad = [
+            vec![port1.clone()],
+            vec![iface()[0].clone(), vlan(0, 0)],
+            vec![iface()[0].clone(), vlan(0, 4095)],
+            vec![iface()[0].clone(), vlan(0, 7), vlan(0, 7)],
+            vec![iface()[0].clone(), vlan(0, 7), vlan(1, 8)],
+            vec![iface()[0].clone(), vlan(3, 7)],
+        ];
+        for ifaces in bad {
+            let last = ifaces.len() as u16 - 1;
+            let err = Snapshot::build(1, ifaces.clone(), vec![]).err();
+            assert_eq!(err, Some(SnapshotError::BadInterface(last)), "{ifaces:?}");
         }
     }
 }

@@ -1,13 +1,18 @@
 //! Every packet gets exactly one verdict: transmitted on an interface, handed to another worker
-//! or to the control plane, or dropped with one reason from [`DropReason`].
+//! or to the control plane, or dropped with one reason from [`DropReason`]. The last three
+//! reasons are never a verdict: the worker counts a packet lost after its verdict (a queue or
+//! ring full) under them, in place of that verdict.
 
 /// The fate of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Rewritten in place; send it out of this interface (index into `Snapshot::interfaces`).
+    /// Rewritten in place (802.1Q tag included); send it out of this port (the index in
+    /// `Snapshot::interfaces` of the port the output interface is on).
     Transmit(u16),
-    /// Rewritten in place but longer than the MTU of this interface, DF clear: send it out as
-    /// fragments of at most that MTU (`xmit::frag`). Counted as one transmitted packet.
+    /// Rewritten in place (802.1Q tag included) but longer than the MTU of this output
+    /// interface (index in `Snapshot::interfaces`), DF clear: send it out of the interface's
+    /// port as fragments of at most its MTU, each with the frame's Ethernet header
+    /// (`xmit::frag`). Counted as one transmitted packet.
     Fragment(u16),
     /// An IPv4 fragment to a service, on the worker that owns its datagram: hand it, unchanged,
     /// to the worker's reassembler. Not counted yet: its datagram's fate counts it.
@@ -46,16 +51,23 @@ macro_rules! drop_reasons {
 drop_reasons! {
     Truncated => "truncated": "Shorter than the headers it claims.",
     NotOurMac => "not_our_mac": "Unicast frame for another host's MAC (ports may be promiscuous).",
+    TaggedFrame => "tagged_frame": "802.1Q tagged (VLAN id not 0) on a port with no VLAN configured.",
+    UnknownVlan => "unknown_vlan": "802.1Q tagged with a VLAN id the port does not have.",
     NotIp => "not_ip": "EtherType neither IPv4, IPv6 nor ARP (or a second VLAN tag).",
     Ipv6Unsupported => "ipv6_unsupported": "IPv6 is classified but not forwarded yet.",
-    BadIpHeader => "bad_ip_header": "IPv4 version, header length or total length invalid.",
+    BadIpHeader => "bad_ip_header": "IPv4 version, header length, total length or an option's \
+        length invalid.",
     BadIpChecksum => "bad_ip_checksum": "IPv4 header checksum wrong.",
+    SourceRoute => "source_route": "IPv4 loose or strict source route option (LSRR, SSRR): \
+        the sender would choose the path (Linux drops these unless accept_source_route).",
+    RecordRoute => "record_route": "IPv4 record route option (RR): it would reveal the path \
+        (stricter than Linux, which fills it in).",
     Fragment => "fragment": "IPv4 fragment not to a service (only those are reassembled).",
     FragRefused => "frag_refused": "Fragment the reassembler refused (table full, overlap, over 8 fragments or 64 KiB).",
-    FragTimeout => "frag_timeout": "Held fragment of a datagram not complete within the timeout.",
+    FragTimeout => "frag_timeout": "Held fragment of a datagram not complete within the timeout (or at shutdown).",
     FragTooBig => "frag_too_big": "Reassembled datagram larger than the reassembly buffer.",
     FragFailed => "frag_failed": "No mbuf for a fragment of an oversize packet (the packet is lost).",
-    TtlExpired => "ttl_expired": "TTL would reach 0 when forwarded by NAT or FULLNAT.",
+    TtlExpired => "ttl_expired": "NAT/FULLNAT would take the TTL to 0 and sent no ICMP (rate limit, unanswerable).",
     BadL4Header => "bad_l4_header": "TCP/UDP/ICMP header invalid or truncated.",
     UnsupportedProtocol => "unsupported_protocol": "IP protocol other than TCP, UDP, ICMP.",
     NotForUs => "not_for_us": "Not addressed to a VIP, a local address or a tracked flow.",
@@ -70,6 +82,19 @@ drop_reasons! {
     IcmpUnrelated => "icmp_unrelated": "ICMP error about no tracked flow, or an ICMP type not handled.",
     ArpIgnored => "arp_ignored": "ARP not asking for one of our addresses or VIPs.",
     NoNeighbour => "no_neighbour": "The real server's next hop is not resolved (ARP) yet.",
+    TxFull => "tx_full": "Decided Transmit, then lost: the tx buffer still full after a flush \
+        (the queue refuses), the interface unknown, or left in the buffer at shutdown.",
+    RedirectFull => "redirect_full": "Decided Redirect, then lost: the owner's ring was full.",
+    ControlFull => "control_full": "Decided Local, then lost: the control ring was full.",
+}
+
+impl DropReason {
+    /// The reasons a worker counts for packets lost after their verdict (queues or rings full).
+    pub const IO: [DropReason; 3] = [
+        DropReason::TxFull,
+        DropReason::RedirectFull,
+        DropReason::ControlFull,
+    ];
 }
 
 /// Per-worker drop counters, one per reason.

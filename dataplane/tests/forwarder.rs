@@ -498,3 +498,62 @@ fn raising_the_upper_threshold_releases_an_overloaded_server() {
         "no threshold"
     );
 }
+
+/// The input of golden case `name` of `method`'s sequence.
+fn golden_input(method: Method, name: &str) -> (Vec<u8>, u16) {
+    let (_, cases) = golden::sequence(method);
+    let c = cases.iter().find(|c| c.name.ends_with(name)).unwrap();
+    (c.input.clone(), c.in_if)
+}
+
+/// NAT answers expiring packets from one client six times back to back, then once a second;
+/// the silenced ones are `ttl_expired` drops and the counters still add up.
+#[test]
+fn time_exceeded_is_rate_limited_per_peer() {
+    use dataplane::verdict::DropReason;
+    let (frame, in_if) = golden_input(Method::Nat, "/tcp-syn-ttl1");
+    let snapshot = std::sync::Arc::new(golden::snapshot(Method::Nat));
+    let mut fw = Forwarder::new(&golden::config(), snapshot).unwrap();
+    let now = golden::START_MS;
+    let verdicts: Vec<Verdict> = (0..8)
+        .map(|_| fw.process(&mut HeapBuf::new(&frame), in_if, now))
+        .collect();
+    let expired = Verdict::Drop(DropReason::TtlExpired);
+    assert_eq!(verdicts[..6], [Verdict::Transmit(0); 6]);
+    assert_eq!(verdicts[6..], [expired; 2]);
+    assert_eq!(
+        fw.process(&mut HeapBuf::new(&frame), in_if, now + 999),
+        expired
+    );
+    let again = fw.process(&mut HeapBuf::new(&frame), in_if, now + 1000);
+    assert_eq!(again, Verdict::Transmit(0));
+    let s = fw.stats();
+    assert_eq!(
+        (s.tx, s.icmp_errors, s.drops.get(DropReason::TtlExpired)),
+        (7, 7, 3)
+    );
+    assert_eq!(s.rx, s.tx + s.redirected + s.local + s.drops.total());
+    assert!(fw.sessions().is_empty(), "no session for an expiring SYN");
+}
+
+/// A NAT reply expiring on a port without an address is answered from the box's first address
+/// on another port.
+#[test]
+fn time_exceeded_from_a_port_without_address() {
+    let (_, cases) = golden::sequence(Method::Nat);
+    let mut bare = golden::snapshot(Method::Nat);
+    bare.interfaces[1].addrs.clear();
+    let mut fw = Forwarder::new(&golden::config(), std::sync::Arc::new(bare)).unwrap();
+    for c in &cases {
+        let mut buf = HeapBuf::new(&c.input);
+        let verdict = fw.process(&mut buf, c.in_if, c.now);
+        if c.name.ends_with("/tcp-reply-ttl1") {
+            assert_eq!(verdict, Verdict::Transmit(1));
+            let data = dataplane::buf::PacketBuf::data(&buf);
+            assert_eq!(data[14 + 12..14 + 16], golden::IF0_IP);
+            assert_eq!(data[14 + 20], 11, "time exceeded");
+            return;
+        }
+    }
+    panic!("no reply with TTL 1 in the NAT sequence");
+}

@@ -50,7 +50,7 @@ fn write_fuzz_seeds() {
     seeds.push([&[0u8][..], &udp].concat());
     // Control byte 0xfc: a 31 * 30 s clock jump with expiry before the frame.
     seeds.push([&[0xfcu8][..], &syn].concat());
-    assert!(seeds.len() < 200, "{} seeds", seeds.len());
+    assert!(seeds.len() < 256, "{} seeds", seeds.len());
     for (i, seed) in seeds.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i:03}")), seed).unwrap();
     }

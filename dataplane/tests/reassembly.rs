@@ -3,8 +3,9 @@
 //! scheduled and rewritten as one packet and fragmented again where its output MTU needs it.
 //! Inputs and expected outputs are built with etherparse (the golden tables' builders), the
 //! expected fragments cut by the tables' own RFC 791 code, checksums verified independently.
-//! The counters add up after every frame: a held fragment counts nothing until its datagram's
-//! fate counts it once.
+//! The counters add up after every frame: a held fragment counts nothing until its fate is
+//! known; the fragment that completes a datagram counts as the datagram (one rx, one fate), the
+//! others in `reassembled`; a datagram sent in fragments is one packet sent.
 
 mod common;
 #[path = "golden/mod.rs"]
@@ -42,7 +43,7 @@ struct Worker {
     frags: Fragments,
 }
 
-/// A frame that leaves the box: (interface, bytes).
+/// A frame that leaves the box: (port, bytes).
 type Out = Vec<(u16, Vec<u8>)>;
 
 impl Worker {
@@ -82,12 +83,21 @@ impl Worker {
     ) -> Result<Out, Verdict> {
         match verdict {
             Verdict::Transmit(o) => Ok(vec![(o, m.data().to_vec())]),
-            Verdict::Fragment(out) => {
-                let mtu = self.fw.snapshot().interfaces[usize::from(out)].mtu;
+            Verdict::Fragment(out_if) => {
+                let iface = &self.fw.snapshot().interfaces[usize::from(out_if)];
+                let (port, mtu) = (iface.port, iface.mtu);
                 let mut sent = Vec::new();
                 let pool = self.frags.pool;
-                frag::fragment(&m, mtu, &pool, |f| sent.push((out, f.data().to_vec())))
-                    .expect("fragments");
+                let n = dataplane::xmit::frag::Fragmenter::new(m.data(), mtu)
+                    .unwrap()
+                    .count();
+                frag::fragment(&m, mtu, &pool, |f| {
+                    // Only the last fragment counts the packet if lost in a tx buffer.
+                    assert_eq!(frag::is_counted(&f), sent.len() + 1 == n);
+                    sent.push((port, f.data().to_vec()));
+                    true
+                })
+                .expect("fragments");
                 Ok(sent)
             }
             Verdict::Reassemble => {
@@ -113,7 +123,7 @@ impl Worker {
         let s = self.fw.stats();
         assert_eq!(
             s.rx,
-            s.tx + s.redirected + s.local + s.drops.total(),
+            s.tx + s.redirected + s.local + s.reassembled + s.drops.total(),
             "counters add up: {s:?}"
         );
     }
@@ -243,7 +253,11 @@ fn both_ways(method: Method) {
     let out = w.feed(&frags[2], rx(0), 11).expect("sent");
     assert_sent(&out, 1, &want);
     let s = w.fw.stats();
-    assert_eq!((s.rx, s.tx), (3, 3), "each fragment counted once");
+    assert_eq!(
+        (s.rx, s.tx, s.reassembled),
+        (3, 1, 2),
+        "each fragment counted once, the datagram sent once"
+    );
 
     let a = server_reply(method, 6000, 0x5000, 4000);
     let (_, frags) = split(&a);
@@ -255,7 +269,7 @@ fn both_ways(method: Method) {
     let out = w.feed(&frags[2], rx(1), 21).expect("sent");
     assert_sent(&out, 0, &golden::fragments(&expected, 1500));
     let s = w.fw.stats();
-    assert_eq!((s.rx, s.tx, s.drops.total()), (6, 6, 0));
+    assert_eq!((s.rx, s.tx, s.reassembled, s.drops.total()), (6, 2, 4, 0));
 }
 
 #[test]
@@ -326,7 +340,7 @@ fn out_of_order_and_small_datagrams() {
         golden::verify_checksums(&out[0].1).expect("whole datagram checksums");
         assert_sent(&out, 1, &[expected]);
         let s = w.fw.stats();
-        assert_eq!((s.rx, s.tx), (5, 5), "{method:?}");
+        assert_eq!((s.rx, s.tx, s.reassembled), (5, 2, 3), "{method:?}");
     }
 }
 
@@ -353,7 +367,7 @@ fn overlap_duplicate_and_missing_fragments_are_counted() {
     assert_eq!(w.feed(&frags[2], rx(0), 12), Ok(vec![]));
     let s = w.fw.stats();
     assert_eq!(s.drops.get(DropReason::FragRefused), 3, "{s:?}");
-    assert_eq!((s.rx, s.tx), (3, 0));
+    assert_eq!((s.rx, s.tx, s.reassembled), (3, 0, 0));
 
     // Duplicate first fragment: both copies go; the rest never completes.
     let q = client_datagram(6004, 0x4004, 4000);
@@ -379,7 +393,8 @@ fn overlap_duplicate_and_missing_fragments_are_counted() {
         let out = w.feed(f, rx(0), 2000 + i as u64).expect("no drop");
         assert_eq!(out.len(), if i == 2 { 3 } else { 0 });
     }
-    assert_eq!(w.fw.stats().tx, 3);
+    let s = w.fw.stats();
+    assert_eq!((s.rx, s.tx, s.reassembled), (10, 1, 2));
 }
 
 /// A full table refuses a new datagram's fragment (`frag_refused`) and keeps those it holds.
@@ -433,6 +448,12 @@ fn fragments_meet_on_their_owner() {
             "datagram {ident}: reassembled once, sent in 3"
         );
     }
-    let total: u64 = workers.iter().map(|w| w.fw.stats().drops.total()).sum();
-    assert_eq!(total, 0);
+    let sum = |f: fn(&dataplane::forward::WorkerStats) -> u64| -> u64 {
+        workers.iter().map(|w| f(w.fw.stats())).sum()
+    };
+    assert_eq!(sum(|s| s.drops.total()), 0);
+    // 24 fragments received, those handed on counted again on their owner; 8 datagrams of 3
+    // fragments, each one packet sent.
+    assert_eq!(sum(|s| s.rx), 24 + sum(|s| s.redirected));
+    assert_eq!((sum(|s| s.reassembled), sum(|s| s.tx)), (16, 8));
 }

@@ -9,11 +9,14 @@
 #       address 10.20.0.250 (FULLNAT) as the peer of those 60 requests
 #   (b) 1 MiB of random bytes through the echo service (VIP:7, socat) comes back equal
 #   (c) a 100 MiB download has the right sha256
-#   (g) a 4,000-byte UDP datagram to the echo service (VIP:7/udp) comes back intact: it travels
-#       in IPv4 fragments both ways, which rvs forwards as one datagram (net_af_packet hands it
-#       over reassembled) and fragments again for the 1500-byte MTU
 #   (e) weight 0 drains (needs rvsadm): a slow download runs while its server's weight is set
 #       to 0; 30 new requests never reach that server; the download completes intact
+#   (g) 6 requests from the client's VLAN 100 (rvs's wan.100) all succeed
+#   (h) 2 requests from its VLAN 101, which rvs's wan does not have, fail, and rvs's
+#       unknown_vlan drops grow
+#   (i) a 4,000-byte UDP datagram to the echo service (VIP:7/udp) comes back intact: it travels
+#       in IPv4 fragments both ways, which rvs forwards as one datagram (net_af_packet hands it
+#       over reassembled) and fragments again for the 1500-byte MTU
 #   (f) with rvsd stopped (SIGTERM) a request fails (the box is in the path); rvsd started again
 #       with the same configuration serves requests again
 # PASS/FAIL/SKIP per check and mode, a summary at the end, exit status 1 on any FAIL. The lab is
@@ -21,7 +24,7 @@
 # Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE); RVS_E2E_STRICT=1 (test.sh)
 # counts a SKIP as a failure.
 #
-#   e2e.sh --without-lb [MODE ...]      the negative control: the same checks (a)-(e), (g) with rvsd
+#   e2e.sh --without-lb [MODE ...]      the negative control: the same checks (a)-(i) with rvsd
 #                                       stopped right after lab up; each must FAIL (reported as
 #                                       PASS "fails without rvs"); one that passes is a failure
 set -uo pipefail
@@ -175,13 +178,13 @@ check_big() {
     fi
 }
 
-# (g) a 4,000-byte UDP datagram through the VIP, fragmented both ways.
+# (i) a 4,000-byte UDP datagram through the VIP, fragmented both ways.
 check_udp_fragments() {
     local out
     if out=$(cl timeout 15 "${PYTHON:-python3}" "$LAB_DIR/udp-echo.py" check "$VIP" 7 4000 2>&1); then
-        result "(g) 4000 B UDP, fragments" PASS "$out"
+        result "(i) 4000 B UDP, fragments" PASS "$out"
     else
-        result "(g) 4000 B UDP, fragments" FAIL "$out"
+        result "(i) 4000 B UDP, fragments" FAIL "$out"
     fi
 }
 
@@ -242,6 +245,32 @@ check_drain() {
     fi
 }
 
+# rvs's drops of frames tagged with a VLAN id their port does not have (0 without rvsd).
+unknown_vlan_drops() {
+    ip netns exec rvs-lb curl -s --max-time 2 "http://127.0.0.1:9469/metrics" 2>/dev/null |
+        awk '/^rvs_worker_drops_total\{/ && /reason="unknown_vlan"/ {s += $NF} END {printf "%d", s}'
+}
+
+# (g) the client's VLAN 100 is rvs's wan.100: served. (h) Its VLAN 101 is not configured on
+# wan: its frames reach rvs (a static neighbour) and are dropped, counted as unknown_vlan.
+check_vlans() {
+    local i ok=0 answered=0 body before after
+    for i in $(seq 1 6); do
+        body=$(cl curl -sS --max-time "$REQ_TIMEOUT" --interface 10.10.100.2 "http://$VIP/" 2>>"$TMP/curl.err") &&
+            [[ $body =~ ^rs[123]$ ]] && ok=$((ok + 1))
+    done
+    if [ $ok -eq 6 ]; then result "(g) VLAN 100 served" PASS "6/6 requests from 10.10.100.2 (vlan100: tagged 100 on eth0)"
+    else result "(g) VLAN 100 served" FAIL "$ok/6 requests from 10.10.100.2 answered; $(tail -n1 "$TMP/curl.err" 2>/dev/null)"; fi
+    before=$(unknown_vlan_drops)
+    for i in 1 2; do
+        cl curl -s -o /dev/null --max-time 2 --interface 10.10.101.2 "http://$VIP/" && answered=$((answered + 1))
+    done
+    after=$(unknown_vlan_drops)
+    local d="$answered/2 requests from 10.10.101.2 (vlan101: tagged 101) answered; unknown_vlan drops $before -> $after"
+    if [ $answered -eq 0 ] && [ "$after" -gt "$before" ]; then result "(h) VLAN 101 refused" PASS "$d"
+    else result "(h) VLAN 101 refused" FAIL "$d"; fi
+}
+
 # (f) rvsd is in the path: stopped, requests fail; started again, they succeed.
 check_restart() {
     local t i ok=0 failed_without=no
@@ -285,6 +314,7 @@ for MODE in "${MODES[@]}"; do
     check_big
     check_udp_fragments
     check_drain "$flag"
+    check_vlans
     [ $WITHOUT_LB = 1 ] || check_restart
     "$LAB" down >/dev/null 2>&1
     TIME[$MODE]=$(elapsed "$t0")

@@ -26,6 +26,13 @@
 # address 10.20.0.250. Services: TCP 10.10.0.100:80 (http) and :7 (echo), UDP :7 (echo), rr
 # over the three servers, forwarding method per mode.
 #
+# VLANs: rvs's wan carries VLAN 100 (wan.100, 10.10.100.1/24). The client has vlan100
+# (10.10.100.2/24) and vlan101 (10.10.101.2/24, a VLAN rvs does not have): TAP devices that
+# vlan-tap.py joins to eth0's VLANs 100 and 101 (no 8021q module needed). Traffic from either
+# address goes out of its VLAN to rvs (policy routes: tables 100 and 101), so `curl --interface
+# 10.10.100.2 http://VIP/` is served and `--interface 10.10.101.2` is refused (unknown_vlan).
+# DR/TUN replies to 10.10.100.2 come back untagged (the router routes it via 10.10.0.2).
+#
 # Environment: RVS_BIN_DIR (where rvsd/rvsadm are; default target/release, relative paths are
 # relative to the repository), RVS_LAB_STATE (default /run/rvs-lab), RVS_LAB_CACHE (the random
 # files, default /var/cache/rvs-lab), RVS_LAB_EAL (EAL arguments, TOML array items).
@@ -52,6 +59,9 @@ RS_ADDRS=(10.20.0.11 10.20.0.12 10.20.0.13)
 ALL_NS=(rvs-client rvs-lb rvs-rs1 rvs-rs2 rvs-rs3 rvs-router)
 VIP=10.10.0.100
 CLIENT=10.10.0.2
+# The client's VLANs: one rvs's wan has, one it does not.
+VLAN_OK=100
+VLAN_BAD=101
 LADDR=10.20.0.250
 ECHO_PORT=7
 # af_packet ring size (frames per queue; DPDK's default is 512): room for the bursts of a bulk
@@ -150,12 +160,33 @@ build_topology() {
     veth "$NS_CLIENT" eth0 br-wan client
     ns "$NS_CLIENT" ip addr add "$CLIENT/24" dev eth0
     ns "$NS_CLIENT" ip route add default via 10.10.0.254
+    # Its VLANs, 100 (rvs's wan.100) and 101 (unknown to rvs): TAP devices with eth0's MAC that
+    # vlan-tap.py (start_vlan_taps) joins to eth0's VLANs; each is the way to the VIP for its own
+    # address. The bridge passes tagged frames as they are.
+    local mac
+    mac=$(ns "$NS_CLIENT" cat /sys/class/net/eth0/address)
+    for n in "$VLAN_OK" "$VLAN_BAD"; do
+        ns "$NS_CLIENT" ip tuntap add dev "vlan$n" mode tap
+        ns "$NS_CLIENT" ip link set "vlan$n" address "$mac"
+        ns_sysctl "$NS_CLIENT" "net.ipv6.conf.vlan$n.disable_ipv6=1"
+        no_offload "$NS_CLIENT" "vlan$n"
+        ns "$NS_CLIENT" ip addr add "10.10.$n.2/24" dev "vlan$n"
+        ns "$NS_CLIENT" ip link set "vlan$n" up
+        ns "$NS_CLIENT" ip rule add from "10.10.$n.2" lookup "$n"
+        ns "$NS_CLIENT" ip route add default via "10.10.$n.1" dev "vlan$n" table "$n" onlink
+    done
+    # DR/TUN replies to the VLAN client do not pass rvs: the router sends them untagged.
+    ns "$NS_ROUTER" ip route add "10.10.$VLAN_OK.0/24" via "$CLIENT"
 
     # The rvs box: links up, no addresses, no IPv6, no ARP: the kernel must not answer for
     # rvs's addresses. rvsd talks to both through net_af_packet.
     veth "$NS_LB" rvs-wan br-wan lb-wan
     veth "$NS_LB" rvs-lan br-lan lb-lan
     for n in rvs-wan rvs-lan; do ns "$NS_LB" ip link set "$n" arp off; done
+    # VLAN 101's way to the VIP ends at rvs's MAC (rvs answers no ARP there), so that the
+    # client's frames themselves reach rvs, to be refused.
+    ns "$NS_CLIENT" ip neigh replace "10.10.$VLAN_BAD.1" dev "vlan$VLAN_BAD" nud permanent \
+        lladdr "$(ns "$NS_LB" cat /sys/class/net/rvs-wan/address)"
 
     # The real servers.
     for i in 0 1 2; do
@@ -244,6 +275,14 @@ start_servers() {
     done
 }
 
+# The client's VLANs (see build_topology): a vlan-tap.py per TAP.
+start_vlan_taps() {
+    local n
+    for n in "$VLAN_OK" "$VLAN_BAD"; do
+        bgp "$NS_CLIENT" "vlan$n" "$PYTHON" -u "$LAB_DIR/vlan-tap.py" --parent eth0 --tap "vlan$n" --vid "$n"
+    done
+}
+
 write_config() {
     local mode=$1 method laddrs='' s i
     case $mode in
@@ -279,6 +318,10 @@ name = "wan"
 device = "net_af_packet0,iface=rvs-wan,qpairs=1,framecnt=$AFP_FRAMECNT,framesz=8192,blocksz=8192"
 addrs = ["10.10.0.1/24"]
 vips = ["$VIP"]
+
+[[ports.vlans]]
+id = $VLAN_OK
+addrs = ["10.10.$VLAN_OK.1/24"]
 
 [[ports]]
 name = "lan"
@@ -389,6 +432,7 @@ cmd_up() {
     say "mode $mode: namespaces ${ALL_NS[*]}"
     build_topology "$mode"
     start_servers "$mode"
+    start_vlan_taps
     write_config "$mode"
     start_rvsd
     say "lab is up ($mode). Try: ip netns exec $NS_CLIENT curl http://$VIP/   (lab.sh status; lab.sh down)"

@@ -68,8 +68,12 @@ fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
         .zip(&d.snapshot().interfaces)
         .enumerate()
     {
+        let what = match spec.vlan {
+            None => format!("port {i}"),
+            Some(v) => format!("interface {i}, VLAN {} of port {}", v.id, v.port),
+        };
         eprintln!(
-            "rvsd: port {i} {} ({}) mac {} addrs {:?}",
+            "rvsd: {what} {} ({}) mac {} addrs {:?}",
             spec.name,
             spec.device.devargs(),
             iface.mac,
@@ -117,6 +121,8 @@ fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
     drop(server);
     eprintln!("rvsd: stopping");
     let counters = d.shutdown();
+    // The identity's terms: rx = tx + redirected + to_control + reassembled + dropped (io: lost
+    // after the verdict, included in dropped).
     for (w, c) in counters.iter().enumerate() {
         eprintln!("rvsd: worker {w}: {}", c.summary());
     }

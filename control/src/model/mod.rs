@@ -609,14 +609,17 @@ pub fn validate(services: &[ServiceConfig], net: Network) -> Result<(), ModelErr
     t.check()
 }
 
-/// Runs what only [`Snapshot::build`] refuses, on one stub interface per port.
+/// Runs what only [`Snapshot::build`] refuses, on one stub interface per port and VLAN.
 pub fn compiles(ports: &[PortSpec], services: &[ServiceConfig]) -> Result<(), ModelError> {
     let interfaces = ports
         .iter()
-        .map(|p| Interface {
+        .enumerate()
+        .map(|(i, p)| Interface {
             mac: p.mac.unwrap_or(MacAddr::ZERO),
             addrs: p.addrs.iter().map(|a| Addr::from(a.addr)).collect(),
             mtu: p.mtu,
+            port: p.vlan.map_or(i as u16, |v| v.port),
+            vlan: p.vlan.map(|v| v.id),
         })
         .collect();
     Snapshot::build(0, interfaces, services.to_vec())

@@ -1,5 +1,5 @@
-//! The box's network as configured: ports with their own addresses and subnets, routes and
-//! static neighbours. The service rules ([`super`]) judge real servers and local addresses
+//! The box's network as configured: interfaces (ports and their VLAN sub-interfaces) with their
+//! own addresses and subnets, routes and static neighbours. The service rules ([`super`]) judge real servers and local addresses
 //! against it; the config file ([`crate::config`]) builds it.
 
 use dataplane::wire::ethernet::MacAddr;
@@ -7,10 +7,11 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-/// One `[[ports]]`.
+/// One interface: a `[[ports]]`, or one of its `vlans` (a sub-interface named `PORT.ID`, with
+/// the port's device, MAC and MTU, sending and receiving frames tagged with its id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
-    /// Unique, `[a-z0-9_-]{1,15}`.
+    /// Unique: a port's `[a-z0-9_-]{1,15}`, a VLAN's `PORT.ID`.
     pub name: String,
     pub device: Device,
     /// The box's own addresses and their connected subnets (at least one). Subnets of
@@ -22,6 +23,16 @@ pub struct PortSpec {
     pub mac: Option<MacAddr>,
     /// 68..=65535.
     pub mtu: u16,
+    /// None for a port; for a VLAN sub-interface, its port and id.
+    pub vlan: Option<Vlan>,
+}
+
+/// Where a VLAN sub-interface is: on the port at index `port` of the interfaces (ports come
+/// first), tagged `id` (1..=4094, unique on the port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vlan {
+    pub port: u16,
+    pub id: u16,
 }
 
 /// A port's DPDK device.
@@ -55,7 +66,7 @@ pub struct RouteSpec {
     pub prefix: Prefix,
     /// Lies in a connected subnet of `port` and is not an address of the box.
     pub via: Ipv4Addr,
-    /// Index into [`crate::config::Config::ports`] of the port whose subnet holds `via`.
+    /// Index into [`crate::config::Config::ports`] of the interface whose subnet holds `via`.
     pub port: u16,
 }
 

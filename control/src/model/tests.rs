@@ -12,6 +12,7 @@ fn ports() -> Vec<PortSpec> {
         vips: vec![],
         mac: None,
         mtu: 1500,
+        vlan: None,
     };
     vec![
         port("wan", "net_null0", "10.0.0.1/24"),

@@ -62,11 +62,23 @@ fn snapshot(method: Option<Method>) -> Arc<Snapshot> {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
             addrs: vec![v4([10, 0, 0, 1])],
             mtu: 1500,
+            port: 0,
+            vlan: None,
         },
         Interface {
             mac: MacAddr([2, 0, 0, 0, 0, 2]),
             addrs: vec![v4([10, 0, 1, 1])],
             mtu: 1500,
+            port: 1,
+            vlan: None,
+        },
+        // VLAN 100 on port 0, so that tagged frames reach the whole path too.
+        Interface {
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addrs: vec![v4([10, 0, 100, 1])],
+            mtu: 1500,
+            port: 0,
+            vlan: Some(100),
         },
     ];
     let methods = [Method::Nat, Method::FullNat, Method::Dr, Method::Tunnel];
@@ -217,7 +229,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(s.rx, before.rx + u64::from(!held));
             assert_eq!(
                 s.rx,
-                s.tx + s.redirected + s.local + s.drops.total(),
+                s.tx + s.redirected + s.local + s.reassembled + s.drops.total(),
                 "counters add up"
             );
             match verdict {

@@ -105,6 +105,7 @@ fn ip4(bytes: &[u8], depth: u8) {
     ));
     black_box((
         p.options(),
+        ipv4::Options::parse(p.options()),
         p.header(),
         p.verify_checksum(),
         p.pseudo_header_sum(),

@@ -236,6 +236,8 @@ mod tests {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
             addrs: vec![Addr::v4([10, 0, 0, 1])],
             mtu: 1500,
+            port: 0,
+            vlan: None,
         };
         Snapshot::build(generation, vec![iface], vec![service]).expect("valid table")
     }

@@ -62,6 +62,7 @@ pub(super) fn handle<B: PacketBuf>(
         Method::Dr | Method::Tunnel => fw.transmit(
             buf,
             l2,
+            arrival.in_if(),
             dir,
             &binding,
             &Endpoints::default(),
@@ -79,12 +80,10 @@ pub(super) fn handle<B: PacketBuf>(
             let Some(iface) = fw.snapshot.interfaces.get(usize::from(out_if)) else {
                 return Verdict::Drop(DropReason::NoDestination);
             };
-            let hop = NextHop {
-                src: iface.mac,
-                dst: next_hop,
-            };
-            xmit::set_macs(buf.data_mut(), hop);
-            Verdict::Transmit(out_if)
+            match xmit::set_l2(buf, l2, NextHop::new(iface, next_hop)) {
+                Ok(()) => Verdict::Transmit(iface.port),
+                Err(reason) => Verdict::Drop(reason),
+            }
         }
     }
 }

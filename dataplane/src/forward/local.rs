@@ -10,7 +10,7 @@ use crate::wire::icmp::{self, msg_type};
 use crate::wire::{arp, ipv4};
 
 /// Answers an ARP request for a VIP, a FULLNAT local address or one of `in_if`'s addresses,
-/// out of `in_if`.
+/// out of `in_if` (in place: a tagged request gets a reply with its tag).
 pub(super) fn arp_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if: u16) -> Verdict {
     let Some(iface) = snapshot.interfaces.get(usize::from(in_if)) else {
         return Verdict::Drop(DropReason::ArpIgnored);
@@ -43,7 +43,7 @@ pub(super) fn arp_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if:
     let mut eth = ethernet::Packet::new_unchecked(frame);
     eth.set_dst_addr(request.sender_hw_addr);
     eth.set_src_addr(iface.mac);
-    Verdict::Transmit(in_if)
+    Verdict::Transmit(iface.port)
 }
 
 /// Turns an ICMP echo request to a VIP or local address into the reply, out of `in_if`.
@@ -70,5 +70,5 @@ pub(super) fn echo_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if
     let peer = eth.src_addr();
     eth.set_dst_addr(peer);
     eth.set_src_addr(iface.mac);
-    Verdict::Transmit(in_if)
+    Verdict::Transmit(iface.port)
 }

@@ -13,7 +13,7 @@
 //!
 //! [`Packet::payload`] is bounded by the total length, not the buffer, so Ethernet padding after a
 //! short datagram is excluded. Fragments and options are recognised, not processed: see
-//! [`Packet::is_fragment`] and [`Packet::options`].
+//! [`Packet::is_fragment`], [`Packet::options`] and [`Options::parse`] (the options walk).
 
 use super::checksum;
 use super::{read_u16, write_u16, WireError};
@@ -458,6 +458,62 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// Option types (RFC 791; IANA "IP Option Numbers"), the copied flag and class included.
+pub mod option {
+    /// End of option list (one byte).
+    pub const END: u8 = 0;
+    /// No operation (one byte).
+    pub const NOP: u8 = 1;
+    /// Record route.
+    pub const RECORD_ROUTE: u8 = 7;
+    /// Internet timestamp.
+    pub const TIMESTAMP: u8 = 68;
+    /// Loose source and record route.
+    pub const LSRR: u8 = 131;
+    /// Strict source and record route.
+    pub const SSRR: u8 = 137;
+    /// Router alert (RFC 2113).
+    pub const ROUTER_ALERT: u8 = 148;
+}
+
+/// What a header's options ask of the routers on the way, as far as rvs acts on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// A loose or strict source route (LSRR, SSRR).
+    pub source_route: bool,
+    /// A record route (RR).
+    pub record_route: bool,
+}
+
+impl Options {
+    /// Walks `options` ([`Packet::options`]) as Linux's `ip_options_compile` does: end of list
+    /// stops the walk, NOP is one byte, every other option is type, length (counting both, so
+    /// at least 2 and at most what is left), data. Any other length is `BadHeaderLength`. Reads
+    /// nothing past `options` and nothing after the end of list; never panics.
+    #[inline]
+    pub fn parse(options: &[u8]) -> Result<Options, WireError> {
+        let mut found = Options::default();
+        let mut rest = options;
+        while let [kind, tail @ ..] = rest {
+            let len = match *kind {
+                option::END => break,
+                option::NOP => 1,
+                _ => match tail.first() {
+                    Some(&len) if len >= 2 && usize::from(len) <= rest.len() => usize::from(len),
+                    _ => return Err(WireError::BadHeaderLength),
+                },
+            };
+            match *kind {
+                option::LSRR | option::SSRR => found.source_route = true,
+                option::RECORD_ROUTE => found.record_route = true,
+                _ => {}
+            }
+            rest = &rest[len..];
+        }
+        Ok(found)
+    }
+}
+
 /// A high-level description of an option-less IPv4 header, for building fresh headers
 /// (IP-in-IP encapsulation, ICMP errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -845,7 +901,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn options_walk() {
+        use option::*;
+        let parse = |o: &[u8]| Options::parse(o);
+        let none = Options::default();
+        let sr = Options {
+            source_route: true,
+            ..none
+        };
+        let rr = Options {
+            record_route: true,
+            ..none
+        };
+        assert_eq!(parse(&[]), Ok(none));
+        assert_eq!(parse(&[NOP, NOP, NOP, END]), Ok(none));
+        // LSRR and SSRR with one address, pointer 4; RR with room for one.
+        assert_eq!(parse(&[LSRR, 7, 4, 10, 0, 0, 1, END]), Ok(sr));
+        assert_eq!(parse(&[NOP, SSRR, 7, 4, 10, 0, 0, 1]), Ok(sr));
+        assert_eq!(parse(&[RECORD_ROUTE, 7, 4, 0, 0, 0, 0, END]), Ok(rr));
+        assert_eq!(
+            parse(&[RECORD_ROUTE, 3, 4, LSRR, 3, 4, NOP, END]),
+            Ok(Options {
+                source_route: true,
+                record_route: true
+            })
+        );
+        // Timestamp (flag 0, one slot) and router alert pass.
+        assert_eq!(parse(&[TIMESTAMP, 8, 5, 0, 0, 0, 0, 0]), Ok(none));
+        assert_eq!(parse(&[ROUTER_ALERT, 4, 0, 0]), Ok(none));
+        // After the end of list nothing is read, garbage included.
+        assert_eq!(parse(&[END, LSRR, 7, 4, 10]), Ok(none));
+        assert_eq!(parse(&[END, 0xff]), Ok(none));
+        // Lengths: below 2, past the header's end, missing.
+        for bad in [
+            &[LSRR, 0, 0, 0][..],
+            &[TIMESTAMP, 1, 0, 0],
+            &[ROUTER_ALERT, 5, 0, 0],
+            &[NOP, NOP, NOP, TIMESTAMP],
+            &[RECORD_ROUTE],
+        ] {
+            assert_eq!(parse(bad), Err(WireError::BadHeaderLength), "{bad:?}");
+        }
+    }
+
     proptest! {
+        /// The walk ends on every input, and what it reports is in the bytes it may read: a
+        /// source or record route option type before the end of list.
+        #[test]
+        fn options_walk_never_panics(o in proptest::collection::vec(any::<u8>(), 0..40)) {
+            if let Ok(found) = Options::parse(&o) {
+                let until_end = o.iter().position(|&b| b == option::END).unwrap_or(o.len());
+                let seen = |t: &[u8]| o[..until_end].iter().any(|b| t.contains(b));
+                prop_assert!(!found.source_route || seen(&[option::LSRR, option::SSRR]));
+                prop_assert!(!found.record_route || seen(&[option::RECORD_ROUTE]));
+            }
+        }
+
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..80)) {
             let mut data = data;

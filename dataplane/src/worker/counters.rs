@@ -5,10 +5,28 @@
 //! The counters are defined once, in the `worker_counters!` table below; the struct, the layout
 //! of the shared block, the exported metrics (names, kinds, help) and the shutdown summary all
 //! derive from it.
+//!
+//! Every published copy satisfies, exactly,
+//! `rx == tx + redirected_out + to_control + reassembled + drops` (the sum over every reason):
+//! each received packet is in exactly one term, by its final fate. A packet lost after its
+//! verdict (a queue or ring full) leaves its verdict's term for the drop reason of the loss
+//! (`tx_full`, `redirect_full`, `control_full`: [`DropReason::IO`]); so `tx` counts packets
+//! transmitted or waiting in a tx buffer, and at shutdown what a buffer still holds moves from
+//! `tx` to `tx_full` (the only time a counter goes back).
+//!
+//! Fragments: one held for reassembly is not counted (rx nor fate) until its fate is known;
+//! one the reassembler drops counts rx and its drop (`frag_refused`, `frag_timeout` — those
+//! still held at shutdown too —, `frag_too_big`). When a datagram of N fragments completes, the
+//! fragment that completed it stands for the datagram (one rx, the datagram's one fate: a
+//! redirected datagram is one packet on both workers) and the N - 1 others count rx and
+//! `reassembled`. A packet sent as K fragments is one packet (one `tx`): only its last
+//! fragment counts if lost in a tx buffer, and its first fragment refused stops the rest and
+//! counts the packet in `tx_full` once; fragments made are not received frames.
 
+use crate::forward::WorkerStats;
 use crate::verdict::DropReason;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 /// How often a worker publishes its counters.
 pub const PUBLISH_INTERVAL_US: u64 = 10_000;
@@ -39,7 +57,8 @@ pub struct Field {
     pub kind: Kind,
     /// Exported under this name, if at all.
     pub metric: Option<&'static str>,
-    /// Shown under this label in [`WorkerCounters::summary`], if at all.
+    /// Shown under this label in [`WorkerCounters::summary`], if at all: the terms of the
+    /// identity, `rx` first.
     pub summary: Option<&'static str>,
     pub help: &'static str,
 }
@@ -59,16 +78,29 @@ impl Field {
 pub const IO_DROPS: Metric = Metric {
     name: "io_drops_total",
     kind: Kind::Counter,
-    help:
-        "Packets lost after a forwarding decision (tx queue, redirect ring or control ring full).",
+    help: "Packets lost after a forwarding decision (tx queue, redirect ring or control ring \
+           full): the drops_total of reasons tx_full, redirect_full and control_full.",
 };
 
 /// Exported besides the table's metrics: [`WorkerCounters::drops`], one series per reason.
 pub const DROPS: Metric = Metric {
     name: "drops_total",
     kind: Kind::Counter,
-    help: "Packets the engine dropped, by reason.",
+    help: "Packets dropped, by reason: rx = tx + redirected_out + to_control + reassembled + \
+           drops (all reasons).",
 };
+
+/// Packets a worker lost after the engine decided them; the worker counts them in plain
+/// fields and [`WorkerCounters::set_traffic`] moves them to their drop reasons.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoLosses {
+    /// Decided Transmit (see [`DropReason::TxFull`]).
+    pub tx_full: u64,
+    /// Decided Redirect (see [`DropReason::RedirectFull`]).
+    pub redirect_full: u64,
+    /// Decided Local (see [`DropReason::ControlFull`]).
+    pub control_full: u64,
+}
 
 /// One exported value: `metric`'s series for one worker (and one drop reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +115,21 @@ pub struct Sample {
 macro_rules! worker_counters {
     ($($field:ident: $kind:ident, $metric:tt, $summary:tt, $help:literal,)*) => {
         /// One worker's counters (monotonic unless a gauge).
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct WorkerCounters {
             $(#[doc = $help] pub $field: u64,)*
             /// Packets the engine dropped, by reason (index: `DropReason as usize`).
             pub drops: [u64; DropReason::COUNT],
+        }
+
+        // By hand: arrays longer than 32 have no derived Default.
+        impl Default for WorkerCounters {
+            fn default() -> Self {
+                WorkerCounters {
+                    $($field: 0,)*
+                    drops: [0; DropReason::COUNT],
+                }
+            }
         }
 
         impl WorkerCounters {
@@ -130,20 +172,19 @@ worker_counters! {
     rx: Counter, "rx_packets_total", "rx",
         "Packets the engine decided on (received from ports or handed over by other workers).",
     tx: Counter, "tx_packets_total", "tx",
-        "Packets the engine decided to transmit (those then lost are in tx_full).",
+        "Packets decided Transmit and handed to a tx queue or waiting in a tx buffer.",
+    icmp_errors: Counter, "icmp_errors_sent_total", -,
+        "Packets answered with an ICMP error in their place (time exceeded, fragmentation \
+         needed); included in tx.",
     redirected_out: Counter, "redirected_out_total", "redirected",
-        "Packets handed to the worker that owns the flow.",
+        "Packets handed to the redirect ring of the worker that owns the flow.",
     redirected_in: Counter, "redirected_in_total", -,
         "Packets received from other workers' redirect rings (included in rx).",
-    to_control: Counter, -, -,
-        "Packets handed to the control plane (ARP for the neighbour cache).",
-    tx_full: Counter, -, -,
-        "Decided Transmit but found the tx buffer still full after a flush (the queue \
-         refuses), or the interface unknown, or left in the buffer at shutdown: freed.",
-    redirect_full: Counter, -, -,
-        "Decided Redirect but the owner's ring was full: freed.",
-    control_full: Counter, -, -,
-        "Decided Local but the control ring was full: freed.",
+    to_control: Counter, "to_control_total", "to_control",
+        "Packets handed to the control ring (ARP for the neighbour cache).",
+    reassembled: Counter, "reassembled_total", "reassembled",
+        "IPv4 fragments absorbed into a reassembled datagram, but the one that completed it \
+         (counted as the datagram, by its fate).",
     sessions: Gauge, "sessions", -,
         "Sessions (and persistence templates) in the table.",
     sessions_created: Counter, "sessions_created_total", -,
@@ -154,17 +195,43 @@ worker_counters! {
         "Capacity of the session table (a constant).",
     generation: Gauge, -, -,
         "Generation of the installed snapshot.",
-    from_control: Counter, -, -,
-        "Frames the control plane sent through this worker (ARP requests and announcements).",
+    from_control: Counter, "from_control_total", -,
+        "Frames the control plane sent through this worker (ARP requests and announcements; \
+         not received, so outside rx).",
+    from_control_lost: Counter, "from_control_lost_total", -,
+        "Frames of the control plane the tx queue refused, or for a port not ours: freed.",
 }
 
 /// Length of the shared block: every field, then every drop reason.
 const LEN: usize = WorkerCounters::FIELDS.len() + DropReason::COUNT;
 
 impl WorkerCounters {
-    /// Packets lost after a forwarding decision (queues or rings full).
+    /// Sets the traffic terms from the engine's verdict counts and the losses after them: each
+    /// loss leaves its verdict's term for its drop reason. Contract: every loss follows a
+    /// verdict the engine counted (`lost.tx_full <= engine.tx`, and so on).
+    pub fn set_traffic(&mut self, engine: &WorkerStats, lost: &IoLosses) {
+        self.rx = engine.rx;
+        self.icmp_errors = engine.icmp_errors;
+        self.tx = engine.tx - lost.tx_full;
+        self.redirected_out = engine.redirected - lost.redirect_full;
+        self.to_control = engine.local - lost.control_full;
+        self.reassembled = engine.reassembled;
+        for &reason in DropReason::ALL {
+            self.drops[reason as usize] = engine.drops.get(reason);
+        }
+        self.drops[DropReason::TxFull as usize] += lost.tx_full;
+        self.drops[DropReason::RedirectFull as usize] += lost.redirect_full;
+        self.drops[DropReason::ControlFull as usize] += lost.control_full;
+    }
+
+    /// Packets dropped, every reason.
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Packets lost after a forwarding decision (queues or rings full; included in drops).
     pub fn io_drops(&self) -> u64 {
-        self.tx_full + self.redirect_full + self.control_full
+        DropReason::IO.iter().map(|&r| self.drop_count(r)).sum()
     }
 
     pub fn drop_count(&self, reason: DropReason) -> u64 {
@@ -204,8 +271,9 @@ impl WorkerCounters {
         fields.chain([io]).chain(drops)
     }
 
-    /// One line: the fields that have a summary label, then all drops and the io drops
-    /// (`rx 1 tx 2 redirected 3 dropped 4 (io 5)`).
+    /// One line, the identity's terms: the first field with a summary label (`rx`), `=`, the
+    /// others joined by `+`, then all drops and, of them, the io drops
+    /// (`rx 12 = tx 6 + redirected 2 + to_control 1 + reassembled 2 + dropped 1 (io 1)`).
     pub fn summary(&self) -> impl fmt::Display + '_ {
         Summary(self)
     }
@@ -216,46 +284,64 @@ struct Summary<'a>(&'a WorkerCounters);
 impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.0;
+        let mut sep = "";
         for (field, value) in WorkerCounters::FIELDS.iter().zip(c.to_array()) {
             if let Some(label) = field.summary {
-                write!(f, "{label} {value} ")?;
+                write!(f, "{sep}{label} {value}")?;
+                sep = if sep.is_empty() { " = " } else { " + " };
             }
         }
-        write!(
-            f,
-            "dropped {} (io {})",
-            c.drops.iter().sum::<u64>(),
-            c.io_drops()
-        )
+        write!(f, "{sep}dropped {} (io {})", c.dropped(), c.io_drops())
     }
 }
 
 /// The published copy, shared between one worker (writer) and the control thread (reader).
-/// Fields are individually atomic: a reader may see a mix of two publications, which is fine
-/// for monotonic counters.
+/// A sequence count makes each read one whole publication (a seqlock: the writer never waits,
+/// a reader retries while a publication is under way), so a read keeps the identity too.
 #[repr(align(64))]
 pub struct SharedCounters {
+    /// Odd while a publication is being written.
+    seq: AtomicU64,
     cells: [AtomicU64; LEN],
 }
 
 impl Default for SharedCounters {
     fn default() -> Self {
         SharedCounters {
+            seq: AtomicU64::new(0),
             cells: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
 
 impl SharedCounters {
+    /// Contract: one writer (the worker).
     pub fn publish(&self, c: &WorkerCounters) {
-        for (cell, v) in self.cells.iter().zip(c.to_array()) {
+        let values = c.to_array();
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (cell, v) in self.cells.iter().zip(values) {
             cell.store(v, Ordering::Relaxed);
         }
+        self.seq.store(seq + 2, Ordering::Release);
     }
 
+    /// One whole publication. Retries while one is being written: a publication is a few dozen
+    /// stores that cannot fail, every 10 ms.
     pub fn read(&self) -> WorkerCounters {
-        let a = std::array::from_fn(|i| self.cells[i].load(Ordering::Relaxed));
-        WorkerCounters::from_array(&a)
+        let mut a = [0; LEN];
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            for (v, cell) in a.iter_mut().zip(&self.cells) {
+                *v = cell.load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            if before.is_multiple_of(2) && self.seq.load(Ordering::Relaxed) == before {
+                return WorkerCounters::from_array(&a);
+            }
+            std::hint::spin_loop();
+        }
     }
 }
 
@@ -289,9 +375,7 @@ mod tests {
         let c = WorkerCounters {
             rx: 1,
             redirected_out: 3,
-            tx_full: 6,
-            redirect_full: 7,
-            control_full: 8,
+            from_control: 6,
             ..WorkerCounters::default()
         };
         let a = c.to_array();
@@ -301,8 +385,81 @@ mod tests {
                 .position(|f| f.name == name)
                 .unwrap()]
         };
-        assert_eq!((at("rx"), at("redirected_out"), at("tx_full")), (1, 3, 6));
-        assert_eq!(c.io_drops(), 21);
+        assert_eq!(
+            (at("rx"), at("redirected_out"), at("from_control")),
+            (1, 3, 6)
+        );
+    }
+
+    #[test]
+    fn losses_move_from_their_verdict_to_their_drop_reason() {
+        let mut engine = WorkerStats {
+            rx: 107,
+            tx: 60,
+            redirected: 20,
+            local: 5,
+            reassembled: 7,
+            ..WorkerStats::default()
+        };
+        for _ in 0..15 {
+            engine.drops.count(DropReason::NotOurMac);
+        }
+        let lost = IoLosses {
+            tx_full: 4,
+            redirect_full: 3,
+            control_full: 2,
+        };
+        let mut c = WorkerCounters::default();
+        c.set_traffic(&engine, &lost);
+        assert_eq!(
+            (c.rx, c.tx, c.redirected_out, c.to_control, c.reassembled),
+            (107, 56, 17, 3, 7)
+        );
+        assert_eq!(c.drop_count(DropReason::NotOurMac), 15);
+        assert_eq!(c.drop_count(DropReason::TxFull), 4);
+        assert_eq!(c.drop_count(DropReason::RedirectFull), 3);
+        assert_eq!(c.drop_count(DropReason::ControlFull), 2);
+        assert_eq!((c.dropped(), c.io_drops()), (24, 9));
+        let ends = c.tx + c.redirected_out + c.to_control + c.reassembled + c.dropped();
+        assert_eq!(ends, c.rx);
+    }
+
+    #[test]
+    fn a_read_is_one_whole_publication() {
+        let shared = std::sync::Arc::new(SharedCounters::default());
+        let writer = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                // Publications back to back, far closer than a worker's (10 ms).
+                for n in 1..=50_000 {
+                    let mut c = WorkerCounters {
+                        rx: n,
+                        tx: n,
+                        ..WorkerCounters::default()
+                    };
+                    c.drops[DropReason::COUNT - 1] = n;
+                    shared.publish(&c);
+                    for _ in 0..200 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        let mut reads = 0;
+        loop {
+            let done = writer.is_finished();
+            let c = shared.read();
+            assert!(
+                c.rx == c.tx && c.tx == c.drops[DropReason::COUNT - 1],
+                "{c:?}"
+            );
+            reads += 1;
+            if done {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        assert!(reads > 1);
     }
 
     #[test]
@@ -341,17 +498,18 @@ mod tests {
 
     #[test]
     fn summary_reads_like_the_shutdown_line() {
-        let c = WorkerCounters {
-            rx: 10,
-            tx: 7,
+        let mut c = WorkerCounters {
+            rx: 12,
+            tx: 6,
             redirected_out: 2,
-            tx_full: 1,
-            drops: std::array::from_fn(|i| u64::from(i == 0)),
+            to_control: 1,
+            reassembled: 2,
             ..WorkerCounters::default()
         };
+        c.drops[DropReason::TxFull as usize] = 1;
         assert_eq!(
             c.summary().to_string(),
-            "rx 10 tx 7 redirected 2 dropped 1 (io 1)"
+            "rx 12 = tx 6 + redirected 2 + to_control 1 + reassembled 2 + dropped 1 (io 1)"
         );
     }
 }

@@ -2,11 +2,13 @@
 //! with DPDK's library (`dpdk::ip_frag`) and fragmenting packets too big for their output
 //! interface into fresh mbufs (`xmit::frag`).
 //!
-//! Counting (the worker's `rx == tx + redirected + to_control + drops`): a fragment handed to
-//! the reassembler counts nothing while it is held. When its datagram completes, the datagram is
-//! decided as one packet and its verdict counts once per fragment (rx too); fragments dropped
-//! by the reassembler (refused, timed out, datagram too large) count rx and that drop each. A
-//! packet sent as fragments counts once as transmitted: fragments made are not received frames.
+//! Counting (the worker's `rx == tx + redirected_out + to_control + reassembled + drops`, see
+//! [`counters`](super::counters)): a fragment handed to the reassembler counts nothing while it
+//! is held. When its datagram completes, the fragment that completed it stands for the
+//! datagram (one rx, one fate) and the others count rx and `reassembled`; fragments dropped by
+//! the reassembler (refused, timed out, held at shutdown, datagram too large) count rx and that
+//! drop each. A packet sent as fragments counts once as transmitted (fragments made are not
+//! received frames): by its last fragment in a tx buffer, the others marked uncounted.
 
 use crate::dpdk::{FragTable, Mbuf, Mempool};
 use crate::forward::{Arrival, Forwarder};
@@ -76,14 +78,28 @@ pub fn reassemble(
     }
 }
 
+/// The port field of a fragment that does not count when lost in a tx buffer: every fragment
+/// of a packet but its last. No other mbuf has it: a received one holds its port or its
+/// arrival (hops at most 2: below 0xc000), a fresh one DPDK's invalid port (0xffff).
+const UNCOUNTED: u16 = u16::MAX - 1;
+
+/// Whether `m`, lost in a tx buffer, is a packet lost: all but the fragments [`fragment`]
+/// marks uncounted.
+#[inline]
+pub fn is_counted(m: &Mbuf) -> bool {
+    m.port() != UNCOUNTED
+}
+
 /// Writes the frame in `m` as IPv4 fragments of at most `mtu` IP bytes into fresh mbufs of
-/// `pool`, handing each to `send` in order. Fails (`frag_failed`), having handed some or none,
-/// when the pool runs dry; `too_big` when the MTU leaves no room.
+/// `pool`, each with `m`'s Ethernet header (VLAN tag included), handing each to `send` in
+/// order, all but the last marked uncounted ([`is_counted`]); `send` returns false to stop
+/// (the fragment was lost, and with it the datagram). Fails (`frag_failed`), having handed some
+/// or none, when the pool runs dry; `too_big` when the MTU leaves no room.
 pub fn fragment(
     m: &Mbuf,
     mtu: u16,
     pool: &Mempool,
-    mut send: impl FnMut(Mbuf),
+    mut send: impl FnMut(Mbuf) -> bool,
 ) -> Result<(), DropReason> {
     let mut fragments = Fragmenter::new(m.data(), mtu)?;
     while let Some(len) = fragments.next_len() {
@@ -93,9 +109,26 @@ pub fn fragment(
             .and_then(|n| f.append(n))
             .ok_or(DropReason::FragFailed)?;
         fragments.next_into(room);
-        send(f);
+        if fragments.next_len().is_some() {
+            f.set_port(UNCOUNTED);
+        }
+        if !send(f) {
+            break;
+        }
     }
     Ok(())
+}
+
+/// Drops the fragments `frags` still holds (at shutdown), counting them in `fw` as
+/// `frag_timeout`: their datagrams will not complete.
+pub fn drop_held(fw: &mut Forwarder, frags: &mut Fragments) {
+    loop {
+        let n = frags.table.expire(u64::MAX);
+        if n == 0 {
+            return;
+        }
+        fw.count_fragments(DropReason::FragTimeout, u64::from(n));
+    }
 }
 
 /// The Ethernet and IPv4 header lengths of a frame, if both are whole.

@@ -11,14 +11,15 @@
 //! Hot-path contract: no allocation, lock or syscall per packet. Bursts, their prepared frames
 //! and tx buffers are fixed arrays inside the [`Worker`]; rings are DPDK's lock-free rings.
 //! Every received packet ends transmitted, on another worker's or the control ring, or dropped
-//! and counted.
+//! and counted, once, by its final fate: the published counters satisfy
+//! `rx == tx + redirected_out + to_control + reassembled + drops` exactly ([`counters`]).
 
 pub mod command;
 pub mod counters;
 pub mod frag;
 
 pub use command::{Command, Reply, ReplyBody, SessionEntry};
-pub use counters::{Kind, SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
+pub use counters::{IoLosses, Kind, SharedCounters, WorkerCounters, PUBLISH_INTERVAL_US};
 pub use frag::{reassembly, Fragments};
 
 use crate::dpdk::{lcore, Consumer, Mbuf, MbufBurst, Mempool, Producer, RxQueue, TxQueue};
@@ -76,6 +77,8 @@ pub struct Worker {
     links: WorkerLinks,
     shared: Arc<SharedCounters>,
     counters: WorkerCounters,
+    /// Packets lost after their verdict; moved to their drop reasons at publish.
+    lost: IoLosses,
     rx_burst: MbufBurst<BURST>,
     /// What `Forwarder::prepare` made of each frame of `rx_burst`, filled in place.
     prepared: [Prepared; BURST],
@@ -112,6 +115,7 @@ impl Worker {
             links,
             shared,
             counters: WorkerCounters::default(),
+            lost: IoLosses::default(),
             rx_burst: MbufBurst::new(),
             prepared: [Prepared::UNPARSED; BURST],
             tx_buffers,
@@ -156,8 +160,12 @@ impl Worker {
         }
         self.flush_all();
         for buffer in &mut self.tx_buffers {
-            self.counters.tx_full += buffer.len() as u64;
+            // A packet sent in fragments counts once, by its last (see `frag::is_counted`).
+            self.lost.tx_full += buffer.iter().filter(|m| frag::is_counted(m)).count() as u64;
             buffer.free_all();
+        }
+        if let Some(f) = &mut self.fragments {
+            frag::drop_held(&mut self.forwarder, f);
         }
         self.publish();
         self.io
@@ -227,7 +235,7 @@ impl Worker {
             forwarder,
             io,
             links,
-            counters,
+            lost,
             rx_burst,
             prepared,
             tx_buffers,
@@ -246,12 +254,12 @@ impl Worker {
             tx: Tx {
                 buffers: tx_buffers,
                 queues,
-                tx_full: &mut counters.tx_full,
+                tx_full: &mut lost.tx_full,
             },
             links,
             rx,
-            redirect_full: &mut counters.redirect_full,
-            control_full: &mut counters.control_full,
+            redirect_full: &mut lost.redirect_full,
+            control_full: &mut lost.control_full,
             fragments: fragments.as_mut(),
             now_ms,
         };
@@ -265,7 +273,10 @@ impl Worker {
         }
     }
 
-    /// Sends the control plane's frames out of the port recorded in each.
+    /// Sends the control plane's frames out of the port recorded in each, straight to the
+    /// queue (one attempt, bypassing the tx buffers, so that these hold received packets only
+    /// and what they lose counts in `tx_full` exactly); a refused frame is freed and counted
+    /// (`from_control_lost`). Rare frames (ARP), whose senders retry.
     fn transmit_from_control(&mut self) {
         let Some(ring) = self.links.from_control.as_mut() else {
             return;
@@ -273,20 +284,22 @@ impl Worker {
         if ring.pop_burst(&mut self.rx_burst) == 0 {
             return;
         }
-        let mut tx = Tx {
-            buffers: &mut self.tx_buffers,
-            queues: &mut self.io.tx,
-            tx_full: &mut self.counters.tx_full,
-        };
+        let mut one = MbufBurst::<1>::new();
         for m in self.rx_burst.drain() {
             self.counters.from_control += 1;
-            let out = self
+            let queue = self
                 .io
                 .interface_of_port
                 .get(usize::from(m.port()))
-                .copied()
-                .unwrap_or(u16::MAX);
-            tx.send(out, m);
+                .and_then(|&out| self.io.tx.get_mut(usize::from(out)));
+            let sent = match queue {
+                Some(q) => one.push(m).is_ok() && q.tx_burst(&mut one) == 1,
+                None => false,
+            };
+            if !sent {
+                self.counters.from_control_lost += 1;
+                one.free_all();
+            }
         }
     }
 
@@ -294,7 +307,7 @@ impl Worker {
         let mut tx = Tx {
             buffers: &mut self.tx_buffers,
             queues: &mut self.io.tx,
-            tx_full: &mut self.counters.tx_full,
+            tx_full: &mut self.lost.tx_full,
         };
         for out in 0..tx.buffers.len() {
             tx.flush(out);
@@ -340,16 +353,13 @@ impl Worker {
     }
 
     fn publish(&mut self) {
-        let s = self.forwarder.stats();
         let t = self.forwarder.sessions();
         let c = &mut self.counters;
-        c.rx = s.rx;
-        c.tx = s.tx;
-        c.redirected_out = s.redirected;
-        c.to_control = s.local;
-        for &reason in crate::verdict::DropReason::ALL {
-            c.drops[reason as usize] = s.drops.get(reason);
-        }
+        c.set_traffic(self.forwarder.stats(), &self.lost);
+        debug_assert_eq!(
+            c.rx,
+            c.tx + c.redirected_out + c.to_control + c.reassembled + c.dropped()
+        );
         c.sessions = t.len() as u64;
         c.sessions_created = t.stats().created;
         c.sessions_expired = t.stats().expired;
@@ -402,19 +412,28 @@ impl Sink<'_> {
                     *self.control_full += 1;
                 }
             }
-            Verdict::Fragment(out) => {
-                let mtu = fw
-                    .snapshot()
-                    .interfaces
-                    .get(usize::from(out))
-                    .map_or(0, |i| i.mtu);
-                let pool = self.fragments.as_ref().map(|f| f.pool).or_else(|| m.pool());
-                if let Err(reason) = self.tx.send_fragments(out, mtu, &m, pool) {
-                    fw.transmit_failed(reason, 1);
-                }
-            }
+            Verdict::Fragment(out_if) => self.send_fragments(fw, out_if, &m),
             Verdict::Reassemble => self.reassemble(fw, m, arrival),
             Verdict::Drop(_) => drop(m),
+        }
+    }
+
+    /// Sends `m` (decided [`Verdict::Fragment`]) out of the port of interface `out_if` in
+    /// fragments of the interface's MTU; a packet that cannot be fragmented (no mbuf, no room)
+    /// leaves its `tx` for the drop reason, one lost to a full tx buffer counts in `tx_full`
+    /// once ([`Tx::send_fragments`]).
+    #[cold]
+    #[inline(never)]
+    fn send_fragments(&mut self, fw: &mut Forwarder, out_if: u16, m: &Mbuf) {
+        let Some(iface) = fw.snapshot().interfaces.get(usize::from(out_if)) else {
+            // As a packet for an unknown port: lost after its verdict.
+            *self.tx.tx_full += 1;
+            return;
+        };
+        let (port, mtu) = (iface.port, iface.mtu);
+        let pool = self.fragments.as_ref().map(|f| f.pool).or_else(|| m.pool());
+        if let Err(reason) = self.tx.send_fragments(port, mtu, m, pool) {
+            fw.transmit_failed(reason, 1);
         }
     }
 
@@ -437,7 +456,7 @@ impl Sink<'_> {
 struct Tx<'a> {
     buffers: &'a mut [MbufBurst<BURST>],
     queues: &'a mut [TxQueue],
-    /// The worker's count of packets dropped because their queue refused them.
+    /// The worker's count of received packets lost because their queue refused them.
     tx_full: &'a mut u64,
 }
 
@@ -464,8 +483,11 @@ impl Tx<'_> {
         }
     }
 
-    /// Sends the frame in `m` out of interface `out` as IPv4 fragments of at most `mtu` bytes
-    /// written into fresh mbufs of `pool` ([`frag::fragment`]).
+    /// Sends the frame in `m` out of port `out` as IPv4 fragments of at most `mtu` bytes
+    /// written into fresh mbufs of `pool` ([`frag::fragment`]), each with `m`'s Ethernet
+    /// header. The packet counts once: all fragments but the last are marked uncounted
+    /// ([`frag::is_counted`]); the first one this buffer drops counts the packet in `tx_full`
+    /// and the rest are not sent (the datagram is lost).
     #[cold]
     fn send_fragments(
         &mut self,
@@ -475,7 +497,11 @@ impl Tx<'_> {
         pool: Option<Mempool>,
     ) -> Result<(), DropReason> {
         let pool = pool.ok_or(DropReason::FragFailed)?;
-        frag::fragment(m, mtu, &pool, |f| self.send(out, f))
+        frag::fragment(m, mtu, &pool, |f| {
+            let before = *self.tx_full;
+            self.send(out, f);
+            *self.tx_full == before
+        })
     }
 
     /// Hands interface `out`'s buffer to its queue: up to a few attempts while the queue keeps

@@ -5,18 +5,21 @@
 //!
 //! NAT and FULLNAT are described by [`Endpoints`]: the source and destination (address, port) a
 //! packet of the flow gets in each direction, computed from the session's two keys. The same
-//! mapping translates ICMP errors about the flow (see `forward::icmp`).
+//! mapping translates ICMP errors about the flow (see `forward::icmp`). The box's own ICMP
+//! errors about a packet it cannot send on are built by [`icmp_error`].
 
 pub mod dr;
 pub mod frag;
 pub mod fullnat;
+pub mod icmp_error;
 pub mod nat;
 pub mod tunnel;
 
 pub use fullnat::LocalPorts;
 
+use crate::buf::PacketBuf;
 use crate::conn::{Direction, FlowKey};
-use crate::snapshot::Method;
+use crate::snapshot::{Interface, Method};
 use crate::verdict::DropReason;
 use crate::wire::checksum::{self, Delta};
 use crate::wire::ethernet::{self, MacAddr};
@@ -52,20 +55,74 @@ impl Binding {
     }
 }
 
-/// The Ethernet addresses a packet leaves with: the MAC of the interface it leaves by (`src`)
-/// and its next hop's (`dst`).
+/// The Ethernet header a packet leaves with: the MAC of the interface it leaves by (`src`), its
+/// next hop's (`dst`), and the interface's VLAN id (`vlan`, 0: untagged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NextHop {
     pub src: MacAddr,
     pub dst: MacAddr,
+    pub vlan: u16,
 }
 
-/// Addresses `frame` (starting at its Ethernet header) to `hop`: every method's last step.
+impl NextHop {
+    /// The length of the Ethernet header [`set_l2`] gives a frame: 18 with a tag, else 14.
+    #[inline]
+    pub fn l2_len(&self) -> usize {
+        if self.vlan != 0 {
+            ethernet::VLAN_HEADER_LEN
+        } else {
+            ethernet::HEADER_LEN
+        }
+    }
+
+    /// Out of `iface` to the neighbour at `dst`.
+    #[inline]
+    pub fn new(iface: &Interface, dst: MacAddr) -> NextHop {
+        NextHop {
+            src: iface.mac,
+            dst,
+            vlan: iface.vlan.unwrap_or(0),
+        }
+    }
+}
+
+/// Addresses the frame in `buf`, whose Ethernet header is `l2` bytes (14, or 18 with one
+/// 802.1Q tag), to `hop`: every method's last step. The tag is added, rewritten (PCP 0, as
+/// Linux's default egress map) or removed as `hop.vlan` says; an untagged frame leaving
+/// untagged only gets its MACs. Refuses (`NoHeadroom`) a tag there is no room for.
 #[inline]
-pub(crate) fn set_macs(frame: &mut [u8], hop: NextHop) {
-    let mut eth = ethernet::Packet::new_unchecked(frame);
+pub(crate) fn set_l2<B: PacketBuf>(buf: &mut B, l2: usize, hop: NextHop) -> Result<(), DropReason> {
+    if l2 != ethernet::HEADER_LEN || hop.vlan != 0 {
+        retag(buf, l2, hop.vlan)?;
+    }
+    let mut eth = ethernet::Packet::new_unchecked(buf.data_mut());
     eth.set_src_addr(hop.src);
     eth.set_dst_addr(hop.dst);
+    Ok(())
+}
+
+/// Makes the frame's tag `vlan` (0: none), moving the MAC addresses with the header's start.
+#[inline(never)]
+fn retag<B: PacketBuf>(buf: &mut B, l2: usize, vlan: u16) -> Result<(), DropReason> {
+    const TAG: usize = ethernet::VLAN_HEADER_LEN - ethernet::HEADER_LEN;
+    let tagged = l2 == ethernet::VLAN_HEADER_LEN;
+    if tagged && vlan == 0 {
+        buf.data_mut().copy_within(0..12, TAG);
+        if !buf.adj(TAG) {
+            return Err(DropReason::Truncated);
+        }
+        return Ok(());
+    }
+    if !tagged {
+        if !buf.prepend(TAG) {
+            return Err(DropReason::NoHeadroom);
+        }
+        let data = buf.data_mut();
+        data.copy_within(TAG..TAG + 12, 0);
+        data[12..14].copy_from_slice(&ethernet::ethertype::VLAN.to_be_bytes());
+    }
+    buf.data_mut()[14..16].copy_from_slice(&(vlan & 0x0fff).to_be_bytes());
+    Ok(())
 }
 
 /// New (address, port) for a packet's source and destination; None keeps it.

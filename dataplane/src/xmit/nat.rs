@@ -3,7 +3,7 @@
 //!
 //! Keys: in = client:cport -> VIP:vport; out = RS:rport -> client:cport.
 
-use super::{rewrite_l3l4, set_macs, v4, Endpoints, NextHop};
+use super::{rewrite_l3l4, set_l2, v4, Endpoints, NextHop};
 use crate::buf::PacketBuf;
 use crate::conn::{Direction, FlowKey};
 use crate::verdict::DropReason;
@@ -39,8 +39,7 @@ pub fn transmit<B: PacketBuf>(
     hop: NextHop,
 ) -> Result<(), DropReason> {
     rewrite_l3l4(&mut buf.data_mut()[l2..], to)?;
-    set_macs(buf.data_mut(), hop);
-    Ok(())
+    set_l2(buf, l2, hop)
 }
 
 #[cfg(test)]

@@ -9,11 +9,11 @@
 //!
 //! Keys: in = client:cport -> VIP:vport; no out key (replies bypass the box).
 
-use super::{set_macs, NextHop};
+use super::{icmp_error, set_l2, NextHop};
 use crate::buf::PacketBuf;
 use crate::verdict::DropReason;
 use crate::wire::checksum::proto;
-use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::ethernet::MacAddr;
 use crate::wire::{icmp, ipv4};
 use std::net::Ipv4Addr;
 
@@ -42,8 +42,7 @@ pub fn transmit<B: PacketBuf>(
     hop: NextHop,
 ) -> Result<(), Refusal> {
     encapsulate(buf, l2, src, dst, mtu, ident)?;
-    set_macs(buf.data_mut(), hop);
-    Ok(())
+    set_l2(buf, l2, hop).map_err(Refusal::Drop)
 }
 
 /// Encapsulates the IPv4 packet at `l2` (after an Ethernet header of `l2` bytes, which is kept
@@ -92,7 +91,7 @@ pub fn encapsulate<B: PacketBuf>(
 
 /// Rewrites the packet at `l2` into an ICMP "fragmentation needed, next-hop MTU = `mtu`" sent
 /// from `from` back to the packet's source, out of the interface it came in on (`our_mac`).
-/// Quotes the original IP header and the first 8 bytes of its payload (RFC 792).
+/// Quotes the original IP header and the first 8 bytes of its payload (RFC 792); TOS 0.
 pub fn frag_needed_reply<B: PacketBuf>(
     buf: &mut B,
     l2: usize,
@@ -101,43 +100,22 @@ pub fn frag_needed_reply<B: PacketBuf>(
     our_mac: MacAddr,
     ident: u16,
 ) -> Result<(), DropReason> {
-    let mut quoted = [0u8; 60 + 8];
-    let (client, q) = {
+    let quote = {
         let ip =
             ipv4::Packet::new_checked(&buf.data()[l2..]).map_err(|_| DropReason::BadIpHeader)?;
-        let q = (ip.header_len() + 8).min(usize::from(ip.total_len()));
-        quoted[..q].copy_from_slice(&buf.data()[l2..l2 + q]);
-        (ip.src_addr(), q)
+        ip.header_len() + 8
     };
-    let new_len = l2 + ipv4::HEADER_LEN + 8 + q;
-    let old_len = buf.data().len();
-    if old_len < new_len {
-        return Err(DropReason::Truncated);
-    }
-    let data = buf.data_mut();
-    let mut eth = ethernet::Packet::new_unchecked(&mut data[..]);
-    let client_mac = eth.src_addr();
-    eth.set_dst_addr(client_mac);
-    eth.set_src_addr(our_mac);
-    let icmp_at = l2 + ipv4::HEADER_LEN;
-    data[icmp_at + 8..new_len].copy_from_slice(&quoted[..q]);
-    let mut msg = icmp::Packet::new_unchecked(&mut data[icmp_at..new_len]);
-    icmp::Repr::frag_needed(mtu)
-        .emit(&mut msg)
-        .map_err(|_| DropReason::Truncated)?;
-    let header = ipv4::Repr {
-        src_addr: from,
-        dst_addr: client,
-        protocol: proto::ICMP,
-        payload_len: 8 + q,
-        ttl: 64,
+    let header = icmp_error::Header {
+        from,
         tos: 0,
         ident,
-        dont_frag: false,
     };
-    header
-        .emit(&mut ipv4::Packet::new_unchecked(&mut data[l2..icmp_at]))
-        .map_err(|_| DropReason::Truncated)?;
-    buf.trim(old_len - new_len);
-    Ok(())
+    icmp_error::reply(
+        buf,
+        l2,
+        icmp::Repr::frag_needed(mtu),
+        header,
+        quote,
+        our_mac,
+    )
 }

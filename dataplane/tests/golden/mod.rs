@@ -17,6 +17,9 @@
 //!  client 192.0.2.10 --- gw 10.0.0.254 (02:..:fe) --- if0 10.0.0.1 (02:..:01) [rvs] if1 10.0.1.1 (02:..:02) --- RS 10.0.1.11..13 (02:00:00:00:01:11..13)
 //!  VIP 10.0.0.100: TCP 80 and UDP 53, scheduler rr; NAT/FULLNAT map TCP 80 -> 8080;
 //!  FULLNAT local address 10.0.1.200 (ports handed out from 65535 down); MTU 1500 everywhere.
+//!  if0 carries VLANs (if0's MAC, tagged): 100 = if2 10.0.100.1 (client 10.0.100.10, 02:..:64:0a)
+//!  and 200 = if3 10.0.2.1 (RS 10.0.2.21, 02:00:00:00:02:21); if1 has none.
+//!  VIP 10.0.0.101: TCP 80, rr over 10.0.1.11 (if1) and 10.0.2.21 (if3, VLAN 200).
 //! ```
 //!
 //! What the tables pin down (IPVS's behaviour unless noted):
@@ -33,6 +36,13 @@
 //!   packets and the quoted packet the opposite way (its TCP/UDP checksum too, when quoted), and
 //!   recompute the ICMP checksum; DR/TUN forward them to the real server by the flow's method.
 //! - ARP requests and ICMP echo for VIPs and the box's addresses are answered in place.
+//! - IP options (rvs's choice): LSRR and SSRR are dropped (`source_route`), RR too
+//!   (`record_route`), an option length below 2 or past the header is `bad_ip_header`; router
+//!   alert, timestamp and whatever follows the end of list pass untouched.
+//! - VLANs: a tagged frame on a port without VLANs (`tagged_frame`) or with an id the port does
+//!   not have (`unknown_vlan`) is dropped; VLAN 0 is untagged. Packets leave tagged with their
+//!   output interface's id, untagged on a port (the tag added, rewritten or removed); answers
+//!   built in place (ARP, echo) keep the request's tag.
 //! - Headers rvs builds itself (tunnel, frag needed) carry identifications 1, 2, 3 ... per
 //!   worker, in the order the tunnel handles packets (`Lab::box_ident`).
 #![allow(dead_code)]
@@ -88,6 +98,18 @@ pub const RS_MAC: [[u8; 6]; 3] = [
     [2, 0, 0, 0, 1, 0x13],
 ];
 pub const LADDR: [u8; 4] = [10, 0, 1, 200];
+/// VLAN 100 on if0 (interface 2): a client network.
+pub const VLAN_CLIENTS: u16 = 100;
+pub const IF2_IP: [u8; 4] = [10, 0, 100, 1];
+pub const VCLIENT: [u8; 4] = [10, 0, 100, 10];
+pub const VCLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0x64, 0x0a];
+/// VLAN 200 on if0 (interface 3): a real-server network.
+pub const VLAN_SERVERS: u16 = 200;
+pub const IF3_IP: [u8; 4] = [10, 0, 2, 1];
+pub const RS_VLAN: [u8; 4] = [10, 0, 2, 21];
+pub const RS_VLAN_MAC: [u8; 6] = [2, 0, 0, 0, 2, 0x21];
+/// The second VIP, whose servers are RS[0] (if1) and RS_VLAN (if3), in that rr order.
+pub const VIP2: [u8; 4] = [10, 0, 0, 101];
 pub const HTTP: u16 = 80;
 pub const NAT_HTTP: u16 = 8080;
 pub const DNS: u16 = 53;
@@ -103,6 +125,13 @@ pub const ACK: u8 = 0x10;
 
 /// IPv4 Router Alert option (RFC 2113), a 4-byte option that needs no processing.
 pub const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
+/// IPv4 Timestamp option (RFC 791: type 68, length 8, pointer 5, flag 0): one empty slot.
+pub const TIMESTAMP: [u8; 8] = [68, 8, 5, 0, 0, 0, 0, 0];
+/// Loose and strict source route (131, 137) via 10.0.1.11, pointer 4, then end of list.
+pub const LSRR: [u8; 8] = [131, 7, 4, 10, 0, 1, 11, 0];
+pub const SSRR: [u8; 8] = [137, 7, 4, 10, 0, 1, 11, 0];
+/// Record route (7) with one empty slot, then end of list.
+pub const RECORD_ROUTE: [u8; 8] = [7, 7, 4, 0, 0, 0, 0, 0];
 
 const REQUEST: &[u8] = b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n";
 const RESPONSE: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -138,11 +167,29 @@ pub fn snapshot(method: Method) -> Snapshot {
             mac: MacAddr(IF0_MAC),
             addrs: vec![Addr::v4(IF0_IP)],
             mtu: MTU,
+            port: 0,
+            vlan: None,
         },
         Interface {
             mac: MacAddr(IF1_MAC),
             addrs: vec![Addr::v4(IF1_IP)],
             mtu: MTU,
+            port: 1,
+            vlan: None,
+        },
+        Interface {
+            mac: MacAddr(IF0_MAC),
+            addrs: vec![Addr::v4(IF2_IP)],
+            mtu: MTU,
+            port: 0,
+            vlan: Some(VLAN_CLIENTS),
+        },
+        Interface {
+            mac: MacAddr(IF0_MAC),
+            addrs: vec![Addr::v4(IF3_IP)],
+            mtu: MTU,
+            port: 0,
+            vlan: Some(VLAN_SERVERS),
         },
     ];
     let dest = |i: usize, id: u32, port: u16| DestConfig {
@@ -161,10 +208,10 @@ pub fn snapshot(method: Method) -> Snapshot {
     } else {
         vec![]
     };
-    let service = |protocol: u8, port: u16, dests: Vec<DestConfig>| ServiceConfig {
+    let service = |vip, protocol: u8, port: u16, dests: Vec<DestConfig>| ServiceConfig {
         key: ServiceKey {
             protocol,
-            vip: Addr::v4(VIP),
+            vip: Addr::v4(vip),
             port,
         },
         scheduler: SchedulerKind::Rr,
@@ -180,16 +227,30 @@ pub fn snapshot(method: Method) -> Snapshot {
         0
     };
     let tcp = service(
+        VIP,
         PROTO_TCP,
         HTTP,
         (0..3).map(|i| dest(i, 1 + i as u32, http_port)).collect(),
     );
     let udp = service(
+        VIP,
         PROTO_UDP,
         DNS,
         (0..3).map(|i| dest(i, 11 + i as u32, 0)).collect(),
     );
-    Snapshot::build(1, interfaces, vec![tcp, udp]).expect("the lab snapshot is valid")
+    let vlan_server = DestConfig {
+        addr: Addr::v4(RS_VLAN),
+        mac: MacAddr(RS_VLAN_MAC),
+        interface: 3,
+        ..dest(0, 22, http_port)
+    };
+    let tcp2 = service(
+        VIP2,
+        PROTO_TCP,
+        HTTP,
+        vec![dest(0, 21, http_port), vlan_server],
+    );
+    Snapshot::build(1, interfaces, vec![tcp, udp, tcp2]).expect("the lab snapshot is valid")
 }
 
 /// The lab snapshot and the ordered cases for `method`.
@@ -201,6 +262,7 @@ pub fn sequence(method: Method) -> (Arc<Snapshot>, Vec<Case>) {
     lab.udp();
     lab.drops();
     lab.ttl1_syn();
+    lab.vlans();
     lab.mtu();
     (Arc::new(snapshot(method)), lab.cases)
 }
@@ -743,9 +805,9 @@ impl Lab {
         } else {
             CLIENT
         };
-        let ip = Ip::new(RS[f.dest], to, self.ident());
+        let ip = Ip::new(rs_ip(f.dest), to, self.ident());
         Pkt {
-            src_mac: RS_MAC[f.dest],
+            src_mac: rs_mac(f.dest),
             dst_mac: IF1_MAC,
             ip,
             l4,
@@ -794,11 +856,15 @@ impl Lab {
     /// and SNAT for FULLNAT, TTL - 1; DR: only the MACs change). Padding stays (in place).
     fn at_server(&self, p: &Pkt, f: &Flow) -> Pkt {
         let mut q = p.clone();
-        q.src_mac = IF1_MAC;
-        q.dst_mac = RS_MAC[f.dest];
+        q.src_mac = if f.dest == VLAN_DEST {
+            IF0_MAC
+        } else {
+            IF1_MAC
+        };
+        q.dst_mac = rs_mac(f.dest);
         match self.method {
             Method::Nat | Method::FullNat => {
-                q.ip.dst = RS[f.dest];
+                q.ip.dst = rs_ip(f.dest);
                 q.ip.ttl -= 1;
                 q.l4.set_dport(f.rport);
                 if self.method == Method::FullNat {
@@ -827,9 +893,16 @@ impl Lab {
             ttl: p.ip.ttl,
             tos: p.ip.tos,
             df: p.ip.df,
-            ..Ip::new(IF1_IP, RS[dest], self.box_ident)
+            ..Ip::new(IF1_IP, rs_ip(dest), self.box_ident)
         };
-        ipip_frame(IF1_MAC, RS_MAC[dest], &outer, &p.ip_bytes())
+        if dest == VLAN_DEST {
+            let outer = Ip {
+                src: IF3_IP,
+                ..outer
+            };
+            return ipip_frame(IF0_MAC, RS_VLAN_MAC, &outer, &p.ip_bytes());
+        }
+        ipip_frame(IF1_MAC, rs_mac(dest), &outer, &p.ip_bytes())
     }
 
     /// Server packet `p` as it leaves towards the client (NAT/FULLNAT): source VIP:vport,
@@ -846,6 +919,33 @@ impl Lab {
             q.l4.set_dport(f.cport);
         }
         q
+    }
+
+    /// The box's ICMP time exceeded (11/0) about `p`, as Linux's `icmp_send` builds it: from
+    /// `from` to `p`'s source, back to the MAC it came from out of the port it came in on, TTL
+    /// 64, DF clear, TOS `(tos & 0x1e) | 0xc0`, the box's next header number, quoting `p` from
+    /// its IP header on so that the message is at most 576 bytes.
+    fn time_exceeded(&mut self, p: &Pkt, from: [u8; 4]) -> Vec<u8> {
+        self.box_ident += 1;
+        let ip = p.ip_bytes();
+        let quote = ip[..ip.len().min(576 - 20 - 8)].to_vec();
+        Pkt {
+            src_mac: p.dst_mac,
+            dst_mac: p.src_mac,
+            ip: Ip {
+                df: false,
+                tos: (p.ip.tos & 0x1e) | 0xc0,
+                ..Ip::new(from, p.ip.src, self.box_ident)
+            },
+            l4: L4::Icmp {
+                ty: 11,
+                code: 0,
+                rest: [0; 4],
+            },
+            payload: quote,
+            pad_to: 0,
+        }
+        .frame()
     }
 
     fn send_in(&mut self, name: &str, p: Pkt, f: &Flow) {
@@ -875,17 +975,36 @@ impl Lab {
             let rep = arp_frame(IF1_MAC, RS_MAC[0], 2, IF1_MAC, LADDR, RS_MAC[0], RS[0]);
             self.tx("arp-request-laddr", 1, req, 1, rep);
         }
-        // The same over 802.1Q (VLAN 10): answered in place, the tag kept.
-        let tag = [0x81, 0x00, 0x00, 0x0a];
-        let req = vlan(
-            &arp_frame(GW_MAC, bcast, 1, GW_MAC, GW_IP, [0; 6], VIP),
-            tag,
+        // The same over 802.1Q, on the VLAN of clients: answered in place, tagged.
+        let req = arp_frame(VCLIENT_MAC, bcast, 1, VCLIENT_MAC, VCLIENT, [0; 6], VIP);
+        let rep = arp_frame(IF0_MAC, VCLIENT_MAC, 2, IF0_MAC, VIP, VCLIENT_MAC, VCLIENT);
+        let t = tag(VLAN_CLIENTS);
+        self.tx("arp-request-vip-vlan", 0, vlan(&req, t), 0, vlan(&rep, t));
+        let req = arp_frame(VCLIENT_MAC, bcast, 1, VCLIENT_MAC, VCLIENT, [0; 6], IF2_IP);
+        let rep = arp_frame(
+            IF0_MAC,
+            VCLIENT_MAC,
+            2,
+            IF0_MAC,
+            IF2_IP,
+            VCLIENT_MAC,
+            VCLIENT,
         );
-        let rep = vlan(
-            &arp_frame(IF0_MAC, GW_MAC, 2, IF0_MAC, VIP, GW_MAC, GW_IP),
-            tag,
+        self.tx("arp-request-if2-vlan", 0, vlan(&req, t), 0, vlan(&rep, t));
+        // A VLAN's address is not the port's: untagged, nobody answers for it.
+        self.drop("arp-request-if2-untagged", 0, req, DropReason::ArpIgnored);
+        // No VLAN on if1, and no VLAN 10 on if0: a tagged frame is refused, however valid.
+        let req = arp_frame(RS_MAC[0], bcast, 1, RS_MAC[0], RS[0], [0; 6], IF1_IP);
+        let tagged = vlan(&req, tag(VLAN_CLIENTS));
+        self.drop(
+            "arp-tagged-on-untagged-port",
+            1,
+            tagged,
+            DropReason::TaggedFrame,
         );
-        self.tx("arp-request-vip-vlan", 0, req, 0, rep);
+        let req = arp_frame(GW_MAC, bcast, 1, GW_MAC, GW_IP, [0; 6], VIP);
+        let tagged = vlan(&req, tag(10));
+        self.drop("arp-unknown-vlan", 0, tagged, DropReason::UnknownVlan);
         let req = arp_frame(GW_MAC, bcast, 1, GW_MAC, GW_IP, [0; 6], [10, 0, 0, 77]);
         self.drop("arp-request-other", 0, req, DropReason::ArpIgnored);
         let rep = arp_frame(GW_MAC, IF0_MAC, 2, GW_MAC, GW_IP, IF0_MAC, IF0_IP);
@@ -1035,6 +1154,20 @@ impl Lab {
         let mut max = self.c_tcp(&f, ACK, req_end, s_isn + 1, b"opt");
         max.ip.options = [[1u8; 36].as_slice(), &[0; 4]].concat();
         self.send_in("tcp-ip-options-max", max, &f);
+        // A timestamp option (flag 0, one empty slot) passes untouched, both ways.
+        let mut ts = self.c_tcp(&f, ACK, req_end, s_isn + 1, b"ts");
+        ts.ip.options = TIMESTAMP.to_vec();
+        self.send_in("tcp-ip-option-timestamp", ts, &f);
+        if nat_like {
+            let mut p = self.s_tcp(&f, ACK, s_isn + 1, req_end, &[]);
+            p.ip.options = TIMESTAMP.to_vec();
+            self.send_out("tcp-ip-option-timestamp-reply", p, &f);
+        }
+        // NOP, end of list, then bytes that would be a malformed source route: padding, since
+        // nothing after the end of list is an option; passed untouched.
+        let mut end = self.c_tcp(&f, ACK, req_end, s_isn + 1, b"end");
+        end.ip.options = vec![1, 0, 131, 7];
+        self.send_in("tcp-ip-options-after-end", end, &f);
         if nat_like {
             // The server refuses it (admin prohibited), quoting it whole, options included.
             self.server_error("icmp-error-quoting-options", &f, &opts, 13);
@@ -1053,8 +1186,43 @@ impl Lab {
         let mut ttl1 = self.c_tcp(&f, ACK, req_end + 3 + 1440, s_isn + 1, b"ttl");
         ttl1.ip.ttl = 1;
         if nat_like {
-            // NAT and FULLNAT route (TTL - 1): a packet that would leave with TTL 0 is dropped.
-            self.drop("tcp-ttl1", 0, ttl1.frame(), DropReason::TtlExpired);
+            // NAT and FULLNAT route (TTL - 1): a packet that would leave with TTL 0 is answered
+            // with ICMP time exceeded from the address it was sent to, the VIP; its DSCP is
+            // kept under the precedence Linux gives its errors.
+            ttl1.ip.tos = 0xb8 | 0x03;
+            let out = self.time_exceeded(&ttl1, VIP);
+            self.tx("tcp-ttl1", 0, ttl1.frame(), 0, out);
+            // A full-size one is quoted up to 576 bytes in all; padding goes with the rest.
+            let mut big = self.c_tcp(&f, ACK, req_end + 3 + 1440, s_isn + 1, &[b'z'; 1440]);
+            big.ip.ttl = 1;
+            let out = self.time_exceeded(&big, VIP);
+            assert_eq!(out.len(), 14 + 576);
+            self.tx("tcp-ttl1-1480", 0, big.frame(), 0, out);
+            // A reply: NAT's goes to the client, so the error comes from the box's address on
+            // the port it came in on; FULLNAT's goes to the local address, which answers.
+            let s_seq = s_isn + 1 + RESPONSE.len() as u32;
+            let mut late = self.s_tcp(&f, ACK, s_seq, req_end + 3, &[]);
+            late.ip.ttl = 1;
+            late.pad_to = 60;
+            let from = match self.method {
+                Method::FullNat => LADDR,
+                _ => IF1_IP,
+            };
+            let out = self.time_exceeded(&late, from);
+            self.tx("tcp-reply-ttl1", 1, late.frame(), 1, out);
+            // Over a configured VLAN the answer keeps the tag.
+            let t = tag(VLAN_CLIENTS);
+            let out = vlan(&self.time_exceeded(&ttl1, VIP), t);
+            self.tx("tcp-ttl1-vlan", 0, vlan(&ttl1.frame(), t), 0, out);
+            // Sent to the box's MAC only: a broadcast one is not answered.
+            let mut bcast = ttl1.clone();
+            bcast.dst_mac = [0xff; 6];
+            self.drop(
+                "tcp-ttl1-broadcast",
+                0,
+                bcast.frame(),
+                DropReason::TtlExpired,
+            );
         } else {
             // IPVS takes the VIP's packets in LOCAL_IN: DR sends them on unchanged, TUN copies
             // the TTL into the outer header.
@@ -1110,7 +1278,7 @@ impl Lab {
     /// it (FULLNAT's local address), else the receiving interface's address (NAT); with DF
     /// clear, rewritten and fragmented. TUN: the tunnel leaves 1480 (its DF cases: `tunnel_mtu`).
     fn mtu(&mut self) {
-        let f = self.flow(true, 5355, 2, 65531);
+        let f = self.flow(true, 5355, 2, 65527);
         let payload = vec![b'm'; 1572];
         let mut q = self.c_udp(&f, &payload, false);
         q.ip.df = false;
@@ -1393,6 +1561,31 @@ impl Lab {
         };
         self.drop("fragment-last", 0, later.frame(), DropReason::Fragment);
 
+        // Options that ask routers to follow or record the path: dropped, each by its reason.
+        let with_options = |options: &[u8]| {
+            let mut p = syn.clone();
+            p.ip.options = options.to_vec();
+            p.frame()
+        };
+        let source_route = DropReason::SourceRoute;
+        self.drop("ip-option-lsrr", 0, with_options(&LSRR), source_route);
+        self.drop("ip-option-ssrr", 0, with_options(&SSRR), source_route);
+        let after_others = [&[1][..], &TIMESTAMP, &SSRR[..7]].concat();
+        self.drop(
+            "ip-option-ssrr-after-nop-timestamp",
+            0,
+            with_options(&after_others),
+            source_route,
+        );
+        let rr = with_options(&RECORD_ROUTE);
+        self.drop("ip-option-rr", 0, rr, DropReason::RecordRoute);
+        // Option lengths below 2 or past the header's end.
+        let bad_header = DropReason::BadIpHeader;
+        let short = with_options(&[ROUTER_ALERT[0], 1, 0, 0]);
+        self.drop("ip-option-length-1", 0, short, bad_header);
+        let long = with_options(&[TIMESTAMP[0], 12, 5, 0, 0, 0, 0, 0]);
+        self.drop("ip-option-length-past-header", 0, long, bad_header);
+
         let good = self.c_tcp(&f, ACK, 1, 1, b"payload").frame();
         self.drop(
             "truncated-ethernet",
@@ -1509,13 +1702,15 @@ impl Lab {
         );
     }
 
-    /// A SYN with TTL 1, last (NAT/FULLNAT drop it after scheduling, which moves rr on).
+    /// A SYN with TTL 1, last: NAT/FULLNAT answer it (time exceeded from the VIP) before
+    /// scheduling; DR and TUN send it on.
     fn ttl1_syn(&mut self) {
         let f = self.flow(false, 40002, 2, 65531);
         let mut syn = self.c_tcp(&f, SYN, 8000, 0, &[]);
         syn.ip.ttl = 1;
         if self.nat_like() {
-            self.drop("tcp-syn-ttl1", 0, syn.frame(), DropReason::TtlExpired);
+            let out = self.time_exceeded(&syn, VIP);
+            self.tx("tcp-syn-ttl1", 0, syn.frame(), 0, out);
         } else {
             self.send_in("tcp-syn-ttl1", syn, &f);
         }
@@ -1546,6 +1741,190 @@ pub fn fragments(frame: &[u8], mtu: u16) -> Vec<Vec<u8>> {
             v
         })
         .collect()
+}
+
+impl Lab {
+    /// VLANs: a client on VLAN 100 served through VIP2 by a server on if1 (untagged) and one on
+    /// VLAN 200, both ways; the untagged client to and from the VLAN server; a priority-tagged
+    /// frame taken as untagged; echo on a VLAN; tagged frames refused.
+    fn vlans(&mut self) {
+        let (t100, t200) = (tag(VLAN_CLIENTS), tag(VLAN_SERVERS));
+        let f = self.flow(false, 42000, 0, 0);
+        let syn = self.c_tcp(&f, SYN, 1, 0, &[]);
+        let on_if1 = Pkt {
+            dst_mac: IF1_MAC,
+            ..syn.clone()
+        };
+        let tagged = vlan(&on_if1.frame(), t100);
+        self.drop(
+            "vlan-tagged-on-untagged-port",
+            1,
+            tagged,
+            DropReason::TaggedFrame,
+        );
+        let tagged = vlan(&syn.frame(), tag(101));
+        self.drop("vlan-unknown-id", 0, tagged, DropReason::UnknownVlan);
+
+        // The VLAN client's first connection: to RS[0], untagged on if1, and back tagged.
+        let f = self.flow(false, 42001, 0, 65531);
+        let p = self.v_tcp(&f, SYN, 100, 0, &[]);
+        let out = self.sent_to_server(&p, &f);
+        self.tx("vlan-client-syn", 0, vlan(&p.frame(), t100), 1, out);
+        if self.nat_like() {
+            let r = self.s_tcp2(&f, SYN | ACK, 900, 101, VCLIENT);
+            let out = vlan(&self.at_vclient(&r, &f).frame(), t100);
+            self.tx("vlan-client-synack", 1, r.frame(), 0, out);
+        }
+        let p = self.v_tcp(&f, ACK | PSH, 101, 901, REQUEST);
+        let out = self.sent_to_server(&p, &f);
+        self.tx("vlan-client-data", 0, vlan(&p.frame(), t100), 1, out);
+
+        // Its second: to the server on VLAN 200 of the same port (the tag rewritten), and back.
+        let f = self.flow(false, 42002, VLAN_DEST, 65530);
+        let p = self.v_tcp(&f, SYN, 200, 0, &[]);
+        let out = vlan(&self.sent_to_server(&p, &f), t200);
+        self.tx(
+            "vlan-client-syn-vlan-server",
+            0,
+            vlan(&p.frame(), t100),
+            0,
+            out,
+        );
+        if self.nat_like() {
+            let r = self.s_tcp2(&f, SYN | ACK, 700, 201, VCLIENT);
+            let out = vlan(&self.at_vclient(&r, &f).frame(), t100);
+            self.tx(
+                "vlan-server-synack-vlan-client",
+                0,
+                vlan(&r.frame(), t200),
+                0,
+                out,
+            );
+        }
+
+        // VLAN 0 (priority tagged, PCP 5) is the port itself: the tag goes.
+        let f = self.flow(false, 42003, 0, 65529);
+        let mut p = self.c_tcp(&f, SYN, 300, 0, &[]);
+        p.ip.dst = VIP2;
+        let out = self.sent_to_server(&p, &f);
+        self.tx(
+            "vlan-priority-tagged-syn",
+            0,
+            vlan(&p.frame(), [0x81, 0, 0xa0, 0]),
+            1,
+            out,
+        );
+
+        // The untagged client to the server on VLAN 200 (tag added) and back (tag removed).
+        let f = self.flow(false, 42004, VLAN_DEST, 65528);
+        let mut p = self.c_tcp(&f, SYN, 400, 0, &[]);
+        p.ip.dst = VIP2;
+        let out = vlan(&self.sent_to_server(&p, &f), t200);
+        self.tx("vlan-untagged-client-syn-vlan-server", 0, p.frame(), 0, out);
+        if self.nat_like() {
+            let r = self.s_tcp2(&f, SYN | ACK, 800, 401, CLIENT);
+            let mut out = self.at_client(&r, &f);
+            out.ip.src = VIP2;
+            self.tx(
+                "vlan-server-synack-untagged-client",
+                0,
+                vlan(&r.frame(), t200),
+                0,
+                out.frame(),
+            );
+        }
+
+        // Echo to the VLAN's own address, answered tagged.
+        let echo = L4::Icmp {
+            ty: 8,
+            code: 0,
+            rest: [0x12, 0x34, 0, 1],
+        };
+        let req = Pkt {
+            src_mac: VCLIENT_MAC,
+            dst_mac: IF0_MAC,
+            ip: Ip::new(VCLIENT, IF2_IP, 0x5555),
+            l4: echo,
+            payload: b"vlan".to_vec(),
+            pad_to: 0,
+        };
+        let rep = Pkt {
+            src_mac: IF0_MAC,
+            dst_mac: VCLIENT_MAC,
+            ip: Ip::new(IF2_IP, VCLIENT, 0x5555),
+            l4: L4::Icmp {
+                ty: 0,
+                code: 0,
+                rest: [0x12, 0x34, 0, 1],
+            },
+            ..req.clone()
+        };
+        self.tx(
+            "vlan-icmp-echo-if2",
+            0,
+            vlan(&req.frame(), t100),
+            0,
+            vlan(&rep.frame(), t100),
+        );
+    }
+
+    /// A TCP packet of `f` from the client on VLAN 100 to VIP2 (untagged: the caller tags it).
+    fn v_tcp(&mut self, f: &Flow, flags: u8, seq: u32, ack: u32, payload: &[u8]) -> Pkt {
+        let mut p = self.c_tcp(f, flags, seq, ack, payload);
+        p.src_mac = VCLIENT_MAC;
+        p.ip.src = VCLIENT;
+        p.ip.dst = VIP2;
+        p
+    }
+
+    /// A TCP packet of `f` from its server (NAT: to `client`), untagged, addressed to the port
+    /// the server is on.
+    fn s_tcp2(&mut self, f: &Flow, flags: u8, seq: u32, ack: u32, client: [u8; 4]) -> Pkt {
+        let mut p = self.s_tcp(f, flags, seq, ack, &[]);
+        if self.method == Method::Nat {
+            p.ip.dst = client;
+        }
+        if f.dest == VLAN_DEST {
+            p.dst_mac = IF0_MAC;
+        }
+        p
+    }
+
+    /// Server packet `p` of `f` as it leaves towards the client on VLAN 100 (untagged).
+    fn at_vclient(&self, p: &Pkt, f: &Flow) -> Pkt {
+        let mut q = self.at_client(p, f);
+        q.dst_mac = VCLIENT_MAC;
+        q.ip.src = VIP2;
+        if self.method == Method::FullNat {
+            q.ip.dst = VCLIENT;
+        }
+        q
+    }
+}
+
+/// The lab's index of RS_VLAN among the real servers (`Flow::dest`).
+const VLAN_DEST: usize = 3;
+
+fn rs_ip(dest: usize) -> [u8; 4] {
+    if dest == VLAN_DEST {
+        RS_VLAN
+    } else {
+        RS[dest]
+    }
+}
+
+fn rs_mac(dest: usize) -> [u8; 6] {
+    if dest == VLAN_DEST {
+        RS_VLAN_MAC
+    } else {
+        RS_MAC[dest]
+    }
+}
+
+/// The 802.1Q tag of VLAN `vid` (PCP 0).
+pub fn tag(vid: u16) -> [u8; 4] {
+    let [hi, lo] = vid.to_be_bytes();
+    [0x81, 0x00, hi, lo]
 }
 
 /// `frame` with an 802.1Q tag (`tag`: TPID and TCI) inserted after the MAC addresses.

@@ -124,10 +124,8 @@ pub fn rvsd_metrics() -> (Option<u64>, Vec<(String, u64)>) {
         };
         if name.starts_with("rvs_worker_sessions{") {
             sessions = Some(sessions.unwrap_or(0) + v as u64);
-        } else if (name.starts_with("rvs_worker_drops_total{")
-            || name.starts_with("rvs_worker_io_drops_total{"))
-            && v > 0.0
-        {
+        } else if name.starts_with("rvs_worker_drops_total{") && v > 0.0 {
+            // Every reason, the io losses (tx_full, ...) included.
             drops.push((name.to_string(), v as u64));
         }
     }
