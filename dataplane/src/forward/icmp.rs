@@ -62,7 +62,6 @@ pub(super) fn handle<B: PacketBuf>(
         Method::Dr | Method::Tunnel => fw.transmit(
             buf,
             l2,
-            arrival.in_if(),
             dir,
             &binding,
             &Endpoints::default(),

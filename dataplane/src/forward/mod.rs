@@ -486,8 +486,7 @@ impl Forwarder {
         let flow = match parsed {
             Ok(Parsed::Flow(flow)) => flow,
             Ok(Parsed::Icmp) => return icmp::handle(self, buf, l2, arrival),
-            Err(DropReason::Fragment) => return self.fragment(&buf.data()[l2..], arrival),
-            Err(reason) => return Verdict::Drop(*reason),
+            Err(reason) => return self.refused(*reason, &buf.data()[l2..], arrival),
         };
         if let Some((id, dir)) = self.sessions.lookup_hashed(&flow.key, flow.hash) {
             if !(dir == Direction::In && opens_connection(flow) && self.is_reusable(id)) {
@@ -508,10 +507,21 @@ impl Forwarder {
         self.owners.miss(&self.snapshot, &flow.key, arrival)
     }
 
-    /// An IPv4 fragment: reassembled on its datagram's owner if it belongs to a service's
-    /// traffic, else dropped as before (`fragment`: rvs forwards only what it balances).
+    /// An IPv4 packet the classifier refused for `reason` (`ip`: from its header on): dropped,
+    /// but a fragment, which [`fragment`](Self::fragment) decides. Apart and cold, so that the
+    /// common path keeps its shape.
     #[cold]
     #[inline(never)]
+    fn refused(&self, reason: DropReason, ip: &[u8], arrival: Arrival) -> Verdict {
+        match reason {
+            DropReason::Fragment => self.fragment(ip, arrival),
+            reason => Verdict::Drop(reason),
+        }
+    }
+
+    /// An IPv4 fragment: reassembled on its datagram's owner if it belongs to a service's
+    /// traffic, else dropped as before (`fragment`: rvs forwards only what it balances).
+    #[inline(always)]
     fn fragment(&self, ip: &[u8], arrival: Arrival) -> Verdict {
         // The classifier validated the header (`parse_ipv4`, which leaves fragments to this).
         let ip = ipv4::Packet::new_unchecked(ip);
@@ -855,7 +865,7 @@ impl Forwarder {
             }
         }
         self.follow_next_hop(&mut binding);
-        self.transmit(buf, l2, in_if, dir, &binding, &rewrite, flow.len)
+        self.transmit(buf, l2, dir, &binding, &rewrite, flow.len)
     }
 
     /// Points a session's binding at its server's next hop as the current table has it, so
@@ -873,26 +883,25 @@ impl Forwarder {
         }
     }
 
-    /// Sends a packet of a session, received on `in_if`, on by its method's transmitter
-    /// (`rewrite`: the NAT/FULLNAT endpoints of the session in `dir`), out of the interface of
-    /// its next hop in `dir`. `len`, the packet's IP total length, over the interface's MTU
-    /// (TUN: with the tunnel header) is answered with "fragmentation needed" back out of
-    /// `in_if` (the request's tag kept) if DF is set, checked before the rewrite so that the
-    /// answer quotes the packet as received (IPVS's `ensure_mtu_is_adequate`), else the packet
-    /// is rewritten and leaves as fragments ([`Verdict::Fragment`]).
-    #[allow(clippy::too_many_arguments)]
+    /// Sends a packet of a session on by its method's transmitter (`rewrite`: the NAT/FULLNAT
+    /// endpoints of the session in `dir`), out of the interface of its next hop in `dir`.
+    /// `len`, the packet's IP total length, over the interface's MTU (TUN: with the tunnel
+    /// header) is answered with "fragmentation needed" if DF is set, back out of the interface
+    /// the session's packets in `dir` come in on (the request's tag kept), checked before the
+    /// rewrite so that the answer quotes the packet as received (IPVS's
+    /// `ensure_mtu_is_adequate`), else the packet is rewritten and leaves as fragments
+    /// ([`Verdict::Fragment`]).
     pub(super) fn transmit<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
-        in_if: u16,
         dir: Direction,
         binding: &Binding,
         rewrite: &xmit::Endpoints,
         len: u32,
     ) -> Verdict {
         if binding.method == Method::Tunnel {
-            return self.transmit_tunnel(buf, l2, in_if, binding);
+            return self.transmit_tunnel(buf, l2, binding, len);
         }
         let (out_if, next_hop) = binding.next_hop(dir);
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
@@ -902,7 +911,7 @@ impl Forwarder {
         let mtu = iface.mtu;
         let oversize = len > u32::from(mtu);
         if oversize {
-            if let Some(answer) = self.refuse_oversize(buf, l2, in_if, mtu) {
+            if let Some(answer) = self.refuse_oversize(buf, l2, dir, binding, mtu) {
                 return answer;
             }
         }
@@ -921,15 +930,16 @@ impl Forwarder {
 
     /// [`transmit`](Self::transmit) by TUN (a session's packets go in): encapsulated from the
     /// output interface's first address; with DF set and too big for the tunnel, answered
-    /// "fragmentation needed" (MTU - 20) from the VIP (its destination) out of `in_if`; else
-    /// over the MTU, fragmented.
+    /// "fragmentation needed" (MTU - 20) from the VIP (its destination) out of the client's
+    /// interface; else over the MTU (`len`, the inner packet's length, plus the tunnel header),
+    /// fragmented.
     #[inline(never)]
     fn transmit_tunnel<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
-        in_if: u16,
         binding: &Binding,
+        len: u32,
     ) -> Verdict {
         let (out_if, next_hop) = binding.next_hop(Direction::In);
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
@@ -942,33 +952,35 @@ impl Forwarder {
         let ident = self.next_ident();
         let dst = xmit::v4(&binding.dest_addr);
         match tunnel::transmit(buf, l2, src.into(), dst, mtu, ident, hop) {
-            // The outer packet, after the Ethernet header it leaves with.
-            Ok(()) if buf.data().len() - hop.l2_len() > usize::from(mtu) => {
-                Verdict::Fragment(out_if)
-            }
+            Ok(()) if len + tunnel::OVERHEAD as u32 > u32::from(mtu) => Verdict::Fragment(out_if),
             Ok(()) => Verdict::Transmit(port),
             Err(tunnel::Refusal::Drop(reason)) => Verdict::Drop(reason),
             Err(tunnel::Refusal::FragNeeded(mtu)) => {
                 // From the VIP: the packet's destination.
                 let vip = ipv4::Packet::new_unchecked(&buf.data()[l2..]).dst_addr();
-                self.frag_needed(buf, l2, in_if, vip, mtu, ident)
+                self.frag_needed(buf, l2, binding.client_if, vip, mtu, ident)
             }
         }
     }
 
-    /// A packet over the output MTU (`mtu`), before its rewrite: with DF set (and not an ICMP
-    /// message, which is never answered) the answer "fragmentation needed" back out of
-    /// `back_if`, the interface it came from; an MTU too small to fragment to is `too_big`;
-    /// None: fragment it.
+    /// A packet of `binding` travelling in `dir`, over the output MTU (`mtu`), before its
+    /// rewrite: with DF set (and not an ICMP message, which is never answered) the answer
+    /// "fragmentation needed" back out of the interface the session's packets in `dir` come
+    /// from; an MTU too small to fragment to is `too_big`; None: fragment it.
     #[cold]
     #[inline(never)]
     fn refuse_oversize<B: PacketBuf>(
         &mut self,
         buf: &mut B,
         l2: usize,
-        back_if: u16,
+        dir: Direction,
+        binding: &Binding,
         mtu: u16,
     ) -> Option<Verdict> {
+        let back_if = match dir {
+            Direction::In => binding.client_if,
+            Direction::Out => binding.dest_if,
+        };
         let Ok(ip) = ipv4::Packet::new_checked(&buf.data()[l2..]) else {
             return Some(Verdict::Drop(DropReason::BadIpHeader));
         };

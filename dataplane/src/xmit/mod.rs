@@ -65,16 +65,6 @@ pub struct NextHop {
 }
 
 impl NextHop {
-    /// The length of the Ethernet header [`set_l2`] gives a frame: 18 with a tag, else 14.
-    #[inline]
-    pub fn l2_len(&self) -> usize {
-        if self.vlan != 0 {
-            ethernet::VLAN_HEADER_LEN
-        } else {
-            ethernet::HEADER_LEN
-        }
-    }
-
     /// Out of `iface` to the neighbour at `dst`.
     #[inline]
     pub fn new(iface: &Interface, dst: MacAddr) -> NextHop {
