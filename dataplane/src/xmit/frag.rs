@@ -176,6 +176,25 @@ mod tests {
     }
 
     #[test]
+    fn fragments_of_a_tagged_frame_keep_its_tag() {
+        // As set_l2 leaves a frame for a VLAN sub-interface: 802.1Q tag, VLAN 200.
+        let plain = frame(3000, &[]);
+        let mut f = plain[..12].to_vec();
+        f.extend_from_slice(&[0x81, 0x00, 0x00, 200]);
+        f.extend_from_slice(&plain[12..]);
+        let frags = all(&f, 1500);
+        assert_eq!(frags.len(), 3);
+        let mut joined = Vec::new();
+        for x in &frags {
+            assert_eq!(x[..18], f[..18], "MACs and tag of the frame");
+            assert!(x.len() <= 18 + 1500);
+            assert_eq!(checksum::checksum(&x[18..38]), 0);
+            joined.extend_from_slice(&x[38..]);
+        }
+        assert_eq!(joined, f[38..]);
+    }
+
+    #[test]
     fn later_fragments_keep_only_copied_options() {
         // Record route (7, not copied) then a security-like option (0x82, copied).
         let opts = [7, 3, 4, 0x82, 3, 9, 0, 0];

@@ -1292,6 +1292,14 @@ impl Lab {
         };
         let icmp = self.frag_needed(&q, VIP, mtu, IF0_MAC);
         self.tx("udp-oversize-df", 0, q.frame(), 0, icmp);
+        // The VLAN client's connection to the server on VLAN 200 (see `vlans`): fragments
+        // tagged 200 out of port 0, each with the frame's header.
+        let v = self.flow(false, 42002, VLAN_DEST, 65530);
+        let mut p = self.v_tcp(&v, ACK | PSH, 201, 701, &payload);
+        p.ip.df = false;
+        let out = vlan(&self.sent_to_server(&p, &v), tag(VLAN_SERVERS));
+        let input = vlan(&p.frame(), tag(VLAN_CLIENTS));
+        self.fragmented("vlan-oversize-fragmented", 0, input, 3, out);
         if !self.nat_like() {
             return;
         }
@@ -1717,13 +1725,19 @@ impl Lab {
     }
 }
 
-/// `frame` (Ethernet + IPv4 without options, DF clear) cut into fragments of at most `mtu` IP
-/// bytes as RFC 791 says, headers built by etherparse: (mtu - 20) & !7 payload bytes each, MF
-/// on all but the last, DF clear, the rest of the header kept.
+/// `frame` (Ethernet, 802.1Q tag kept, + IPv4 without options, DF clear) cut into fragments of
+/// at most `mtu` IP bytes as RFC 791 says, headers built by etherparse: (mtu - 20) & !7 payload
+/// bytes each, MF on all but the last, DF clear, the rest of the header kept.
 pub fn fragments(frame: &[u8], mtu: u16) -> Vec<Vec<u8>> {
-    let (ip, _) = Ipv4Header::from_slice(&frame[14..]).expect("an IPv4 frame");
+    // After the MACs and an 802.1Q tag, if any.
+    let l2 = if frame[12..14] == [0x81, 0x00] {
+        18
+    } else {
+        14
+    };
+    let (ip, _) = Ipv4Header::from_slice(&frame[l2..]).expect("an IPv4 frame");
     let hl = ip.header_len();
-    let payload = &frame[14 + hl..14 + usize::from(ip.total_len)];
+    let payload = &frame[l2 + hl..l2 + usize::from(ip.total_len)];
     let chunk = (usize::from(mtu) - hl) & !7;
     payload
         .chunks(chunk)
@@ -1735,7 +1749,7 @@ pub fn fragments(frame: &[u8], mtu: u16) -> Vec<Vec<u8>> {
             h.fragment_offset = IpFragOffset::try_new((i * chunk / 8) as u16).unwrap();
             h.set_payload_len(part.len()).unwrap();
             h.header_checksum = h.calc_header_checksum();
-            let mut v = frame[..14].to_vec();
+            let mut v = frame[..l2].to_vec();
             h.write_raw(&mut v).unwrap();
             v.extend_from_slice(part);
             v
