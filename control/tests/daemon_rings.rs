@@ -236,6 +236,47 @@ impl Lab {
 
     /// Frames the box sent on `wire`'s tx queues, waiting up to 2 s for `want` of them, with the
     /// control thread's frames set aside (see [`Lab::collect_with_control`]).
+    /// Sets the lan port's start-up gratuitous ARP aside (one frame per address, handed to the
+    /// worker one at a time), so a stalled lan tx ring then holds data only.
+    fn clear_announcements(&mut self) {
+        let (_, garp) =
+            Lab::collect_with_control(&mut self.daemon, &mut self.lan, usize::MAX, |_| true);
+        assert!(!garp.is_empty(), "the lan port announces its address");
+        std::thread::sleep(Duration::from_millis(20));
+        let mut burst = MbufBurst::<64>::new();
+        self.lan.tx[0].pop_burst(&mut burst);
+        assert!(
+            burst.iter().all(|m| is_arp_request(m.data())),
+            "nothing but gratuitous ARP before the traffic"
+        );
+        burst.free_all();
+    }
+
+    /// Waits until the workers received `received` frames, lets many drain deadlines (100 us)
+    /// pass while the lan queue refuses, drains its full ring of `ring` frames without the
+    /// control thread (which could queue a frame meanwhile), then collects up to `want` more.
+    fn drain_stalled(&mut self, received: usize, ring: usize, want: usize) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.daemon.counters().iter().map(|c| c.rx).sum::<u64>() < received as u64 {
+            assert!(Instant::now() < deadline, "the worker received every frame");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let mut frames = Vec::new();
+        let mut burst = MbufBurst::<64>::new();
+        while frames.len() < ring {
+            assert!(
+                Instant::now() < deadline + Duration::from_secs(2),
+                "the ring filled while the queue refused"
+            );
+            self.lan.tx[0].pop_burst(&mut burst);
+            frames.extend(burst.iter().map(|m| m.data().to_vec()));
+            burst.free_all();
+        }
+        frames.extend(Lab::collect(&mut self.daemon, &mut self.lan, want));
+        frames
+    }
+
     fn collect(daemon: &mut Daemon, wire: &mut Wire, want: usize) -> Vec<Vec<u8>> {
         Lab::collect_with_control(daemon, wire, want, |_| false).0
     }
@@ -514,41 +555,12 @@ fn a_stalled_tx_queue_delays_packets_and_drops_only_what_does_not_fit() {
     const EXTRA: usize = 10;
     const TOTAL: usize = RING + BUFFER + EXTRA;
     let mut lab = Lab::start_with_lan_tx_ring(&config_text("nat", &[1], &[0, 1]), RING as u32);
-    // Set the start-up gratuitous ARP aside (one frame per lan address, handed to the worker
-    // one at a time), so the ring holds data only.
-    let (_, garp) = Lab::collect_with_control(&mut lab.daemon, &mut lab.lan, usize::MAX, |_| true);
-    assert!(!garp.is_empty(), "the lan port announces its address");
-    std::thread::sleep(Duration::from_millis(20));
-    let mut burst = MbufBurst::<64>::new();
-    lab.lan.tx[0].pop_burst(&mut burst);
-    assert!(
-        burst.iter().all(|m| is_arp_request(m.data())),
-        "nothing but gratuitous ARP before the SYNs"
-    );
-    burst.free_all();
+    lab.clear_announcements();
     for i in 0..TOTAL {
         let f = tcp_frame(ROUTER_MAC, WAN_MAC, client(i), (VIP, 80), "S", 1000, &[]);
         Lab::inject(&mut lab.wan, 0, &f);
     }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while lab.daemon.counters().iter().map(|c| c.rx).sum::<u64>() < TOTAL as u64 {
-        assert!(Instant::now() < deadline, "the worker received every SYN");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Many drain deadlines (100 us) pass while the queue refuses.
-    std::thread::sleep(Duration::from_millis(50));
-    // Drain the ring without the control thread (which could queue a frame meanwhile).
-    let mut frames = Vec::new();
-    while frames.len() < RING {
-        assert!(
-            Instant::now() < deadline + Duration::from_secs(2),
-            "the ring filled while the queue refused"
-        );
-        lab.lan.tx[0].pop_burst(&mut burst);
-        frames.extend(burst.iter().map(|m| m.data().to_vec()));
-        burst.free_all();
-    }
-    frames.extend(Lab::collect(&mut lab.daemon, &mut lab.lan, TOTAL));
+    let frames = lab.drain_stalled(TOTAL, RING, TOTAL);
     let clients: Vec<u16> = frames
         .iter()
         .filter(|f| !is_arp_request(f))
@@ -593,13 +605,7 @@ fn a_stalled_tx_queue_counts_a_datagram_sent_in_fragments_once() {
         "[[services]]\nprotocol = \"udp\"\nvip = \"10.10.0.100\"\nport = 53\nscheduler = \"rr\"\n";
     text += "[[services.real_servers]]\naddr = \"10.20.0.11\"\nmethod = \"nat\"\n";
     let mut lab = Lab::start_with_lan_tx_ring(&text, RING as u32);
-    let (_, garp) = Lab::collect_with_control(&mut lab.daemon, &mut lab.lan, usize::MAX, |_| true);
-    assert!(!garp.is_empty(), "the lan port announces its address");
-    std::thread::sleep(Duration::from_millis(20));
-    let mut burst = MbufBurst::<64>::new();
-    lab.lan.tx[0].pop_burst(&mut burst);
-    assert!(burst.iter().all(|m| is_arp_request(m.data())));
-    burst.free_all();
+    lab.clear_announcements();
     let payload: Vec<u8> = (0..3972).map(|b| b as u8).collect();
     for i in 0..DATAGRAMS {
         let ident = 0x300 + i as u16;
@@ -607,26 +613,7 @@ fn a_stalled_tx_queue_counts_a_datagram_sent_in_fragments_once() {
             Lab::inject(&mut lab.wan, 0, &f);
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while lab.daemon.counters().iter().map(|c| c.rx).sum::<u64>() < (DATAGRAMS * 3) as u64 {
-        assert!(
-            Instant::now() < deadline,
-            "the worker received every fragment"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    let mut frames = Vec::new();
-    while frames.len() < RING {
-        assert!(
-            Instant::now() < deadline + Duration::from_secs(2),
-            "the ring filled"
-        );
-        lab.lan.tx[0].pop_burst(&mut burst);
-        frames.extend(burst.iter().map(|m| m.data().to_vec()));
-        burst.free_all();
-    }
-    frames.extend(Lab::collect(&mut lab.daemon, &mut lab.lan, DATAGRAMS * 3));
+    let mut frames = lab.drain_stalled(DATAGRAMS * 3, RING, DATAGRAMS * 3);
     frames.retain(|f| !is_arp_request(f));
     assert_eq!(frames.len(), SENT * 3, "whole datagrams only");
     assert_eq!(reassembled(&frames).len(), SENT);
