@@ -134,6 +134,14 @@ pub struct Interface {
     pub vlan: Option<u16>,
 }
 
+impl Interface {
+    /// The 802.1Q VLAN id frames leave this interface with; 0: untagged.
+    #[inline]
+    pub fn tag(&self) -> u16 {
+        self.vlan.unwrap_or(0)
+    }
+}
+
 /// Which worker holds the sessions of a service's flows, where the worker RSS (or rte_flow)
 /// gives a packet is not enough; a packet that reaches another worker is redirected there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

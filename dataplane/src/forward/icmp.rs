@@ -79,7 +79,7 @@ pub(super) fn handle<B: PacketBuf>(
             let Some(iface) = fw.snapshot.interfaces.get(usize::from(out_if)) else {
                 return Verdict::Drop(DropReason::NoDestination);
             };
-            match xmit::set_l2(buf, l2, NextHop::new(iface, next_hop)) {
+            match xmit::set_l2(buf, l2, NextHop::new(iface, next_hop), iface.tag()) {
                 Ok(()) => Verdict::Transmit(iface.port),
                 Err(reason) => Verdict::Drop(reason),
             }

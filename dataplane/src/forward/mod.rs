@@ -907,23 +907,39 @@ impl Forwarder {
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
-        let (hop, port) = (NextHop::new(iface, next_hop), iface.port);
-        let mtu = iface.mtu;
-        let oversize = len > u32::from(mtu);
-        if oversize {
-            if let Some(answer) = self.refuse_oversize(buf, l2, dir, binding, mtu) {
-                return answer;
-            }
+        if len > u32::from(iface.mtu) {
+            return self.transmit_oversize(buf, l2, dir, binding, rewrite);
         }
-        let sent = match binding.method {
-            // TUN went above.
-            Method::Dr | Method::Tunnel => xmit::dr::transmit(buf, l2, hop),
-            Method::Nat => nat::transmit(buf, l2, rewrite, hop),
-            Method::FullNat => fullnat::transmit(buf, l2, rewrite, hop),
+        let hop = NextHop::new(iface, next_hop);
+        match self::rewrite(buf, l2, binding.method, rewrite, hop, iface.tag()) {
+            Ok(()) => Verdict::Transmit(iface.port),
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+
+    /// [`transmit`](Self::transmit) of a packet over its output interface's MTU: refused
+    /// ([`refuse_oversize`](Self::refuse_oversize)) or rewritten to leave as fragments. Apart
+    /// and reached by a tail call, so that the common path keeps nothing live across it.
+    #[cold]
+    #[inline(never)]
+    fn transmit_oversize<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l2: usize,
+        dir: Direction,
+        binding: &Binding,
+        endpoints: &xmit::Endpoints,
+    ) -> Verdict {
+        let (out_if, next_hop) = binding.next_hop(dir);
+        let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
+            return Verdict::Drop(DropReason::NoDestination);
         };
-        match sent {
-            Ok(()) if oversize => Verdict::Fragment(out_if),
-            Ok(()) => Verdict::Transmit(port),
+        let (hop, vlan, mtu) = (NextHop::new(iface, next_hop), iface.tag(), iface.mtu);
+        if let Some(answer) = self.refuse_oversize(buf, l2, dir, binding, mtu) {
+            return answer;
+        }
+        match rewrite(buf, l2, binding.method, endpoints, hop, vlan) {
+            Ok(()) => Verdict::Fragment(out_if),
             Err(reason) => Verdict::Drop(reason),
         }
     }
@@ -945,13 +961,14 @@ impl Forwarder {
         let Some(iface) = self.snapshot.interfaces.get(usize::from(out_if)) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
-        let (hop, port, mtu) = (NextHop::new(iface, next_hop), iface.port, iface.mtu);
+        let (hop, vlan) = (NextHop::new(iface, next_hop), iface.tag());
+        let (port, mtu) = (iface.port, iface.mtu);
         let Some(src) = iface.addrs.iter().find_map(Addr::to_v4) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
         let ident = self.next_ident();
         let dst = xmit::v4(&binding.dest_addr);
-        match tunnel::transmit(buf, l2, src.into(), dst, mtu, ident, hop) {
+        match tunnel::transmit(buf, l2, (src.into(), dst), mtu, ident, hop, vlan) {
             Ok(()) if len + tunnel::OVERHEAD as u32 > u32::from(mtu) => Verdict::Fragment(out_if),
             Ok(()) => Verdict::Transmit(port),
             Err(tunnel::Refusal::Drop(reason)) => Verdict::Drop(reason),
@@ -1209,37 +1226,36 @@ enum Parsed {
     Icmp,
 }
 
+/// Rewrites a packet by its session's method (not TUN, which encapsulates) to `to` and
+/// addresses it to `hop`, tagged `vlan` (0: untagged).
+#[inline(always)]
+fn rewrite<B: PacketBuf>(
+    buf: &mut B,
+    l2: usize,
+    method: Method,
+    to: &xmit::Endpoints,
+    hop: NextHop,
+    vlan: u16,
+) -> Result<(), DropReason> {
+    match method {
+        Method::Dr | Method::Tunnel => xmit::dr::transmit(buf, l2, hop, vlan),
+        Method::Nat => nat::transmit(buf, l2, to, hop, vlan),
+        Method::FullNat => fullnat::transmit(buf, l2, to, hop, vlan),
+    }
+}
+
 /// Validates an IPv4 packet (header, checksum, options, fragments) and its TCP/UDP header.
 fn parse_ipv4(bytes: &[u8]) -> Result<Parsed, DropReason> {
     let ip = ipv4::Packet::new_checked(bytes).map_err(|e| match e {
         WireError::Truncated => DropReason::Truncated,
         _ => DropReason::BadIpHeader,
     })?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadIpChecksum);
+    }
     if ip.has_options() {
-        return parse_ipv4_options(ip);
+        check_options(ip.options())?;
     }
-    if !ip.verify_checksum() {
-        return Err(DropReason::BadIpChecksum);
-    }
-    parse_ipv4_fields(ip)
-}
-
-/// [`parse_ipv4`] of a header with options: the checksum, the options, then the rest. Apart,
-/// cold and reached by a tail call before the checksum, so that the common path pays one test
-/// of the IHL and keeps no register for it.
-#[cold]
-#[inline(never)]
-fn parse_ipv4_options(ip: ipv4::Packet<&[u8]>) -> Result<Parsed, DropReason> {
-    if !ip.verify_checksum() {
-        return Err(DropReason::BadIpChecksum);
-    }
-    check_options(ip.options())?;
-    parse_ipv4_fields(ip)
-}
-
-/// The rest of [`parse_ipv4`], after the header and its options.
-#[inline(always)]
-fn parse_ipv4_fields(ip: ipv4::Packet<&[u8]>) -> Result<Parsed, DropReason> {
     if ip.is_fragment() {
         // Header valid: `Forwarder::fragment` decides whether it is reassembled.
         return Err(DropReason::Fragment);
@@ -1272,8 +1288,10 @@ fn parse_ipv4_fields(ip: ipv4::Packet<&[u8]>) -> Result<Parsed, DropReason> {
     }))
 }
 
-/// Source and record route options are dropped, the others pass untouched.
-#[inline(always)]
+/// Source and record route options are dropped, the others pass untouched. Cold and apart:
+/// the common path pays one test of the IHL.
+#[cold]
+#[inline(never)]
 fn check_options(options: &[u8]) -> Result<(), DropReason> {
     match ipv4::Options::parse(options) {
         Err(_) => Err(DropReason::BadIpHeader),

@@ -13,6 +13,11 @@ use crate::verdict::DropReason;
 /// Sends a client's packet (Ethernet header of `l2` bytes) on to its real server: only the
 /// Ethernet header changes.
 #[inline]
-pub fn transmit<B: PacketBuf>(buf: &mut B, l2: usize, hop: NextHop) -> Result<(), DropReason> {
-    set_l2(buf, l2, hop)
+pub fn transmit<B: PacketBuf>(
+    buf: &mut B,
+    l2: usize,
+    hop: NextHop,
+    vlan: u16,
+) -> Result<(), DropReason> {
+    set_l2(buf, l2, hop, vlan)
 }

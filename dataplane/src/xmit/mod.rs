@@ -55,13 +55,14 @@ impl Binding {
     }
 }
 
-/// The Ethernet header a packet leaves with: the MAC of the interface it leaves by (`src`), its
-/// next hop's (`dst`), and the interface's VLAN id (`vlan`, 0: untagged).
+/// The Ethernet addresses a packet leaves with: the MAC of the interface it leaves by (`src`)
+/// and its next hop's (`dst`). Its tag is the interface's ([`Interface::tag`]), passed apart:
+/// keep it twelve bytes, which stay in registers (a larger one went through the stack in pieces
+/// of other widths than it was read back with: a store-forwarding stall per packet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NextHop {
     pub src: MacAddr,
     pub dst: MacAddr,
-    pub vlan: u16,
 }
 
 impl NextHop {
@@ -71,29 +72,42 @@ impl NextHop {
         NextHop {
             src: iface.mac,
             dst,
-            vlan: iface.vlan.unwrap_or(0),
         }
     }
 }
 
 /// Addresses the frame in `buf`, whose Ethernet header is `l2` bytes (14, or 18 with one
 /// 802.1Q tag), to `hop`: every method's last step. The tag is added, rewritten (PCP 0, as
-/// Linux's default egress map) or removed as `hop.vlan` says; an untagged frame leaving
+/// Linux's default egress map) or removed as `vlan` (0: none) says; an untagged frame leaving
 /// untagged only gets its MACs. Refuses (`NoHeadroom`) a tag there is no room for.
 #[inline]
-pub(crate) fn set_l2<B: PacketBuf>(buf: &mut B, l2: usize, hop: NextHop) -> Result<(), DropReason> {
-    if l2 != ethernet::HEADER_LEN || hop.vlan != 0 {
-        retag(buf, l2, hop.vlan)?;
+pub(crate) fn set_l2<B: PacketBuf>(
+    buf: &mut B,
+    l2: usize,
+    hop: NextHop,
+    vlan: u16,
+) -> Result<(), DropReason> {
+    if l2 != ethernet::HEADER_LEN || vlan != 0 {
+        return retag(buf, l2, hop, vlan);
     }
-    let mut eth = ethernet::Packet::new_unchecked(buf.data_mut());
-    eth.set_src_addr(hop.src);
-    eth.set_dst_addr(hop.dst);
+    set_macs(buf.data_mut(), hop);
     Ok(())
 }
 
-/// Makes the frame's tag `vlan` (0: none), moving the MAC addresses with the header's start.
+/// Addresses `frame`, from its Ethernet header on, to `hop` (its tag as it is).
+#[inline(always)]
+fn set_macs(frame: &mut [u8], hop: NextHop) {
+    let mut eth = ethernet::Packet::new_unchecked(frame);
+    eth.set_src_addr(hop.src);
+    eth.set_dst_addr(hop.dst);
+}
+
+/// [`set_l2`] of a tagged frame or one leaving tagged: makes the frame's tag `vlan` (0:
+/// none), moving the MAC addresses with the header's start, then addresses it. Apart and
+/// reached by a tail call, so that the untagged path keeps nothing live across it.
+#[cold]
 #[inline(never)]
-fn retag<B: PacketBuf>(buf: &mut B, l2: usize, vlan: u16) -> Result<(), DropReason> {
+fn retag<B: PacketBuf>(buf: &mut B, l2: usize, hop: NextHop, vlan: u16) -> Result<(), DropReason> {
     const TAG: usize = ethernet::VLAN_HEADER_LEN - ethernet::HEADER_LEN;
     let tagged = l2 == ethernet::VLAN_HEADER_LEN;
     if tagged && vlan == 0 {
@@ -101,17 +115,18 @@ fn retag<B: PacketBuf>(buf: &mut B, l2: usize, vlan: u16) -> Result<(), DropReas
         if !buf.adj(TAG) {
             return Err(DropReason::Truncated);
         }
-        return Ok(());
-    }
-    if !tagged {
-        if !buf.prepend(TAG) {
-            return Err(DropReason::NoHeadroom);
+    } else {
+        if !tagged {
+            if !buf.prepend(TAG) {
+                return Err(DropReason::NoHeadroom);
+            }
+            let data = buf.data_mut();
+            data.copy_within(TAG..TAG + 12, 0);
+            data[12..14].copy_from_slice(&ethernet::ethertype::VLAN.to_be_bytes());
         }
-        let data = buf.data_mut();
-        data.copy_within(TAG..TAG + 12, 0);
-        data[12..14].copy_from_slice(&ethernet::ethertype::VLAN.to_be_bytes());
+        buf.data_mut()[14..16].copy_from_slice(&(vlan & 0x0fff).to_be_bytes());
     }
-    buf.data_mut()[14..16].copy_from_slice(&(vlan & 0x0fff).to_be_bytes());
+    set_macs(buf.data_mut(), hop);
     Ok(())
 }
 

@@ -37,9 +37,10 @@ pub fn transmit<B: PacketBuf>(
     l2: usize,
     to: &Endpoints,
     hop: NextHop,
+    vlan: u16,
 ) -> Result<(), DropReason> {
     rewrite_l3l4(&mut buf.data_mut()[l2..], to)?;
-    set_l2(buf, l2, hop)
+    set_l2(buf, l2, hop, vlan)
 }
 
 #[cfg(test)]

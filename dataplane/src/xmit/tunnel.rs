@@ -30,19 +30,19 @@ pub enum Refusal {
 
 /// Sends a client's packet on to its real server `dst` through the tunnel from `src` (an
 /// address of the interface of `mtu` it leaves by): [`encapsulate`]s it with IP ident `ident`
-/// and addresses the frame to `hop`.
+/// and addresses the frame to `hop`, tagged `vlan` (0: untagged).
 #[inline]
 pub fn transmit<B: PacketBuf>(
     buf: &mut B,
     l2: usize,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    (src, dst): (Ipv4Addr, Ipv4Addr),
     mtu: u16,
     ident: u16,
     hop: NextHop,
+    vlan: u16,
 ) -> Result<(), Refusal> {
     encapsulate(buf, l2, src, dst, mtu, ident)?;
-    set_l2(buf, l2, hop).map_err(Refusal::Drop)
+    set_l2(buf, l2, hop, vlan).map_err(Refusal::Drop)
 }
 
 /// Encapsulates the IPv4 packet at `l2` (after an Ethernet header of `l2` bytes, which is kept
