@@ -46,6 +46,8 @@
 //! vips = ["10.10.0.100"]   # announced by gratuitous ARP; default []
 //! mac = "02:00:00:00:00:01"  # optional override
 //! mtu = 1500
+//! kernel_interface = "wan"  # the box's kernel interface for the port (net_tap); default
+//!                         # the port's name, "" for none
 //! [[ports.vlans]]       # optional: a VLAN sub-interface "wan.100" (the port's MAC and MTU)
 //! id = 100              # 802.1Q VLAN id, 1..=4094, unique on the port
 //! addrs = ["10.10.100.1/24"]  # as a port's; subnets disjoint from every other interface's
@@ -457,6 +459,7 @@ struct RawPort {
     vips: Vec<String>,
     mac: Option<String>,
     mtu: Option<i64>,
+    kernel_interface: Option<String>,
     #[serde(default)]
     vlans: Vec<RawVlan>,
 }
@@ -995,6 +998,7 @@ fn vlan(
         mac: port.mac,
         mtu: port.mtu,
         vlan: Some(vlan),
+        kernel_interface: None,
     })
 }
 
@@ -1060,6 +1064,7 @@ fn port(
     let mtu = r.mtu.map_or(Ok(DEFAULT_MTU), |v| {
         int(&f("mtu"), v, 68..=i64::from(u16::MAX))
     })?;
+    let kernel_interface = kernel_interface(&f("kernel_interface"), &r, ports)?;
     Ok(PortSpec {
         name: r.name,
         device,
@@ -1068,7 +1073,36 @@ fn port(
         mac,
         mtu,
         vlan: None,
+        kernel_interface,
     })
+}
+
+/// A port's `kernel_interface` (at `field`): the port's name unless set; `""` for none; unique
+/// among the ports before it (`ports`).
+fn kernel_interface(field: &str, r: &RawPort, ports: &[PortSpec]) -> Res<Option<String>> {
+    let name = match r.kernel_interface.as_deref() {
+        None => r.name.as_str(),
+        Some("") => return Ok(None),
+        Some(s) if valid_port_name(s) => s,
+        Some(s) => {
+            return Err(invalid(
+                field,
+                q(s),
+                "expected 1 to 15 characters of a-z, 0-9, '_', '-', or \"\" for none",
+            ))
+        }
+    };
+    if let Some(j) = ports
+        .iter()
+        .position(|p| p.kernel_interface.as_deref() == Some(name))
+    {
+        return Err(invalid(
+            field,
+            q(name),
+            format!("already the kernel interface of ports[{j}]; expected unique names"),
+        ));
+    }
+    Ok(Some(name.to_string()))
 }
 
 /// An interface's `addrs` (at `field`): at least one, each new to the box and in a subnet no
@@ -1490,6 +1524,7 @@ addr = "10.20.0.13"
                     mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
                     mtu: 9000,
                     vlan: None,
+                    kernel_interface: Some("wan".into()),
                 },
                 PortSpec {
                     name: "lan".into(),
@@ -1508,6 +1543,7 @@ addr = "10.20.0.13"
                     mac: None,
                     mtu: 1500,
                     vlan: None,
+                    kernel_interface: Some("lan".into()),
                 },
                 PortSpec {
                     name: "wan.100".into(),
@@ -1520,6 +1556,7 @@ addr = "10.20.0.13"
                     mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
                     mtu: 9000,
                     vlan: Some(Vlan { port: 0, id: 100 }),
+                    kernel_interface: None,
                 },
                 PortSpec {
                     name: "wan.200".into(),
@@ -1532,6 +1569,7 @@ addr = "10.20.0.13"
                     mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
                     mtu: 9000,
                     vlan: Some(Vlan { port: 0, id: 200 }),
+                    kernel_interface: None,
                 },
             ]
         );
@@ -1709,6 +1747,25 @@ addrs = ["192.0.2.1/24"]
         assert!(e.contains("vid") && e.contains("unknown field"), "{e}");
     }
 
+    #[test]
+    fn kernel_interfaces_default_to_the_port_name() {
+        let c = parse(&FULL.replacen(
+            "name = \"lan\"",
+            "name = \"lan\"\nkernel_interface = \"\"",
+            1,
+        ))
+        .expect("valid");
+        let names: Vec<_> = c.ports.iter().map(|p| p.kernel_interface.clone()).collect();
+        assert_eq!(names, [Some("wan".to_string()), None, None, None]);
+        let c = parse(&FULL.replacen(
+            "name = \"wan\"",
+            "name = \"wan\"\nkernel_interface = \"lan\"",
+            1,
+        ));
+        let e = c.expect_err("lan twice").to_string();
+        assert!(e.contains("ports[1].kernel_interface"), "{e}");
+    }
+
     /// (edit of FULL, field path that must be named).
     fn semantic_cases() -> Vec<(String, &'static str)> {
         let r = |from: &str, to: &str| {
@@ -1737,6 +1794,20 @@ addrs = ["192.0.2.1/24"]
                 "ports[0].vips[1]",
             ),
             (r("02:00:00:00:00:01", "01:00:5e:00:00:01"), "ports[0].mac"),
+            (
+                r(
+                    "name = \"lan\"",
+                    "name = \"lan\"\nkernel_interface = \"Lan!\"",
+                ),
+                "ports[1].kernel_interface",
+            ),
+            (
+                r(
+                    "name = \"lan\"",
+                    "name = \"lan\"\nkernel_interface = \"wan\"",
+                ),
+                "ports[1].kernel_interface",
+            ),
             (r("mtu = 9000", "mtu = 70000"), "ports[0].mtu"),
             (r("id = 100", "id = 0"), "ports[0].vlans[0].id"),
             (r("id = 100", "id = 4095"), "ports[0].vlans[0].id"),

@@ -2,7 +2,8 @@
 //!
 //! Setup is separate from the loops (as in DPDK's l3fwd): [`create_pool`] and [`open_ports`]
 //! open the configured devices, and [`Daemon::start`] runs the named setup steps in order:
-//! interfaces, route and neighbour tables, the first snapshot, the rings, starting the ports,
+//! interfaces, the ports' kernel interfaces ([`crate::kernel_interface`]), route and neighbour
+//! tables, the first snapshot, the rings, starting the ports,
 //! the queues (one rx and one tx queue per worker on every port; the control thread's own
 //! frames go out through worker 0) and one [`Worker`] launched per worker lcore; the first
 //! [`Daemon::poll`] then sends gratuitous ARP. [`Daemon::poll`] is one iteration of the control
@@ -19,6 +20,7 @@
 use crate::config::{Config, Device};
 use crate::dest_ids::DestIds;
 use crate::flow::Steering;
+use crate::kernel_interface::{self, KernelInterface};
 use crate::model::{self, same_dest, ModelError, Network};
 use crate::neigh::{self, NeighbourTable};
 use crate::publish::{Publisher, RequestError, WorkerChannel};
@@ -532,6 +534,8 @@ pub struct Daemon {
     pool: Mempool,
     /// Kept open for the daemon's life; closed after the workers stopped.
     ports: Vec<Port>,
+    /// The ports' kernel interfaces; closing them removes them from the kernel.
+    kernel: Vec<KernelInterface>,
     interfaces: Vec<Interface>,
     interface_of_port: Vec<u16>,
     routes: RouteTable,
@@ -576,6 +580,8 @@ impl Daemon {
             )));
         }
         let (interfaces, interface_of_port) = interfaces(&config, &ports)?;
+        let kernel =
+            kernel_interface::open(eal, &config, &interfaces, pool).map_err(DaemonError::Setup)?;
         let routes = route_table(&config)?;
         let mut neighbours = neighbour_table(&config);
         let services = config.services.clone();
@@ -601,6 +607,7 @@ impl Daemon {
             config,
             pool,
             ports,
+            kernel,
             interfaces,
             interface_of_port,
             routes,
@@ -971,6 +978,10 @@ impl Daemon {
         self.steering = Steering::SingleWorker;
         for mut port in self.ports.drain(..) {
             let _ = port.stop();
+        }
+        // Closing the taps removes the kernel interfaces, their addresses and routes.
+        for k in self.kernel.drain(..) {
+            drop(k.tap);
         }
         counters
     }

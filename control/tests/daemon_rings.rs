@@ -91,12 +91,14 @@ tx_desc = 256
 capacity = 65536
 [[ports]]
 name = "wan"
+kernel_interface = ""
 device = "net_ring_wan"
 addrs = ["10.10.0.1/24"]
 vips = ["10.10.0.100"]
 mac = "02:00:00:00:00:01"
 [[ports]]
 name = "lan"
+kernel_interface = ""
 device = "net_ring_lan"
 addrs = ["10.20.0.1/24"]
 mac = "02:00:00:00:00:02"
@@ -1301,4 +1303,60 @@ fn clients_and_servers_on_vlans_are_served_tagged() {
         2,
         "101 on wan, 100 on lan"
     );
+}
+
+/// `ip ARGS` in the calling thread's network namespace: its output, or None if it failed.
+fn ip(args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn each_port_has_a_kernel_interface_while_the_daemon_runs() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root for a network namespace");
+        return;
+    }
+    let _serial = serial();
+    // A network namespace of the test's own thread: the taps and routes touch nothing else.
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+        let text = config_text("nat", &[1], &[0]).replacen(
+            "kernel_interface = \"\"",
+            "kernel_interface = \"rvstest-wan\"\nmtu = 9000",
+            1,
+        );
+        assert!(ip(&["link", "show", "rvstest-wan"]).is_none());
+        let lab = Lab::start(&text);
+        let link = ip(&["link", "show", "rvstest-wan"]).expect("the kernel interface");
+        assert!(link.contains("link/ether 02:00:00:00:00:01"), "{link}");
+        assert!(link.contains("mtu 1500") && link.contains(",UP"), "{link}");
+        let addrs = ip(&["-4", "addr", "show", "rvstest-wan"]).expect("addresses");
+        assert!(addrs.contains("inet 10.10.0.1/24"), "{addrs}");
+        assert!(!addrs.contains("10.10.0.100"), "not the VIP: {addrs}");
+        let routes = ip(&["-4", "route", "show"]).expect("routes");
+        assert!(
+            routes.contains("default via 10.10.0.254 dev rvstest-wan"),
+            "{routes}"
+        );
+        assert!(ip(&["link", "show", "lan"]).is_none(), "lan has none");
+        lab.daemon.shutdown();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while ip(&["link", "show", "rvstest-wan"]).is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "the interface goes with the daemon"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let routes = ip(&["-4", "route", "show"]).expect("routes");
+        assert!(!routes.contains("10.10.0.254"), "{routes}");
+    })
+    .join()
+    .expect("test thread");
 }

@@ -80,11 +80,13 @@ audit_log = "{d}/audit.log"
 {extra}
 [[ports]]
 name = "wan"
+kernel_interface = ""
 device = "net_pcap0,{wan_rx},tx_pcap=/dev/null"
 addrs = ["10.10.0.1/24"]
 mac = "02:00:00:00:00:01"
 [[ports]]
 name = "lan"
+kernel_interface = ""
 device = "net_pcap1,rx_pcap={d}/lan.pcap,tx_pcap=/dev/null"
 addrs = ["10.20.0.1/24"]
 mac = "02:00:00:00:00:02"

@@ -394,6 +394,7 @@ socket = "{d}/rvsd.sock"
 
 [[ports]]
 name = "wan"
+kernel_interface = ""
 device = "net_pcap0,rx_pcap={d}/in_wan.pcap,tx_pcap={d}/out_wan.pcap"
 addrs = ["{wan}/24"]
 vips = ["{vip}"]
@@ -401,6 +402,7 @@ mac = "{wan_mac}"
 
 [[ports]]
 name = "lan"
+kernel_interface = ""
 device = "net_pcap1,rx_pcap={d}/in_lan.pcap,tx_pcap={d}/out_lan.pcap"
 addrs = ["{lan}/24"]
 mac = "{lan_mac}"

@@ -25,6 +25,9 @@ pub struct PortSpec {
     pub mtu: u16,
     /// None for a port; for a VLAN sub-interface, its port and id.
     pub vlan: Option<Vlan>,
+    /// The name of the port's kernel interface (`[a-z0-9_-]{1,15}`, unique); None: none (a
+    /// VLAN sub-interface has none).
+    pub kernel_interface: Option<String>,
 }
 
 /// Where a VLAN sub-interface is: on the port at index `port` of the interfaces (ports come

@@ -13,6 +13,7 @@ fn ports() -> Vec<PortSpec> {
         mac: None,
         mtu: 1500,
         vlan: None,
+        kernel_interface: None,
     };
     vec![
         port("wan", "net_null0", "10.0.0.1/24"),

@@ -40,12 +40,14 @@ socket = "{run}/rvsd.sock"
 listen = "{METRICS}"
 [[ports]]
 name = "wan"
+kernel_interface = ""
 device = "net_memif0,role=server,id=0,socket={run}/wan.sock,socket-abstract=no"
 addrs = ["10.10.0.1/24"]
 vips = ["10.10.0.100"]
 mac = "02:00:00:00:01:01"
 [[ports]]
 name = "lan"
+kernel_interface = ""
 device = "net_memif1,role=server,id=0,socket={run}/lan.sock,socket-abstract=no"
 addrs = ["10.20.0.1/16"]
 mac = "02:00:00:00:02:01"
