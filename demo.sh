@@ -46,7 +46,7 @@ $(say "the VIP is live; things to try")
     ip netns exec rvs-client curl http://$VIP/              # one more request
     $ADM --socket $SOCK -Ln --rate                  # rates (sampled every 2 s)
     $ADM --socket $SOCK -e -t $VIP:80 -r 10.20.0.11:80 $(case $MODE in nat) echo -m ;; fullnat) echo -b ;; dr) echo -g ;; tun) echo -i ;; esac) -w 0   # drain rs1
-    ip netns exec rvs-lb curl -s http://127.0.0.1:9469/metrics | grep rvs_ipvs   # Prometheus metrics
+    ip netns exec rvs-client curl -s http://10.10.0.1:9469/metrics | grep rvs_ipvs   # metrics, served by the box's kernel through rvs
     bash deploy/lab/lab.sh status                            # what runs where, logs
     ./demo.sh nat | ./demo.sh dr | ./demo.sh tun             # the other forwarding modes
 

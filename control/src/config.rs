@@ -48,6 +48,7 @@
 //! mtu = 1500
 //! kernel_interface = "wan"  # the box's kernel interface for the port (net_tap); default
 //!                         # the port's name, "" for none
+//! exception_rate = 200000  # frames/s to the kernel interface (default); the rest dropped
 //! [[ports.vlans]]       # optional: a VLAN sub-interface "wan.100" (the port's MAC and MTU)
 //! id = 100              # 802.1Q VLAN id, 1..=4094, unique on the port
 //! addrs = ["10.10.100.1/24"]  # as a port's; subnets disjoint from every other interface's
@@ -104,6 +105,8 @@ pub const DEFAULT_CAPACITY: usize = 1 << 20;
 pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
 /// Default port MTU.
 pub const DEFAULT_MTU: u16 = 1500;
+/// `ports[].exception_rate` when absent: frames per second to the kernel interface.
+pub const DEFAULT_EXCEPTION_RATE: u32 = 200_000;
 
 /// Highest cpu (and lcore) id accepted: Linux's `CPU_SETSIZE` - 1. The EAL further refuses
 /// lcore ids at or above its build's `RTE_MAX_LCORE`.
@@ -460,6 +463,7 @@ struct RawPort {
     mac: Option<String>,
     mtu: Option<i64>,
     kernel_interface: Option<String>,
+    exception_rate: Option<i64>,
     #[serde(default)]
     vlans: Vec<RawVlan>,
 }
@@ -999,6 +1003,7 @@ fn vlan(
         mtu: port.mtu,
         vlan: Some(vlan),
         kernel_interface: None,
+        exception_rate: DEFAULT_EXCEPTION_RATE,
     })
 }
 
@@ -1065,6 +1070,9 @@ fn port(
         int(&f("mtu"), v, 68..=i64::from(u16::MAX))
     })?;
     let kernel_interface = kernel_interface(&f("kernel_interface"), &r, ports)?;
+    let exception_rate = r.exception_rate.map_or(Ok(DEFAULT_EXCEPTION_RATE), |v| {
+        int(&f("exception_rate"), v, 1..=10_000_000)
+    })?;
     Ok(PortSpec {
         name: r.name,
         device,
@@ -1074,6 +1082,7 @@ fn port(
         mtu,
         vlan: None,
         kernel_interface,
+        exception_rate,
     })
 }
 
@@ -1525,6 +1534,7 @@ addr = "10.20.0.13"
                     mtu: 9000,
                     vlan: None,
                     kernel_interface: Some("wan".into()),
+                    exception_rate: DEFAULT_EXCEPTION_RATE,
                 },
                 PortSpec {
                     name: "lan".into(),
@@ -1544,6 +1554,7 @@ addr = "10.20.0.13"
                     mtu: 1500,
                     vlan: None,
                     kernel_interface: Some("lan".into()),
+                    exception_rate: DEFAULT_EXCEPTION_RATE,
                 },
                 PortSpec {
                     name: "wan.100".into(),
@@ -1557,6 +1568,7 @@ addr = "10.20.0.13"
                     mtu: 9000,
                     vlan: Some(Vlan { port: 0, id: 100 }),
                     kernel_interface: None,
+                    exception_rate: DEFAULT_EXCEPTION_RATE,
                 },
                 PortSpec {
                     name: "wan.200".into(),
@@ -1570,6 +1582,7 @@ addr = "10.20.0.13"
                     mtu: 9000,
                     vlan: Some(Vlan { port: 0, id: 200 }),
                     kernel_interface: None,
+                    exception_rate: DEFAULT_EXCEPTION_RATE,
                 },
             ]
         );

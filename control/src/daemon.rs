@@ -20,7 +20,7 @@
 use crate::config::{Config, Device};
 use crate::dest_ids::DestIds;
 use crate::flow::Steering;
-use crate::kernel_interface::{self, KernelInterface};
+use crate::kernel_interface::{self, ExceptionCounts, KernelInterface};
 use crate::model::{self, same_dest, ModelError, Network};
 use crate::neigh::{self, NeighbourTable};
 use crate::publish::{Publisher, RequestError, WorkerChannel};
@@ -452,6 +452,11 @@ fn launch_worker(
         seed: random_seed(w),
         timeouts: config.sessions.timeouts,
         full_policy: config.sessions.full_policy,
+        exception_rates: config
+            .ports
+            .iter()
+            .map(|p| p.kernel_interface.as_ref().map_or(0, |_| p.exception_rate))
+            .collect(),
     };
     let forwarder = Forwarder::new(&fc, launch.snapshot.clone())
         .map_err(|e| DaemonError::Setup(format!("sessions.capacity: {e:?}")))?;
@@ -644,6 +649,7 @@ impl Daemon {
         while self.from_workers.pop_burst(&mut burst) > 0 {
             for m in burst.drain() {
                 let Some(info) = neigh::parse_arp(m.data()) else {
+                    self.hand_to_kernel(m);
                     continue;
                 };
                 let port = self
@@ -660,6 +666,12 @@ impl Daemon {
                 changed |= self
                     .neighbours
                     .learn(iface, info.sender_ip, info.sender_mac, now);
+                self.hand_to_kernel(m);
+            }
+        }
+        for k in &mut self.kernel {
+            if let Some(port) = self.ports.get(usize::from(k.port)) {
+                k.from_kernel(port.id().0, &mut self.to_worker);
             }
         }
         let mut due = std::mem::take(&mut self.due);
@@ -681,6 +693,23 @@ impl Daemon {
     }
 
     /// Sends the frame `build` writes out of port `port` (an interface number).
+    /// Hands `m`, which a worker handed over, to the kernel interface of the port it came in on
+    /// (freed if that port has none).
+    fn hand_to_kernel(&mut self, m: Mbuf) {
+        let port = self.interface_of_port.get(usize::from(m.port())).copied();
+        if let Some(k) = self.kernel.iter_mut().find(|k| Some(k.port) == port) {
+            k.hand_to_kernel(m);
+        }
+    }
+
+    /// Each kernel interface's name and exception counts.
+    pub fn exception_counts(&self) -> Vec<(&str, ExceptionCounts)> {
+        self.kernel
+            .iter()
+            .map(|k| (k.name.as_str(), k.counts))
+            .collect()
+    }
+
     fn send_frame(&mut self, port: u16, build: impl FnOnce(&mut [u8]) -> Option<usize>) {
         let mut frame = [0u8; 64];
         let Some(len) = build(&mut frame) else {
@@ -980,9 +1009,7 @@ impl Daemon {
             let _ = port.stop();
         }
         // Closing the taps removes the kernel interfaces, their addresses and routes.
-        for k in self.kernel.drain(..) {
-            drop(k.tap);
-        }
+        self.kernel.clear();
         counters
     }
 }

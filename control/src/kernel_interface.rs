@@ -3,12 +3,20 @@
 //! 1500: `net_tap`'s limit in DPDK 22.11), the port's own addresses (not its VIPs) and the
 //! configured routes whose gateway is on the port. The control thread owns the tap ports;
 //! dropping one closes the tap, and the kernel removes the interface with its addresses and
-//! routes (also when rvsd dies). Frames do not flow through them yet.
+//! routes (also when rvsd dies).
+//!
+//! Frames: what the workers hand to the control thread (frames for the box that rvs does not
+//! handle, and ARP replies after rvs learned from them) goes to the kernel interface of the
+//! port it came in on ([`KernelInterface::hand_to_kernel`]); what the kernel sends on the interface
+//! goes out of the port through worker 0 ([`KernelInterface::from_kernel`]).
 
 use crate::config::Config;
 use crate::netlink::{self, Netlink};
-use dataplane::dpdk::{Eal, Mempool, Port, PortConfig};
+use dataplane::dpdk::{
+    Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, Producer, RxQueue, TxQueue,
+};
 use dataplane::snapshot::Interface;
+use dataplane::wire::ethernet;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// `net_tap`'s largest MTU in DPDK 22.11 (`max_rx_pktlen` 1522 less the Ethernet header, tag
@@ -21,6 +29,57 @@ pub struct KernelInterface {
     /// Index of the port in the config's interfaces.
     pub port: u16,
     pub tap: Port,
+    rx: RxQueue,
+    tx: TxQueue,
+    /// Frames handed to the kernel (`rvs_exception_rx_total`), frames the kernel sent out of
+    /// the port (`rvs_exception_tx_total`), and frames lost either way: the tap or worker 0's
+    /// ring full (`rvs_exception_dropped_total`).
+    pub counts: ExceptionCounts,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExceptionCounts {
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+}
+
+impl KernelInterface {
+    /// Hands `m`, received on this interface's port, to the kernel; a tagged frame is not the
+    /// kernel's (VLAN sub-interfaces have no kernel interface).
+    pub fn hand_to_kernel(&mut self, m: Mbuf) {
+        let untagged =
+            ethernet::Packet::new_checked(m.data()).is_ok_and(|e| e.vlan_tci().is_none());
+        if !untagged {
+            return;
+        }
+        let mut burst = MbufBurst::<1>::new();
+        let _ = burst.push(m);
+        if self.tx.tx_burst(&mut burst) == 1 {
+            self.counts.rx += 1;
+        } else {
+            self.counts.dropped += 1;
+            burst.free_all();
+        }
+    }
+
+    /// Sends what the kernel sent on the interface out of DPDK port `port_id`, through worker
+    /// 0 (`to_worker`); at most a few bursts per call.
+    pub fn from_kernel(&mut self, port_id: u16, to_worker: &mut Producer<Mbuf>) {
+        let mut burst = MbufBurst::<32>::new();
+        for _ in 0..4 {
+            if self.rx.rx_burst(&mut burst) == 0 {
+                return;
+            }
+            for mut m in burst.drain() {
+                m.set_port(port_id);
+                match to_worker.push(m) {
+                    Ok(()) => self.counts.tx += 1,
+                    Err(_) => self.counts.dropped += 1,
+                }
+            }
+        }
+    }
 }
 
 /// Opens and configures the kernel interface of every port that has one. `interfaces`: the
@@ -48,6 +107,9 @@ pub fn open(
         let mut tap = Port::open_vdev(eal, &devargs(name, mac.0), &PortConfig::new(pool))
             .map_err(|e| format!("{at}: {e}"))?;
         tap.start().map_err(|e| format!("{at}: starting: {e}"))?;
+        let (Some(rx), Some(tx)) = (tap.rx_queue(0), tap.tx_queue(0)) else {
+            return Err(format!("{at}: no queues"));
+        };
         let index = netlink::index(name).map_err(|e| format!("{at}: {e}"))?;
         let mtu = spec.mtu.min(TAP_MAX_MTU);
         nl.set_up(index, u32::from(mtu))
@@ -58,16 +120,29 @@ pub fn open(
         }
         for r in config.routes.iter().filter(|r| usize::from(r.port) == i) {
             let (dst, len) = (r.prefix.addr, r.prefix.len);
-            nl.add_route(index, dst, len, Some(r.via))
-                .map_err(|e| format!("{at}: adding route {dst}/{len} via {}: {e}", r.via))?;
+            match nl.add_route(index, dst, len, Some(r.via)) {
+                Ok(()) => {}
+                // The kernel's own route (a management port's default) stays; rvs routes alike.
+                Err(e) if e.raw_os_error() == Some(libc_eexist()) => eprintln!(
+                    "rvsd: {at}: the kernel has a route to {dst}/{len} already; not adding it"
+                ),
+                Err(e) => return Err(format!("{at}: adding route {dst}/{len} via {}: {e}", r.via)),
+            }
         }
         opened.push(KernelInterface {
             name: name.clone(),
             port: i as u16,
             tap,
+            rx,
+            tx,
+            counts: ExceptionCounts::default(),
         });
     }
     Ok(opened)
+}
+
+fn libc_eexist() -> i32 {
+    nix::errno::Errno::EEXIST as i32
 }
 
 /// The `net_tap` devargs of a kernel interface named `name` with `mac`; the vdev name is unique

@@ -104,6 +104,12 @@ impl Metrics {
                 }
             }
         }
+        for (name, c) in d.exception_counts() {
+            let port = [("port", name.to_string())];
+            counter!("rvs_exception_rx_total", &port).absolute(c.rx);
+            counter!("rvs_exception_tx_total", &port).absolute(c.tx);
+            counter!("rvs_exception_dropped_total", &port).absolute(c.dropped);
+        }
         for (name, stats) in d.port_stats() {
             let Some(p) = stats else { continue };
             let port = [("port", name.to_string())];

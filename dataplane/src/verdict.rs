@@ -86,6 +86,7 @@ drop_reasons! {
         (the queue refuses), the interface unknown, or left in the buffer at shutdown.",
     RedirectFull => "redirect_full": "Decided Redirect, then lost: the owner's ring was full.",
     ControlFull => "control_full": "Decided Local, then lost: the control ring was full.",
+    ExceptionLimit => "exception_limit": "For the box's kernel interface, over its port's exception rate.",
 }
 
 impl DropReason {
@@ -111,6 +112,11 @@ impl DropCounters {
     #[inline]
     pub fn count(&mut self, reason: DropReason) {
         self.0[reason as usize] += 1;
+    }
+
+    /// Takes back one drop counted for `reason` (the packet went elsewhere after all).
+    pub fn uncount(&mut self, reason: DropReason) {
+        self.0[reason as usize] = self.0[reason as usize].saturating_sub(1);
     }
 
     /// Counts `n` drops for `reason` at once (fragments of one datagram).

@@ -52,6 +52,7 @@ fn config(worker: u16, workers: u16, capacity: usize) -> ForwarderConfig {
         seed: [1, 2],
         timeouts: Timeouts::default(),
         full_policy: FullPolicy::EvictOldestUnestablished,
+        exception_rates: Vec::new(),
     }
 }
 

@@ -17,14 +17,19 @@
 #   (i) a 4,000-byte UDP datagram to the echo service (VIP:7/udp) comes back intact: it travels
 #       in IPv4 fragments both ways, which rvs forwards as one datagram (net_af_packet hands it
 #       over reassembled) and fragments again for the 1500-byte MTU
-#   (f) with rvsd stopped (SIGTERM) a request fails (the box is in the path); rvsd started again
-#       with the same configuration serves requests again
+#   (j)-(m) the box's own traffic, through its kernel interfaces (rvs's exception path): (j)
+#       rvsd's metrics from the client at 10.10.0.1:9469; (k) 1 MiB each way with a socat echo in
+#       the box's namespace; (l) the box fetches rs1's page, pings box -> rs1 and client -> box;
+#       (m) a 10 s UDP flood of 10.10.0.1 while 60 requests to the VIP all succeed, rvsd stays up
+#       and exception_limit drops grow
+#   (f) with rvsd stopped (SIGTERM) (n) the kernel interfaces and routes are gone and a request
+#       fails (the box is in the path); rvsd started again serves requests again
 # PASS/FAIL/SKIP per check and mode, a summary at the end, exit status 1 on any FAIL. The lab is
 # always taken down at the end. Every transfer is bounded by --max-time or timeout.
 # Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE); RVS_E2E_STRICT=1 (test.sh)
 # counts a SKIP as a failure.
 #
-#   e2e.sh --without-lb [MODE ...]      the negative control: the same checks (a)-(i) with rvsd
+#   e2e.sh --without-lb [MODE ...]      the negative control: the same checks (a)-(m) with rvsd
 #                                       stopped right after lab up; each must FAIL (reported as
 #                                       PASS "fails without rvs"); one that passes is a failure
 set -uo pipefail
@@ -39,6 +44,7 @@ STATE=${RVS_LAB_STATE:-/run/rvs-lab}
 CACHE=${RVS_LAB_CACHE:-/var/cache/rvs-lab}
 SOCK=$STATE/rvsd.sock
 VIP=10.10.0.100
+BOX=10.10.0.1
 RS_NAMES=(rs1 rs2 rs3)
 RS_ADDRS=(10.20.0.11 10.20.0.12 10.20.0.13)
 TMP=$(mktemp -d /tmp/rvs-e2e.XXXXXX)
@@ -247,8 +253,77 @@ check_drain() {
 
 # rvs's drops of frames tagged with a VLAN id their port does not have (0 without rvsd).
 unknown_vlan_drops() {
-    ip netns exec rvs-lb curl -s --max-time 2 "http://127.0.0.1:9469/metrics" 2>/dev/null |
-        awk '/^rvs_worker_drops_total\{/ && /reason="unknown_vlan"/ {s += $NF} END {printf "%d", s}'
+    drops unknown_vlan
+}
+
+# The workers' drops for reason $1, read from the box's own namespace.
+drops() {
+    ip netns exec rvs-lb curl -s --max-time 2 "http://$BOX:9469/metrics" 2>/dev/null |
+        awk -v r="reason=\"$1\"" '/^rvs_worker_drops_total\{/ && index($0, r) {s += $NF} END {printf "%d", s}'
+}
+
+# (j) rvsd's metrics from the client, served by the box's kernel through rvs's wan port.
+# (k) 1 MiB each way with a listener in the box's namespace (socat echo on BOX:2222).
+# (l) the box's kernel as a client: a real server's page from the box, pings both ways.
+check_kernel() {
+    local body want got t
+    body=$(cl curl -s --max-time "$REQ_TIMEOUT" "http://$BOX:9469/metrics" 2>>"$TMP/curl.err")
+    if [[ $body == *rvs_exception_rx_total* ]]; then result "(j) metrics via the box" PASS "$(grep -c '^rvs_' <<<"$body") rvs_ lines from http://$BOX:9469/metrics"
+    else result "(j) metrics via the box" FAIL "no rvs metrics from http://$BOX:9469/metrics: $(tail -n1 "$TMP/curl.err" 2>/dev/null)"; fi
+    ip netns exec rvs-lb socat "TCP4-LISTEN:2222,bind=$BOX,reuseaddr,fork" EXEC:cat >/dev/null 2>&1 &
+    BG_PIDS+=($!)
+    sleep 0.3
+    want=$(cat "$CACHE/small.bin.sha256")
+    t=$(now)
+    got=$(cl timeout $((REQ_TIMEOUT * 6)) socat -t 5 - "TCP4:$BOX:2222" <"$CACHE/small.bin" 2>/dev/null | sha256sum | cut -d' ' -f1)
+    if [ "$got" = "$want" ]; then result "(k) 1 MiB with the box" PASS "echoed by socat in the box's namespace, equal, in $(elapsed "$t") s"
+    else result "(k) 1 MiB with the box" FAIL "sha256 of the echo $got != $want"; fi
+    kill "${BG_PIDS[-1]}" 2>/dev/null || true
+    body=$(ip netns exec rvs-lb curl -sS --max-time "$REQ_TIMEOUT" "http://${RS_ADDRS[0]}/" 2>>"$TMP/curl.err")
+    local pings=0
+    ip netns exec rvs-lb ping -c 2 -W 1 "${RS_ADDRS[0]}" >/dev/null 2>&1 && pings=$((pings + 1))
+    cl ping -c 2 -W 1 "$BOX" >/dev/null 2>&1 && pings=$((pings + 1))
+    local d="the box's curl of ${RS_ADDRS[0]}: '${body:0:20}'; pings box->rs1, client->box: $pings/2"
+    if [ "$body" = rs1 ] && [ $pings -eq 2 ]; then result "(l) the box as a client" PASS "$d"
+    else result "(l) the box as a client" FAIL "$d"; fi
+}
+
+# (m) while the client floods the box's own address (UDP to a closed port, 10 s), 60 requests
+# through the VIP all succeed, rvsd stays up, and exception_limit drops grow.
+check_flood() {
+    local before after ok=0 i pid
+    before=$(drops exception_limit)
+    cl python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end, n = time.monotonic() + 10, 0
+while time.monotonic() < end and n < 20_000_000:
+    for _ in range(1000):
+        try: s.sendto(b"x" * 18, (sys.argv[1], 9))
+        except OSError: pass
+    n += 1000
+' "$BOX" &
+    pid=$!
+    BG_PIDS+=($pid)
+    sleep 1
+    for i in $(seq 1 60); do get_index >/dev/null && ok=$((ok + 1)); done
+    wait "$pid" 2>/dev/null || true
+    after=$(drops exception_limit)
+    local up=no p
+    p=$(cat "$STATE/rvsd.pid" 2>/dev/null) && [ -n "$p" ] && grep -q rvsd "/proc/$p/cmdline" 2>/dev/null && up=yes
+    local d="$ok/60 requests during the flood; rvsd up: $up; exception_limit drops $before -> $after"
+    if [ $ok -eq 60 ] && [ $up = yes ] && [ "${after:-0}" -gt "${before:-0}" ]; then result "(m) flood of the box" PASS "$d"
+    else result "(m) flood of the box" FAIL "$d"; fi
+}
+
+# (n) rvsd stopped: the box's kernel interfaces and their routes are gone.
+check_kernel_gone() {
+    local links routes
+    links=$(ip -n rvs-lb -br link 2>/dev/null | awk '$1 == "wan" || $1 == "lan"' | wc -l)
+    routes=$(ip -n rvs-lb -4 route 2>/dev/null | wc -l)
+    local d="kernel interfaces left: $links, routes left: $routes"
+    if [ "$links" -eq 0 ] && [ "$routes" -eq 0 ]; then result "(n) stopped: none left" PASS "$d"
+    else result "(n) stopped: none left" FAIL "$d"; fi
 }
 
 # (g) the client's VLAN 100 is rvs's wan.100: served. (h) Its VLAN 101 is not configured on
@@ -280,6 +355,7 @@ check_restart() {
         return
     fi
     cl curl -s -o /dev/null --max-time 3 "http://$VIP/" || failed_without=yes
+    check_kernel_gone
     if ! "$LAB" start >"$TMP/start.log" 2>&1; then
         result "(f) restart" FAIL "without rvsd the request failed: $failed_without; lab.sh start: $(tail -n1 "$TMP/start.log")"
         return
@@ -315,6 +391,8 @@ for MODE in "${MODES[@]}"; do
     check_udp_fragments
     check_drain "$flag"
     check_vlans
+    check_kernel
+    check_flood
     [ $WITHOUT_LB = 1 ] || check_restart
     "$LAB" down >/dev/null 2>&1
     TIME[$MODE]=$(elapsed "$t0")

@@ -47,7 +47,9 @@ STATE=${RVS_LAB_STATE:-/run/rvs-lab}
 CACHE=${RVS_LAB_CACHE:-/var/cache/rvs-lab}
 SOCK=$STATE/rvsd.sock
 CONF=$STATE/rvsd.toml
-METRICS=127.0.0.1:9469
+# On the box's wan address: the box's kernel serves it, through rvs's exception path.
+METRICS=10.10.0.1:9469
+EXCEPTION_RATE=10000
 EAL_ARGS=${RVS_LAB_EAL:-'"--no-huge", "-m", "512", "--no-shconf", "--no-telemetry", "--file-prefix", "rvslab"'}
 PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 
@@ -183,6 +185,9 @@ build_topology() {
     veth "$NS_LB" rvs-wan br-wan lb-wan
     veth "$NS_LB" rvs-lan br-lan lb-lan
     for n in rvs-wan rvs-lan; do ns "$NS_LB" ip link set "$n" arp off; done
+    # rvsd gives the box's kernel interfaces (wan, lan) its addresses; frames that reach the
+    # veths raw must not reach the kernel's stack too (its routes lead to wan and lan).
+    ns_sysctl "$NS_LB" net.ipv4.conf.rvs-wan.rp_filter=1 net.ipv4.conf.rvs-lan.rp_filter=1
     # VLAN 101's way to the VIP ends at rvs's MAC (rvs answers no ARP there), so that the
     # client's frames themselves reach rvs, to be refused.
     ns "$NS_CLIENT" ip neigh replace "10.10.$VLAN_BAD.1" dev "vlan$VLAN_BAD" nud permanent \
@@ -318,6 +323,8 @@ name = "wan"
 device = "net_af_packet0,iface=rvs-wan,qpairs=1,framecnt=$AFP_FRAMECNT,framesz=8192,blocksz=8192"
 addrs = ["10.10.0.1/24"]
 vips = ["$VIP"]
+# Low, so that e2e.sh's flood of the box's own address meets the limit.
+exception_rate = $EXCEPTION_RATE
 
 [[ports.vlans]]
 id = $VLAN_OK
@@ -448,7 +455,7 @@ cmd_status() {
     if pid=$(rvsd_pid); then echo "rvsd:        running, pid $pid, config $CONF, socket $SOCK, log $STATE/rvsd.log"
     else echo "rvsd:        not running"; fi
     echo "servers:     ${RS_ADDRS[*]} (logs $STATE/rsN-http.log)"
-    echo "metrics:     listens inside the $NS_LB namespace: ip netns exec $NS_LB curl -s http://$METRICS/metrics"
+    echo "metrics:     the box's kernel serves them on wan: ip netns exec $NS_CLIENT curl -s http://$METRICS/metrics"
     echo "client:      ip netns exec $NS_CLIENT curl http://$VIP/"
     echo "capture:     ip netns exec $NS_ROUTER tcpdump -ni br-lan   (or br-wan)"
     if adm=$(rvsadm_bin); then

@@ -28,6 +28,9 @@ pub struct PortSpec {
     /// The name of the port's kernel interface (`[a-z0-9_-]{1,15}`, unique); None: none (a
     /// VLAN sub-interface has none).
     pub kernel_interface: Option<String>,
+    /// Frames per second the kernel interface takes from the wire (1..=10,000,000; default
+    /// 200,000); the excess is dropped as `exception_limit`.
+    pub exception_rate: u32,
 }
 
 /// Where a VLAN sub-interface is: on the port at index `port` of the interfaces (ports come

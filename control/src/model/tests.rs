@@ -14,6 +14,7 @@ fn ports() -> Vec<PortSpec> {
         mtu: 1500,
         vlan: None,
         kernel_interface: None,
+        exception_rate: 200_000,
     };
     vec![
         port("wan", "net_null0", "10.0.0.1/24"),

@@ -171,6 +171,7 @@ fn rig() -> Rig {
         seed: [0x5eed, 0xf00d],
         timeouts: Timeouts::default(),
         full_policy,
+        exception_rates: Vec::new(),
     };
     let mut fws = Vec::new();
     for method in [Method::Nat, Method::FullNat, Method::Dr, Method::Tunnel] {

@@ -14,6 +14,7 @@
 mod dests;
 mod icmp;
 pub mod icmp_limit;
+mod kernel;
 mod local;
 pub mod owner;
 
@@ -45,6 +46,9 @@ pub struct ForwarderConfig {
     pub seed: [u64; 2],
     pub timeouts: Timeouts,
     pub full_policy: FullPolicy,
+    /// Frames per second each interface's kernel interface takes, by interface number (0 or
+    /// missing: none); shared among the workers.
+    pub exception_rates: Vec<u32>,
 }
 
 /// Per-worker packet counters.
@@ -105,6 +109,8 @@ pub struct Forwarder {
     ip_ident: u16,
     /// The rate limit of the time-exceeded errors this worker sends.
     icmp_limit: icmp_limit::Limiter,
+    /// This worker's share of each port's exception rate.
+    exception: kernel::Limits,
 }
 
 /// What the classifier learned of a TCP/UDP packet.
@@ -158,6 +164,7 @@ impl Forwarder {
             stats: WorkerStats::default(),
             ip_ident: 0,
             icmp_limit: icmp_limit::Limiter::new(config.workers, config.seed[0]),
+            exception: kernel::Limits::new(&config.exception_rates, config.workers),
         };
         fw.set_snapshot(snapshot);
         Ok(fw)

@@ -403,18 +403,31 @@ impl Sink<'_> {
                     *self.redirect_full += 1;
                 }
             }
-            Verdict::Local => {
-                // The control plane reads the input port id; not every driver sets it.
-                if let Some(q) = self.rx.get(usize::from(arrival.in_if())) {
-                    m.set_port(q.port().0);
-                }
-                if self.links.to_control.push(m).is_err() {
-                    *self.control_full += 1;
-                }
-            }
+            Verdict::Local => self.hand_to_control(m, arrival),
             Verdict::Fragment(out_if) => self.send_fragments(fw, out_if, &m),
             Verdict::Reassemble => self.reassemble(fw, m, arrival),
-            Verdict::Drop(_) => drop(m),
+            Verdict::Drop(reason) => self.dropped(fw, m, arrival, reason),
+        }
+    }
+
+    /// Hands `m` to the control thread (which reads its input port id: not every driver sets
+    /// it); a full ring counts in `control_full`.
+    fn hand_to_control(&mut self, mut m: Mbuf, arrival: Arrival) {
+        if let Some(q) = self.rx.get(usize::from(arrival.in_if())) {
+            m.set_port(q.port().0);
+        }
+        if self.links.to_control.push(m).is_err() {
+            *self.control_full += 1;
+        }
+    }
+
+    /// A frame the forwarder dropped for `reason`: freed, or, if it is the kernel's, handed to
+    /// the control thread for its port's kernel interface ([`Forwarder::for_kernel`]).
+    #[cold]
+    #[inline(never)]
+    fn dropped(&mut self, fw: &mut Forwarder, m: Mbuf, arrival: Arrival, reason: DropReason) {
+        if fw.for_kernel(m.data(), arrival.in_if(), reason, self.now_ms) {
+            self.hand_to_control(m, arrival);
         }
     }
 

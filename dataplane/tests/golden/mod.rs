@@ -148,6 +148,7 @@ pub fn config() -> ForwarderConfig {
         seed: [1, 2],
         timeouts: Timeouts::default(),
         full_policy: FullPolicy::Refuse,
+        exception_rates: Vec::new(),
     }
 }
 
