@@ -123,7 +123,7 @@ pub fn open(
             match nl.add_route(index, dst, len, Some(r.via)) {
                 Ok(()) => {}
                 // The kernel's own route (a management port's default) stays; rvs routes alike.
-                Err(e) if e.raw_os_error() == Some(libc_eexist()) => eprintln!(
+                Err(e) if netlink::already_exists(&e) => eprintln!(
                     "rvsd: {at}: the kernel has a route to {dst}/{len} already; not adding it"
                 ),
                 Err(e) => return Err(format!("{at}: adding route {dst}/{len} via {}: {e}", r.via)),
@@ -139,10 +139,6 @@ pub fn open(
         });
     }
     Ok(opened)
-}
-
-fn libc_eexist() -> i32 {
-    nix::errno::Errno::EEXIST as i32
 }
 
 /// The `net_tap` devargs of a kernel interface named `name` with `mac`; the vdev name is unique

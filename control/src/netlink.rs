@@ -134,6 +134,11 @@ impl Netlink {
     }
 }
 
+/// Whether the kernel refused a request because what it adds exists already (EEXIST).
+pub fn already_exists(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32)
+}
+
 /// The index of the interface named `name` in this network namespace.
 pub fn index(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(io::Error::from)
@@ -200,15 +205,8 @@ mod tests {
             );
             // The kernel's refusal comes back as the error: the address exists.
             let again = nl.add_address(lo, Ipv4Addr::new(10, 77, 0, 1), 24);
-            assert_eq!(
-                again.map_err(|e| e.raw_os_error()),
-                Err(Some(libc_eexist()))
-            );
+            assert!(again.is_err_and(|e| already_exists(&e)));
             assert!(index("no-such-if").is_err());
         });
-    }
-
-    fn libc_eexist() -> i32 {
-        nix::errno::Errno::EEXIST as i32
     }
 }
