@@ -23,6 +23,7 @@ use crate::flow::Steering;
 use crate::kernel_interface::{self, ExceptionCounts, KernelInterface};
 use crate::model::{self, same_dest, ModelError, Network};
 use crate::neigh::{self, NeighbourTable};
+use crate::netlink::Netlink;
 use crate::publish::{Publisher, RequestError, WorkerChannel};
 use crate::route::RouteTable;
 use dataplane::conn::{Addr, Timeouts};
@@ -33,6 +34,7 @@ use dataplane::dpdk::{
 };
 use dataplane::forward::{DestStats, Forwarder, ForwarderConfig};
 use dataplane::snapshot::{Interface, ServiceConfig, Snapshot, SnapshotError};
+use dataplane::wire::arp;
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{
     reassembly, Command, Fragments, Reply, ReplyBody, SessionEntry, SharedCounters, Worker,
@@ -54,6 +56,8 @@ const COMMAND_RING: u32 = 256;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// Gratuitous ARP: sent at start, then this many more times a second apart.
 const GARP_REPEATS: u32 = 2;
+/// How often the kernel interfaces' links are matched to their ports'.
+const LINK_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub enum DaemonError {
@@ -541,6 +545,9 @@ pub struct Daemon {
     ports: Vec<Port>,
     /// The ports' kernel interfaces; closing them removes them from the kernel.
     kernel: Vec<KernelInterface>,
+    /// For the kernel interfaces' link changes (opened at the first).
+    netlink: Option<Netlink>,
+    next_link_check: Instant,
     interfaces: Vec<Interface>,
     interface_of_port: Vec<u16>,
     routes: RouteTable,
@@ -613,6 +620,8 @@ impl Daemon {
             pool,
             ports,
             kernel,
+            netlink: None,
+            next_link_check: started,
             interfaces,
             interface_of_port,
             routes,
@@ -666,6 +675,7 @@ impl Daemon {
                 changed |= self
                     .neighbours
                     .learn(iface, info.sender_ip, info.sender_mac, now);
+                self.answer_arp(iface, &info);
                 self.hand_to_kernel(m);
             }
         }
@@ -673,6 +683,10 @@ impl Daemon {
             if let Some(port) = self.ports.get(usize::from(k.port)) {
                 k.from_kernel(port.id().0, &mut self.to_worker);
             }
+        }
+        if !self.kernel.is_empty() && Instant::now() >= self.next_link_check {
+            self.next_link_check = Instant::now() + LINK_CHECK_INTERVAL;
+            self.follow_links();
         }
         let mut due = std::mem::take(&mut self.due);
         due.clear();
@@ -692,7 +706,27 @@ impl Daemon {
         }
     }
 
-    /// Sends the frame `build` writes out of port `port` (an interface number).
+    /// Sets each kernel interface up or down as its port's link is (a port whose link cannot
+    /// be read counts as up).
+    fn follow_links(&mut self) {
+        if self.netlink.is_none() {
+            match Netlink::open() {
+                Ok(nl) => self.netlink = Some(nl),
+                Err(e) => return eprintln!("rvsd: netlink: {e}"),
+            }
+        }
+        let Some(nl) = self.netlink.as_mut() else {
+            return;
+        };
+        for k in &mut self.kernel {
+            let port = self.ports.get(usize::from(k.port));
+            let down = port.and_then(|p| p.link().ok()).is_some_and(|l| !l.up);
+            if let Err(e) = k.follow_link(nl, !down) {
+                eprintln!("rvsd: kernel interface {e}");
+            }
+        }
+    }
+
     /// Hands `m`, which a worker handed over, to the kernel interface of the port it came in on
     /// (freed if that port has none).
     fn hand_to_kernel(&mut self, m: Mbuf) {
@@ -710,6 +744,7 @@ impl Daemon {
             .collect()
     }
 
+    /// Sends the frame `build` writes out of port `port` (an interface number), through worker 0.
     fn send_frame(&mut self, port: u16, build: impl FnOnce(&mut [u8]) -> Option<usize>) {
         let mut frame = [0u8; 64];
         let Some(len) = build(&mut frame) else {
@@ -746,6 +781,24 @@ impl Daemon {
         self.send_frame(port, |buf| {
             neigh::arp_request(buf, mac, vlan, src, target).ok()
         });
+    }
+
+    /// Answers `request`, received on interface `iface`, if it asks for one of the
+    /// interface's addresses (the workers answer the others; they hand these over so that the
+    /// kernel interface sees them too).
+    fn answer_arp(&mut self, iface: u16, request: &neigh::ArpInfo) {
+        let Some(i) = self.interfaces.get(usize::from(iface)) else {
+            return;
+        };
+        let target = Addr::v4(request.target_ip.octets());
+        if request.operation != arp::Operation::Request
+            || request.sender_ip == request.target_ip
+            || !i.addrs.contains(&target)
+        {
+            return;
+        }
+        let (mac, port) = (i.mac, i.port);
+        self.send_frame(port, |buf| neigh::arp_reply(buf, mac, request).ok());
     }
 
     /// Announces every port's addresses and VIPs, and each FULLNAT local address on the port

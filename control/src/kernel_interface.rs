@@ -1,7 +1,8 @@
 //! The box's kernel interface of each port (`ports[].kernel_interface`): a DPDK `net_tap`
-//! device in rvsd's network namespace, with the port's MAC, up with the port's MTU (at most
-//! 1500: `net_tap`'s limit in DPDK 22.11), the port's own addresses (not its VIPs) and the
-//! configured routes whose gateway is on the port. The control thread owns the tap ports;
+//! device in rvsd's network namespace, with the port's MAC, the port's MTU (at most 1500:
+//! `net_tap`'s limit in DPDK 22.11), the port's own addresses (not its VIPs) and the configured
+//! routes whose gateway is on the port. It is up while the port's link is up: the daemon
+//! checks the links every second ([`KernelInterface::follow_link`]). The control thread owns the tap ports;
 //! dropping one closes the tap, and the kernel removes the interface with its addresses and
 //! routes (also when rvsd dies).
 //!
@@ -17,6 +18,7 @@ use dataplane::dpdk::{
 };
 use dataplane::snapshot::Interface;
 use dataplane::wire::ethernet;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// `net_tap`'s largest MTU in DPDK 22.11 (`max_rx_pktlen` 1522 less the Ethernet header, tag
@@ -29,6 +31,13 @@ pub struct KernelInterface {
     /// Index of the port in the config's interfaces.
     pub port: u16,
     pub tap: Port,
+    /// The kernel's interface index.
+    index: u32,
+    mtu: u16,
+    /// Whether the interface is up: it follows its port's link ([`Self::follow_link`]).
+    up: bool,
+    /// The configured routes through the port: (destination, prefix length, gateway).
+    routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
     rx: RxQueue,
     tx: TxQueue,
     /// Frames handed to the kernel (`rvs_exception_rx_total`), frames the kernel sent out of
@@ -80,6 +89,45 @@ impl KernelInterface {
             }
         }
     }
+
+    /// Sets the interface up (with its routes back) or down as its port's link `port_up` is,
+    /// if that changed.
+    pub fn follow_link(&mut self, nl: &mut Netlink, port_up: bool) -> Result<(), String> {
+        if port_up == self.up {
+            return Ok(());
+        }
+        let name = &self.name;
+        if port_up {
+            nl.set_up(self.index, u32::from(self.mtu))
+                .map_err(|e| format!("{name}: setting it up: {e}"))?;
+            self.add_routes(nl).map_err(|e| format!("{name}: {e}"))?;
+        } else {
+            nl.set_down(self.index)
+                .map_err(|e| format!("{name}: setting it down: {e}"))?;
+        }
+        self.up = port_up;
+        eprintln!(
+            "rvsd: kernel interface {name} set {}, following its port's link",
+            if port_up { "up" } else { "down" }
+        );
+        Ok(())
+    }
+
+    /// Adds the configured routes through the port; one the kernel has already (a management
+    /// port's default) stays as it is.
+    fn add_routes(&self, nl: &mut Netlink) -> Result<(), String> {
+        let name = &self.name;
+        for &(dst, len, via) in &self.routes {
+            match nl.add_route(self.index, dst, len, Some(via)) {
+                Ok(()) => {}
+                Err(e) if netlink::already_exists(&e) => eprintln!(
+                    "rvsd: {name}: the kernel has a route to {dst}/{len} already; not adding it"
+                ),
+                Err(e) => return Err(format!("adding route {dst}/{len} via {via}: {e}")),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Opens and configures the kernel interface of every port that has one. `interfaces`: the
@@ -118,25 +166,23 @@ pub fn open(
             nl.add_address(index, p.addr, p.len)
                 .map_err(|e| format!("{at}: adding {}/{}: {e}", p.addr, p.len))?;
         }
-        for r in config.routes.iter().filter(|r| usize::from(r.port) == i) {
-            let (dst, len) = (r.prefix.addr, r.prefix.len);
-            match nl.add_route(index, dst, len, Some(r.via)) {
-                Ok(()) => {}
-                // The kernel's own route (a management port's default) stays; rvs routes alike.
-                Err(e) if netlink::already_exists(&e) => eprintln!(
-                    "rvsd: {at}: the kernel has a route to {dst}/{len} already; not adding it"
-                ),
-                Err(e) => return Err(format!("{at}: adding route {dst}/{len} via {}: {e}", r.via)),
-            }
-        }
-        opened.push(KernelInterface {
+        let routes = config.routes.iter().filter(|r| usize::from(r.port) == i);
+        let k = KernelInterface {
             name: name.clone(),
             port: i as u16,
             tap,
+            index,
+            mtu,
+            up: true,
+            routes: routes
+                .map(|r| (r.prefix.addr, r.prefix.len, r.via))
+                .collect(),
             rx,
             tx,
             counts: ExceptionCounts::default(),
-        });
+        };
+        k.add_routes(&mut nl).map_err(|e| format!("{at}: {e}"))?;
+        opened.push(k);
     }
     Ok(opened)
 }

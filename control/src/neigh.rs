@@ -387,6 +387,7 @@ pub const TAGGED_ARP_FRAME_LEN: usize = ARP_FRAME_LEN + 4;
 fn emit_frame(
     buf: &mut [u8],
     src_mac: MacAddr,
+    dst_mac: MacAddr,
     vlan: Option<u16>,
     repr: &arp::Repr,
 ) -> Result<usize, WireError> {
@@ -400,7 +401,7 @@ fn emit_frame(
     let frame = &mut buf[..len];
     let eth = ethernet::Repr {
         src_addr: src_mac,
-        dst_addr: MacAddr::BROADCAST,
+        dst_addr: dst_mac,
         vlan_id: vlan,
         ethertype: ethertype::ARP,
     };
@@ -429,7 +430,7 @@ pub fn arp_request(
         target_hw_addr: MacAddr::ZERO,
         target_proto_addr: target_ip,
     };
-    emit_frame(buf, src_mac, vlan, &repr)
+    emit_frame(buf, src_mac, MacAddr::BROADCAST, vlan, &repr)
 }
 
 /// Writes a gratuitous ARP announcing that `ip` is at `mac` (on VLAN `vlan` if any) into `buf`
@@ -444,6 +445,19 @@ pub fn gratuitous_arp(
     ip: Ipv4Addr,
 ) -> Result<usize, WireError> {
     arp_request(buf, mac, vlan, ip, ip)
+}
+
+/// Writes the reply from `mac` to the ARP request `request` into `buf` (as [`arp_request`]'s):
+/// `request.target_ip` is at `mac`, sent to the asker on the request's VLAN.
+pub fn arp_reply(buf: &mut [u8], mac: MacAddr, request: &ArpInfo) -> Result<usize, WireError> {
+    let repr = arp::Repr {
+        operation: Operation::Reply,
+        sender_hw_addr: mac,
+        sender_proto_addr: request.target_ip,
+        target_hw_addr: request.sender_mac,
+        target_proto_addr: request.sender_ip,
+    };
+    emit_frame(buf, mac, request.sender_mac, request.vlan_id, &repr)
 }
 
 /// What the control plane needs from a received ARP frame.
@@ -1022,5 +1036,27 @@ mod tests {
         assert_eq!(info.target_ip, ours);
         assert!(t.learn(iface, info.sender_ip, info.sender_mac, 5));
         assert_eq!(t.lookup(IF0, theirs), Some(M1));
+    }
+
+    #[test]
+    fn an_arp_reply_answers_the_asker_byte_for_byte() {
+        let request = ArpInfo {
+            operation: Operation::Request,
+            sender_mac: M1,
+            sender_ip: ip("10.0.0.254"),
+            target_ip: ip("10.0.0.1"),
+            vlan_id: None,
+        };
+        let mut buf = [0u8; 64];
+        let len = arp_reply(&mut buf, M2, &request).unwrap();
+        #[rustfmt::skip]
+        let want: [u8; ARP_FRAME_LEN] = [
+            0x52, 0x54, 0x00, 0xaa, 0xbb, 0x01, 0x52, 0x54, 0x00, 0xaa, 0xbb, 0x02, 0x08, 0x06,
+            0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x02, // Ethernet/IPv4 reply
+            0x52, 0x54, 0x00, 0xaa, 0xbb, 0x02, 10, 0, 0, 1, // M2 is 10.0.0.1
+            0x52, 0x54, 0x00, 0xaa, 0xbb, 0x01, 10, 0, 0, 254, // to M1, 10.0.0.254
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // padding
+        ];
+        assert_eq!(&buf[..len], &want[..]);
     }
 }

@@ -1,6 +1,6 @@
 //! The box's kernel interfaces over rtnetlink (`netlink-packet-route` on a blocking
-//! `netlink-sys` socket): bring an interface up with an MTU, give it addresses and routes. Only
-//! the control thread calls it, at setup; every request waits for the kernel's acknowledgement,
+//! `netlink-sys` socket): bring an interface up with an MTU or down, give it addresses and
+//! routes. Only the control thread calls it; every request waits for the kernel's acknowledgement,
 //! so an error names the request that failed.
 
 use netlink_packet_core::{
@@ -41,6 +41,14 @@ impl Netlink {
         link.header.flags = LinkFlags::Up;
         link.header.change_mask = LinkFlags::Up;
         link.attributes.push(LinkAttribute::Mtu(mtu));
+        self.request(RouteNetlinkMessage::SetLink(link), 0)
+    }
+
+    /// Sets interface `index` down: the kernel keeps its addresses and drops its routes.
+    pub fn set_down(&mut self, index: u32) -> io::Result<()> {
+        let mut link = LinkMessage::default();
+        link.header.index = index;
+        link.header.change_mask = LinkFlags::Up;
         self.request(RouteNetlinkMessage::SetLink(link), 0)
     }
 

@@ -9,7 +9,9 @@ use control::config;
 use control::daemon::Daemon;
 use control::flow::Steering;
 use dataplane::dpdk::ring::{channel, Producers};
-use dataplane::dpdk::{Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, Producer, SOCKET_ANY};
+use dataplane::dpdk::{
+    Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, Producer, SOCKET_ANY,
+};
 use dataplane::snapshot::ServiceConfig;
 use dataplane::verdict::DropReason;
 use dataplane::worker::WorkerCounters;
@@ -1316,21 +1318,31 @@ fn ip(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-#[test]
-fn each_port_has_a_kernel_interface_while_the_daemon_runs() {
+/// Runs `test` with the config text of a NAT daemon whose wan port has the kernel interface
+/// "rvstest-wan" (`wan_extra`: more wan keys), in a network namespace of a thread of its own:
+/// the taps and routes touch nothing else. Skipped without root.
+fn with_kernel_interface(wan_extra: &str, test: impl FnOnce(String) + Send + 'static) {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: needs root for a network namespace");
         return;
     }
     let _serial = serial();
-    // A network namespace of the test's own thread: the taps and routes touch nothing else.
-    std::thread::spawn(|| {
+    let text = config_text("nat", &[1], &[0]).replacen(
+        "kernel_interface = \"\"",
+        &format!("kernel_interface = \"rvstest-wan\"\n{wan_extra}"),
+        1,
+    );
+    std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-        let text = config_text("nat", &[1], &[0]).replacen(
-            "kernel_interface = \"\"",
-            "kernel_interface = \"rvstest-wan\"\nmtu = 9000",
-            1,
-        );
+        test(text);
+    })
+    .join()
+    .expect("test thread");
+}
+
+#[test]
+fn each_port_has_a_kernel_interface_while_the_daemon_runs() {
+    with_kernel_interface("mtu = 9000", |text| {
         assert!(ip(&["link", "show", "rvstest-wan"]).is_none());
         let lab = Lab::start(&text);
         let link = ip(&["link", "show", "rvstest-wan"]).expect("the kernel interface");
@@ -1356,7 +1368,50 @@ fn each_port_has_a_kernel_interface_while_the_daemon_runs() {
         }
         let routes = ip(&["-4", "route", "show"]).expect("routes");
         assert!(!routes.contains("10.10.0.254"), "{routes}");
-    })
-    .join()
-    .expect("test thread");
+    });
+}
+
+/// Polls `daemon` up to 3 s until `ip link show name` satisfies `ok`; returns the last output.
+fn wait_link(daemon: &mut Daemon, name: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        daemon.poll();
+        let link = ip(&["link", "show", name]).unwrap_or_default();
+        if ok(&link) || Instant::now() >= deadline {
+            return link;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_kernel_interface_follows_its_port_link() {
+    with_kernel_interface("", |text| {
+        let config = config::parse(&text).expect("config");
+        // The wan port is a tap, "rvstest-dp": its link is down while that interface is.
+        let wan = Port::open_vdev(
+            eal(),
+            &(unique("net_tap_link") + ",iface=rvstest-dp"),
+            &PortConfig::new(pool()),
+        )
+        .expect("tap port");
+        let (lan, _lan_wire) = ring_port(&unique("lan"), 1, 1, 4096);
+        let mut d = Daemon::start(eal(), config, pool(), vec![wan, lan]).expect("start");
+        let up = |l: &str| l.contains(",UP");
+        assert!(up(&wait_link(&mut d, "rvstest-wan", up)));
+        ip(&["link", "set", "rvstest-dp", "down"]).expect("ip link set down");
+        let link = wait_link(&mut d, "rvstest-wan", |l| !up(l));
+        assert!(!up(&link), "down with its port: {link}");
+        let routes = ip(&["-4", "route", "show"]).expect("routes");
+        assert!(!routes.contains("rvstest-wan"), "{routes}");
+        ip(&["link", "set", "rvstest-dp", "up"]).expect("ip link set up");
+        let link = wait_link(&mut d, "rvstest-wan", up);
+        assert!(up(&link), "up again with its port: {link}");
+        let routes = ip(&["-4", "route", "show"]).expect("routes");
+        assert!(
+            routes.contains("default via 10.10.0.254 dev rvstest-wan"),
+            "the routes are back: {routes}"
+        );
+        d.shutdown();
+    });
 }

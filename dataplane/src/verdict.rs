@@ -20,7 +20,8 @@ pub enum Verdict {
     /// Another worker owns the flow; hand the packet, unchanged, to this worker.
     Redirect(u16),
     /// For the box's control plane (ARP replies and announcements that feed the neighbour
-    /// cache); the packet is handed over unchanged.
+    /// cache, ARP requests for a port's own addresses, and the kernel interfaces' frames); the
+    /// packet is handed over unchanged.
     Local,
     Drop(DropReason),
 }

@@ -122,3 +122,38 @@ fn without_a_kernel_interface_nothing_changes() {
     assert_eq!(fw.stats().drops.get(DropReason::NoService), 1);
     assert_eq!(fw.stats().local, 0);
 }
+
+/// A broadcast ARP request from the gateway asking for `target` (by hand, RFC 826 layout).
+fn arp_request(sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&golden::GW_MAC);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    f.extend_from_slice(&golden::GW_MAC);
+    f.extend_from_slice(&sender);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target);
+    f
+}
+
+#[test]
+fn arp_requests_for_the_port_address_go_to_the_control_plane() {
+    let mut fw = forwarder(100);
+    let ask =
+        |fw: &mut Forwarder, target, now| decide(fw, &arp_request(golden::GW_IP, target), 0, now).0;
+    // The port's own address: the control plane answers and the kernel sees it.
+    assert_eq!(ask(&mut fw, golden::IF0_IP, 1), Verdict::Local);
+    // A VIP: the worker answers, in place.
+    assert_eq!(ask(&mut fw, golden::VIP, 1), Verdict::Transmit(0));
+    // A neighbour's announcement stays what it was (for the neighbour cache).
+    assert_eq!(ask(&mut fw, golden::GW_IP, 1), Verdict::Local);
+    // Over the port's rate (a burst of 10), the worker answers them itself.
+    let verdicts: Vec<Verdict> = (0..12).map(|_| ask(&mut fw, golden::IF0_IP, 2)).collect();
+    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Local).count(), 9);
+    assert_eq!(verdicts.last(), Some(&Verdict::Transmit(0)));
+    assert_eq!(fw.stats().drops.get(DropReason::ExceptionLimit), 0);
+    assert_identity(&fw);
+    // Without a kernel interface the worker answers everything.
+    let mut fw = forwarder(0);
+    assert_eq!(ask(&mut fw, golden::IF0_IP, 1), Verdict::Transmit(0));
+}

@@ -21,7 +21,8 @@
 #       rvsd's metrics from the client at 10.10.0.1:9469; (k) 1 MiB each way with a socat echo in
 #       the box's namespace; (l) the box fetches rs1's page, pings box -> rs1 and client -> box;
 #       (m) a 10 s UDP flood of 10.10.0.1 while 60 requests to the VIP all succeed, rvsd stays up
-#       and exception_limit drops grow
+#       and exception_limit drops grow; (o) the box's kernel learns the client from the client's
+#       ARP request for the box's address
 #   (f) with rvsd stopped (SIGTERM) (n) the kernel interfaces and routes are gone and a request
 #       fails (the box is in the path); rvsd started again serves requests again
 # PASS/FAIL/SKIP per check and mode, a summary at the end, exit status 1 on any FAIL. The lab is
@@ -29,7 +30,7 @@
 # Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE); RVS_E2E_STRICT=1 (test.sh)
 # counts a SKIP as a failure.
 #
-#   e2e.sh --without-lb [MODE ...]      the negative control: the same checks (a)-(m) with rvsd
+#   e2e.sh --without-lb [MODE ...]      the negative control: the checks (a)-(m) and (o) with rvsd
 #                                       stopped right after lab up; each must FAIL (reported as
 #                                       PASS "fails without rvs"); one that passes is a failure
 set -uo pipefail
@@ -316,6 +317,18 @@ while time.monotonic() < end and n < 20_000_000:
     else result "(m) flood of the box" FAIL "$d"; fi
 }
 
+# (o) the box's kernel learns the client from its ARP request for the box's address (rvs
+# answers it and hands it on), though rvs answers the ping that follows.
+check_kernel_arp() {
+    local client=10.10.0.2 entry
+    ip -n rvs-lb neigh flush dev wan >/dev/null 2>&1
+    ip -n rvs-client neigh flush dev eth0 >/dev/null 2>&1
+    cl ping -c 1 -W 1 "$BOX" >/dev/null 2>&1
+    entry=$(ip -n rvs-lb neigh show dev wan "$client" 2>/dev/null | head -n1)
+    if [[ $entry == *lladdr* ]]; then result "(o) ARP to the kernel" PASS "after the client's ARP request: '$entry'"
+    else result "(o) ARP to the kernel" FAIL "the box's kernel has no neighbour $client: '${entry}'"; fi
+}
+
 # (n) rvsd stopped: the box's kernel interfaces and their routes are gone.
 check_kernel_gone() {
     local links routes
@@ -392,6 +405,7 @@ for MODE in "${MODES[@]}"; do
     check_drain "$flag"
     check_vlans
     check_kernel
+    check_kernel_arp
     check_flood
     [ $WITHOUT_LB = 1 ] || check_restart
     "$LAB" down >/dev/null 2>&1

@@ -6,13 +6,15 @@
 //! For the box: unicast to an address of the input port (TCP/UDP to ports that are not
 //! services, protocols rvs does not balance such as VRRP or OSPF, ICMP errors and echo replies
 //! for the kernel's own traffic), and broadcast or IPv4 multicast (224.0.0.0/4). Each port's
-//! rate is shared among the workers (rounded up), one token bucket per port and worker.
+//! rate is shared among the workers (rounded up), one token bucket per port and worker. ARP
+//! requests for a port's own addresses take the same path, before rvs would answer them
+//! ([`Forwarder::arp_for_kernel`]).
 
 use super::Forwarder;
 use crate::conn::Addr;
 use crate::verdict::DropReason;
 use crate::wire::ethernet::{self, ethertype};
-use crate::wire::ipv4;
+use crate::wire::{arp, ipv4};
 
 /// The drops that may be the kernel's frames.
 const KERNEL_REASONS: [DropReason; 4] = [
@@ -96,6 +98,32 @@ impl Forwarder {
         self.stats.drops.uncount(reason);
         self.stats.drops.count(DropReason::ExceptionLimit);
         false
+    }
+
+    /// Whether an ARP request received on port `in_if` for one of the port's own addresses goes
+    /// to the control plane, which answers it and hands it on to the kernel interface (so the
+    /// kernel learns the asker, as from a request it answered). Over the port's exception rate,
+    /// and on a port without a kernel interface, the worker answers it itself.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn arp_for_kernel(&mut self, frame: &[u8], l2: usize, in_if: u16, now: u64) -> bool {
+        let Some(Ok(request)) = frame
+            .get(l2..)
+            .map(|a| arp::Packet::new_checked(a).and_then(|p| arp::Repr::parse(&p)))
+        else {
+            return false;
+        };
+        let target = request.target_proto_addr;
+        let untagged = l2 == ethernet::HEADER_LEN;
+        untagged
+            && request.operation == arp::Operation::Request
+            && request.sender_proto_addr != target
+            && self.snapshot.is_local(in_if, &Addr::v4(target.octets()))
+            && self
+                .exception
+                .0
+                .get_mut(usize::from(in_if))
+                .is_some_and(|b| b.per_sec > 0 && b.allow(now))
     }
 
     /// An untagged IPv4 frame to an address of port `in_if`, to a broadcast (Ethernet or IP) or

@@ -476,6 +476,9 @@ impl Forwarder {
                 Some(parsed) => self.ipv4(buf, l2, arrival, now, parsed),
                 None => Verdict::Drop(DropReason::Truncated),
             },
+            ethertype::ARP if self.arp_for_kernel(buf.data(), l2, arrival.in_if(), now) => {
+                Verdict::Local
+            }
             ethertype::ARP => local::arp_reply(&self.snapshot, buf.data_mut(), l2, arrival.in_if()),
             ethertype::IPV6 => Verdict::Drop(DropReason::Ipv6Unsupported),
             _ => Verdict::Drop(DropReason::NotIp),
