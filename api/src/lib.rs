@@ -19,6 +19,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 
 pub mod client;
+pub mod keepalived;
 
 /// Protocol version spoken by this build.
 pub const VERSION: u32 = 1;
@@ -26,6 +27,29 @@ pub const VERSION: u32 = 1;
 pub const MAX_REQUEST: u32 = 1 << 20;
 /// Largest response accepted (a connection listing can be large).
 pub const MAX_RESPONSE: u32 = 256 << 20;
+/// The scheduler of a service that names none (ipvsadm's).
+pub const DEFAULT_SCHEDULER: &str = "wlc";
+
+/// A persistence netmask as ipvsadm takes it (`-M`, keepalived's `persistence_granularity`):
+/// a prefix length, or for IPv4 a dotted mask; the length, or ipvsadm's message.
+pub fn netmask_len(s: &str, v6: bool) -> Result<u8, &'static str> {
+    let len = |max: u8| s.parse::<u8>().ok().filter(|n| *n <= max);
+    if v6 {
+        return len(128)
+            .filter(|n| *n >= 1)
+            .ok_or("illegal ipv6 netmask specified");
+    }
+    let bad = "illegal virtual server persistent mask specified";
+    if let Some(n) = len(32) {
+        return Ok(n);
+    }
+    let bits = u32::from(s.parse::<std::net::Ipv4Addr>().map_err(|_| bad)?);
+    if bits.leading_ones() + bits.trailing_zeros() != 32 {
+        return Err(bad);
+    }
+    Ok(bits.leading_ones() as u8)
+}
+
 /// Longest persistence (and `--set`) timeout ipvsadm accepts, in seconds (31 days).
 pub const MAX_TIMEOUT: u32 = 86400 * 31;
 /// Largest connection threshold (`-x`, `-y`) ipvsadm accepts (INT_MAX).

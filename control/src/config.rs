@@ -137,6 +137,18 @@ pub struct Config {
     /// [`MacAddr::ZERO`] and `interface` 0: the daemon fills both in from neighbour
     /// resolution before publishing.
     pub services: Vec<ServiceConfig>,
+    /// `[keepalived]`: the keepalived.conf whose virtual servers [`load`] adds to `services`
+    /// and whose checkers rvsd runs ([`crate::keepalived`]).
+    pub keepalived: Option<KeepalivedConfig>,
+}
+
+/// `[keepalived]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepalivedConfig {
+    /// `config`: the keepalived.conf (absolute).
+    pub path: PathBuf,
+    /// Its virtual servers, once read, with the key each has in `services`.
+    pub virtual_servers: Vec<(ServiceKey, rvs_api::keepalived::VirtualServer)>,
 }
 
 /// `[eal]`.
@@ -236,6 +248,12 @@ pub enum ConfigError {
         file: Option<PathBuf>,
         error: Box<ModelError>,
     },
+    /// The keepalived.conf is wrong at `line` (0: as a whole).
+    Keepalived {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -265,7 +283,7 @@ impl ConfigError {
                 reason,
             },
             ConfigError::Service { error, .. } => ConfigError::Service { file: f, error },
-            e @ ConfigError::Read { .. } => e,
+            e @ (ConfigError::Read { .. } | ConfigError::Keepalived { .. }) => e,
         }
     }
 }
@@ -276,6 +294,16 @@ impl fmt::Display for ConfigError {
             ConfigError::Read { file, error } => {
                 write!(f, "{}: cannot read: {error}", file.display())
             }
+            ConfigError::Keepalived {
+                file,
+                line: 0,
+                message,
+            } => write!(f, "{}: {message}", file.display()),
+            ConfigError::Keepalived {
+                file,
+                line,
+                message,
+            } => write!(f, "{}:{line}: {message}", file.display()),
             ConfigError::Syntax { file, message } => {
                 if let Some(file) = file {
                     write!(f, "{}: ", file.display())?;
@@ -322,10 +350,50 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         file: path.to_owned(),
         error,
     })?;
-    parse(&text).map_err(|e| e.in_file(path))
+    let mut config = parse(&text).map_err(|e| e.in_file(path))?;
+    if let Some(k) = &config.keepalived {
+        let file = k.path.clone();
+        let text = std::fs::read_to_string(&file).map_err(|error| ConfigError::Read {
+            file: file.clone(),
+            error,
+        })?;
+        with_keepalived(&mut config, path, &text)?;
+    }
+    Ok(config)
 }
 
-/// Parses and validates a configuration (see the module docs).
+/// Adds the virtual servers of `text`, the keepalived.conf `config.keepalived` names, to
+/// `config.services` ([`crate::keepalived::merge`]); `path` is the config file's. On error
+/// `config` is unchanged.
+pub fn with_keepalived(config: &mut Config, path: &Path, text: &str) -> Result<(), ConfigError> {
+    let Some(k) = &config.keepalived else {
+        return Ok(());
+    };
+    let file = k.path.clone();
+    let at = |line, message| ConfigError::Keepalived {
+        file: file.clone(),
+        line,
+        message,
+    };
+    let net = Network {
+        ports: &config.ports,
+        routes: &config.routes,
+    };
+    let toml = path.display().to_string();
+    let (mut services, virtual_servers) =
+        crate::keepalived::merge(&config.services, net, &toml, text)
+            .map_err(|e| at(e.line, e.message))?;
+    number_dests(&mut services);
+    crate::model::compiles(&config.ports, &services).map_err(|e| at(0, e.ipvsadm()))?;
+    config.services = services;
+    if let Some(k) = &mut config.keepalived {
+        k.virtual_servers = virtual_servers;
+    }
+    Ok(())
+}
+
+/// Parses and validates a configuration (see the module docs); a `[keepalived]` config file
+/// is named, not read ([`load`] reads it).
 pub fn parse(text: &str) -> Result<Config, ConfigError> {
     let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         file: None,
@@ -400,6 +468,13 @@ struct Raw {
     neighbours: Vec<RawNeighbour>,
     #[serde(default)]
     services: Vec<RawService>,
+    keepalived: Option<RawKeepalived>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeepalived {
+    config: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -627,8 +702,19 @@ impl Raw {
             routes,
             neighbours,
             services,
+            keepalived: self
+                .keepalived
+                .map(|k| keepalived_config(&k.config))
+                .transpose()?,
         })
     }
+}
+
+fn keepalived_config(path: &str) -> Res<KeepalivedConfig> {
+    Ok(KeepalivedConfig {
+        path: absolute("keepalived.config", path)?,
+        virtual_servers: Vec::new(),
+    })
 }
 
 /// Runs what only [`dataplane::snapshot::Snapshot::build`] refuses (see [`crate::model::compiles`]).
@@ -1272,13 +1358,17 @@ fn services(
     }
     table.check().map_err(refused)?;
     let mut services = table.into_services();
-    // Ids 1, 2, ...: slot = id, generation 0 (see `DestConfig::id`); the model bounds the
-    // count.
+    number_dests(&mut services);
+    Ok(services)
+}
+
+/// Numbers the real servers 1, 2, ... in order: slot = id, generation 0 (see
+/// `DestConfig::id`); the model bounds the count.
+fn number_dests(services: &mut [ServiceConfig]) {
     let dests = services.iter_mut().flat_map(|s| &mut s.dests);
     for (id, d) in (1..).zip(dests) {
         d.id = id;
     }
-    Ok(services)
 }
 
 fn refused(error: ModelError) -> ConfigError {
@@ -1361,7 +1451,7 @@ fn dest_draft(path: &str, d: &RawRealServer) -> Res<DestDraft> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::sched_flags;
     use dataplane::sched::{SchedParams, SchedulerKind};
@@ -1669,7 +1759,7 @@ addr = "10.20.0.13"
         );
     }
 
-    const MINIMAL: &str = r#"
+    pub(crate) const MINIMAL: &str = r#"
 [cores]
 main = 0
 workers = [1]

@@ -20,6 +20,7 @@
 use crate::config::{Config, Device};
 use crate::dest_ids::DestIds;
 use crate::flow::Steering;
+use crate::health::{CheckerState, Health};
 use crate::kernel_interface::{self, ExceptionCounts, KernelInterface};
 use crate::model::{self, same_dest, ModelError, Network};
 use crate::neigh::{self, NeighbourTable};
@@ -538,6 +539,24 @@ fn command_rings(
     Ok((channel, ends))
 }
 
+/// Starts the checkers of the config's keepalived.conf, if it has any.
+fn start_health(config: &Config) -> Result<Option<Health>, DaemonError> {
+    let Some(k) = &config.keepalived else {
+        return Ok(None);
+    };
+    if !k
+        .virtual_servers
+        .iter()
+        .any(|(_, vs)| vs.real_servers.iter().any(|r| !r.checkers.is_empty()))
+    {
+        return Ok(None);
+    }
+    let (keys, vss): (Vec<_>, Vec<_>) = k.virtual_servers.iter().cloned().unzip();
+    Health::start(&vss, &keys)
+        .map(Some)
+        .map_err(|e| DaemonError::Setup(format!("starting the health checks: {e}")))
+}
+
 pub struct Daemon {
     config: Config,
     pool: Mempool,
@@ -568,6 +587,8 @@ pub struct Daemon {
     next_garp: Instant,
     steering: Steering,
     due: Vec<(u16, Ipv4Addr)>,
+    /// The keepalived.conf's checkers, when it has any.
+    health: Option<Health>,
 }
 
 impl Daemon {
@@ -639,7 +660,9 @@ impl Daemon {
             garp_left: GARP_REPEATS + 1,
             next_garp: started,
             due: Vec::new(),
+            health: None,
         };
+        daemon.health = start_health(&daemon.config)?;
         daemon.update_steering();
         daemon.poll();
         Ok(daemon)
@@ -704,6 +727,36 @@ impl Daemon {
             // The services are unchanged and were valid: only next-hop MACs moved.
             let _ = self.republish();
         }
+        self.follow_health();
+    }
+
+    /// Applies what the health checks ask of the table, as an rvsadm change would be.
+    fn follow_health(&mut self) {
+        let Some(mut health) = self.health.take() else {
+            return;
+        };
+        let net = Network {
+            ports: &self.config.ports,
+            routes: &self.config.routes,
+        };
+        let wanted = health.poll(&self.services, net);
+        self.health = Some(health);
+        let result = match wanted {
+            Ok(Some(services)) => self.set_services(services),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            eprintln!(
+                "rvsd: the health checks' change was refused: {}",
+                e.ipvsadm()
+            );
+        }
+    }
+
+    /// The health checkers' states (none without a keepalived.conf with checkers).
+    pub fn health(&self) -> &[CheckerState] {
+        self.health.as_ref().map_or(&[], |h| h.checkers())
     }
 
     /// Sets each kernel interface up or down as its port's link is (a port whose link cannot

@@ -1318,26 +1318,31 @@ fn ip(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs `test` with the config text of a NAT daemon whose wan port has the kernel interface
-/// "rvstest-wan" (`wan_extra`: more wan keys), in a network namespace of a thread of its own:
-/// the taps and routes touch nothing else. Skipped without root.
-fn with_kernel_interface(wan_extra: &str, test: impl FnOnce(String) + Send + 'static) {
+/// Runs `test` in a network namespace of a thread of its own: the taps, addresses and routes
+/// it makes touch nothing else. Skipped without root.
+fn in_own_netns(test: impl FnOnce() + Send + 'static) {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: needs root for a network namespace");
         return;
     }
     let _serial = serial();
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+        test();
+    })
+    .join()
+    .expect("test thread");
+}
+
+/// Runs `test` with the config text of a NAT daemon whose wan port has the kernel interface
+/// "rvstest-wan" (`wan_extra`: more wan keys), in a network namespace of its own.
+fn with_kernel_interface(wan_extra: &str, test: impl FnOnce(String) + Send + 'static) {
     let text = config_text("nat", &[1], &[0]).replacen(
         "kernel_interface = \"\"",
         &format!("kernel_interface = \"rvstest-wan\"\n{wan_extra}"),
         1,
     );
-    std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-        test(text);
-    })
-    .join()
-    .expect("test thread");
+    in_own_netns(move || test(text));
 }
 
 #[test]
@@ -1412,6 +1417,95 @@ fn the_kernel_interface_follows_its_port_link() {
             routes.contains("default via 10.10.0.254 dev rvstest-wan"),
             "the routes are back: {routes}"
         );
+        d.shutdown();
+    });
+}
+
+/// Two real servers of a keepalived.conf service, each with a TCP_CHECK.
+const KEEPALIVED_CONF: &str = "
+virtual_server 10.10.0.100 80 {
+    delay_loop 0.2
+    lb_algo rr
+    lb_kind NAT
+    real_server 10.20.0.11 8080 {
+        TCP_CHECK { connect_timeout 0.5
+                    retry 0 }
+    }
+    real_server 10.20.0.12 8080 {
+        weight 2
+        TCP_CHECK { connect_timeout 0.5
+                    retry 0 }
+    }
+}
+";
+
+/// The real servers of the daemon's first service, as (last octet, weight).
+fn real_servers(d: &Daemon) -> Vec<(u8, u32)> {
+    d.services()[0]
+        .dests
+        .iter()
+        .map(|x| (x.addr.to_v4().map_or(0, |a| a[3]), x.weight))
+        .collect()
+}
+
+/// Polls `d` up to 5 s until its first service's real servers are `want`.
+fn wait_servers(d: &mut Daemon, want: &[(u8, u32)]) -> Vec<(u8, u32)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        d.poll();
+        let got = real_servers(d);
+        if got == want || Instant::now() >= deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_real_server_that_fails_its_check_leaves_its_service_and_comes_back() {
+    in_own_netns(|| {
+        ip(&["link", "set", "lo", "up"]).expect("lo up");
+        for a in ["10.20.0.11/32", "10.20.0.12/32"] {
+            ip(&["addr", "add", a, "dev", "lo"]).expect("address");
+        }
+        let rs1 = std::net::TcpListener::bind("10.20.0.11:8080").expect("listen");
+        let toml = config_text("nat", &[1], &[]);
+        let toml = toml[..toml.find("[[services]]").expect("services")].to_string()
+            + "[keepalived]\nconfig = \"/etc/keepalived/keepalived.conf\"\n";
+        let mut config = config::parse(&toml).expect("config");
+        config::with_keepalived(
+            &mut config,
+            std::path::Path::new("rvsd.toml"),
+            KEEPALIVED_CONF,
+        )
+        .expect("keepalived.conf");
+        let (wan, _wan) = ring_port(&unique("wan"), 1, 1, 4096);
+        let (lan, _lan) = ring_port(&unique("lan"), 1, 1, 4096);
+        let mut d = Daemon::start(eal(), config, pool(), vec![wan, lan]).expect("start");
+        assert_eq!(real_servers(&d), [(11, 1), (12, 2)], "both start up");
+        assert_eq!(
+            wait_servers(&mut d, &[(11, 1)]),
+            [(11, 1)],
+            "rs2 has no listener"
+        );
+        let rs2 = std::net::TcpListener::bind("10.20.0.12:8080").expect("listen");
+        assert_eq!(
+            wait_servers(&mut d, &[(11, 1), (12, 2)]),
+            [(11, 1), (12, 2)]
+        );
+        drop(rs1);
+        assert_eq!(wait_servers(&mut d, &[(12, 2)]), [(12, 2)], "rs1 stopped");
+        let states = d.health();
+        assert_eq!(states.len(), 2);
+        assert!(
+            states[0]
+                .last
+                .contains("TCP connection to [10.20.0.11]:tcp:8080 failed"),
+            "{}",
+            states[0].last
+        );
+        assert!(states[1].runs > 0 && states[1].failures > 0);
+        drop(rs2);
         d.shutdown();
     });
 }

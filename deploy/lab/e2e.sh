@@ -23,6 +23,10 @@
 #       (m) a 10 s UDP flood of 10.10.0.1 while 60 requests to the VIP all succeed, rvsd stays up
 #       and exception_limit drops grow; (o) the box's kernel learns the client from the client's
 #       ARP request for the box's address
+#   (p)-(r) health checks (the http service is in a keepalived.conf, an HTTP_GET of /health per
+#       server): (p) rs2's servers stopped, it leaves rvsadm -Ln within 5 s and 60 requests all
+#       succeed without it; started, it is back within 5 s; (q) the same with /health answering
+#       404; (r) rs1..rs3 stopped: the sorry server answers every request
 #   (f) with rvsd stopped (SIGTERM) (n) the kernel interfaces and routes are gone and a request
 #       fails (the box is in the path); rvsd started again serves requests again
 # PASS/FAIL/SKIP per check and mode, a summary at the end, exit status 1 on any FAIL. The lab is
@@ -30,7 +34,7 @@
 # Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE); RVS_E2E_STRICT=1 (test.sh)
 # counts a SKIP as a failure.
 #
-#   e2e.sh --without-lb [MODE ...]      the negative control: the checks (a)-(m) and (o) with rvsd
+#   e2e.sh --without-lb [MODE ...]      the negative control: the checks (a)-(m) and (o)-(r) with rvsd
 #                                       stopped right after lab up; each must FAIL (reported as
 #                                       PASS "fails without rvs"); one that passes is a failure
 set -uo pipefail
@@ -329,6 +333,79 @@ check_kernel_arp() {
     else result "(o) ARP to the kernel" FAIL "the box's kernel has no neighbour $client: '${entry}'"; fi
 }
 
+# The http service's real servers rvsadm -Ln lists, one "ADDRESS WEIGHT" per line.
+listed() {
+    local adm
+    adm=$(rvsadm_bin) || return 1
+    "$adm" --socket "$SOCK" -Ln 2>/dev/null |
+        awk -v v="TCP $VIP:80" '$1 == "TCP" || $1 == "UDP" {svc = $1 " " $2} $1 == "->" && svc == v {print $2, $4}'
+}
+
+# wait_listed WANT: waits up to 6 s until `listed | grep -c ADDRESS` of WANT's form
+# "ADDRESS=COUNT ..." holds; prints the seconds it took, fails on timeout.
+wait_listed() {
+    local t i ok pair
+    t=$(now)
+    for i in $(seq 1 60); do
+        ok=1
+        for pair in "$@"; do
+            [ "$(listed | grep -c "^${pair%%=*}:")" = "${pair#*=}" ] || ok=0
+        done
+        [ $ok = 1 ] && { elapsed "$t"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+# requests N: N requests to the VIP; prints "ok rs1 rs2 rs3 sorry" counts.
+requests() {
+    local n=$1 i body ok=0 r1=0 r2=0 r3=0 so=0
+    for i in $(seq 1 "$n"); do
+        body=$(cl curl -sS --max-time "$REQ_TIMEOUT" "http://$VIP/" 2>>"$TMP/curl.err") || continue
+        ok=$((ok + 1))
+        case $body in rs1) r1=$((r1 + 1)) ;; rs2) r2=$((r2 + 1)) ;; rs3) r3=$((r3 + 1)) ;; sorry) so=$((so + 1)) ;; esac
+    done
+    echo "$ok $r1 $r2 $r3 $so"
+}
+
+# (p) rs2's servers stopped: within 5 s rvsadm no longer lists it and 60 requests all succeed,
+# none from rs2; started again, it is listed and answers within 5 s. (q) rs2's /health answers
+# 404: out the same way; 200 again: back. (r) rs1..rs3 stopped: the sorry server answers.
+check_health() {
+    local gone back r d n=60 m=30 k=10
+    # Without rvs every request times out: a few show it.
+    [ $WITHOUT_LB = 0 ] || n=3 m=3 k=3
+    "$LAB" rs stop rs2 >/dev/null
+    gone=$(wait_listed 10.20.0.12=0) || gone=never
+    read -r -a r <<<"$(requests $n)"
+    "$LAB" rs start rs2 >/dev/null
+    back=$(wait_listed 10.20.0.12=1) || back=never
+    local again
+    again=$(requests $k | awk '{print $3}')
+    d="rs2 unlisted after ${gone} s; ${r[0]}/$n ok, rs2 answered ${r[2]}; listed again after ${back} s, then answered $again/$k"
+    if [ "$gone" != never ] && [ "${r[0]}" = $n ] && [ "${r[2]}" = 0 ] && [ "$back" != never ] && [ "${again:-0}" -gt 0 ]; then
+        result "(p) rs2 stopped, started" PASS "$d"
+    else result "(p) rs2 stopped, started" FAIL "$d"; fi
+    "$LAB" rs fail rs2 >/dev/null
+    gone=$(wait_listed 10.20.0.12=0) || gone=never
+    read -r -a r <<<"$(requests $m)"
+    "$LAB" rs ok rs2 >/dev/null
+    back=$(wait_listed 10.20.0.12=1) || back=never
+    d="/health 404: unlisted after ${gone} s, ${r[0]}/$m ok, rs2 answered ${r[2]}; 200: listed after ${back} s"
+    if [ "$gone" != never ] && [ "${r[0]}" = $m ] && [ "${r[2]}" = 0 ] && [ "$back" != never ]; then
+        result "(q) rs2's /health fails" PASS "$d"
+    else result "(q) rs2's /health fails" FAIL "$d"; fi
+    for d in rs1 rs2 rs3; do "$LAB" rs stop "$d" >/dev/null; done
+    gone=$(wait_listed 10.20.0.99=1 10.20.0.11=0 10.20.0.12=0 10.20.0.13=0) || gone=never
+    read -r -a r <<<"$(requests $k)"
+    for d in rs1 rs2 rs3; do "$LAB" rs start "$d" >/dev/null; done
+    back=$(wait_listed 10.20.0.99=0 10.20.0.11=1 10.20.0.12=1 10.20.0.13=1) || back=never
+    d="all down: sorry server listed after ${gone} s, answered ${r[4]}/$k (${r[0]} ok); all up again after ${back} s"
+    if [ "$gone" != never ] && [ "${r[4]}" = $k ] && [ "$back" != never ]; then
+        result "(r) sorry server" PASS "$d"
+    else result "(r) sorry server" FAIL "$d"; fi
+}
+
 # (n) rvsd stopped: the box's kernel interfaces and their routes are gone.
 check_kernel_gone() {
     local links routes
@@ -407,6 +484,7 @@ for MODE in "${MODES[@]}"; do
     check_kernel
     check_kernel_arp
     check_flood
+    check_health
     [ $WITHOUT_LB = 1 ] || check_restart
     "$LAB" down >/dev/null 2>&1
     TIME[$MODE]=$(elapsed "$t0")

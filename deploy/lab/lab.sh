@@ -7,6 +7,8 @@
 #   lab.sh down                      stop everything the lab started, delete its namespaces
 #   lab.sh status                    what is running, rvsadm -Ln (when rvsadm is built), hints
 #   lab.sh stop | start              stop (SIGTERM) / start rvsd alone, same configuration
+#   lab.sh rs stop|start NAME        stop / start a real server's servers (rs1..rs3, sorry)
+#   lab.sh rs fail|ok NAME           its /health answers 404 / 200 again
 #   lab.sh cpus                      the cpus the lab's processes are pinned to (not the worker's)
 #
 #                 rvs-client 10.10.0.2/24 (default via 10.10.0.254)
@@ -20,11 +22,12 @@
 #               [ br-lan 10.20.0.254/24 ]----------+
 #                 |          |          |
 #              rvs-rs1    rvs-rs2    rvs-rs3   10.20.0.11-13/24, python3 -m http.server 80,
-#                                              socat echo on TCP 7, udp-echo.py on UDP 7
+#              (rvs-sorry 10.20.0.99)          socat echo on TCP 7, udp-echo.py on UDP 7
 #
 # rvs's addresses (config): wan 10.10.0.1/24 + VIP 10.10.0.100, lan 10.20.0.1/24, FULLNAT local
 # address 10.20.0.250. Services: TCP 10.10.0.100:80 (http) and :7 (echo), UDP :7 (echo), rr
-# over the three servers, forwarding method per mode.
+# over the three servers, forwarding method per mode. The http service is in a keepalived.conf
+# ($STATE/keepalived.conf): an HTTP_GET of /health per server, the sorry server rvs-sorry.
 #
 # VLANs: rvs's wan carries VLAN 100 (wan.100, 10.10.100.1/24). The client has vlan100
 # (10.10.100.2/24) and vlan101 (10.10.101.2/24, a VLAN rvs does not have): TAP devices that
@@ -47,6 +50,7 @@ STATE=${RVS_LAB_STATE:-/run/rvs-lab}
 CACHE=${RVS_LAB_CACHE:-/var/cache/rvs-lab}
 SOCK=$STATE/rvsd.sock
 CONF=$STATE/rvsd.toml
+KEEPALIVED_CONF=$STATE/keepalived.conf
 # On the box's wan address: the box's kernel serves it, through rvs's exception path.
 METRICS=10.10.0.1:9469
 EXCEPTION_RATE=10000
@@ -56,9 +60,10 @@ PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 NS_ROUTER=rvs-router
 NS_CLIENT=rvs-client
 NS_LB=rvs-lb
-RS_NAMES=(rs1 rs2 rs3)
-RS_ADDRS=(10.20.0.11 10.20.0.12 10.20.0.13)
-ALL_NS=(rvs-client rvs-lb rvs-rs1 rvs-rs2 rvs-rs3 rvs-router)
+# The real servers, then the sorry server (index 3): set up alike, only the http service has it.
+RS_NAMES=(rs1 rs2 rs3 sorry)
+RS_ADDRS=(10.20.0.11 10.20.0.12 10.20.0.13 10.20.0.99)
+ALL_NS=(rvs-client rvs-lb rvs-rs1 rvs-rs2 rvs-rs3 rvs-sorry rvs-router)
 VIP=10.10.0.100
 CLIENT=10.10.0.2
 # The client's VLANs: one rvs's wan has, one it does not.
@@ -193,8 +198,8 @@ build_topology() {
     ns "$NS_CLIENT" ip neigh replace "10.10.$VLAN_BAD.1" dev "vlan$VLAN_BAD" nud permanent \
         lladdr "$(ns "$NS_LB" cat /sys/class/net/rvs-wan/address)"
 
-    # The real servers.
-    for i in 0 1 2; do
+    # The real servers and the sorry server.
+    for i in 0 1 2 3; do
         n=rvs-${RS_NAMES[$i]} a=${RS_ADDRS[$i]}
         veth "$n" eth0 br-lan "${RS_NAMES[$i]}"
         ns "$n" ip addr add "$a/24" dev eth0
@@ -248,36 +253,64 @@ bgp() {
     else bg "$n" "$name" "$@"; fi
 }
 
+# start_server I: the servers of RS_NAMES[I], and a wait (bounded) for its http listener.
+start_server() {
+    local mode i=$1 n www tries
+    mode=$(cat "$STATE/mode")
+    n=rvs-${RS_NAMES[$i]} www=$STATE/www-${RS_NAMES[$i]}
+    mkdir -p "$www"
+    echo "${RS_NAMES[$i]}" >"$www/index.html"
+    echo ok >"$www/health"
+    ln -sf "$CACHE/big.bin" "$www/big.bin"
+    ln -sf "$CACHE/small.bin" "$www/small.bin"
+    # The access log (stderr) records the peer address of every request.
+    bgp "$n" "${RS_NAMES[$i]}-http" "$PYTHON" -u -m http.server 80 --bind 0.0.0.0 --directory "$www"
+    if command -v socat >/dev/null 2>&1; then
+        # EXEC:cat, not PIPE: socat's PIPE echo stalls on transfers above the pipe's size.
+        bgp "$n" "${RS_NAMES[$i]}-echo" socat -t 30 "TCP4-LISTEN:$ECHO_PORT,fork,reuseaddr" EXEC:cat
+    fi
+    # UDP echo on the same port (datagrams of any size: the fragments check).
+    bgp "$n" "${RS_NAMES[$i]}-udp-echo" "$PYTHON" -u "$LAB_DIR/udp-echo.py" serve "$ECHO_PORT"
+    if [ "$mode" = tun ]; then
+        bgp "$n" "${RS_NAMES[$i]}-decap" "$PYTHON" -u "$LAB_DIR/ipip-decap.py" --tun tun0 --from 10.20.0.1
+    fi
+    for tries in $(seq 1 50); do
+        ns "$n" curl -s -o /dev/null --max-time 1 "http://${RS_ADDRS[$i]}/" && return 0
+        sleep 0.1
+    done
+    die "$n: http.server did not start (see $STATE/${RS_NAMES[$i]}-http.log)"
+}
+
+# stop_server I: ends every process in RS_NAMES[I]'s namespace (its servers).
+stop_server() {
+    local n=rvs-${RS_NAMES[$1]} p pids tries
+    for tries in $(seq 1 30); do
+        pids=$(ip netns pids "$n" 2>/dev/null || true)
+        [ -z "$pids" ] && return 0
+        for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+        sleep 0.1
+    done
+    for p in $(ip netns pids "$n" 2>/dev/null || true); do kill -KILL "$p" 2>/dev/null || true; done
+}
+
 start_servers() {
-    local mode=$1 i n www
-    for i in 0 1 2; do
-        n=rvs-${RS_NAMES[$i]} www=$STATE/www-${RS_NAMES[$i]}
-        mkdir -p "$www"
-        echo "${RS_NAMES[$i]}" >"$www/index.html"
-        ln -sf "$CACHE/big.bin" "$www/big.bin"
-        ln -sf "$CACHE/small.bin" "$www/small.bin"
-        # The access log (stderr) records the peer address of every request.
-        bgp "$n" "${RS_NAMES[$i]}-http" "$PYTHON" -u -m http.server 80 --bind 0.0.0.0 --directory "$www"
-        if command -v socat >/dev/null 2>&1; then
-            # EXEC:cat, not PIPE: socat's PIPE echo stalls on transfers above the pipe's size.
-            bgp "$n" "${RS_NAMES[$i]}-echo" socat -t 30 "TCP4-LISTEN:$ECHO_PORT,fork,reuseaddr" EXEC:cat
-        fi
-        # UDP echo on the same port (datagrams of any size: the fragments check).
-        bgp "$n" "${RS_NAMES[$i]}-udp-echo" "$PYTHON" -u "$LAB_DIR/udp-echo.py" serve "$ECHO_PORT"
-        if [ "$mode" = tun ]; then
-            bgp "$n" "${RS_NAMES[$i]}-decap" "$PYTHON" -u "$LAB_DIR/ipip-decap.py" --tun tun0 --from 10.20.0.1
-        fi
-    done
-    # Wait (bounded) for the listeners.
-    local tries
-    for i in 0 1 2; do
-        n=rvs-${RS_NAMES[$i]}
-        for tries in $(seq 1 50); do
-            ns "$n" curl -s -o /dev/null --max-time 1 "http://${RS_ADDRS[$i]}/" && break
-            sleep 0.1
-        done
-        ns "$n" curl -s -o /dev/null --max-time 1 "http://${RS_ADDRS[$i]}/" || die "$n: http.server did not start (see $STATE/${RS_NAMES[$i]}-http.log)"
-    done
+    local i
+    for i in 0 1 2 3; do start_server "$i"; done
+}
+
+# lab.sh rs stop|start|fail|ok NAME
+cmd_rs() {
+    local action=${1:-} name=${2:-} i found=''
+    for i in 0 1 2 3; do [ "${RS_NAMES[$i]}" = "$name" ] && found=$i; done
+    [ -n "$found" ] || die "unknown server '$name' (${RS_NAMES[*]})"
+    [ -f "$STATE/mode" ] || die "the lab is not up"
+    case $action in
+        stop) stop_server "$found"; say "$name: servers stopped" ;;
+        start) stop_server "$found"; start_server "$found"; say "$name: servers started" ;;
+        fail) rm -f "$STATE/www-$name/health"; say "$name: /health answers 404" ;;
+        ok) echo ok >"$STATE/www-$name/health"; say "$name: /health answers 200" ;;
+        *) die "lab.sh rs stop|start|fail|ok NAME" ;;
+    esac
 }
 
 # The client's VLANs (see build_topology): a vlan-tap.py per TAP.
@@ -288,6 +321,37 @@ start_vlan_taps() {
     done
 }
 
+# The http service as keepalived.conf has it: an HTTP_GET of /health per real server (down
+# within about 2 s of a failure: delay_loop 1 and one retry 1 s later), the sorry server.
+write_keepalived_conf() {
+    local mode=$1 kind i
+    case $mode in nat) kind=NAT ;; fullnat) kind=FNAT ;; dr) kind=DR ;; tun) kind=TUN ;; esac
+    {
+        echo "# Written by deploy/lab/lab.sh for mode $mode."
+        printf 'virtual_server %s 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind %s\n    protocol TCP\n' "$VIP" "$kind"
+        [ "$mode" != fullnat ] || echo "    laddr_group_name lab_laddrs"
+        printf '    sorry_server %s 80\n' "${RS_ADDRS[3]}"
+        for i in 0 1 2; do
+            cat <<EOF
+    real_server ${RS_ADDRS[$i]} 80 {
+        weight 1
+        HTTP_GET {
+            url {
+                path /health
+                status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+EOF
+        done
+        echo "}"
+        [ "$mode" != fullnat ] || printf 'local_address_group lab_laddrs {\n    %s lan\n}\n' "$LADDR"
+    } >"$KEEPALIVED_CONF"
+}
+
 write_config() {
     local mode=$1 method laddrs='' s i
     case $mode in
@@ -296,6 +360,7 @@ write_config() {
         dr) method=dr ;;
         tun) method=tunnel ;;
     esac
+    write_keepalived_conf "$mode"
     {
         cat <<EOF
 # Written by deploy/lab/lab.sh for mode $mode.
@@ -338,8 +403,12 @@ addrs = ["10.20.0.1/24"]
 [[routes]]
 prefix = "0.0.0.0/0"
 via = "10.10.0.254"
+
+# The http service (TCP $VIP:80) and its health checks.
+[keepalived]
+config = "$KEEPALIVED_CONF"
 EOF
-        for s in tcp:80 "tcp:$ECHO_PORT" "udp:$ECHO_PORT"; do
+        for s in "tcp:$ECHO_PORT" "udp:$ECHO_PORT"; do
             printf '\n[[services]]\nprotocol = "%s"\nvip = "%s"\nport = %s\nscheduler = "rr"\n' "${s%%:*}" "$VIP" "${s#*:}"
             [ -n "$laddrs" ] && echo "$laddrs"
             for i in 0 1 2; do
@@ -438,7 +507,7 @@ cmd_up() {
     echo "$mode" >"$STATE/mode"
     say "mode $mode: namespaces ${ALL_NS[*]}"
     build_topology "$mode"
-    start_servers "$mode"
+    start_servers
     start_vlan_taps
     write_config "$mode"
     start_rvsd
@@ -474,9 +543,10 @@ main() {
         down) need_root; cmd_down; say "lab is down" ;;
         status) cmd_status ;;
         stop) need_root; stop_rvsd; say "rvsd stopped" ;;
+        rs) need_root; cmd_rs "$@" ;;
         start) need_root; start_rvsd ;;
         cpus) echo "$LAB_CPUS" ;;
-        *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
+        *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
     esac
 }
 

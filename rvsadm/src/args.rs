@@ -20,7 +20,7 @@ pub use rvs_api::MAX_TIMEOUT;
 /// Persistence timeout when `-p` has no value.
 pub const DEFAULT_PERSISTENCE: u32 = 300;
 /// Scheduler when `-s` is not given.
-pub const DEFAULT_SCHEDULER: &str = "wlc";
+pub use rvs_api::DEFAULT_SCHEDULER;
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -504,24 +504,7 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
 /// A persistence netmask for a service of `addr`'s family: a dotted IPv4 mask (contiguous) or a
 /// prefix length.
 pub fn parse_netmask(s: &str, v6: bool) -> Result<u8, UsageError> {
-    if v6 {
-        return match number(s, 1, 128) {
-            Some(n) => Ok(n as u8),
-            None => fail("illegal ipv6 netmask specified"),
-        };
-    }
-    let bad = || fail("illegal virtual server persistent mask specified");
-    if let Some(n) = number(s, 0, 32) {
-        return Ok(n as u8);
-    }
-    let Ok(mask) = s.parse::<Ipv4Addr>() else {
-        return bad();
-    };
-    let bits = u32::from(mask);
-    if bits.leading_ones() + bits.trailing_zeros() != 32 {
-        return bad();
-    }
-    Ok(bits.leading_ones() as u8)
+    rvs_api::netmask_len(s, v6).or_else(fail)
 }
 
 /// The state ipvsadm's parse_options builds.

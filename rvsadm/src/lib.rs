@@ -3,10 +3,8 @@
 //!
 //! - [`args`]: argv to a [`args::Command`] (ipvsadm's syntax, checks and messages).
 //! - [`format`]: ipvsadm's output layouts (-L, -Lc, --stats, --rate, --timeout, -S).
-//! - [`keepalived`]: `--import-keepalived` (keepalived.conf, DPVS dialect).
 //! - [`run`]: executes a command against the daemon.
 
 pub mod args;
 pub mod format;
-pub mod keepalived;
 pub mod run;

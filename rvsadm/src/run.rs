@@ -1,8 +1,9 @@
 //! Executes a parsed command against rvsd and produces what ipvsadm would print.
 
 use crate::args::{self, Command, ListWhat};
-use crate::{format, keepalived};
+use crate::format;
 use rvs_api::client::{CallError, Client};
+use rvs_api::keepalived;
 use rvs_api::{Request, Response, ServiceInfo};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};

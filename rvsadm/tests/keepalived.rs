@@ -1,10 +1,12 @@
 //! keepalived.conf import: a realistic configuration with NAT, DR, TUN and FNAT virtual
 //! servers, comments, health checks, skipped blocks and DPVS local address groups.
 
+use rvs_api::keepalived::checker::CheckKind;
+use rvs_api::keepalived::{parse, to_requests, ParseError};
 use rvs_api::{DestSpec, LocalAddr, Method, Protocol, Request, ServiceId, ServiceSpec};
 use rvsadm::format;
-use rvsadm::keepalived::{parse, to_requests, ParseError};
 use std::net::IpAddr;
+use std::time::Duration;
 
 const CONF: &str = r#"! Configuration File for keepalived
 global_defs {
@@ -137,28 +139,40 @@ fn parses_virtual_servers_real_servers_and_groups() {
     let rs = &nat.real_servers[0];
     assert_eq!((rs.addr, rs.port, rs.weight), (ip("10.20.0.11"), 8080, 3));
     assert_eq!((rs.upper_threshold, rs.lower_threshold), (1000, 100));
-    assert_eq!(rs.health_checks.len(), 1);
-    assert_eq!(rs.health_checks[0].kind, "HTTP_GET");
-    assert_eq!(rs.health_checks[0].line, 37);
-    assert!(rs.health_checks[0]
-        .raw
-        .starts_with("HTTP_GET {\n            url {"));
-    assert!(rs.health_checks[0]
-        .raw
-        .contains("digest 640205b7b0fc66c1ea91c463fac6334d"));
-    assert!(rs.health_checks[0].raw.ends_with("retry 3\n        }"));
+    assert_eq!(rs.checkers.len(), 1);
+    let http = &rs.checkers[0];
+    assert_eq!(
+        (http.line, http.connect_timeout, http.retry),
+        (37, Some(Duration::from_secs(3)), Some(3))
+    );
+    let CheckKind::Http {
+        tls: false, urls, ..
+    } = &http.kind
+    else {
+        panic!("{http:?}");
+    };
+    assert_eq!(urls[0].path, "/health");
+    assert_eq!(
+        urls[0].digest.as_deref(),
+        Some("640205b7b0fc66c1ea91c463fac6334d")
+    );
     let rs2 = &nat.real_servers[1];
-    assert_eq!(rs2.health_checks[0].kind, "TCP_CHECK");
-    assert_eq!(rs2.health_checks[0].raw, "TCP_CHECK { connect_timeout 3 }");
+    assert_eq!(rs2.checkers[0].kind, CheckKind::Tcp);
+    assert_eq!(nat.health.delay_loop, Some(Duration::from_secs(6)));
+    let sorry = nat.health.sorry_server.as_ref().unwrap();
+    assert_eq!(
+        (sorry.addr, sorry.port, sorry.line),
+        (ip("10.20.0.99"), 80, 31)
+    );
 
     let dr = &cfg.virtual_servers[1];
     assert_eq!((dr.method, dr.scheduler.as_str()), (Method::Route, "wrr"));
     assert_eq!(dr.persistence, None);
     assert_eq!(dr.real_servers[0].weight, 1, "keepalived's default weight");
-    assert_eq!(dr.real_servers[0].health_checks[0].kind, "MISC_CHECK");
-    assert!(dr.real_servers[0].health_checks[0]
-        .raw
-        .contains("\"/usr/local/bin/check --port 443\""));
+    let CheckKind::Misc { path, .. } = &dr.real_servers[0].checkers[0].kind else {
+        panic!("{:?}", dr.real_servers[0]);
+    };
+    assert_eq!(path, "/usr/local/bin/check --port 443");
 
     let tun = &cfg.virtual_servers[2];
     assert_eq!(tun.id, sid(Protocol::Udp, "10.10.0.102", 53));

@@ -1,24 +1,34 @@
-//! `--import-keepalived`: the LVS part of a keepalived.conf (DPVS dialect included).
+//! keepalived.conf's LVS part (DPVS dialect included), read by rvsd (`[keepalived] config`)
+//! and by `rvsadm --import-keepalived`.
 //!
 //! Read: `virtual_server IP PORT { ... }` with `lb_algo`/`lvs_sched`, `lb_kind`/`lvs_method`
 //! (NAT, DR, TUN, FNAT), `persistence_timeout`, `persistence_granularity`, `protocol`,
 //! `laddr_group_name`, the scheduler flags (`sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`,
-//! `flag-1`, `flag-2`), and `real_server IP [PORT] { weight, uthreshold, lthreshold, health
-//! checks }`; and DPVS's `local_address_group NAME { IP[-LAST] IFNAME ... }`. Health-check
-//! blocks (`TCP_CHECK`, `HTTP_GET`, `SSL_GET`, `MISC_CHECK`, ...) are kept as raw text for a
-//! later health-check feature. Every other block (global_defs, vrrp_*, ...) and keyword is
-//! skipped, nested braces included. `#` and `!` start comments.
+//! `flag-1`, `flag-2`), the health keywords (`delay_loop`, `sorry_server`, `quorum`, ...), and
+//! `real_server IP [PORT] { weight, uthreshold, lthreshold, inhibit_on_failure, notify_up,
+//! notify_down, checkers }` ([`checker`]); and DPVS's `local_address_group NAME { IP[-LAST]
+//! IFNAME ... }`. Every other top-level block (global_defs, vrrp_*, ...) is keepalived's own and
+//! skipped, nested braces included. Inside a virtual server an unknown keyword, a checker rvs
+//! does not implement or a service kind it does not serve is an error with its line; a keyword
+//! that has no effect in rvs (`smtp_alert`, ...) is a warning with its line. `#` and `!` start
+//! comments.
 
-use crate::args::{parse_netmask, DEFAULT_SCHEDULER, MAX_TIMEOUT};
-use rvs_api::{DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec};
+pub mod checker;
+
+use crate::{DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec};
+use crate::{DEFAULT_SCHEDULER, MAX_THRESHOLD, MAX_TIMEOUT};
+use checker::{flag, timer, Checker};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 /// The LVS configuration found in a keepalived.conf.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
     pub virtual_servers: Vec<VirtualServer>,
     pub local_address_groups: Vec<LocalAddressGroup>,
+    /// Keywords read but without effect in rvs, with their lines.
+    pub warnings: Vec<ParseError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +47,41 @@ pub struct VirtualServer {
     /// laddr_group_name (DPVS FULLNAT).
     pub laddr_group: Option<String>,
     pub real_servers: Vec<RealServer>,
+    pub health: ServiceHealth,
+}
+
+/// A virtual server's health settings; the checker options here are its real servers'
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceHealth {
+    pub delay_loop: Option<Duration>,
+    pub connect_timeout: Option<Duration>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Duration>,
+    pub warmup: Option<Duration>,
+    pub alpha: bool,
+    pub omega: bool,
+    pub inhibit_on_failure: bool,
+    pub virtualhost: Option<String>,
+    /// Serves new connections while the real servers' alive weight is under the quorum.
+    pub sorry_server: Option<SorryServer>,
+    /// The sum of the alive real servers' weights the service needs (keepalived's default 1).
+    pub quorum: Option<u32>,
+    pub hysteresis: u32,
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
+    /// Accepted, no effect: rvsd's checks run on every box (a backup's too).
+    pub ha_suspend: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SorryServer {
+    pub line: usize,
+    pub addr: IpAddr,
+    pub port: u16,
+    /// Kept in the table with weight 0 while not in use (`sorry_server_inhibit`).
+    pub inhibit: bool,
+    pub method: Option<Method>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,17 +95,19 @@ pub struct RealServer {
     pub lower_threshold: u32,
     /// A per-server lb_kind/lvs_method, when given.
     pub method: Option<Method>,
-    pub health_checks: Vec<HealthCheck>,
-}
-
-/// A health-check block, unparsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
-    /// `TCP_CHECK`, `HTTP_GET`, ...
-    pub kind: String,
-    pub line: usize,
-    /// The block as written, from its keyword to its closing brace.
-    pub raw: String,
+    /// None: the service's.
+    pub inhibit_on_failure: Option<bool>,
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
+    /// The real server's defaults for its checkers (None: the service's).
+    pub delay_loop: Option<Duration>,
+    pub connect_timeout: Option<Duration>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Duration>,
+    pub warmup: Option<Duration>,
+    pub alpha: Option<bool>,
+    pub virtualhost: Option<String>,
+    pub checkers: Vec<Checker>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,8 +150,6 @@ enum Tok {
 struct Token {
     tok: Tok,
     line: usize,
-    start: usize,
-    end: usize,
 }
 
 fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
@@ -129,13 +174,10 @@ fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
                 out.push(Token {
                     tok: if c == b'{' { Tok::Open } else { Tok::Close },
                     line,
-                    start: i,
-                    end: i + 1,
                 });
                 i += 1;
             }
             b'"' => {
-                let start = i;
                 i += 1;
                 let body = i;
                 while i < bytes.len() && bytes[i] != b'"' {
@@ -150,8 +192,6 @@ fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
                 out.push(Token {
                     tok: Tok::Word(src[body..i].to_string()),
                     line,
-                    start,
-                    end: i + 1,
                 });
                 i += 1;
             }
@@ -166,8 +206,6 @@ fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
                 out.push(Token {
                     tok: Tok::Word(src[start..i].to_string()),
                     line,
-                    start,
-                    end: i,
                 });
             }
         }
@@ -182,8 +220,6 @@ struct Node {
     args: Vec<String>,
     line: usize,
     block: Option<Vec<Node>>,
-    start: usize,
-    end: usize,
 }
 
 fn parse_nodes(
@@ -214,27 +250,21 @@ fn parse_nodes(
                     args: Vec::new(),
                     line: t.line,
                     block: None,
-                    start: t.start,
-                    end: t.end,
                 };
                 while let Some(Token {
                     tok: Tok::Word(w),
                     line,
-                    end,
-                    ..
                 }) = tokens.get(*pos)
                 {
                     if *line != t.line {
                         break;
                     }
                     node.args.push(w.clone());
-                    node.end = *end;
                     *pos += 1;
                 }
                 if let Some(Token { tok: Tok::Open, .. }) = tokens.get(*pos) {
                     *pos += 1;
                     node.block = Some(parse_nodes(tokens, pos, Some(t.line))?);
-                    node.end = tokens[*pos - 1].end;
                 }
                 nodes.push(node);
             }
@@ -249,8 +279,20 @@ fn arg(node: &Node, i: usize) -> Result<&str, ParseError> {
     }
 }
 
+/// The one value of `node` (more is an error: keepalived reads a keyword's values from its
+/// line, so a second keyword on the line would be lost).
+fn value(node: &Node) -> Result<&str, ParseError> {
+    if node.args.len() > 1 {
+        return err(
+            node.line,
+            format!("{} takes one value, not {}", node.keyword, node.args.len()),
+        );
+    }
+    arg(node, 0)
+}
+
 fn number(node: &Node, min: u32, max: u32) -> Result<u32, ParseError> {
-    let s = arg(node, 0)?;
+    let s = value(node)?;
     match s.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => err(
@@ -261,7 +303,7 @@ fn number(node: &Node, min: u32, max: u32) -> Result<u32, ParseError> {
 }
 
 fn method(node: &Node) -> Result<Method, ParseError> {
-    let s = arg(node, 0)?;
+    let s = value(node)?;
     Ok(match s.to_ascii_uppercase().as_str() {
         "NAT" => Method::Masq,
         "DR" => Method::Route,
@@ -271,16 +313,44 @@ fn method(node: &Node) -> Result<Method, ParseError> {
     })
 }
 
-fn is_health_check(keyword: &str) -> bool {
-    keyword.ends_with("_CHECK") || keyword == "HTTP_GET" || keyword == "SSL_GET"
-}
-
 fn port_arg(node: &Node, s: &str) -> Result<u16, ParseError> {
     s.parse()
         .or_else(|_| err(node.line, format!("invalid port `{s}'")))
 }
 
-fn virtual_server(src: &str, node: &Node) -> Result<VirtualServer, ParseError> {
+/// `IP [PORT]` of a `real_server` or `sorry_server` (port 0: none given).
+fn address_port(node: &Node) -> Result<(IpAddr, u16), ParseError> {
+    let a = arg(node, 0)?;
+    let Ok(addr) = a.parse::<IpAddr>() else {
+        return err(node.line, format!("invalid {} address `{a}'", node.keyword));
+    };
+    let port = match node.args.get(1) {
+        Some(p) => port_arg(node, p)?,
+        None => 0,
+    };
+    Ok((addr, port))
+}
+
+/// Keywords keepalived knows that have no effect in rvs: a warning each.
+const WITHOUT_EFFECT: [&str; 5] = [
+    "smtp_alert",
+    "ip_family",
+    "ops",
+    "log_all_failures",
+    "nat_mask",
+];
+
+fn warn(warnings: &mut Vec<ParseError>, n: &Node) {
+    warnings.push(ParseError {
+        line: n.line,
+        message: format!("{} has no effect in rvs", n.keyword),
+    });
+}
+
+fn virtual_server(
+    node: &Node,
+    warnings: &mut Vec<ParseError>,
+) -> Result<VirtualServer, ParseError> {
     let first = arg(node, 0)?;
     if matches!(first, "group" | "fwmark" | "match") {
         return err(
@@ -315,31 +385,11 @@ fn virtual_server(src: &str, node: &Node) -> Result<VirtualServer, ParseError> {
         netmask: if addr.is_ipv6() { 128 } else { 32 },
         laddr_group: None,
         real_servers: Vec::new(),
+        health: ServiceHealth::default(),
     };
     for n in block {
-        match n.keyword.as_str() {
-            "lb_algo" | "lvs_sched" => vs.scheduler = arg(n, 0)?.to_string(),
-            "lb_kind" | "lvs_method" => vs.method = method(n)?,
-            "persistence_timeout" => vs.persistence = Some(number(n, 1, MAX_TIMEOUT)?),
-            "persistence_granularity" => {
-                vs.netmask =
-                    parse_netmask(arg(n, 0)?, addr.is_ipv6()).or_else(|e| err(n.line, e.0))?;
-            }
-            "protocol" => {
-                let p = arg(n, 0)?;
-                vs.id.protocol = match p.to_ascii_uppercase().as_str() {
-                    "TCP" => Protocol::Tcp,
-                    "UDP" => Protocol::Udp,
-                    _ => return err(n.line, format!("unsupported protocol `{p}'")),
-                };
-            }
-            "laddr_group_name" => vs.laddr_group = Some(arg(n, 0)?.to_string()),
-            flag
-            @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2") => {
-                vs.sched_flags.push(flag.to_string())
-            }
-            "real_server" => vs.real_servers.push(real_server(src, n)?),
-            _ => {}
+        if !service_health(&mut vs.health, n)? {
+            virtual_server_option(&mut vs, n, warnings)?;
         }
     }
     if vs.id.port == 0 && vs.persistence.is_none() {
@@ -348,15 +398,87 @@ fn virtual_server(src: &str, node: &Node) -> Result<VirtualServer, ParseError> {
     Ok(vs)
 }
 
-fn real_server(src: &str, node: &Node) -> Result<RealServer, ParseError> {
-    let a = arg(node, 0)?;
-    let Ok(addr) = a.parse::<IpAddr>() else {
-        return err(node.line, format!("invalid real_server address `{a}'"));
-    };
-    let port = match node.args.get(1) {
-        Some(p) => port_arg(node, p)?,
-        None => 0,
-    };
+/// Reads a virtual server keyword other than the health ones into `vs`.
+fn virtual_server_option(
+    vs: &mut VirtualServer,
+    n: &Node,
+    warnings: &mut Vec<ParseError>,
+) -> Result<(), ParseError> {
+    match n.keyword.as_str() {
+        "lb_algo" | "lvs_sched" => vs.scheduler = value(n)?.to_string(),
+        "lb_kind" | "lvs_method" => vs.method = method(n)?,
+        "persistence_timeout" => vs.persistence = Some(number(n, 1, MAX_TIMEOUT)?),
+        "persistence_granularity" => {
+            let v6 = vs.id.addr.is_ipv6();
+            vs.netmask = crate::netmask_len(value(n)?, v6).or_else(|e| err(n.line, e))?;
+        }
+        "protocol" => {
+            let p = value(n)?;
+            vs.id.protocol = match p.to_ascii_uppercase().as_str() {
+                "TCP" => Protocol::Tcp,
+                "UDP" => Protocol::Udp,
+                _ => return err(n.line, format!("unsupported protocol `{p}'")),
+            };
+        }
+        "laddr_group_name" => vs.laddr_group = Some(value(n)?.to_string()),
+        flag @ ("sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" | "flag-1" | "flag-2") => {
+            vs.sched_flags.push(flag.to_string())
+        }
+        "real_server" => vs.real_servers.push(real_server(n, warnings)?),
+        kw if WITHOUT_EFFECT.contains(&kw) => warn(warnings, n),
+        kw => return err(n.line, format!("unknown keyword {kw} in virtual_server")),
+    }
+    Ok(())
+}
+
+/// Reads a health keyword of a virtual server into `h`; false if `n` is not one.
+fn service_health(h: &mut ServiceHealth, n: &Node) -> Result<bool, ParseError> {
+    match n.keyword.as_str() {
+        "delay_loop" => h.delay_loop = Some(timer(n)?),
+        "connect_timeout" => h.connect_timeout = Some(timer(n)?),
+        "retry" | "nb_get_retry" => h.retry = Some(number(n, 0, 1_000_000)?),
+        "delay_before_retry" => h.delay_before_retry = Some(timer(n)?),
+        "warmup" => h.warmup = Some(timer(n)?),
+        "alpha" => h.alpha = flag(n)?,
+        "omega" => h.omega = flag(n)?,
+        "inhibit_on_failure" => h.inhibit_on_failure = flag(n)?,
+        "virtualhost" => h.virtualhost = Some(value(n)?.to_string()),
+        "sorry_server" => {
+            let (addr, port) = address_port(n)?;
+            let (inhibit, method) = h
+                .sorry_server
+                .as_ref()
+                .map_or((false, None), |s| (s.inhibit, s.method));
+            h.sorry_server = Some(SorryServer {
+                line: n.line,
+                addr,
+                port,
+                inhibit,
+                method,
+            });
+        }
+        "sorry_server_inhibit" => sorry(h, n)?.inhibit = flag(n)?,
+        "sorry_server_lvs_method" => sorry(h, n)?.method = Some(method(n)?),
+        "quorum" => h.quorum = Some(number(n, 1, u32::MAX)?),
+        "hysteresis" => h.hysteresis = number(n, 0, u32::MAX)?,
+        "quorum_up" => h.quorum_up = Some(n.args.join(" ")),
+        "quorum_down" => h.quorum_down = Some(n.args.join(" ")),
+        "ha_suspend" => h.ha_suspend = flag(n)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The sorry server `sorry_server_inhibit` or `sorry_server_lvs_method` (after it) is about.
+fn sorry<'a>(h: &'a mut ServiceHealth, n: &Node) -> Result<&'a mut SorryServer, ParseError> {
+    match h.sorry_server.as_mut() {
+        Some(s) => Ok(s),
+        None => err(n.line, format!("{} before sorry_server", n.keyword)),
+    }
+}
+
+fn real_server(node: &Node, warnings: &mut Vec<ParseError>) -> Result<RealServer, ParseError> {
+    let (addr, port) = address_port(node)?;
     let mut rs = RealServer {
         line: node.line,
         addr,
@@ -365,20 +487,37 @@ fn real_server(src: &str, node: &Node) -> Result<RealServer, ParseError> {
         upper_threshold: 0,
         lower_threshold: 0,
         method: None,
-        health_checks: Vec::new(),
+        inhibit_on_failure: None,
+        notify_up: None,
+        notify_down: None,
+        delay_loop: None,
+        connect_timeout: None,
+        retry: None,
+        delay_before_retry: None,
+        warmup: None,
+        alpha: None,
+        virtualhost: None,
+        checkers: Vec::new(),
     };
     for n in node.block.iter().flatten() {
         match n.keyword.as_str() {
             "weight" => rs.weight = number(n, 0, 65535)?,
-            "uthreshold" => rs.upper_threshold = number(n, 0, rvs_api::MAX_THRESHOLD)?,
-            "lthreshold" => rs.lower_threshold = number(n, 0, rvs_api::MAX_THRESHOLD)?,
+            "uthreshold" => rs.upper_threshold = number(n, 0, MAX_THRESHOLD)?,
+            "lthreshold" => rs.lower_threshold = number(n, 0, MAX_THRESHOLD)?,
             "lb_kind" | "lvs_method" => rs.method = Some(method(n)?),
-            k if is_health_check(k) => rs.health_checks.push(HealthCheck {
-                kind: k.to_string(),
-                line: n.line,
-                raw: src[n.start..n.end].to_string(),
-            }),
-            _ => {}
+            "inhibit_on_failure" => rs.inhibit_on_failure = Some(flag(n)?),
+            "notify_up" => rs.notify_up = Some(n.args.join(" ")),
+            "notify_down" => rs.notify_down = Some(n.args.join(" ")),
+            "delay_loop" => rs.delay_loop = Some(timer(n)?),
+            "connect_timeout" => rs.connect_timeout = Some(timer(n)?),
+            "retry" | "nb_get_retry" => rs.retry = Some(number(n, 0, 1_000_000)?),
+            "delay_before_retry" => rs.delay_before_retry = Some(timer(n)?),
+            "warmup" => rs.warmup = Some(timer(n)?),
+            "alpha" => rs.alpha = Some(flag(n)?),
+            "virtualhost" => rs.virtualhost = Some(value(n)?.to_string()),
+            k if checker::is_checker(k) => rs.checkers.push(checker::checker(n)?),
+            k if WITHOUT_EFFECT.contains(&k) => warn(warnings, n),
+            k => return err(n.line, format!("unknown keyword {k} in real_server")),
         }
     }
     Ok(rs)
@@ -441,9 +580,13 @@ pub fn parse(src: &str) -> Result<Config, ParseError> {
     let mut cfg = Config::default();
     for n in &nodes {
         match n.keyword.as_str() {
-            "virtual_server" => cfg.virtual_servers.push(virtual_server(src, n)?),
+            "virtual_server" => {
+                let vs = virtual_server(n, &mut cfg.warnings)?;
+                cfg.virtual_servers.push(vs);
+            }
             "local_address_group" => cfg.local_address_groups.push(local_address_group(n)?),
             "include" => return err(n.line, "include is not supported"),
+            "virtual_server_group" => return err(n.line, "virtual_server_group is not supported"),
             _ => {}
         }
     }

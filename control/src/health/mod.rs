@@ -1,0 +1,492 @@
+//! Health checks: keepalived's checker half inside rvsd, for the virtual servers of the
+//! keepalived.conf named in the config (`[keepalived] config`).
+//!
+//! [`Health::start`] resolves every checker's settings (the checker's own, else its real
+//! server's, else its virtual server's, else keepalived's defaults) and starts the checker
+//! thread ([`runner`]). The control thread calls [`Health::poll`] each round: it folds the
+//! reports into each checker's state, logs every change in keepalived's words, and edits the
+//! running table as keepalived edits IPVS: a real server with a failed checker is removed (set
+//! to weight 0 with `inhibit_on_failure`) and comes back when all its checkers pass; while the
+//! alive real servers' weight is under the service's quorum, the sorry server takes new
+//! connections. Only the servers whose state changed are touched, so rvsadm's own edits stay.
+
+pub mod probe;
+mod runner;
+
+use crate::model::{DestDraft, MethodDraft, ModelError, Network, Table};
+use dataplane::snapshot::{ServiceConfig, ServiceKey};
+use runner::Runner;
+use rvs_api::keepalived::checker::{CheckKind, Checker};
+use rvs_api::keepalived::{RealServer, VirtualServer};
+use rvs_api::Protocol;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// One attempt's outcome: up (with the weight a `misc_dynamic` script set), or down and why.
+pub type Verdict = Result<Option<u32>, String>;
+
+/// keepalived's defaults.
+const DELAY_LOOP: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RETRY: u32 = 1;
+const DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
+const HTTP_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(3);
+
+/// What one checker checks, every default resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub kind: CheckKind,
+    pub connect: SocketAddr,
+    pub bindto: Option<SocketAddr>,
+    pub connect_timeout: Duration,
+    pub retry: u32,
+    pub delay_before_retry: Duration,
+    pub delay_loop: Duration,
+    pub warmup: Duration,
+}
+
+/// A checker's outcome after its retries.
+#[derive(Debug)]
+pub struct Report {
+    /// Index of the checker in [`Health::checkers`].
+    pub checker: usize,
+    pub verdict: Verdict,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Not checked yet: counts as up, or as down with `alpha`.
+    Warmup,
+    Up,
+    Down,
+}
+
+/// A checker as `rvsadm --health` shows it.
+#[derive(Debug, Clone)]
+pub struct CheckerState {
+    pub kind: &'static str,
+    pub target: Target,
+    /// The service and real server it checks (`[10.20.0.12]:tcp:80`).
+    pub service: String,
+    pub server: String,
+    pub state: State,
+    pub alive: bool,
+    pub since: Instant,
+    /// The last outcome's words.
+    pub last: String,
+    pub runs: u64,
+    pub failures: u64,
+}
+
+struct Server {
+    draft: DestDraft,
+    name: String,
+    inhibit: bool,
+    checkers: Vec<usize>,
+    alive: bool,
+    /// The weight a `misc_dynamic` script set.
+    dynamic: Option<u32>,
+    notify_up: Option<String>,
+    notify_down: Option<String>,
+}
+
+struct Sorry {
+    draft: DestDraft,
+    name: String,
+    inhibit: bool,
+}
+
+struct Service {
+    key: ServiceKey,
+    name: String,
+    servers: Vec<Server>,
+    sorry: Option<Sorry>,
+    quorum: u32,
+    hysteresis: u32,
+    has_quorum: bool,
+    quorum_up: Option<String>,
+    quorum_down: Option<String>,
+}
+
+/// The health of the keepalived.conf's real servers and the checker thread that checks them.
+pub struct Health {
+    runner: Runner,
+    checkers: Vec<CheckerState>,
+    /// Each checker's service and server index.
+    owners: Vec<(usize, usize)>,
+    services: Vec<Service>,
+    /// Quorum not yet evaluated (the first poll does).
+    first: bool,
+    scripts: Vec<std::process::Child>,
+}
+
+impl Health {
+    /// Starts checking the real servers of `virtual_servers` (the keys their services have in
+    /// the table: `keys`, in the same order).
+    pub fn start(
+        virtual_servers: &[VirtualServer],
+        keys: &[ServiceKey],
+    ) -> std::io::Result<Health> {
+        let now = Instant::now();
+        let (mut checkers, mut owners, mut services) = (Vec::new(), Vec::new(), Vec::new());
+        for (vs, key) in virtual_servers.iter().zip(keys) {
+            let si = services.len();
+            let mut service = watched_service(vs, *key);
+            for rs in &vs.real_servers {
+                let mut server = watched_server(vs, rs);
+                for c in &rs.checkers {
+                    server.checkers.push(checkers.len());
+                    owners.push((si, service.servers.len()));
+                    checkers.push(CheckerState {
+                        kind: c.kind.keyword(),
+                        target: target(vs, rs, c),
+                        service: service.name.clone(),
+                        server: server.name.clone(),
+                        state: State::Warmup,
+                        alive: !alpha(vs, rs, c),
+                        since: now,
+                        last: String::new(),
+                        runs: 0,
+                        failures: 0,
+                    });
+                }
+                server.alive = starts_alive(vs, rs);
+                service.servers.push(server);
+            }
+            services.push(service);
+        }
+        Ok(Health {
+            runner: Runner::start(checkers.iter().map(|c| c.target.clone()).collect())?,
+            checkers,
+            owners,
+            services,
+            first: true,
+            scripts: Vec::new(),
+        })
+    }
+
+    pub fn checkers(&self) -> &[CheckerState] {
+        &self.checkers
+    }
+
+    /// Folds the new reports in and returns the table they ask for, if it differs from
+    /// `current`.
+    pub fn poll(
+        &mut self,
+        current: &[ServiceConfig],
+        net: Network,
+    ) -> Result<Option<Vec<ServiceConfig>>, ModelError> {
+        self.scripts
+            .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+        let reports: Vec<Report> = self.runner.reports().collect();
+        let mut moved: Vec<(usize, usize)> = Vec::new();
+        for r in reports {
+            if let Some(server) = self.record(r) {
+                moved.push(server);
+            }
+        }
+        let first = std::mem::take(&mut self.first);
+        if moved.is_empty() && !first {
+            return Ok(None);
+        }
+        let mut table = Table::new(current.to_vec(), net, crate::model::Front::Ipvsadm);
+        for &(si, ri) in &moved {
+            self.server_changed(&mut table, si, ri)?;
+        }
+        for si in 0..self.services.len() {
+            self.quorum(&mut table, si, first)?;
+        }
+        let new = table.into_services();
+        Ok((new != current).then_some(new))
+    }
+
+    /// Records `r`; the server whose aliveness it changed, if any.
+    fn record(&mut self, r: Report) -> Option<(usize, usize)> {
+        let c = self.checkers.get_mut(r.checker)?;
+        c.runs += 1;
+        let up = r.verdict.is_ok();
+        if !up {
+            c.failures += 1;
+        }
+        let was = c.state;
+        c.state = if up { State::Up } else { State::Down };
+        c.last = match &r.verdict {
+            Ok(_) => probe::success(&c.target),
+            Err(e) => e.clone(),
+        };
+        if c.state != was {
+            c.since = r.at;
+        }
+        if c.alive != up {
+            eprintln!("rvsd: {}", c.last);
+            c.alive = up;
+        }
+        let (si, ri) = self.owners[r.checker];
+        let server = &mut self.services[si].servers[ri];
+        let dynamic = r.verdict.ok().flatten();
+        let weight_moved = dynamic.is_some() && dynamic != server.dynamic;
+        server.dynamic = dynamic.or(server.dynamic);
+        let alive = server.checkers.iter().all(|&k| self.checkers[k].alive);
+        if alive == server.alive && !weight_moved {
+            return None;
+        }
+        server.alive = alive;
+        Some((si, ri))
+    }
+
+    /// Puts server `ri` of service `si` in `table` as its aliveness says.
+    fn server_changed(&mut self, t: &mut Table, si: usize, ri: usize) -> Result<(), ModelError> {
+        let s = &self.services[si];
+        let Some(i) = t.find(&s.key) else {
+            return Ok(());
+        };
+        let r = &s.servers[ri];
+        let weight = r.dynamic.map_or(r.draft.weight, i64::from);
+        let want = match (r.alive, r.inhibit) {
+            (true, _) => Some(weight),
+            (false, true) => Some(0),
+            (false, false) => None,
+        };
+        let (verb, script) = match (r.alive, r.inhibit) {
+            (true, false) => ("Adding service {} to VS {}", &r.notify_up),
+            (true, true) => ("Enabling service {} to VS {}", &r.notify_up),
+            (false, false) => ("Removing service {} from VS {}", &r.notify_down),
+            (false, true) => ("Disabling service {} from VS {}", &r.notify_down),
+        };
+        let line = verb.replacen("{}", &r.name, 1).replacen("{}", &s.name, 1);
+        eprintln!("rvsd: {line}");
+        put(t, i, &r.draft, want)?;
+        let script = script.clone();
+        self.run_script(script.as_deref());
+        Ok(())
+    }
+
+    /// Re-evaluates service `si`'s quorum: the sorry server in or out.
+    fn quorum(&mut self, t: &mut Table, si: usize, first: bool) -> Result<(), ModelError> {
+        let s = &self.services[si];
+        let Some(i) = t.find(&s.key) else {
+            return Ok(());
+        };
+        let alive: u64 = s
+            .servers
+            .iter()
+            .filter(|r| r.alive)
+            .map(|r| r.dynamic.map_or(r.draft.weight.max(0) as u64, u64::from))
+            .sum();
+        let (q, hy) = (u64::from(s.quorum), u64::from(s.hysteresis));
+        let gained = (!s.has_quorum || first) && alive >= q + hy;
+        let lost = (s.has_quorum || first) && (alive == 0 || alive + hy < q);
+        if !gained && !lost {
+            return Ok(());
+        }
+        let (name, has) = (s.name.clone(), gained);
+        if !(first && has) {
+            let words = if has { "Gained quorum" } else { "Lost quorum" };
+            eprintln!("rvsd: {words} {alive} (quorum {q}, hysteresis {hy}) for VS {name}");
+        }
+        if let Some(sorry) = &s.sorry {
+            let want = match (has, sorry.inhibit) {
+                (false, _) => Some(sorry.draft.weight.max(1)),
+                (true, true) => Some(0),
+                (true, false) => None,
+            };
+            let verb = if has {
+                "Removing sorry server"
+            } else {
+                "Adding sorry server"
+            };
+            eprintln!("rvsd: {verb} {} to VS {name}", sorry.name);
+            put(t, i, &sorry.draft, want)?;
+        }
+        let script = if has {
+            s.quorum_up.clone()
+        } else {
+            s.quorum_down.clone()
+        };
+        self.services[si].has_quorum = has;
+        if !first {
+            self.run_script(script.as_deref());
+        }
+        Ok(())
+    }
+
+    /// Starts `script` (keepalived's notify_up/down, quorum_up/down) without waiting for it.
+    fn run_script(&mut self, script: Option<&str>) {
+        let Some(script) = script else {
+            return;
+        };
+        match std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .spawn()
+        {
+            Ok(child) => self.scripts.push(child),
+            Err(e) => eprintln!("rvsd: cannot run `{script}': {e}"),
+        }
+    }
+}
+
+/// Makes real server `draft` of service `i` absent (`None`) or present with `weight`.
+fn put(t: &mut Table, i: usize, draft: &DestDraft, weight: Option<i64>) -> Result<(), ModelError> {
+    let s = &t.services()[i];
+    let present = s
+        .dests
+        .iter()
+        .any(|d| d.addr.to_ip() == draft.addr && (d.port == draft.port || draft.port == 0));
+    match (weight, present) {
+        (None, true) => t.delete_dest(i, draft.addr, draft.port),
+        (None, false) => Ok(()),
+        (Some(w), present) => {
+            let d = DestDraft {
+                weight: w,
+                ..draft.clone()
+            };
+            if present {
+                t.edit_dest(i, &d)
+            } else {
+                t.add_dest(i, &d)
+            }
+        }
+    }
+}
+
+/// `[10.10.0.100]:tcp:80`.
+pub fn service_name(protocol: Protocol, addr: IpAddr, port: u16) -> String {
+    let p = match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    };
+    format!("[{addr}]:{p}:{port}")
+}
+
+fn watched_service(vs: &VirtualServer, key: ServiceKey) -> Service {
+    let h = &vs.health;
+    Service {
+        key,
+        name: service_name(vs.id.protocol, vs.id.addr, vs.id.port),
+        servers: Vec::new(),
+        sorry: h.sorry_server.as_ref().map(|s| {
+            let port = if s.port == 0 { vs.id.port } else { s.port };
+            Sorry {
+                draft: dest_draft(s.addr, port, s.method.unwrap_or(vs.method), 1),
+                name: service_name(vs.id.protocol, s.addr, port),
+                inhibit: s.inhibit,
+            }
+        }),
+        quorum: h.quorum.unwrap_or(1),
+        hysteresis: h.hysteresis,
+        has_quorum: true,
+        quorum_up: h.quorum_up.clone(),
+        quorum_down: h.quorum_down.clone(),
+    }
+}
+
+fn watched_server(vs: &VirtualServer, rs: &RealServer) -> Server {
+    let method = rs.method.unwrap_or(vs.method);
+    let port = dest_port(vs, rs);
+    Server {
+        draft: DestDraft {
+            upper_threshold: i64::from(rs.upper_threshold),
+            lower_threshold: i64::from(rs.lower_threshold),
+            ..dest_draft(rs.addr, port, method, rs.weight)
+        },
+        name: service_name(vs.id.protocol, rs.addr, port),
+        inhibit: rs
+            .inhibit_on_failure
+            .unwrap_or(vs.health.inhibit_on_failure),
+        checkers: Vec::new(),
+        alive: true,
+        dynamic: None,
+        notify_up: rs.notify_up.clone(),
+        notify_down: rs.notify_down.clone(),
+    }
+}
+
+/// The real server's port as ipvsadm sets it: DR and TUN take the service's.
+pub fn dest_port(vs: &VirtualServer, rs: &RealServer) -> u16 {
+    match rs.method.unwrap_or(vs.method) {
+        rvs_api::Method::Route | rvs_api::Method::Tunnel => vs.id.port,
+        _ if rs.port == 0 => vs.id.port,
+        _ => rs.port,
+    }
+}
+
+fn dest_draft(addr: IpAddr, port: u16, method: rvs_api::Method, weight: u32) -> DestDraft {
+    DestDraft {
+        addr,
+        port,
+        method: MethodDraft::Method(crate::request::method_of(method)),
+        weight: i64::from(weight),
+        upper_threshold: 0,
+        lower_threshold: 0,
+    }
+}
+
+/// Whether checker `c` starts down (`alpha`: the checker's, else the server's, else the
+/// service's).
+fn alpha(vs: &VirtualServer, rs: &RealServer, c: &Checker) -> bool {
+    c.alpha.or(rs.alpha).unwrap_or(vs.health.alpha)
+}
+
+/// Whether real server `rs` of `vs` starts in the table: none of its checkers has `alpha`.
+pub fn starts_alive(vs: &VirtualServer, rs: &RealServer) -> bool {
+    !rs.checkers.iter().any(|c| alpha(vs, rs, c))
+}
+
+fn target(vs: &VirtualServer, rs: &RealServer, c: &Checker) -> Target {
+    let h = &vs.health;
+    let port = c.connect_port.unwrap_or_else(|| match dest_port(vs, rs) {
+        0 => vs.id.port,
+        p => p,
+    });
+    let http = matches!(c.kind, CheckKind::Http { .. });
+    let kind = match &c.kind {
+        CheckKind::Http {
+            tls,
+            urls,
+            virtualhost,
+        } => CheckKind::Http {
+            tls: *tls,
+            urls: urls.clone(),
+            virtualhost: virtualhost
+                .clone()
+                .or_else(|| rs.virtualhost.clone())
+                .or_else(|| h.virtualhost.clone()),
+        },
+        k => k.clone(),
+    };
+    let delay_loop = c
+        .delay_loop
+        .or(rs.delay_loop)
+        .or(h.delay_loop)
+        .unwrap_or(DELAY_LOOP);
+    Target {
+        kind,
+        connect: SocketAddr::new(c.connect_ip.unwrap_or(rs.addr), port),
+        bindto: c
+            .bindto
+            .map(|a| SocketAddr::new(a, c.bind_port.unwrap_or(0))),
+        connect_timeout: c
+            .connect_timeout
+            .or(rs.connect_timeout)
+            .or(h.connect_timeout)
+            .unwrap_or(CONNECT_TIMEOUT),
+        retry: c.retry.or(rs.retry).or(h.retry).unwrap_or(RETRY),
+        delay_before_retry: c
+            .delay_before_retry
+            .or(rs.delay_before_retry)
+            .or(h.delay_before_retry)
+            .unwrap_or(if http {
+                HTTP_DELAY_BEFORE_RETRY
+            } else {
+                DELAY_BEFORE_RETRY
+            }),
+        delay_loop,
+        warmup: c
+            .warmup
+            .or(rs.warmup)
+            .or(h.warmup)
+            .unwrap_or(Duration::ZERO),
+    }
+}
