@@ -355,6 +355,8 @@ pub enum Request {
     },
     /// Remove every connection (sessions) on every worker.
     FlushConnections,
+    /// Every health checker with its state (`rvsadm --health`).
+    ListHealth,
 }
 
 impl Request {
@@ -366,6 +368,7 @@ impl Request {
                 | Request::ListServices { .. }
                 | Request::ListConnections
                 | Request::GetTimeouts
+                | Request::ListHealth
         )
     }
 }
@@ -378,6 +381,25 @@ pub enum Response {
     Services(Vec<ServiceInfo>),
     Connections(Vec<ConnInfo>),
     Timeouts(Timeouts),
+    Health(Vec<CheckerInfo>),
+}
+
+/// One health checker of a real server, as `rvsadm --health` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckerInfo {
+    /// The virtual and real server as keepalived writes them: `[10.10.0.100]:tcp:80`.
+    pub service: String,
+    pub server: String,
+    /// `TCP_CHECK`, `HTTP_GET`, ...
+    pub kind: String,
+    /// `UP`, `DOWN` or `WARMUP` (not checked yet).
+    pub state: String,
+    /// Seconds in that state.
+    pub since_secs: u64,
+    /// The last result's words (empty before the first).
+    pub last: String,
+    pub runs: u64,
+    pub failures: u64,
 }
 
 /// A request on the wire.

@@ -5,6 +5,7 @@
 //! running configuration exactly as it was.
 
 use crate::daemon::Daemon;
+use crate::health::{CheckerState, State};
 use crate::model::{self, Front, ModelError, Network, Table, NO_SUCH_SERVICE};
 use crate::request::{apply, key};
 use crate::stats::Estimator;
@@ -68,6 +69,9 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             est.forget(zeroed.as_ref().map(|(k, ids)| (k, &ids[..])));
             Ok(Response::Done)
         }
+        Request::ListHealth => Ok(Response::Health(
+            d.health().iter().map(checker_info).collect(),
+        )),
         Request::FlushConnections => {
             d.flush_sessions().map_err(|e| e.to_string())?;
             Ok(Response::Done)
@@ -107,6 +111,24 @@ fn edit(
     apply(&mut table, request)?;
     table.check()?;
     Ok(table.into_services())
+}
+
+fn checker_info(c: &CheckerState) -> api::CheckerInfo {
+    let state = match c.state {
+        State::Warmup => "WARMUP",
+        State::Up => "UP",
+        State::Down => "DOWN",
+    };
+    api::CheckerInfo {
+        service: c.service.clone(),
+        server: c.server.clone(),
+        kind: c.kind.to_string(),
+        state: state.to_string(),
+        since_secs: c.since.elapsed().as_secs(),
+        last: c.last.clone(),
+        runs: c.runs,
+        failures: c.failures,
+    }
 }
 
 /// The running service with this key (requests that only read).

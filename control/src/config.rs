@@ -2360,6 +2360,20 @@ addrs = ["192.0.2.1/24"]
             }
             assert_eq!(c.control.socket, PathBuf::from("/run/rvs/rvsd.sock"));
             assert_eq!(c.routes[0].via, v4(10, 10, 0, 254));
+            // Its keepalived.conf example, named in the config.
+            let mode = stem.trim_start_matches("rvsd-");
+            let k = dir.join(format!("keepalived-{mode}.conf"));
+            let mut c = c;
+            c.keepalived = Some(KeepalivedConfig {
+                path: k.clone(),
+                virtual_servers: Vec::new(),
+            });
+            let text = std::fs::read_to_string(&k).unwrap();
+            with_keepalived(&mut c, &path, &text).unwrap_or_else(|e| panic!("{e}"));
+            let added = c.services.last().unwrap();
+            assert_eq!(added.key.port, 8080, "{mode}");
+            assert_eq!(added.dests.len(), 3, "{mode}");
+            assert!(added.dests.iter().all(|d| d.method == want), "{mode}");
             seen.push(stem.to_owned());
         }
         seen.sort();

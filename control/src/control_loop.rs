@@ -1,13 +1,16 @@
 //! The control thread's loop, run on the main lcore once [`Daemon::start`] has set everything
 //! up: it is the only owner of the [`Daemon`]. Each round it runs the daemon's housekeeping
-//! ([`Daemon::poll`]), refreshes rates and metrics every [`RATE_INTERVAL`], and answers at most
-//! one call from the control socket ([`crate::api`]), auditing the mutating ones.
+//! ([`Daemon::poll`]), refreshes rates and metrics every [`RATE_INTERVAL`], reloads the
+//! configuration when asked (SIGHUP), and answers at most one call from the control socket
+//! ([`crate::api`]), auditing the mutating ones.
 
 use crate::admin;
 use crate::api::{ApiServer, AuditLog, Call};
+use crate::config;
 use crate::daemon::Daemon;
 use crate::metrics::Metrics;
 use crate::stats::{Estimator, RATE_INTERVAL};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
@@ -21,17 +24,24 @@ use std::time::{Duration, Instant};
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Runs the control thread until `stop` is set. Without a `server` it only does housekeeping
-/// and rates; without `metrics` nothing is exported.
+/// and rates; without `metrics` nothing is exported. `reload`: a flag (set by SIGHUP) and the
+/// config file to reload then.
 pub fn run(
     d: &mut Daemon,
     server: Option<&ApiServer>,
     audit: &mut AuditLog,
     metrics: Option<&Metrics>,
     stop: &AtomicBool,
+    reload: Option<(&AtomicBool, &Path)>,
 ) {
     let mut est = Estimator::default();
     let mut next_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if let Some((flag, path)) = reload {
+            if flag.swap(false, Ordering::Relaxed) {
+                reload_from(d, path);
+            }
+        }
         d.poll();
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + RATE_INTERVAL;
@@ -39,6 +49,21 @@ pub fn run(
         }
         if let Some(call) = next_call(server) {
             answer(d, &mut est, audit, call);
+        }
+    }
+}
+
+/// Reloads the configuration at `path` into `d`; a file or change that is refused leaves the
+/// running configuration exactly as it was.
+fn reload_from(d: &mut Daemon, path: &Path) {
+    let shown = path.display();
+    let result = config::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|c| d.reload(c));
+    match result {
+        Ok(()) => eprintln!("rvsd: reloaded {shown}: {} service(s)", d.services().len()),
+        Err(e) => {
+            eprintln!("rvsd: reload of {shown} refused, the running configuration stays: {e}")
         }
     }
 }

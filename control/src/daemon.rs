@@ -539,8 +539,9 @@ fn command_rings(
     Ok((channel, ends))
 }
 
-/// Starts the checkers of the config's keepalived.conf, if it has any.
-fn start_health(config: &Config) -> Result<Option<Health>, DaemonError> {
+/// Starts the checkers of the config's keepalived.conf, if it has any; those checking as one
+/// of `previous`'s did keep its state.
+fn start_health(config: &Config, previous: Option<&Health>) -> Result<Option<Health>, DaemonError> {
     let Some(k) = &config.keepalived else {
         return Ok(None);
     };
@@ -552,9 +553,26 @@ fn start_health(config: &Config) -> Result<Option<Health>, DaemonError> {
         return Ok(None);
     }
     let (keys, vss): (Vec<_>, Vec<_>) = k.virtual_servers.iter().cloned().unzip();
-    Health::start(&vss, &keys)
+    Health::start(&vss, &keys, previous)
         .map(Some)
         .map_err(|e| DaemonError::Setup(format!("starting the health checks: {e}")))
+}
+
+/// The first section of `old` that `new` changes, other than the services.
+fn restart_needed(old: &Config, new: &Config) -> Option<&'static str> {
+    [
+        (old.eal == new.eal, "[eal]"),
+        (old.cores == new.cores, "[cores]"),
+        (old.dataplane == new.dataplane, "[dataplane]"),
+        (old.sessions == new.sessions, "[sessions]"),
+        (old.control == new.control, "[control]"),
+        (old.metrics == new.metrics, "[metrics]"),
+        (old.ports == new.ports, "[[ports]]"),
+        (old.routes == new.routes, "[[routes]]"),
+        (old.neighbours == new.neighbours, "[[neighbours]]"),
+    ]
+    .into_iter()
+    .find_map(|(same, section)| (!same).then_some(section))
 }
 
 pub struct Daemon {
@@ -662,7 +680,8 @@ impl Daemon {
             due: Vec::new(),
             health: None,
         };
-        daemon.health = start_health(&daemon.config)?;
+        daemon.health = start_health(&daemon.config, None)?;
+        daemon.settle_health()?;
         daemon.update_steering();
         daemon.poll();
         Ok(daemon)
@@ -752,6 +771,49 @@ impl Daemon {
                 e.ipvsadm()
             );
         }
+    }
+
+    /// Puts the services as the health states have them ([`Health::settle`]).
+    fn settle_health(&mut self) -> Result<(), DaemonError> {
+        let Some(mut health) = self.health.take() else {
+            return Ok(());
+        };
+        let net = Network {
+            ports: &self.config.ports,
+            routes: &self.config.routes,
+        };
+        let settled = health.settle(self.services.clone(), net);
+        self.health = Some(health);
+        let refused = |e: ModelError| DaemonError::Setup(e.ipvsadm());
+        let services = settled.map_err(refused)?;
+        if services != self.services {
+            self.set_services(services).map_err(refused)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the service table and health checks with `config`'s, as one change: sessions
+    /// stay, and so do the states of checkers that check as before. Only the services (the
+    /// TOML's and the keepalived.conf's) may differ from the running configuration; anything
+    /// else takes a restart. On error nothing changes.
+    pub fn reload(&mut self, config: Config) -> Result<(), String> {
+        if let Some(section) = restart_needed(&self.config, &config) {
+            return Err(format!("{section} changed: that takes a restart"));
+        }
+        let mut health = start_health(&config, self.health.as_ref()).map_err(|e| e.to_string())?;
+        let net = Network {
+            ports: &config.ports,
+            routes: &config.routes,
+        };
+        let services = match &mut health {
+            Some(h) => h.settle(config.services.clone(), net),
+            None => Ok(config.services.clone()),
+        };
+        let services = services.map_err(|e| e.ipvsadm())?;
+        self.set_services(services).map_err(|e| e.ipvsadm())?;
+        self.health = health;
+        self.config = config;
+        Ok(())
     }
 
     /// The health checkers' states (none without a keepalived.conf with checkers).

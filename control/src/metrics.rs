@@ -1,7 +1,7 @@
 //! Prometheus metrics on `metrics.listen`, named like node_exporter's `node_ipvs_*` family under
 //! an `rvs_` prefix, plus per-worker drop, occupancy and redirect counters, and each port's
 //! device counters (`rvs_port_*`: what the NIC received and sent, and what it dropped before any
-//! worker saw it). The worker metrics (`rvs_worker_*`), their types and help texts come from the
+//! worker saw it), and the health checks' (`rvs_backend_up`, `rvs_health_checks_total`). The worker metrics (`rvs_worker_*`), their types and help texts come from the
 //! table in `dataplane::worker::counters`. Values are set from the control thread every
 //! `stats::RATE_INTERVAL` from counters the workers and the devices already keep: no metrics call
 //! on the packet path.
@@ -110,6 +110,7 @@ impl Metrics {
             counter!("rvs_exception_tx_total", &port).absolute(c.tx);
             counter!("rvs_exception_dropped_total", &port).absolute(c.dropped);
         }
+        health(d);
         for (name, stats) in d.port_stats() {
             let Some(p) = stats else { continue };
             let port = [("port", name.to_string())];
@@ -122,6 +123,38 @@ impl Metrics {
             counter!("rvs_port_rx_errors_total", &port).absolute(p.rx_errors);
             counter!("rvs_port_tx_errors_total", &port).absolute(p.tx_errors);
         }
+    }
+}
+
+/// `rvs_backend_up{virtual_server, real_server}` (1 while every checker of the real server
+/// passes), and the checks run and failed by checker kind.
+fn health(d: &Daemon) {
+    let mut up: Vec<(&str, &str, bool)> = Vec::new();
+    let mut kinds: Vec<(&str, u64, u64)> = Vec::new();
+    for c in d.health() {
+        match up
+            .iter_mut()
+            .find(|u| (u.0, u.1) == (&c.service, &c.server))
+        {
+            Some(u) => u.2 &= c.alive,
+            None => up.push((&c.service, &c.server, c.alive)),
+        }
+        match kinds.iter_mut().find(|k| k.0 == c.kind) {
+            Some(k) => (k.1, k.2) = (k.1 + c.runs, k.2 + c.failures),
+            None => kinds.push((c.kind, c.runs, c.failures)),
+        }
+    }
+    for (service, server, alive) in up {
+        let labels = [
+            ("virtual_server", service.to_string()),
+            ("real_server", server.to_string()),
+        ];
+        gauge!("rvs_backend_up", &labels).set(if alive { 1.0 } else { 0.0 });
+    }
+    for (kind, runs, failures) in kinds {
+        let labels = [("checker", kind.to_string())];
+        counter!("rvs_health_checks_total", &labels).absolute(runs);
+        counter!("rvs_health_check_failures_total", &labels).absolute(failures);
     }
 }
 

@@ -8,6 +8,7 @@ mod golden;
 use control::config;
 use control::daemon::Daemon;
 use control::flow::Steering;
+use control::health::{probe, Target};
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
     Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, Producer, SOCKET_ANY,
@@ -16,6 +17,7 @@ use dataplane::snapshot::ServiceConfig;
 use dataplane::verdict::DropReason;
 use dataplane::worker::WorkerCounters;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use rvs_api::keepalived::checker::{CheckKind, Url};
 use std::net::Ipv4Addr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -1461,27 +1463,39 @@ fn wait_servers(d: &mut Daemon, want: &[(u8, u32)]) -> Vec<(u8, u32)> {
     }
 }
 
+/// The daemon's config with no TOML services and the keepalived.conf `conf`; the real
+/// servers' addresses 10.20.0.11-13 on the namespace's lo.
+fn keepalived_config(conf: &str) -> config::Config {
+    let toml = config_text("nat", &[1], &[]);
+    let toml = toml[..toml.find("[[services]]").expect("services")].to_string()
+        + "[keepalived]\nconfig = \"/etc/keepalived/keepalived.conf\"\n";
+    let mut config = config::parse(&toml).expect("config");
+    config::with_keepalived(&mut config, std::path::Path::new("rvsd.toml"), conf)
+        .expect("keepalived.conf");
+    config
+}
+
+/// The real servers' addresses, 10.20.0.11-13, on the namespace's lo.
+fn real_servers_on_lo() {
+    ip(&["link", "set", "lo", "up"]).expect("lo up");
+    for a in ["10.20.0.11/32", "10.20.0.12/32", "10.20.0.13/32"] {
+        ip(&["addr", "add", a, "dev", "lo"]).expect("address");
+    }
+}
+
+/// A daemon on ring ports with `config`.
+fn health_daemon(config: config::Config) -> Daemon {
+    let (wan, _wan) = ring_port(&unique("wan"), 1, 1, 4096);
+    let (lan, _lan) = ring_port(&unique("lan"), 1, 1, 4096);
+    Daemon::start(eal(), config, pool(), vec![wan, lan]).expect("start")
+}
+
 #[test]
 fn a_real_server_that_fails_its_check_leaves_its_service_and_comes_back() {
     in_own_netns(|| {
-        ip(&["link", "set", "lo", "up"]).expect("lo up");
-        for a in ["10.20.0.11/32", "10.20.0.12/32"] {
-            ip(&["addr", "add", a, "dev", "lo"]).expect("address");
-        }
+        real_servers_on_lo();
         let rs1 = std::net::TcpListener::bind("10.20.0.11:8080").expect("listen");
-        let toml = config_text("nat", &[1], &[]);
-        let toml = toml[..toml.find("[[services]]").expect("services")].to_string()
-            + "[keepalived]\nconfig = \"/etc/keepalived/keepalived.conf\"\n";
-        let mut config = config::parse(&toml).expect("config");
-        config::with_keepalived(
-            &mut config,
-            std::path::Path::new("rvsd.toml"),
-            KEEPALIVED_CONF,
-        )
-        .expect("keepalived.conf");
-        let (wan, _wan) = ring_port(&unique("wan"), 1, 1, 4096);
-        let (lan, _lan) = ring_port(&unique("lan"), 1, 1, 4096);
-        let mut d = Daemon::start(eal(), config, pool(), vec![wan, lan]).expect("start");
+        let mut d = health_daemon(keepalived_config(KEEPALIVED_CONF));
         assert_eq!(real_servers(&d), [(11, 1), (12, 2)], "both start up");
         assert_eq!(
             wait_servers(&mut d, &[(11, 1)]),
@@ -1508,4 +1522,213 @@ fn a_real_server_that_fails_its_check_leaves_its_service_and_comes_back() {
         drop(rs2);
         d.shutdown();
     });
+}
+
+#[test]
+fn a_reload_applies_the_new_table_and_keeps_the_health_of_unchanged_servers() {
+    in_own_netns(|| {
+        real_servers_on_lo();
+        let _rs1 = std::net::TcpListener::bind("10.20.0.11:8080").expect("listen");
+        let _rs3 = std::net::TcpListener::bind("10.20.0.13:8080").expect("listen");
+        let mut d = health_daemon(keepalived_config(KEEPALIVED_CONF));
+        assert_eq!(
+            wait_servers(&mut d, &[(11, 1)]),
+            [(11, 1)],
+            "rs2 has no listener"
+        );
+        // rs1's weight changes (its checker does not), rs3 joins, rs2 stays as it was: down.
+        let changed = KEEPALIVED_CONF
+            .replacen("8080 {\n        TCP_CHECK", "8080 {\n        weight 5\n        TCP_CHECK", 1)
+            .replacen(
+                "    real_server 10.20.0.12",
+                "    real_server 10.20.0.13 8080 {\n        TCP_CHECK { connect_timeout 0.5\n                    retry 0 }\n    }\n    real_server 10.20.0.12",
+                1,
+            );
+        d.reload(keepalived_config(&changed)).expect("reload");
+        assert_eq!(
+            real_servers(&d),
+            [(11, 5), (13, 1)],
+            "at once, rs2 still out"
+        );
+        let mut other = keepalived_config(&changed);
+        other.cores.cpus = vec![7];
+        assert_eq!(
+            d.reload(other),
+            Err("[cores] changed: that takes a restart".into())
+        );
+        assert_eq!(real_servers(&d), [(11, 5), (13, 1)], "unchanged");
+        d.shutdown();
+    });
+}
+
+/// A target of `kind` at `addr`, a short timeout.
+fn target(kind: CheckKind, addr: &str) -> Target {
+    Target {
+        kind,
+        connect: addr.parse().expect("address"),
+        bindto: None,
+        connect_timeout: Duration::from_millis(500),
+        retry: 0,
+        delay_before_retry: Duration::ZERO,
+        delay_loop: Duration::from_secs(1),
+        warmup: Duration::ZERO,
+    }
+}
+
+fn url(path: &str, digest: Option<&str>) -> Url {
+    Url {
+        path: path.into(),
+        digest: digest.map(str::to_string),
+        status_codes: Vec::new(),
+        virtualhost: None,
+    }
+}
+
+/// Serves `response` to every connection on `addr` (HTTP/1.0: then closes).
+fn serve_http(addr: &str, response: &'static [u8]) {
+    let l = std::net::TcpListener::bind(addr).expect("listen");
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            use std::io::{Read, Write};
+            let mut req = [0u8; 1024];
+            let _ = c.read(&mut req);
+            let _ = c.write_all(response);
+        }
+    });
+}
+
+/// Answers every datagram on `addr` with `answer(datagram)`.
+fn serve_udp(addr: &str, answer: fn(&[u8]) -> Vec<u8>) {
+    let s = std::net::UdpSocket::bind(addr).expect("bind");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            let _ = s.send_to(&answer(&buf[..n]), from);
+        }
+    });
+}
+
+/// A self-signed TLS server (openssl s_server -www) on 10.20.0.13:8443.
+fn serve_tls(dir: &std::path::Path) -> std::process::Child {
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=rs3",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{made:?}");
+    let server = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            "10.20.0.13:8443",
+            "-cert",
+        ])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("s_server");
+    std::thread::sleep(Duration::from_millis(500));
+    server
+}
+
+#[test]
+fn each_checker_kind_passes_a_live_server_and_fails_a_dead_one() {
+    in_own_netns(|| {
+        real_servers_on_lo();
+        serve_http(
+            "10.20.0.11:80",
+            b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        );
+        serve_http("10.20.0.12:80", b"HTTP/1.0 404 Not Found\r\n\r\n");
+        serve_udp("10.20.0.11:7", |d| d.to_vec());
+        serve_udp("10.20.0.11:53", |q| {
+            let mut r = q.to_vec();
+            r[2] |= 0x80;
+            r[7] = 1;
+            r
+        });
+        let dir = std::env::temp_dir().join(unique("rvs-tls"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut tls = serve_tls(&dir);
+        let md5_hello = "5d41402abc4b2a76b9719d911017c592";
+        let http = |tls, urls| CheckKind::Http {
+            tls,
+            urls,
+            virtualhost: None,
+        };
+        let udp = |reply: Option<&[u8]>| CheckKind::Udp {
+            payload: b"hi".to_vec(),
+            require_reply: reply.map(<[u8]>::to_vec),
+        };
+        let dns = CheckKind::Dns {
+            query_type: "A".into(),
+            name: "example.com".into(),
+        };
+        let cases: Vec<(CheckKind, &str, bool)> = vec![
+            (CheckKind::Tcp, "10.20.0.11:80", true),
+            (CheckKind::Tcp, "10.20.0.11:81", false),
+            (
+                http(false, vec![url("/", Some(md5_hello))]),
+                "10.20.0.11:80",
+                true,
+            ),
+            (
+                http(false, vec![url("/", Some(&"0".repeat(32)))]),
+                "10.20.0.11:80",
+                false,
+            ),
+            (http(false, vec![url("/", None)]), "10.20.0.12:80", false),
+            (http(true, vec![url("/", None)]), "10.20.0.13:8443", true),
+            (http(true, vec![url("/", None)]), "10.20.0.11:80", false),
+            (udp(Some(b"hi")), "10.20.0.11:7", true),
+            (udp(Some(b"no")), "10.20.0.11:7", false),
+            (udp(None), "10.20.0.12:7", false),
+            (dns.clone(), "10.20.0.11:53", true),
+            (dns, "10.20.0.12:53", false),
+            (CheckKind::Ping, "10.20.0.11:0", true),
+            (CheckKind::Ping, "10.20.9.9:0", false),
+            (misc("exit 0"), "10.20.0.11:80", true),
+            (misc("exit 1"), "10.20.0.11:80", false),
+        ];
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (kind, addr, up) in cases {
+            let t = target(kind, addr);
+            let got = rt.block_on(probe::attempt(&t));
+            assert_eq!(got.is_ok(), up, "{:?} at {addr}: {got:?}", t.kind);
+        }
+        let dynamic = CheckKind::Misc {
+            path: "exit 9".into(),
+            timeout: None,
+            dynamic: true,
+            user: None,
+        };
+        let got = rt.block_on(probe::attempt(&target(dynamic, "10.20.0.11:80")));
+        assert_eq!(got, Ok(Some(7)), "misc_dynamic: exit code 9 is weight 7");
+        let _ = tls.kill();
+        let _ = tls.wait();
+        let _ = std::fs::remove_dir_all(dir);
+    });
+}
+
+fn misc(script: &str) -> CheckKind {
+    CheckKind::Misc {
+        path: script.into(),
+        timeout: None,
+        dynamic: false,
+        user: None,
+    }
 }

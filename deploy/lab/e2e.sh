@@ -27,6 +27,10 @@
 #       server): (p) rs2's servers stopped, it leaves rvsadm -Ln within 5 s and 60 requests all
 #       succeed without it; started, it is back within 5 s; (q) the same with /health answering
 #       404; (r) rs1..rs3 stopped: the sorry server answers every request
+#       rvs_backend_up of a stopped server is 0; (u) with inhibit_on_failure a failed server stays
+#       listed at weight 0
+#   (s) SIGHUP with a changed keepalived.conf during a 100 MiB download: the new table within 5 s,
+#       the download intact; (t) one with a syntax error: refused with its line, -Sn unchanged
 #   (f) with rvsd stopped (SIGTERM) (n) the kernel interfaces and routes are gone and a request
 #       fails (the box is in the path); rvsd started again serves requests again
 # PASS/FAIL/SKIP per check and mode, a summary at the end, exit status 1 on any FAIL. The lab is
@@ -34,7 +38,7 @@
 # Environment: as lab.sh (RVS_BIN_DIR, RVS_LAB_STATE, RVS_LAB_CACHE); RVS_E2E_STRICT=1 (test.sh)
 # counts a SKIP as a failure.
 #
-#   e2e.sh --without-lb [MODE ...]      the negative control: the checks (a)-(m) and (o)-(r) with rvsd
+#   e2e.sh --without-lb [MODE ...]      the negative control: the checks (a)-(m) and (o)-(u) with rvsd
 #                                       stopped right after lab up; each must FAIL (reported as
 #                                       PASS "fails without rvs"); one that passes is a failure
 set -uo pipefail
@@ -378,12 +382,19 @@ check_health() {
     "$LAB" rs stop rs2 >/dev/null
     gone=$(wait_listed 10.20.0.12=0) || gone=never
     read -r -a r <<<"$(requests $n)"
+    local metric i
+    for i in $(seq 1 30); do
+        metric=$(ip netns exec rvs-lb curl -s --max-time 2 "http://$BOX:9469/metrics" 2>/dev/null |
+            grep '^rvs_backend_up{' | grep -F 'real_server="[10.20.0.12]:tcp:80"' | awk '{print $NF}')
+        [ "$metric" = 0 ] && break
+        sleep 0.1
+    done
     "$LAB" rs start rs2 >/dev/null
     back=$(wait_listed 10.20.0.12=1) || back=never
     local again
     again=$(requests $k | awk '{print $3}')
-    d="rs2 unlisted after ${gone} s; ${r[0]}/$n ok, rs2 answered ${r[2]}; listed again after ${back} s, then answered $again/$k"
-    if [ "$gone" != never ] && [ "${r[0]}" = $n ] && [ "${r[2]}" = 0 ] && [ "$back" != never ] && [ "${again:-0}" -gt 0 ]; then
+    d="rs2 unlisted after ${gone} s; ${r[0]}/$n ok, rs2 answered ${r[2]}; rvs_backend_up ${metric:-none}; listed again after ${back} s, then answered $again/$k"
+    if [ "$gone" != never ] && [ "${r[0]}" = $n ] && [ "${r[2]}" = 0 ] && [ "$metric" = 0 ] && [ "$back" != never ] && [ "${again:-0}" -gt 0 ]; then
         result "(p) rs2 stopped, started" PASS "$d"
     else result "(p) rs2 stopped, started" FAIL "$d"; fi
     "$LAB" rs fail rs2 >/dev/null
@@ -395,6 +406,7 @@ check_health() {
     if [ "$gone" != never ] && [ "${r[0]}" = $m ] && [ "${r[2]}" = 0 ] && [ "$back" != never ]; then
         result "(q) rs2's /health fails" PASS "$d"
     else result "(q) rs2's /health fails" FAIL "$d"; fi
+    check_inhibit $m
     for d in rs1 rs2 rs3; do "$LAB" rs stop "$d" >/dev/null; done
     gone=$(wait_listed 10.20.0.99=1 10.20.0.11=0 10.20.0.12=0 10.20.0.13=0) || gone=never
     read -r -a r <<<"$(requests $k)"
@@ -404,6 +416,76 @@ check_health() {
     if [ "$gone" != never ] && [ "${r[4]}" = $k ] && [ "$back" != never ]; then
         result "(r) sorry server" PASS "$d"
     else result "(r) sorry server" FAIL "$d"; fi
+}
+
+# (u) with inhibit_on_failure (set by SIGHUP), rs2 stopped stays listed at weight 0 and gets
+# none of M requests; started again, its weight is 1 again.
+check_inhibit() {
+    local m=$1 conf=$STATE/keepalived.conf saved=$TMP/keepalived.inhibit i w0='' w1='' r
+    cp "$conf" "$saved"
+    sed 's/^    delay_loop 1$/    delay_loop 1\n    inhibit_on_failure/' "$saved" >"$conf"
+    "$LAB" reload >/dev/null
+    sleep 0.5
+    "$LAB" rs stop rs2 >/dev/null
+    for i in $(seq 1 60); do w0=$(listed | awk '$1 == "10.20.0.12:80" {print $2}'); [ "$w0" = 0 ] && break; sleep 0.1; done
+    read -r -a r <<<"$(requests "$m")"
+    "$LAB" rs start rs2 >/dev/null
+    for i in $(seq 1 60); do w1=$(listed | awk '$1 == "10.20.0.12:80" {print $2}'); [ "$w1" = 1 ] && break; sleep 0.1; done
+    cp "$saved" "$conf"
+    "$LAB" reload >/dev/null
+    local d="rs2 stopped: listed at weight ${w0:-none}, ${r[0]}/$m ok, rs2 answered ${r[2]}; started: weight ${w1:-none}"
+    if [ "$w0" = 0 ] && [ "${r[0]}" = "$m" ] && [ "${r[2]}" = 0 ] && [ "$w1" = 1 ]; then
+        result "(u) inhibit_on_failure" PASS "$d"
+    else result "(u) inhibit_on_failure" FAIL "$d"; fi
+}
+
+# (s) SIGHUP with a changed keepalived.conf (rs1 at weight 3, the sorry server a real server)
+# during a 100 MiB download: rvsadm -Ln shows the new table within 5 s and the download ends
+# intact. (t) SIGHUP with a syntax error in it: refused with its line, rvsadm -Sn unchanged.
+check_reload() {
+    local adm want pid got i table='' saved before after conf=$STATE/keepalived.conf
+    if ! adm=$(rvsadm_bin); then
+        result "(s) reload, download" SKIP "rvsadm not built"
+        return
+    fi
+    saved=$TMP/keepalived.conf.orig
+    cp "$conf" "$saved"
+    want=$(cat "$CACHE/big.bin.sha256")
+    (
+        cl curl -sS --max-time 60 --limit-rate 20M "http://$VIP/big.bin" 2>"$TMP/reload.err" |
+            sha256sum | cut -d' ' -f1 >"$TMP/reload.sha"
+    ) &
+    pid=$!
+    BG_PIDS+=($pid)
+    sleep 1
+    sed -e '/real_server 10.20.0.11 80/{n;s/weight 1/weight 3/}' \
+        -e 's/^    sorry_server \(.*\) 80$/    real_server \1 80 {\n        weight 1\n    }/' "$saved" >"$conf"
+    "$LAB" reload >/dev/null
+    for i in $(seq 1 50); do
+        table=$(listed | sort | tr '\n' ' ')
+        [ "$table" = "10.20.0.11:80 3 10.20.0.12:80 1 10.20.0.13:80 1 10.20.0.99:80 1 " ] && break
+        sleep 0.1
+    done
+    wait "$pid" 2>/dev/null
+    got=$(cat "$TMP/reload.sha" 2>/dev/null)
+    local d="table after SIGHUP: ${table:-none}; download sha256 ${got:0:12}.. (want ${want:0:12}..)"
+    if [ "$table" = "10.20.0.11:80 3 10.20.0.12:80 1 10.20.0.13:80 1 10.20.0.99:80 1 " ] && [ "$got" = "$want" ]; then
+        result "(s) reload, download" PASS "$d"
+    else result "(s) reload, download" FAIL "$d"; fi
+    before=$("$adm" --socket "$SOCK" -Sn 2>&1)
+    printf 'virtual_server 10.10.0.100 8080 {\n    lb_algo nonesuch\n' >>"$conf"
+    "$LAB" reload >/dev/null
+    sleep 1
+    after=$("$adm" --socket "$SOCK" -Sn 2>&1)
+    local refused
+    refused=$(grep 'reload of .* refused' "$STATE/rvsd.log" | tail -n1)
+    d="rvsadm -Sn $([ "$before" = "$after" ] && echo unchanged || echo CHANGED) ($(wc -l <<<"$after") lines); log: ${refused#rvsd: }"
+    if [ -n "$before" ] && [ "$before" = "$after" ] && [[ $refused == *keepalived.conf:* ]]; then
+        result "(t) reload refused" PASS "$d"
+    else result "(t) reload refused" FAIL "$d"; fi
+    cp "$saved" "$conf"
+    "$LAB" reload >/dev/null
+    wait_listed 10.20.0.99=0 >/dev/null || true
 }
 
 # (n) rvsd stopped: the box's kernel interfaces and their routes are gone.
@@ -485,6 +567,7 @@ for MODE in "${MODES[@]}"; do
     check_kernel_arp
     check_flood
     check_health
+    check_reload
     [ $WITHOUT_LB = 1 ] || check_restart
     "$LAB" down >/dev/null 2>&1
     TIME[$MODE]=$(elapsed "$t0")

@@ -7,6 +7,7 @@
 #   lab.sh down                      stop everything the lab started, delete its namespaces
 #   lab.sh status                    what is running, rvsadm -Ln (when rvsadm is built), hints
 #   lab.sh stop | start              stop (SIGTERM) / start rvsd alone, same configuration
+#   lab.sh reload                    SIGHUP: rvsd reloads rvsd.toml and keepalived.conf
 #   lab.sh rs stop|start NAME        stop / start a real server's servers (rs1..rs3, sorry)
 #   lab.sh rs fail|ok NAME           its /health answers 404 / 200 again
 #   lab.sh cpus                      the cpus the lab's processes are pinned to (not the worker's)
@@ -529,7 +530,10 @@ cmd_status() {
     echo "capture:     ip netns exec $NS_ROUTER tcpdump -ni br-lan   (or br-wan)"
     if adm=$(rvsadm_bin); then
         echo "rvsadm:      $adm --socket $SOCK -Ln"
-        if [ -S "$SOCK" ]; then "$adm" --socket "$SOCK" -Ln || warn "rvsadm failed"; fi
+        if [ -S "$SOCK" ]; then
+            "$adm" --socket "$SOCK" -Ln || warn "rvsadm failed"
+            "$adm" --socket "$SOCK" --health || warn "rvsadm --health failed"
+        fi
     else
         echo "rvsadm:      not built ($BIN_DIR/rvsadm): cargo build --release -p rvsadm"
     fi
@@ -544,9 +548,10 @@ main() {
         status) cmd_status ;;
         stop) need_root; stop_rvsd; say "rvsd stopped" ;;
         rs) need_root; cmd_rs "$@" ;;
+        reload) need_root; kill -HUP "$(rvsd_pid)" || die "rvsd is not running"; say "rvsd: SIGHUP sent" ;;
         start) need_root; start_rvsd ;;
         cpus) echo "$LAB_CPUS" ;;
-        *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
+        *) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
     esac
 }
 

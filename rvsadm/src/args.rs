@@ -53,6 +53,8 @@ pub enum Command {
         path: PathBuf,
         dry_run: bool,
     },
+    /// --health: every health checker and its state (rvs's own).
+    Health,
 }
 
 /// What -L lists.
@@ -115,11 +117,12 @@ enum Cmd {
     DelLaddr,
     GetLaddr,
     Import,
+    Health,
     Help,
     Version,
 }
 
-const CMD_NAMES: [&str; 16] = [
+const CMD_NAMES: [&str; 17] = [
     "add-service",
     "edit-service",
     "delete-service",
@@ -136,6 +139,7 @@ const CMD_NAMES: [&str; 16] = [
     "del-laddr",
     "get-laddr",
     "import-keepalived",
+    "health",
 ];
 
 // Option bits (ipvsadm's order for the ones it has).
@@ -189,7 +193,7 @@ const OPT_NAMES: [&str; N_OPTS] = [
 // Legal combinations of commands and options, as ipvsadm's commands_v_options:
 // '+' compulsory, 'x' illegal, '1' exclusive (at most one '1' option), ' ' optional.
 #[rustfmt::skip]
-const TABLE: [&[u8; N_OPTS]; 16] = [
+const TABLE: [&[u8; N_OPTS]; 17] = [
     //  n c s S p M r f w x y T s r t n e z F d s
     //  u o v c e a e w e u l i t a h o x l i r f
     b"xx+   xxxxxxxxxxxxxx ", // add-service
@@ -208,6 +212,7 @@ const TABLE: [&[u8; N_OPTS]; 16] = [
     b"xx+xxxxxxxxxxxxxx+ xx", // del-laddr
     b" x xxxxxxxxxxxxxxxxxx", // get-laddr
     b"xxxxxxxxxxxxxxxxxxx x", // import-keepalived
+    b" xxxxxxxxxxxxxxxxxxxx", // health
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +281,7 @@ const SPECS: &[Spec] = &[
     spec("del-laddr", Some('Q'), Arg::None, Opt::Cmd(Cmd::DelLaddr)),
     spec("get-laddr", Some('G'), Arg::None, Opt::Cmd(Cmd::GetLaddr)),
     spec("import-keepalived", None, Arg::Required, Opt::Cmd(Cmd::Import)),
+    spec("health", None, Arg::None, Opt::Cmd(Cmd::Health)),
     spec("tcp-service", Some('t'), Arg::Required, Opt::Service(Protocol::Tcp)),
     spec("udp-service", Some('u'), Arg::Required, Opt::Service(Protocol::Udp)),
     spec("scheduler", Some('s'), Arg::Required, Opt::Scheduler),
@@ -866,6 +872,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
             path: st.import.clone().expect("set with the command"),
             dry_run: st.has(O_DRY_RUN),
         },
+        Cmd::Health => Command::Health,
         Cmd::Help | Cmd::Version => unreachable!("returned above"),
     };
     done(command)
@@ -959,6 +966,7 @@ Usage:
   rvsadm --del-laddr -t|u service-address -z local-address
   rvsadm --get-laddr [-t|u service-address]
   rvsadm --import-keepalived file [--dry-run]
+  rvsadm --health
   rvsadm -h
 
 Commands:
@@ -979,6 +987,9 @@ Either long or short options are allowed.
   --del-laddr       -Q        delete a FULLNAT local address
   --get-laddr       -G        list FULLNAT local addresses
   --import-keepalived file    apply the virtual servers of a keepalived.conf
+  --health                    list the health checkers of rvsd's keepalived.conf (rvs's own):
+                              each with its state (UP, DOWN, WARMUP), since when, its runs,
+                              failures and last result
   --help            -h        display this help message
   --version         -v        display the version
 

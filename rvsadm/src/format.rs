@@ -5,8 +5,8 @@
 
 use crate::args::Format;
 use rvs_api::{
-    ConnInfo, DestInfo, DestSpec, Info, Protocol, Request, ServiceId, ServiceInfo, ServiceSpec,
-    Timeouts,
+    CheckerInfo, ConnInfo, DestInfo, DestSpec, Info, Protocol, Request, ServiceId, ServiceInfo,
+    ServiceSpec, Timeouts,
 };
 use std::cmp::Ordering;
 use std::fmt::Write;
@@ -266,6 +266,30 @@ pub fn connections(conns: &[ConnInfo]) -> String {
     out
 }
 
+/// `--health`: one line per checker: its virtual and real server, kind, state, seconds in it,
+/// runs, failures and the last result's words.
+pub fn health(checkers: &[CheckerInfo]) -> String {
+    let mut out = format!(
+        "{:<24} {:<24} {:<10} {:<6} {:>7} {:>7} {:>7}  {}\n",
+        "Virtual server",
+        "Real server",
+        "Checker",
+        "State",
+        "Since",
+        "Runs",
+        "Failed",
+        "Last result"
+    );
+    for c in checkers {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<24} {:<10} {:<6} {:>6}s {:>7} {:>7}  {}",
+            c.service, c.server, c.kind, c.state, c.since_secs, c.runs, c.failures, c.last
+        );
+    }
+    out
+}
+
 /// `-L --timeout`.
 pub fn timeouts(t: &Timeouts) -> String {
     format!(
@@ -375,6 +399,7 @@ pub fn rule(req: &Request) -> Option<String> {
         | Request::ListServices { .. }
         | Request::ListConnections
         | Request::GetTimeouts
+        | Request::ListHealth
         | Request::FlushConnections => return None,
     })
 }

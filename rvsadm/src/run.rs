@@ -89,6 +89,7 @@ fn unexpected(r: &Response) -> Failure {
         Response::Services(_) => "Services",
         Response::Connections(_) => "Connections",
         Response::Timeouts(_) => "Timeouts",
+        Response::Health(_) => "Health",
     };
     Failure::new(1, format!("Unexpected answer from rvsd: {kind}"))
 }
@@ -142,6 +143,10 @@ pub fn execute(command: Command, socket: &Path, stdin: impl Read) -> Result<Stri
             },
         },
         Command::Save => Ok(format::save(&d.services(None)?)),
+        Command::Health => match d.call(Request::ListHealth)? {
+            Response::Health(h) => Ok(format::health(&h)),
+            other => Err(unexpected(&other)),
+        },
         Command::GetLocalAddrs(service) => Ok(format::local_addrs(&d.services(service)?)),
         Command::Restore => {
             let mut text = String::new();

@@ -523,6 +523,8 @@ fn socket_and_import() {
             dry_run: false
         }
     );
+    assert_eq!(command("--health"), Command::Health);
+    assert_eq!(command("--health -n"), Command::Health);
 }
 
 #[test]
@@ -671,6 +673,10 @@ fn invalid_command_lines_get_ipvsadm_messages() {
         (
             "--import-keepalived k.conf -n",
             "Illegal 'numeric' option with the 'import-keepalived' command",
+        ),
+        (
+            "--health -t 10.0.0.1:80",
+            "Illegal 'service-address' option with the 'health' command",
         ),
         ("-A -f 1", "-f: not supported by rvs"),
         ("-L --daemon", "--daemon: not supported by rvs"),

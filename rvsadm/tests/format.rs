@@ -2,8 +2,8 @@
 //! ipvsadm 1.31 prints them), and -S / -R round trips.
 
 use rvs_api::{
-    ConnInfo, DestInfo, DestSpec, Info, LocalAddr, Method, Protocol, Rates, Request, SchedFlags,
-    ServiceId, ServiceInfo, ServiceSpec, Stats, Timeouts,
+    CheckerInfo, ConnInfo, DestInfo, DestSpec, Info, LocalAddr, Method, Protocol, Rates, Request,
+    SchedFlags, ServiceId, ServiceInfo, ServiceSpec, Stats, Timeouts,
 };
 use rvsadm::args::{parse_rules, Format};
 use rvsadm::format;
@@ -612,4 +612,38 @@ fn every_mutating_request_round_trips_through_its_rule() {
         .collect();
     assert_eq!(back, requests, "rules:\n{text}");
     assert_eq!(format::rule(&Request::ListConnections), None);
+}
+
+#[test]
+fn health_lists_each_checker() {
+    let c = |server: &str, state: &str, last: &str| CheckerInfo {
+        service: "[10.10.0.100]:tcp:80".into(),
+        server: server.into(),
+        kind: "HTTP_GET".into(),
+        state: state.into(),
+        since_secs: 42,
+        last: last.into(),
+        runs: 7,
+        failures: 2,
+    };
+    let out = format::health(&[
+        c(
+            "[10.20.0.11]:tcp:80",
+            "UP",
+            "HTTP status code success to [10.20.0.11]:tcp:80.",
+        ),
+        c(
+            "[10.20.0.12]:tcp:80",
+            "DOWN",
+            "Error connecting server [10.20.0.12]:tcp:80 (Connection refused (os error 111)).",
+        ),
+    ]);
+    assert_eq!(
+        out,
+        lines(&[
+            "Virtual server           Real server              Checker    State    Since    Runs  Failed  Last result",
+            "[10.10.0.100]:tcp:80     [10.20.0.11]:tcp:80      HTTP_GET   UP         42s       7       2  HTTP status code success to [10.20.0.11]:tcp:80.",
+            "[10.10.0.100]:tcp:80     [10.20.0.12]:tcp:80      HTTP_GET   DOWN       42s       7       2  Error connecting server [10.20.0.12]:tcp:80 (Connection refused (os error 111)).",
+        ])
+    );
 }

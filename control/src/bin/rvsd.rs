@@ -1,7 +1,7 @@
 //! rvsd, the rvs daemon: `rvsd --config FILE`. Starts the EAL from the config, opens the ports,
 //! launches one poll-mode worker per configured worker lcore and runs the control thread on
 //! the main lcore until SIGTERM or SIGINT, then stops the workers, drains their tx buffers and
-//! closes the ports.
+//! closes the ports. SIGHUP reloads the configuration (its services and the keepalived.conf).
 
 use clap::Parser;
 use control::api::{ApiServer, AuditLog};
@@ -10,7 +10,7 @@ use control::control_loop;
 use control::daemon::{self, Daemon};
 use control::metrics::Metrics;
 use dataplane::dpdk::Eal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         println!("rvsd: {} is valid", args.config.display());
         return ExitCode::SUCCESS;
     }
-    match run(config) {
+    match run(config, &args.config) {
         Ok(eal) => eal.cleanup_and_exit(0),
         Err(e) => {
             eprintln!("rvsd: {e}");
@@ -50,11 +50,13 @@ fn main() -> ExitCode {
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the EAL once everything that used it is
 /// gone, for its cleanup.
-fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
+fn run(config: config::Config, path: &Path) -> Result<Eal, Box<dyn std::error::Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;
     }
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
     let eal_args = config.eal_args("rvsd");
     eprintln!("rvsd: starting EAL: {}", eal_args.join(" "));
     let eal = Eal::init(&eal_args)?;
@@ -117,7 +119,15 @@ fn run(config: config::Config) -> Result<Eal, Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    control_loop::run(&mut d, Some(&server), &mut audit, metrics.as_ref(), &stop);
+    let reload = Some((&*reload, path));
+    control_loop::run(
+        &mut d,
+        Some(&server),
+        &mut audit,
+        metrics.as_ref(),
+        &stop,
+        reload,
+    );
     drop(server);
     eprintln!("rvsd: stopping");
     let counters = d.shutdown();

@@ -10,6 +10,9 @@
 //! alive real servers' weight is under the service's quorum, the sorry server takes new
 //! connections. Only the servers whose state changed are touched, so rvsadm's own edits stay.
 
+mod datagram;
+mod http;
+mod ping;
 pub mod probe;
 mod runner;
 
@@ -116,17 +119,17 @@ pub struct Health {
     /// Each checker's service and server index.
     owners: Vec<(usize, usize)>,
     services: Vec<Service>,
-    /// Quorum not yet evaluated (the first poll does).
-    first: bool,
     scripts: Vec<std::process::Child>,
 }
 
 impl Health {
     /// Starts checking the real servers of `virtual_servers` (the keys their services have in
     /// the table: `keys`, in the same order).
+    /// Checkers that check what one of `previous`'s did, the same way, keep its state.
     pub fn start(
         virtual_servers: &[VirtualServer],
         keys: &[ServiceKey],
+        previous: Option<&Health>,
     ) -> std::io::Result<Health> {
         let now = Instant::now();
         let (mut checkers, mut owners, mut services) = (Vec::new(), Vec::new(), Vec::new());
@@ -156,14 +159,18 @@ impl Health {
             }
             services.push(service);
         }
-        Ok(Health {
-            runner: Runner::start(checkers.iter().map(|c| c.target.clone()).collect())?,
+        let targets = checkers.iter().map(|c| c.target.clone()).collect();
+        let mut h = Health {
+            runner: Runner::start(targets)?,
             checkers,
             owners,
             services,
-            first: true,
             scripts: Vec::new(),
-        })
+        };
+        if let Some(old) = previous {
+            h.carry(old);
+        }
+        Ok(h)
     }
 
     pub fn checkers(&self) -> &[CheckerState] {
@@ -186,8 +193,7 @@ impl Health {
                 moved.push(server);
             }
         }
-        let first = std::mem::take(&mut self.first);
-        if moved.is_empty() && !first {
+        if moved.is_empty() {
             return Ok(None);
         }
         let mut table = Table::new(current.to_vec(), net, crate::model::Front::Ipvsadm);
@@ -195,10 +201,55 @@ impl Health {
             self.server_changed(&mut table, si, ri)?;
         }
         for si in 0..self.services.len() {
-            self.quorum(&mut table, si, first)?;
+            self.quorum(&mut table, si, false)?;
         }
         let new = table.into_services();
         Ok((new != current).then_some(new))
+    }
+
+    /// `services` as the health states have it, at start or on reload: each server in or out
+    /// (weight 0 with `inhibit_on_failure`) as it is alive, and the sorry server in where the
+    /// quorum is not met. Quiet: these states are not changes.
+    pub fn settle(
+        &mut self,
+        services: Vec<ServiceConfig>,
+        net: Network,
+    ) -> Result<Vec<ServiceConfig>, ModelError> {
+        let mut table = Table::new(services, net, crate::model::Front::Ipvsadm);
+        for s in &self.services {
+            let Some(i) = table.find(&s.key) else {
+                continue;
+            };
+            for r in &s.servers {
+                put(&mut table, i, &r.draft, wanted_weight(r))?;
+            }
+        }
+        for si in 0..self.services.len() {
+            self.quorum(&mut table, si, true)?;
+        }
+        Ok(table.into_services())
+    }
+
+    /// Takes the states of `old`'s checkers that check the same thing the same way (same
+    /// service, server and settings), and so the aliveness of unchanged servers.
+    fn carry(&mut self, old: &Health) {
+        for c in &mut self.checkers {
+            let same = old
+                .checkers
+                .iter()
+                .find(|o| o.service == c.service && o.server == c.server && o.target == c.target);
+            if let Some(o) = same {
+                *c = o.clone();
+            }
+        }
+        for s in &mut self.services {
+            for r in &mut s.servers {
+                r.alive = r.checkers.iter().all(|&k| self.checkers[k].alive);
+            }
+            if let Some(o) = old.services.iter().find(|o| o.name == s.name) {
+                s.has_quorum = o.has_quorum;
+            }
+        }
     }
 
     /// Records `r`; the server whose aliveness it changed, if any.
@@ -242,12 +293,7 @@ impl Health {
             return Ok(());
         };
         let r = &s.servers[ri];
-        let weight = r.dynamic.map_or(r.draft.weight, i64::from);
-        let want = match (r.alive, r.inhibit) {
-            (true, _) => Some(weight),
-            (false, true) => Some(0),
-            (false, false) => None,
-        };
+        let want = wanted_weight(r);
         let (verb, script) = match (r.alive, r.inhibit) {
             (true, false) => ("Adding service {} to VS {}", &r.notify_up),
             (true, true) => ("Enabling service {} to VS {}", &r.notify_up),
@@ -263,7 +309,8 @@ impl Health {
     }
 
     /// Re-evaluates service `si`'s quorum: the sorry server in or out.
-    fn quorum(&mut self, t: &mut Table, si: usize, first: bool) -> Result<(), ModelError> {
+    /// `settling` ([`Self::settle`]): from scratch and quiet.
+    fn quorum(&mut self, t: &mut Table, si: usize, settling: bool) -> Result<(), ModelError> {
         let s = &self.services[si];
         let Some(i) = t.find(&s.key) else {
             return Ok(());
@@ -275,13 +322,13 @@ impl Health {
             .map(|r| r.dynamic.map_or(r.draft.weight.max(0) as u64, u64::from))
             .sum();
         let (q, hy) = (u64::from(s.quorum), u64::from(s.hysteresis));
-        let gained = (!s.has_quorum || first) && alive >= q + hy;
-        let lost = (s.has_quorum || first) && (alive == 0 || alive + hy < q);
+        let gained = (!s.has_quorum || settling) && alive >= q + hy;
+        let lost = (s.has_quorum || settling) && (alive == 0 || alive + hy < q);
         if !gained && !lost {
             return Ok(());
         }
         let (name, has) = (s.name.clone(), gained);
-        if !(first && has) {
+        if !settling {
             let words = if has { "Gained quorum" } else { "Lost quorum" };
             eprintln!("rvsd: {words} {alive} (quorum {q}, hysteresis {hy}) for VS {name}");
         }
@@ -291,12 +338,14 @@ impl Health {
                 (true, true) => Some(0),
                 (true, false) => None,
             };
-            let verb = if has {
-                "Removing sorry server"
-            } else {
-                "Adding sorry server"
-            };
-            eprintln!("rvsd: {verb} {} to VS {name}", sorry.name);
+            if !settling {
+                let (verb, to) = if has {
+                    ("Removing", "from")
+                } else {
+                    ("Adding", "to")
+                };
+                eprintln!("rvsd: {verb} sorry server {} {to} VS {name}", sorry.name);
+            }
             put(t, i, &sorry.draft, want)?;
         }
         let script = if has {
@@ -305,7 +354,7 @@ impl Health {
             s.quorum_down.clone()
         };
         self.services[si].has_quorum = has;
-        if !first {
+        if !settling {
             self.run_script(script.as_deref());
         }
         Ok(())
@@ -324,6 +373,15 @@ impl Health {
             Ok(child) => self.scripts.push(child),
             Err(e) => eprintln!("rvsd: cannot run `{script}': {e}"),
         }
+    }
+}
+
+/// The weight `r` has in the table as its state is (None: out of it).
+fn wanted_weight(r: &Server) -> Option<i64> {
+    match (r.alive, r.inhibit) {
+        (true, _) => Some(r.dynamic.map_or(r.draft.weight, i64::from)),
+        (false, true) => Some(0),
+        (false, false) => None,
     }
 }
 

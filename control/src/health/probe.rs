@@ -2,17 +2,12 @@
 //! addresses, through its kernel interfaces): `Ok` with the weight a `misc_dynamic` script set,
 //! or `Err` with keepalived's wording of the failure. Every attempt ends within its timeout.
 
-use super::{Target, Verdict};
-use md5::{Digest, Md5};
-use rvs_api::keepalived::checker::{CheckKind, Url};
+use super::{datagram, http, ping, Target, Verdict};
+use rvs_api::keepalived::checker::CheckKind;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
-
-/// The largest HTTP response read (keepalived reads the whole body for its digest).
-const MAX_HTTP_RESPONSE: usize = 1 << 20;
 
 /// Runs one attempt of `t`'s check.
 pub async fn attempt(t: &Target) -> Verdict {
@@ -21,24 +16,29 @@ pub async fn attempt(t: &Target) -> Verdict {
         CheckKind::Http {
             urls,
             virtualhost,
-            tls: false,
-        } => http(t, urls, virtualhost.as_deref()).await.map(|_| None),
+            tls,
+        } => http::check(t, urls, virtualhost.as_deref(), *tls)
+            .await
+            .map(|_| None),
+        CheckKind::Udp {
+            payload,
+            require_reply,
+        } => datagram::udp(t, payload, require_reply.as_deref())
+            .await
+            .map(|_| None),
+        CheckKind::Dns { query_type, name } => {
+            datagram::dns(t, query_type, name).await.map(|_| None)
+        }
+        CheckKind::Ping => ping::check(t).await.map(|_| None),
         CheckKind::Misc {
             path,
             timeout,
             dynamic,
             user,
         } => {
-            misc(
-                t,
-                path,
-                timeout.unwrap_or(t.delay_loop),
-                *dynamic,
-                user.as_deref(),
-            )
-            .await
+            let limit = timeout.unwrap_or(t.delay_loop);
+            misc(t, path, limit, *dynamic, user.as_deref()).await
         }
-        other => Err(format!("{} is not implemented yet", other.keyword())),
     }
 }
 
@@ -47,6 +47,9 @@ pub fn success(t: &Target) -> String {
     let at = endpoint(t.connect);
     match &t.kind {
         CheckKind::Http { .. } => format!("HTTP status code success to {at}."),
+        CheckKind::Udp { .. } => format!("UDP check to {at} success."),
+        CheckKind::Dns { .. } => format!("DNS check to {at} success."),
+        CheckKind::Ping => format!("ICMP echo to {at} success."),
         CheckKind::Misc { path, .. } => format!("Misc check to {at} for [{path}] success."),
         _ => format!("TCP connection to {at} success."),
     }
@@ -57,7 +60,8 @@ pub fn endpoint(addr: SocketAddr) -> String {
     format!("[{}]:tcp:{}", addr.ip(), addr.port())
 }
 
-async fn connect(t: &Target) -> Result<TcpStream, String> {
+/// A TCP connection to `t`'s address from its `bindto`, within its connect timeout.
+pub async fn connect(t: &Target) -> Result<TcpStream, String> {
     let socket = match t.connect.ip() {
         std::net::IpAddr::V4(_) => TcpSocket::new_v4(),
         std::net::IpAddr::V6(_) => TcpSocket::new_v6(),
@@ -78,91 +82,6 @@ async fn tcp(t: &Target) -> Result<(), String> {
         .await
         .map(drop)
         .map_err(|e| format!("TCP connection to {} failed ({e}).", endpoint(t.connect)))
-}
-
-/// Each url in turn: the status code, then the body's MD5 if a digest is given.
-async fn http(t: &Target, urls: &[Url], virtualhost: Option<&str>) -> Result<(), String> {
-    for (i, url) in urls.iter().enumerate() {
-        let at = format!("{} url({})", endpoint(t.connect), i + 1);
-        let mut s = connect(t)
-            .await
-            .map_err(|e| format!("Error connecting server {} ({e}).", endpoint(t.connect)))?;
-        let host = url
-            .virtualhost
-            .as_deref()
-            .or(virtualhost)
-            .map_or_else(|| host_header(t.connect), str::to_string);
-        let request = format!(
-            "GET {} HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: {host}\r\n\r\n",
-            url.path
-        );
-        let response = timeout(t.connect_timeout, exchange(&mut s, request.as_bytes()))
-            .await
-            .map_err(|_| format!("Read timeout from server {at}."))?
-            .map_err(|e| format!("Error reading from server {at} ({e})."))?;
-        let (status, body) = parse_response(&response)
-            .ok_or_else(|| format!("Malformed HTTP response from server {at}."))?;
-        if !status_ok(url, status) {
-            return Err(format!(
-                "HTTP status code error to {at}, status_code [{status}]."
-            ));
-        }
-        if let Some(want) = &url.digest {
-            let got = hex(&Md5::digest(body));
-            if &got != want {
-                return Err(format!("MD5 digest error to {at}, MD5SUM [{got}]."));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn host_header(a: SocketAddr) -> String {
-    match a {
-        SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
-        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
-    }
-}
-
-/// Sends `request` and reads the response to its end (HTTP/1.0: the server closes).
-async fn exchange(s: &mut TcpStream, request: &[u8]) -> std::io::Result<Vec<u8>> {
-    s.write_all(request).await?;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 || response.len() + n > MAX_HTTP_RESPONSE {
-            response.extend_from_slice(&chunk[..n.min(MAX_HTTP_RESPONSE - response.len())]);
-            return Ok(response);
-        }
-        response.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// The status code and body of an HTTP/1.x response.
-pub fn parse_response(r: &[u8]) -> Option<(u16, &[u8])> {
-    let end = r.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&r[..end]).ok()?;
-    let mut status = head.lines().next()?.split_ascii_whitespace();
-    if !status.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    let code = status.next()?.parse().ok()?;
-    Some((code, &r[end + 4..]))
-}
-
-/// keepalived: the url's status codes, any 2xx when it lists none.
-pub fn status_ok(url: &Url, status: u16) -> bool {
-    if url.status_codes.is_empty() {
-        return (200..300).contains(&status);
-    }
-    url.status_codes
-        .iter()
-        .any(|&(lo, hi)| (lo..=hi).contains(&status))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// keepalived's MISC_CHECK: exit 0 up, 1 down; with `dynamic`, 2..=255 up with weight
