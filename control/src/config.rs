@@ -379,9 +379,9 @@ pub fn with_keepalived(config: &mut Config, path: &Path, text: &str) -> Result<(
         ports: &config.ports,
         routes: &config.routes,
     };
-    let toml = path.display().to_string();
+    let (toml, shown) = (path.display().to_string(), file.display().to_string());
     let (mut services, virtual_servers) =
-        crate::keepalived::merge(&config.services, net, &toml, text)
+        crate::keepalived::merge(&config.services, net, &toml, &shown, text)
             .map_err(|e| at(e.line, e.message))?;
     number_dests(&mut services);
     crate::model::compiles(&config.ports, &services).map_err(|e| at(0, e.ipvsadm()))?;

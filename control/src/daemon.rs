@@ -1169,6 +1169,9 @@ impl Daemon {
     /// Stops the workers (each drains its tx buffers), waits for them and closes the ports.
     /// Returns the workers' final counters.
     pub fn shutdown(mut self) -> Vec<WorkerCounters> {
+        if let Some(h) = &mut self.health {
+            h.shutdown();
+        }
         stop_workers(&self.stop, &mut self.launched);
         self.publisher.pump(|_| {});
         let counters = self.counters();

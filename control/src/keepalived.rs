@@ -21,22 +21,20 @@ pub struct KeepalivedError {
 /// The table with the keepalived.conf's services, and its virtual servers with their keys.
 pub type Merged = (Vec<ServiceConfig>, Vec<(ServiceKey, VirtualServer)>);
 
-/// The table with the virtual servers of the keepalived.conf `text` added to `services` (the
-/// TOML's, `toml` naming them in errors), and each virtual server with its key. Real servers
+/// The table with the virtual servers of the keepalived.conf `text` (at `file`, for warnings)
+/// added to `services` (the TOML's, `toml` naming them in errors), and each virtual server with its key. Real servers
 /// added have id 0 (the caller numbers them).
 pub fn merge(
     services: &[ServiceConfig],
     net: Network,
     toml: &str,
+    file: &str,
     text: &str,
 ) -> Result<Merged, KeepalivedError> {
     let at = |line: usize, message: String| KeepalivedError { line, message };
     let conf = keepalived::parse(text).map_err(|e| at(e.line, e.message))?;
     for w in &conf.warnings {
-        eprintln!(
-            "rvsd: keepalived.conf line {}: warning: {}",
-            w.line, w.message
-        );
+        eprintln!("rvsd: {file}:{}: warning: {}", w.line, w.message);
     }
     let requests = keepalived::to_requests(&conf).map_err(|e| at(e.line, e.message))?;
     let mut table = Table::new(services.to_vec(), net, Front::Ipvsadm);

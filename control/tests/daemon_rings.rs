@@ -1435,9 +1435,13 @@ virtual_server 10.10.0.100 80 {
     }
     real_server 10.20.0.12 8080 {
         weight 2
+        notify_up \"/bin/touch /tmp/rvs-health-test/up-12\"
+        notify_down \"/bin/touch /tmp/rvs-health-test/down-12\"
         TCP_CHECK { connect_timeout 0.5
                     retry 0 }
     }
+    omega
+    quorum_down \"/bin/touch /tmp/rvs-health-test/quorum-down\"
 }
 ";
 
@@ -1494,6 +1498,9 @@ fn health_daemon(config: config::Config) -> Daemon {
 fn a_real_server_that_fails_its_check_leaves_its_service_and_comes_back() {
     in_own_netns(|| {
         real_servers_on_lo();
+        let scripts = std::path::Path::new("/tmp/rvs-health-test");
+        let _ = std::fs::remove_dir_all(scripts);
+        std::fs::create_dir_all(scripts).unwrap();
         let rs1 = std::net::TcpListener::bind("10.20.0.11:8080").expect("listen");
         let mut d = health_daemon(keepalived_config(KEEPALIVED_CONF));
         assert_eq!(real_servers(&d), [(11, 1), (12, 2)], "both start up");
@@ -1519,8 +1526,24 @@ fn a_real_server_that_fails_its_check_leaves_its_service_and_comes_back() {
             states[0].last
         );
         assert!(states[1].runs > 0 && states[1].failures > 0);
+        let ran = |f: &str| {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !scripts.join(f).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            scripts.join(f).exists()
+        };
+        assert!(
+            ran("down-12") && ran("up-12"),
+            "notify_down, then notify_up"
+        );
+        assert!(!ran("quorum-down"), "the quorum held");
+        std::fs::remove_file(scripts.join("down-12")).unwrap();
         drop(rs2);
         d.shutdown();
+        // omega: at shutdown the down scripts of what is up run.
+        assert!(ran("down-12") && ran("quorum-down"), "omega");
+        let _ = std::fs::remove_dir_all(scripts);
     });
 }
 

@@ -60,6 +60,7 @@ pub struct ServiceHealth {
     pub delay_before_retry: Option<Duration>,
     pub warmup: Option<Duration>,
     pub alpha: bool,
+    /// At shutdown, run the down scripts of what is up.
     pub omega: bool,
     pub inhibit_on_failure: bool,
     pub virtualhost: Option<String>,

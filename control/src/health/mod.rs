@@ -110,6 +110,8 @@ struct Service {
     has_quorum: bool,
     quorum_up: Option<String>,
     quorum_down: Option<String>,
+    /// At shutdown, run the down scripts of what is up (`omega`).
+    omega: bool,
 }
 
 /// The health of the keepalived.conf's real servers and the checker thread that checks them.
@@ -187,6 +189,16 @@ impl Health {
         self.scripts
             .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
         let reports: Vec<Report> = self.runner.reports().collect();
+        self.fold(reports, current, net)
+    }
+
+    /// [`Self::poll`] with `reports` in place of the checker thread's.
+    fn fold(
+        &mut self,
+        reports: Vec<Report>,
+        current: &[ServiceConfig],
+        net: Network,
+    ) -> Result<Option<Vec<ServiceConfig>>, ModelError> {
         let mut moved: Vec<(usize, usize)> = Vec::new();
         for r in reports {
             if let Some(server) = self.record(r) {
@@ -360,6 +372,20 @@ impl Health {
         Ok(())
     }
 
+    /// At rvsd's shutdown: for each service with `omega`, the `notify_down` of every server
+    /// that is up and the `quorum_down` if it has its quorum, as keepalived does.
+    pub fn shutdown(&mut self) {
+        let mut scripts = Vec::new();
+        for s in self.services.iter().filter(|s| s.omega) {
+            let up = s.servers.iter().filter(|r| r.alive);
+            scripts.extend(up.filter_map(|r| r.notify_down.clone()));
+            scripts.extend(s.quorum_down.clone().filter(|_| s.has_quorum));
+        }
+        for script in scripts {
+            self.run_script(Some(&script));
+        }
+    }
+
     /// Starts `script` (keepalived's notify_up/down, quorum_up/down) without waiting for it.
     fn run_script(&mut self, script: Option<&str>) {
         let Some(script) = script else {
@@ -437,6 +463,7 @@ fn watched_service(vs: &VirtualServer, key: ServiceKey) -> Service {
         has_quorum: true,
         quorum_up: h.quorum_up.clone(),
         quorum_down: h.quorum_down.clone(),
+        omega: h.omega,
     }
 }
 
@@ -546,5 +573,147 @@ fn target(vs: &VirtualServer, rs: &RealServer, c: &Checker) -> Target {
             .or(rs.warmup)
             .or(h.warmup)
             .unwrap_or(Duration::ZERO),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::MINIMAL;
+    use crate::config::{parse, with_keepalived};
+    use std::path::Path;
+
+    /// A config whose services come from `conf` (checks far in the future: only the reports a
+    /// test folds in count), and its health.
+    fn setup(conf: &str) -> (crate::config::Config, Health) {
+        let toml = format!("{MINIMAL}[keepalived]\nconfig = \"/k.conf\"\n");
+        let mut c = parse(&toml).expect("toml");
+        with_keepalived(&mut c, Path::new("/r.toml"), conf).expect("keepalived.conf");
+        let k = c.keepalived.clone().expect("keepalived");
+        let (keys, vss): (Vec<_>, Vec<_>) = k.virtual_servers.into_iter().unzip();
+        let h = Health::start(&vss, &keys, None).expect("health");
+        (c, h)
+    }
+
+    fn report(checker: usize, verdict: Verdict) -> Report {
+        Report {
+            checker,
+            verdict,
+            at: Instant::now(),
+        }
+    }
+
+    /// Folds `reports` into `h` and applies the result to `c`'s services; the table as
+    /// (last octet, weight).
+    fn fold(c: &mut crate::config::Config, h: &mut Health, reports: Vec<Report>) -> Vec<(u8, u32)> {
+        let net = Network {
+            ports: &c.ports,
+            routes: &c.routes,
+        };
+        if let Some(s) = h.fold(reports, &c.services, net).expect("accepted") {
+            c.services = s;
+        }
+        c.services[0]
+            .dests
+            .iter()
+            .map(|d| (d.addr.to_v4().map_or(0, |a| a[3]), d.weight))
+            .collect()
+    }
+
+    const SERVERS: &str = "virtual_server 192.0.2.100 80 {
+    delay_loop 86400
+    warmup 86400
+    quorum 3
+    hysteresis 1
+    sorry_server 192.0.2.99 80
+    real_server 192.0.2.11 80 {
+        weight 2
+        TCP_CHECK {
+        }
+    }
+    real_server 192.0.2.12 80 {
+        weight 2
+        inhibit_on_failure
+        TCP_CHECK {
+        }
+    }
+    real_server 192.0.2.13 80 {
+        MISC_CHECK {
+            misc_path /bin/true
+            misc_dynamic
+        }
+    }
+}
+";
+
+    #[test]
+    fn failed_servers_leave_and_the_sorry_server_follows_the_quorum_with_hysteresis() {
+        let (mut c, mut h) = setup(SERVERS);
+        let down = || Err("down".to_string());
+        // Alive weight 5 of quorum 3: no sorry server.
+        assert_eq!(fold(&mut c, &mut h, vec![]), [(11, 2), (12, 2), (13, 1)]);
+        // .11 fails: out. Alive 3 >= 3 - 1.
+        assert_eq!(
+            fold(&mut c, &mut h, vec![report(0, down())]),
+            [(12, 2), (13, 1)]
+        );
+        // .12 fails: weight 0 (inhibit_on_failure). Alive 1 < 3 - 1: quorum lost, sorry in.
+        assert_eq!(
+            fold(&mut c, &mut h, vec![report(1, down())]),
+            [(12, 0), (13, 1), (99, 1)]
+        );
+        // .13's script sets weight 5 (exit 7): alive 5 >= 3 + 1, quorum back, sorry out.
+        assert_eq!(
+            fold(&mut c, &mut h, vec![report(2, Ok(Some(5)))]),
+            [(12, 0), (13, 5)]
+        );
+        // .11 back at its weight; a report that changes nothing changes nothing.
+        assert_eq!(
+            fold(
+                &mut c,
+                &mut h,
+                vec![report(0, Ok(None)), report(2, Ok(Some(5)))]
+            ),
+            [(12, 0), (13, 5), (11, 2)]
+        );
+        let states: Vec<(State, u64, u64)> = h
+            .checkers()
+            .iter()
+            .map(|c| (c.state, c.runs, c.failures))
+            .collect();
+        assert_eq!(
+            states,
+            [(State::Up, 2, 1), (State::Down, 1, 1), (State::Up, 2, 0)]
+        );
+    }
+
+    #[test]
+    fn alpha_servers_start_out_and_settle_puts_the_table_as_the_states_are() {
+        let conf = SERVERS.replace("    quorum 3\n", "    alpha\n    quorum 3\n");
+        let (mut c, mut h) = setup(&conf);
+        assert!(c.services[0].dests.is_empty(), "alpha: all start down");
+        let net = Network {
+            ports: &c.ports,
+            routes: &c.routes,
+        };
+        c.services = h.settle(c.services.clone(), net).expect("settled");
+        let table: Vec<_> = c.services[0]
+            .dests
+            .iter()
+            .map(|d| (d.addr.to_v4().map_or(0, |a| a[3]), d.weight))
+            .collect();
+        assert_eq!(
+            table,
+            [(12, 0), (99, 1)],
+            "inhibited at 0, the sorry server in"
+        );
+        assert_eq!(
+            fold(
+                &mut c,
+                &mut h,
+                vec![report(0, Ok(None)), report(2, Ok(None))]
+            ),
+            [(12, 0), (99, 1), (11, 2), (13, 1)]
+        );
     }
 }
