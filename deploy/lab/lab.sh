@@ -540,7 +540,7 @@ cmd_status() {
 }
 
 main() {
-    local cmd=${1:-}
+    local cmd=${1:-} pid
     [ $# -gt 0 ] && shift
     case $cmd in
         up) need_root; cmd_up "$@" ;;
@@ -548,7 +548,7 @@ main() {
         status) cmd_status ;;
         stop) need_root; stop_rvsd; say "rvsd stopped" ;;
         rs) need_root; cmd_rs "$@" ;;
-        reload) need_root; kill -HUP "$(rvsd_pid)" || die "rvsd is not running"; say "rvsd: SIGHUP sent" ;;
+        reload) need_root; pid=$(rvsd_pid) || die "rvsd is not running"; kill -HUP "$pid"; say "rvsd: SIGHUP sent" ;;
         start) need_root; start_rvsd ;;
         cpus) echo "$LAB_CPUS" ;;
         *) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;

@@ -174,9 +174,23 @@ pub fn execute(command: Command, socket: &Path, stdin: impl Read) -> Result<Stri
             let shown = path.display();
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| Failure::new(1, format!("Can't read {shown}: {e}")))?;
-            let requests = keepalived::parse(&text)
-                .and_then(|cfg| keepalived::to_requests(&cfg))
-                .map_err(|e| Failure::new(1, format!("{shown}:{}: {}", e.line, e.message)))?;
+            let at = |e: keepalived::ParseError| {
+                Failure::new(1, format!("{shown}:{}: {}", e.line, e.message))
+            };
+            let cfg = keepalived::parse(&text).map_err(at)?;
+            let requests = keepalived::to_requests(&cfg).map_err(at)?;
+            for w in &cfg.warnings {
+                eprintln!("rvsadm: {shown}:{}: warning: {}", w.line, w.message);
+            }
+            let checkers = cfg.virtual_servers.iter().flat_map(|v| &v.real_servers);
+            for c in checkers.flat_map(|r| &r.checkers) {
+                eprintln!(
+                    "rvsadm: {shown}:{}: warning: {} is not run by an import; rvsd runs the \
+                     checkers of the keepalived.conf its [keepalived] config names",
+                    c.line,
+                    c.kind.keyword()
+                );
+            }
             let mut out = String::new();
             for (line, req) in requests {
                 let rule = format::rule(&req).unwrap_or_default();

@@ -449,9 +449,17 @@ fn import_keepalived_dry_run_and_apply() {
         None,
         "",
     );
+    // The checker is named, not silently dropped.
+    let warning = format!(
+        "rvsadm: {conf}:7: warning: TCP_CHECK is not run by an import; rvsd runs the checkers \
+         of the keepalived.conf its [keepalived] config names\n"
+    );
     assert_eq!(
         out,
-        ok("-A -t 10.10.0.100:80 -s rr\n-a -t 10.10.0.100:80 -r 10.20.0.12:8080 -m -w 2\n")
+        Outcome {
+            stderr: warning.clone(),
+            ..ok("-A -t 10.10.0.100:80 -s rr\n-a -t 10.10.0.100:80 -r 10.20.0.12:8080 -m -w 2\n")
+        }
     );
     // Applying: the service exists already in the fake daemon.
     let out = d.run(&format!("--import-keepalived {conf}"));
@@ -459,7 +467,7 @@ fn import_keepalived_dry_run_and_apply() {
         out,
         failed(
             1,
-            &format!("{conf}:2: Service already exists (-A -t 10.10.0.100:80 -s rr)\n")
+            &format!("{warning}{conf}:2: Service already exists (-A -t 10.10.0.100:80 -s rr)\n")
         )
     );
     assert_eq!(d.requests().len(), 1);

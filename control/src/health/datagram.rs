@@ -2,9 +2,9 @@
 //! unreachable as a refused receive).
 //!
 //! UDP_CHECK (keepalived's): the payload is sent; with `require_reply` a reply must come within
-//! the connect timeout and begin with the given bytes; without it the server is up unless the
-//! kernel reports the port unreachable. DNS_CHECK: a query for `name` and `type` (recursion
-//! desired) must be answered with the query's id, no error and at least one answer.
+//! the connect timeout and match the given bytes over the shorter of the two; without it the
+//! server is up unless the kernel reports it unreachable. DNS_CHECK: a query for `name` and
+//! `type` (recursion desired) must be answered, with RCODE 0; replies to other ids are ignored.
 
 use super::probe::endpoint;
 use super::Target;
@@ -25,16 +25,26 @@ async fn socket(t: &Target) -> io::Result<UdpSocket> {
     Ok(s)
 }
 
-/// Sends `query` and waits (the connect timeout) for a reply; `Ok(None)` when none came.
-async fn ask(t: &Target, query: &[u8]) -> io::Result<Option<Vec<u8>>> {
+/// Sends `query` and waits (the connect timeout) for a reply that `wanted` accepts; `Ok(None)`
+/// when none came.
+async fn ask(
+    t: &Target,
+    query: &[u8],
+    wanted: impl Fn(&[u8]) -> bool,
+) -> io::Result<Option<Vec<u8>>> {
     let s = socket(t).await?;
     s.send(query).await?;
     let mut buf = vec![0u8; 4096];
-    match timeout(t.connect_timeout, s.recv(&mut buf)).await {
-        Ok(Ok(n)) => {
-            buf.truncate(n);
-            Ok(Some(buf))
+    let reply = async {
+        loop {
+            let n = s.recv(&mut buf).await?;
+            if wanted(&buf[..n]) {
+                return Ok(buf[..n].to_vec());
+            }
         }
+    };
+    match timeout(t.connect_timeout, reply).await {
+        Ok(Ok(r)) => Ok(Some(r)),
         Ok(Err(e)) => Err(e),
         Err(_) => Ok(None),
     }
@@ -43,11 +53,13 @@ async fn ask(t: &Target, query: &[u8]) -> io::Result<Option<Vec<u8>>> {
 pub async fn udp(t: &Target, payload: &[u8], require_reply: Option<&[u8]>) -> Result<(), String> {
     let at = endpoint(t.connect).replace(":tcp:", ":udp:");
     let fail = |why: &str| Err(format!("UDP check to {at} failed ({why})."));
-    match (ask(t, payload).await, require_reply) {
+    match (ask(t, payload, |_| true).await, require_reply) {
         (Err(e), _) => fail(&e.to_string()),
         (Ok(None), Some(_)) => fail("no reply"),
         (Ok(None), None) => Ok(()),
-        (Ok(Some(r)), Some(want)) if !r.starts_with(want) => fail("unexpected reply"),
+        (Ok(Some(r)), Some(want)) if r.iter().zip(want).any(|(a, b)| a != b) => {
+            fail("unexpected reply")
+        }
         (Ok(Some(_)), _) => Ok(()),
     }
 }
@@ -59,10 +71,10 @@ pub async fn dns(t: &Target, query_type: &str, name: &str) -> Result<(), String>
     let Some(query) = dns_query(id, name, query_type) else {
         return fail(format!("cannot ask for `{name}'"));
     };
-    match ask(t, &query).await {
+    match ask(t, &query, |r| is_reply_to(id, r)).await {
         Err(e) => fail(e.to_string()),
         Ok(None) => fail("no reply".into()),
-        Ok(Some(reply)) => dns_answered(id, &reply).or_else(fail),
+        Ok(Some(reply)) => dns_answered(&reply).or_else(fail),
     }
 }
 
@@ -91,15 +103,17 @@ pub fn dns_query(id: u16, name: &str, qtype: &str) -> Option<Vec<u8>> {
     Some(q)
 }
 
-/// Whether `reply` answers query `id`: a response, RCODE 0, at least one answer.
-pub fn dns_answered(id: u16, reply: &[u8]) -> Result<(), String> {
-    if reply.len() < 12 || reply[..2] != id.to_be_bytes() || reply[2] & 0x80 == 0 {
-        return Err("not a reply to the query".into());
-    }
-    match (reply[3] & 0x0f, u16::from_be_bytes([reply[6], reply[7]])) {
-        (0, 0) => Err("no answer".into()),
-        (0, _) => Ok(()),
-        (rcode, _) => Err(format!("RCODE {rcode}")),
+/// Whether `reply` is a response to query `id`.
+pub fn is_reply_to(id: u16, reply: &[u8]) -> bool {
+    reply.len() >= 12 && reply[..2] == id.to_be_bytes() && reply[2] & 0x80 != 0
+}
+
+/// A response's verdict: RCODE 0 passes (keepalived does not count the answers).
+pub fn dns_answered(reply: &[u8]) -> Result<(), String> {
+    match reply.get(3).map(|b| b & 0x0f) {
+        Some(0) => Ok(()),
+        Some(rcode) => Err(format!("RCODE {rcode}")),
+        None => Err("short reply".into()),
     }
 }
 
@@ -123,15 +137,13 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_must_match_and_answer() {
+    fn a_reply_must_match_and_have_no_error() {
         let mut r = dns_query(7, "example.com", "A").unwrap();
-        assert!(dns_answered(7, &r).is_err(), "a query is not a reply");
+        assert!(!is_reply_to(7, &r), "a query is not a reply");
         r[2] |= 0x80;
-        assert_eq!(dns_answered(7, &r), Err("no answer".into()));
-        r[7] = 1;
-        assert_eq!(dns_answered(7, &r), Ok(()));
-        assert!(dns_answered(8, &r).is_err(), "another id");
+        assert!(is_reply_to(7, &r) && !is_reply_to(8, &r), "its id only");
+        assert_eq!(dns_answered(&r), Ok(()));
         r[3] = 3;
-        assert_eq!(dns_answered(7, &r), Err("RCODE 3".into()));
+        assert_eq!(dns_answered(&r), Err("RCODE 3".into()));
     }
 }

@@ -28,12 +28,20 @@ use std::time::{Duration, Instant};
 /// One attempt's outcome: up (with the weight a `misc_dynamic` script set), or down and why.
 pub type Verdict = Result<Option<u32>, String>;
 
-/// keepalived's defaults.
+/// keepalived's defaults (check_api.c, check_data.c, and each checker's own).
 const DELAY_LOOP: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const RETRY: u32 = 1;
 const DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
 const HTTP_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(3);
+
+/// keepalived's `retry` of a checker kind: DNS 3, MISC 0, the others 1.
+fn default_retry(kind: &CheckKind) -> u32 {
+    match kind {
+        CheckKind::Dns { .. } => 3,
+        CheckKind::Misc { .. } => 0,
+        _ => 1,
+    }
+}
 
 /// What one checker checks, every default resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,9 +316,9 @@ impl Health {
         let want = wanted_weight(r);
         let (verb, script) = match (r.alive, r.inhibit) {
             (true, false) => ("Adding service {} to VS {}", &r.notify_up),
-            (true, true) => ("Enabling service {} to VS {}", &r.notify_up),
+            (true, true) => ("Enabling service {} of VS {}", &r.notify_up),
             (false, false) => ("Removing service {} from VS {}", &r.notify_down),
-            (false, true) => ("Disabling service {} from VS {}", &r.notify_down),
+            (false, true) => ("Disabling service {} of VS {}", &r.notify_down),
         };
         let line = verb.replacen("{}", &r.name, 1).replacen("{}", &s.name, 1);
         eprintln!("rvsd: {line}");
@@ -340,9 +348,12 @@ impl Health {
             return Ok(());
         }
         let (name, has) = (s.name.clone(), gained);
-        if !settling {
-            let words = if has { "Gained quorum" } else { "Lost quorum" };
-            eprintln!("rvsd: {words} {alive} (quorum {q}, hysteresis {hy}) for VS {name}");
+        if !settling && has {
+            let up = q + hy;
+            eprintln!("rvsd: Gained quorum {q}+{hy}={up} <= {alive} for VS {name}");
+        } else if !settling {
+            let down = q.saturating_sub(hy);
+            eprintln!("rvsd: Lost quorum {q}-{hy}={down} > {alive} for VS {name}");
         }
         if let Some(sorry) = &s.sorry {
             let want = match (has, sorry.inhibit) {
@@ -351,10 +362,11 @@ impl Health {
                 (true, false) => None,
             };
             if !settling {
-                let (verb, to) = if has {
-                    ("Removing", "from")
-                } else {
-                    ("Adding", "to")
+                let (verb, to) = match (has, sorry.inhibit) {
+                    (true, false) => ("Removing", "from"),
+                    (true, true) => ("Disabling", "from"),
+                    (false, false) => ("Adding", "to"),
+                    (false, true) => ("Enabling", "to"),
                 };
                 eprintln!("rvsd: {verb} sorry server {} {to} VS {name}", sorry.name);
             }
@@ -525,7 +537,6 @@ fn target(vs: &VirtualServer, rs: &RealServer, c: &Checker) -> Target {
         0 => vs.id.port,
         p => p,
     });
-    let http = matches!(c.kind, CheckKind::Http { .. });
     let kind = match &c.kind {
         CheckKind::Http {
             tls,
@@ -557,22 +568,23 @@ fn target(vs: &VirtualServer, rs: &RealServer, c: &Checker) -> Target {
             .or(rs.connect_timeout)
             .or(h.connect_timeout)
             .unwrap_or(CONNECT_TIMEOUT),
-        retry: c.retry.or(rs.retry).or(h.retry).unwrap_or(RETRY),
+        retry: c
+            .retry
+            .or(rs.retry)
+            .or(h.retry)
+            .unwrap_or_else(|| default_retry(&c.kind)),
         delay_before_retry: c
             .delay_before_retry
             .or(rs.delay_before_retry)
             .or(h.delay_before_retry)
-            .unwrap_or(if http {
-                HTTP_DELAY_BEFORE_RETRY
-            } else {
-                DELAY_BEFORE_RETRY
+            .unwrap_or(match c.kind {
+                CheckKind::Http { .. } => HTTP_DELAY_BEFORE_RETRY,
+                CheckKind::Dns { .. } => delay_loop,
+                _ => DELAY_BEFORE_RETRY,
             }),
         delay_loop,
-        warmup: c
-            .warmup
-            .or(rs.warmup)
-            .or(h.warmup)
-            .unwrap_or(Duration::ZERO),
+        // keepalived starts a checker at a random point of its warmup, by default its delay_loop.
+        warmup: c.warmup.or(rs.warmup).or(h.warmup).unwrap_or(delay_loop),
     }
 }
 

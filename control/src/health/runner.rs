@@ -1,8 +1,10 @@
 //! The checker thread: a tokio runtime of its own (current-thread, on the cpu of the thread
 //! that starts it: the main lcore's) running one task per checker, so that a slow or hung
 //! server delays only its own checks. Each task waits a random part of its warmup, then
-//! checks every `delay_loop`; a failed attempt is retried `retry` times `delay_before_retry`
-//! apart before it counts. Every outcome goes to the control thread as a [`Report`].
+//! checks every `delay_loop`. As keepalived's: while the server passes, a failed attempt is
+//! retried `retry` times `delay_before_retry` apart before it counts; the first check and the
+//! checks of a failed server count at once. Every outcome goes to the control thread as a
+//! [`Report`].
 
 use super::{probe, Report, Target};
 use std::sync::mpsc;
@@ -63,14 +65,16 @@ impl Drop for Runner {
 
 async fn check_loop(checker: usize, t: Target, reports: mpsc::Sender<Report>) {
     tokio::time::sleep(spread(checker, t.warmup)).await;
+    let mut up = false;
     loop {
         let mut verdict = probe::attempt(&t).await;
         let mut retries = 0;
-        while verdict.is_err() && retries < t.retry {
+        while up && verdict.is_err() && retries < t.retry {
             retries += 1;
             tokio::time::sleep(t.delay_before_retry).await;
             verdict = probe::attempt(&t).await;
         }
+        up = verdict.is_ok();
         let report = Report {
             checker,
             verdict,
