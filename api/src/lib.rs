@@ -357,6 +357,15 @@ pub enum Request {
     FlushConnections,
     /// Every health checker with its state (`rvsadm --health`).
     ListHealth,
+    /// ipvsadm --start-daemon master|backup and its options.
+    StartDaemon {
+        role: SyncRole,
+        daemon: SyncDaemon,
+    },
+    /// ipvsadm --stop-daemon master|backup.
+    StopDaemon(SyncRole),
+    /// ipvsadm -L --daemon.
+    ListDaemons,
 }
 
 impl Request {
@@ -369,6 +378,7 @@ impl Request {
                 | Request::ListConnections
                 | Request::GetTimeouts
                 | Request::ListHealth
+                | Request::ListDaemons
         )
     }
 }
@@ -382,6 +392,62 @@ pub enum Response {
     Connections(Vec<ConnInfo>),
     Timeouts(Timeouts),
     Health(Vec<CheckerInfo>),
+    Daemons(Vec<(SyncRole, SyncDaemon)>),
+}
+
+/// A connection sync daemon (IPVS's): the master sends its connections, the backup installs
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SyncRole {
+    Master,
+    Backup,
+}
+
+impl SyncRole {
+    /// As ipvsadm writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        }
+    }
+}
+
+/// A sync daemon's parameters: ipvsadm's `--mcast-interface`, `--syncid`, `--sync-maxlen`,
+/// `--mcast-group`, `--mcast-port`, `--mcast-ttl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDaemon {
+    /// The interface the messages leave and arrive on (a kernel interface of rvs's ports).
+    pub mcast_interface: String,
+    /// 0: a backup takes every syncid, a master sends 0.
+    pub syncid: u8,
+    /// Largest message (UDP payload) a master sends.
+    pub maxlen: u16,
+    pub group: std::net::Ipv4Addr,
+    pub port: u16,
+    pub ttl: u8,
+}
+
+/// ipvsadm's: on `eth0`.
+impl Default for SyncDaemon {
+    fn default() -> SyncDaemon {
+        SyncDaemon::on("eth0")
+    }
+}
+
+impl SyncDaemon {
+    /// IPVS's defaults on an interface: syncid 0, group 224.0.0.81, port 8848, TTL 1, and the
+    /// largest message a 1500-byte MTU carries.
+    pub fn on(mcast_interface: &str) -> SyncDaemon {
+        SyncDaemon {
+            mcast_interface: mcast_interface.to_string(),
+            syncid: 0,
+            maxlen: 1500 - 20 - 8,
+            group: std::net::Ipv4Addr::new(224, 0, 0, 81),
+            port: 8848,
+            ttl: 1,
+        }
+    }
 }
 
 /// One health checker of a real server, as `rvsadm --health` shows it.

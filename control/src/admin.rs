@@ -76,6 +76,15 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             d.flush_sessions().map_err(|e| e.to_string())?;
             Ok(Response::Done)
         }
+        Request::StartDaemon { role, daemon } => {
+            d.start_sync(role, daemon)?;
+            Ok(Response::Done)
+        }
+        Request::StopDaemon(role) => match d.stop_sync(role) {
+            true => Ok(Response::Done),
+            false => Err(format!("the {} sync daemon is not running", role.name())),
+        },
+        Request::ListDaemons => Ok(Response::Daemons(d.sync_daemons())),
         change => {
             let old = d.services().to_vec();
             let services = edit(d, old.clone(), change).map_err(|e| e.ipvsadm())?;

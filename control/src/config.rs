@@ -27,6 +27,7 @@
 //! tx_desc = 1024
 //! burst_drain_us = 100
 //! mbuf_data_room = 2176 # bytes per mbuf, headroom included (af_packet: frames up to this - 128)
+//! idle_sleep_us = 0     # a worker idle for 1 ms sleeps this long between polls; 0 = never
 //! [sessions]            # optional; capacity is per worker
 //! capacity = 1048576
 //! full_policy = "refuse"  # or "evict"
@@ -76,12 +77,19 @@
 //! method = "dr"         # nat | fullnat | dr | tunnel
 //! upper_threshold = 0   # 0 = none
 //! lower_threshold = 0
+//! [sync.master]         # optional: the connection sync daemons (ipvsadm --start-daemon)
+//! mcast_interface = "lan"  # a port's kernel_interface (or lo)
+//! syncid = 0            # 0..=255; optional: maxlen = 1472, group = "224.0.0.81",
+//!                       # port = 8848, ttl = 1
+//! [sync.backup]         # the same keys
+//! mcast_interface = "lan"
 //! ```
 
 use crate::model::network::{connected, is_own, subnets};
 use crate::model::{
     DestDraft, FlagsDraft, Front, MethodDraft, ModelError, Network, ServiceDraft, Table,
 };
+use crate::sync::{SyncDaemon, SyncRole};
 use dataplane::conn::{Addr, FullPolicy, Timeouts, MAX_CAPACITY, PROTO_TCP, PROTO_UDP};
 use dataplane::snapshot::{Method, ServiceConfig, ServiceKey};
 use dataplane::wire::ethernet::MacAddr;
@@ -140,6 +148,8 @@ pub struct Config {
     /// `[keepalived]`: the keepalived.conf whose virtual servers [`load`] adds to `services`
     /// and whose checkers rvsd runs ([`crate::keepalived`]).
     pub keepalived: Option<KeepalivedConfig>,
+    /// `[sync.master]`, `[sync.backup]`: the connection sync daemons started with rvsd.
+    pub sync: Vec<(SyncRole, SyncDaemon)>,
 }
 
 /// `[keepalived]`.
@@ -185,6 +195,9 @@ pub struct DataplaneConfig {
     /// Bytes per mbuf, headroom included. Larger where a driver hands over frames longer than
     /// 2048 bytes whole (net_af_packet: the kernel reassembles fragments for its sockets).
     pub mbuf_data_room: u16,
+    /// A worker whose queues were empty for [`dataplane::worker::IDLE_AFTER_US`] sleeps this long
+    /// between polls (0: it never sleeps), so that several rvsd share a small machine.
+    pub idle_sleep_us: u32,
 }
 
 /// `[sessions]`: each worker's session table.
@@ -469,6 +482,26 @@ struct Raw {
     #[serde(default)]
     services: Vec<RawService>,
     keepalived: Option<RawKeepalived>,
+    #[serde(default)]
+    sync: RawSync,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    master: Option<RawSyncDaemon>,
+    backup: Option<RawSyncDaemon>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSyncDaemon {
+    mcast_interface: String,
+    syncid: Option<i64>,
+    maxlen: Option<i64>,
+    group: Option<String>,
+    port: Option<i64>,
+    ttl: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -501,6 +534,7 @@ struct RawDataplane {
     tx_desc: Option<i64>,
     burst_drain_us: Option<i64>,
     mbuf_data_room: Option<i64>,
+    idle_sleep_us: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -691,6 +725,7 @@ impl Raw {
         let neighbours = neighbours(self.neighbours, &ports)?;
         let services = services(self.services, &ports, &routes)?;
         compiles(&ports, &services)?;
+        let sync = sync(self.sync, &ports)?;
         Ok(Config {
             eal,
             cores,
@@ -706,8 +741,61 @@ impl Raw {
                 .keepalived
                 .map(|k| keepalived_config(&k.config))
                 .transpose()?,
+            sync,
         })
     }
+}
+
+/// `[sync.master]` and `[sync.backup]`: the sync daemons rvsd starts.
+fn sync(r: RawSync, ports: &[PortSpec]) -> Res<Vec<(SyncRole, SyncDaemon)>> {
+    let roles = [(SyncRole::Master, r.master), (SyncRole::Backup, r.backup)];
+    let mut daemons = Vec::new();
+    for (role, raw) in roles {
+        if let Some(raw) = raw {
+            daemons.push((
+                role,
+                sync_daemon(&format!("sync.{}", role.name()), raw, ports)?,
+            ));
+        }
+    }
+    Ok(daemons)
+}
+
+fn sync_daemon(field: &str, r: RawSyncDaemon, ports: &[PortSpec]) -> Res<SyncDaemon> {
+    let f = |name: &str| format!("{field}.{name}");
+    let known = ports
+        .iter()
+        .any(|p| p.kernel_interface.as_deref() == Some(r.mcast_interface.as_str()));
+    if !known && r.mcast_interface != "lo" {
+        return Err(invalid(
+            f("mcast_interface"),
+            q(&r.mcast_interface),
+            "expected the kernel_interface of a port (or lo)",
+        ));
+    }
+    let mut spec = SyncDaemon::on(&r.mcast_interface);
+    if let Some(v) = r.syncid {
+        spec.syncid = int(&f("syncid"), v, 0..=255)?;
+    }
+    if let Some(v) = r.maxlen {
+        spec.maxlen = int(&f("maxlen"), v, 100..=65507)?;
+    }
+    if let Some(g) = r.group {
+        spec.group = g.parse().map_err(|_| {
+            invalid(
+                f("group"),
+                q(&g),
+                "expected an IPv4 address, like 224.0.0.81",
+            )
+        })?;
+    }
+    if let Some(v) = r.port {
+        spec.port = int(&f("port"), v, 1..=65535)?;
+    }
+    if let Some(v) = r.ttl {
+        spec.ttl = int(&f("ttl"), v, 1..=255)?;
+    }
+    Ok(spec)
 }
 
 fn keepalived_config(path: &str) -> Res<KeepalivedConfig> {
@@ -852,6 +940,9 @@ fn dataplane(r: RawDataplane, ports: usize, workers: usize) -> Res<DataplaneConf
             i64::from(DEFAULT_MBUF_DATA_ROOM)..=i64::from(u16::MAX),
         )
     })?;
+    let idle_sleep_us = r
+        .idle_sleep_us
+        .map_or(Ok(0), |v| int("dataplane.idle_sleep_us", v, 0..=100_000))?;
     // Every RX ring is filled with mbufs when its port starts: at least that many, plus one.
     let rx_fill = (ports as u64)
         .saturating_mul(workers as u64)
@@ -890,6 +981,7 @@ fn dataplane(r: RawDataplane, ports: usize, workers: usize) -> Res<DataplaneConf
         tx_desc,
         burst_drain_us,
         mbuf_data_room,
+        idle_sleep_us,
     })
 }
 
@@ -1472,6 +1564,7 @@ mbufs = 8191
 rx_desc = 512
 tx_desc = 256
 burst_drain_us = 50
+idle_sleep_us = 200
 
 [sessions]
 capacity = 4096
@@ -1584,6 +1677,7 @@ addr = "10.20.0.13"
                 tx_desc: 256,
                 burst_drain_us: 50,
                 mbuf_data_room: DEFAULT_MBUF_DATA_ROOM,
+                idle_sleep_us: 200,
             }
         );
         assert_eq!(c.sessions.capacity, 4096);
@@ -1783,6 +1877,7 @@ addrs = ["192.0.2.1/24"]
                 tx_desc: 1024,
                 burst_drain_us: 100,
                 mbuf_data_room: DEFAULT_MBUF_DATA_ROOM,
+                idle_sleep_us: 0,
             }
         );
         assert_eq!(c.sessions.capacity, 1_048_576);
@@ -1848,6 +1943,48 @@ addrs = ["192.0.2.1/24"]
         assert!(e.contains("workers") || e.contains("sequence"), "{e}");
         let e = err(&FULL.replace("id = 100", "id = 100\nvid = 100"));
         assert!(e.contains("vid") && e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn sync_daemons_take_ipvsadm_defaults_and_refuse_bad_values_by_field() {
+        let c = parse(&format!(
+            "{MINIMAL}\n[sync.master]\nmcast_interface = \"p0\"\nsyncid = 7\n\
+             [sync.backup]\nmcast_interface = \"p0\"\nport = 9000\n"
+        ))
+        .expect("valid");
+        let mut master = SyncDaemon::on("p0");
+        master.syncid = 7;
+        let mut backup = SyncDaemon::on("p0");
+        backup.port = 9000;
+        assert_eq!(backup.group, Ipv4Addr::new(224, 0, 0, 81));
+        assert_eq!(backup.maxlen, 1472);
+        assert_eq!(
+            c.sync,
+            [(SyncRole::Master, master), (SyncRole::Backup, backup)]
+        );
+        for (edit, field) in [
+            ("mcast_interface = \"eth9\"", "sync.master.mcast_interface"),
+            (
+                "mcast_interface = \"p0\"\nsyncid = 256",
+                "sync.master.syncid",
+            ),
+            (
+                "mcast_interface = \"p0\"\ngroup = \"x\"",
+                "sync.master.group",
+            ),
+            ("mcast_interface = \"p0\"\nttl = 0", "sync.master.ttl"),
+            (
+                "mcast_interface = \"p0\"\nmaxlen = 10",
+                "sync.master.maxlen",
+            ),
+        ] {
+            let e = err(&format!("{MINIMAL}\n[sync.master]\n{edit}\n"));
+            assert!(e.contains(field), "{edit}: {e}");
+        }
+        let e = err(&format!(
+            "{MINIMAL}\n[sync.master]\nmcast_interface = \"p0\"\nsyncd = 1\n"
+        ));
+        assert!(e.contains("syncd"), "{e}");
     }
 
     #[test]

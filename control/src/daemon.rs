@@ -27,13 +27,14 @@ use crate::neigh::{self, NeighbourTable};
 use crate::netlink::Netlink;
 use crate::publish::{Publisher, RequestError, WorkerChannel};
 use crate::route::RouteTable;
+use crate::sync::{Sync, SyncCounters, SyncDaemon, SyncRole};
 use dataplane::conn::{Addr, Timeouts};
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
     lcore, Consumer, Eal, FragTable, Mbuf, MbufBurst, Mempool, Port, PortConfig, PortStats,
     Producer, SOCKET_ANY,
 };
-use dataplane::forward::{DestStats, Forwarder, ForwarderConfig};
+use dataplane::forward::{DestStats, Forwarder, ForwarderConfig, SyncOut};
 use dataplane::snapshot::{Interface, ServiceConfig, Snapshot, SnapshotError};
 use dataplane::wire::arp;
 use dataplane::wire::ethernet::MacAddr;
@@ -284,6 +285,12 @@ struct Rings {
     /// Control thread -> worker 0 (the frames the control thread sends).
     to_worker: Producer<Mbuf>,
     from_control: Option<Consumer<Mbuf>>,
+    /// Each worker's connection-sync rings: records out, installs in (the workers' ends, in
+    /// worker order), and the daemons' ends.
+    sync_out: std::vec::IntoIter<dataplane::sync::RecordProducer>,
+    sync_in: std::vec::IntoIter<dataplane::sync::InstallConsumer>,
+    sync: Option<Sync>,
+    master_on: Arc<AtomicBool>,
 }
 
 impl Rings {
@@ -321,6 +328,12 @@ impl Rings {
             SOCKET_ANY,
         )
         .map_err(dpdk("control ring"))?;
+        let (sync_out, records): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| dataplane::sync::record_ring()).unzip();
+        let (installs, sync_in): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| dataplane::sync::install_ring())
+            .unzip();
+        let master_on = Arc::new(AtomicBool::new(false));
         Ok(Rings {
             instance,
             redirect_in: redirect_in.into_iter(),
@@ -329,6 +342,10 @@ impl Rings {
             from_workers,
             to_worker,
             from_control: Some(from_control),
+            sync_out: sync_out.into_iter(),
+            sync_in: sync_in.into_iter(),
+            sync: Some(Sync::new(records, installs, master_on.clone())),
+            master_on,
         })
     }
 
@@ -355,6 +372,7 @@ impl Rings {
             from_control: self.from_control.take(),
             commands: ends.commands,
             replies: ends.replies,
+            sync_in: self.sync_in.next(),
         })
     }
 }
@@ -463,8 +481,12 @@ fn launch_worker(
             .map(|p| p.kernel_interface.as_ref().map_or(0, |_| p.exception_rate))
             .collect(),
     };
-    let forwarder = Forwarder::new(&fc, launch.snapshot.clone())
+    let mut forwarder = Forwarder::new(&fc, launch.snapshot.clone())
         .map_err(|e| DaemonError::Setup(format!("sessions.capacity: {e:?}")))?;
+    if let Some(ring) = rings.sync_out.next() {
+        let on = rings.master_on.clone();
+        forwarder = forwarder.with_sync(SyncOut { ring, on });
+    }
     let shared = Arc::new(SharedCounters::default());
     workers.counters.push(shared.clone());
     let worker = Worker::new(
@@ -476,6 +498,7 @@ fn launch_worker(
         launch.tsc_hz,
         u64::from(config.dataplane.burst_drain_us),
     )
+    .with_idle_sleep(config.dataplane.idle_sleep_us)
     .with_fragments(Fragments {
         table: FragTable::new(
             launch.eal,
@@ -570,6 +593,7 @@ fn restart_needed(old: &Config, new: &Config) -> Option<&'static str> {
         (old.ports == new.ports, "[[ports]]"),
         (old.routes == new.routes, "[[routes]]"),
         (old.neighbours == new.neighbours, "[[neighbours]]"),
+        (old.sync == new.sync, "[sync]"),
     ]
     .into_iter()
     .find_map(|(same, section)| (!same).then_some(section))
@@ -607,6 +631,8 @@ pub struct Daemon {
     due: Vec<(u16, Ipv4Addr)>,
     /// The keepalived.conf's checkers, when it has any.
     health: Option<Health>,
+    /// The connection sync daemons.
+    sync: Sync,
 }
 
 impl Daemon {
@@ -679,7 +705,14 @@ impl Daemon {
             next_garp: started,
             due: Vec::new(),
             health: None,
+            sync: rings
+                .sync
+                .take()
+                .ok_or_else(|| DaemonError::Setup("sync rings".into()))?,
         };
+        for (role, spec) in daemon.config.sync.clone() {
+            daemon.sync.start(role, spec).map_err(DaemonError::Setup)?;
+        }
         daemon.health = start_health(&daemon.config, None)?;
         daemon.settle_health()?;
         daemon.update_steering();
@@ -747,6 +780,55 @@ impl Daemon {
             let _ = self.republish();
         }
         self.follow_health();
+        self.follow_sync(now);
+    }
+
+    /// Hands the connections the backup sync daemon received to the workers; the next hops
+    /// towards their clients are resolved like a real server's.
+    fn follow_sync(&mut self, now: u64) {
+        let table = self.publisher.current().clone();
+        let routes = SyncRoutes {
+            routes: &self.routes,
+            neighbours: &self.neighbours,
+        };
+        if self.sync.poll(&table, &routes) {
+            let hops: Vec<_> = self.sync.next_hops().collect();
+            for (i, a) in hops {
+                self.neighbours.want(i, a, now);
+            }
+        }
+    }
+
+    /// Starts a connection sync daemon (rvsadm --start-daemon).
+    /// Its interface must be a port's kernel interface, or `lo` (daemons of one machine).
+    pub fn start_sync(&mut self, role: SyncRole, spec: SyncDaemon) -> Result<(), String> {
+        let known = self
+            .config
+            .ports
+            .iter()
+            .any(|p| p.kernel_interface.as_deref() == Some(spec.mcast_interface.as_str()));
+        if !known && spec.mcast_interface != "lo" {
+            return Err(format!(
+                "--mcast-interface {}: not the kernel interface of a port",
+                spec.mcast_interface
+            ));
+        }
+        self.sync.start(role, spec)
+    }
+
+    /// Stops a connection sync daemon; false if it was not running.
+    pub fn stop_sync(&mut self, role: SyncRole) -> bool {
+        self.sync.stop(role)
+    }
+
+    /// The running sync daemons (rvsadm -L --daemon).
+    pub fn sync_daemons(&self) -> Vec<(SyncRole, SyncDaemon)> {
+        self.sync.running()
+    }
+
+    /// What the sync daemons did.
+    pub fn sync_counters(&self) -> &SyncCounters {
+        &self.sync.counters
     }
 
     /// Applies what the health checks ask of the table, as an rvsadm change would be.
@@ -973,7 +1055,9 @@ impl Daemon {
             &self.services,
         )?;
         let now = self.now_ms();
+        wanted.extend(self.sync.next_hops());
         wanted.sort_unstable();
+        wanted.dedup();
         self.neighbours.forget_unwanted(&wanted);
         for (i, a) in wanted {
             self.neighbours.want(i, a, now);
@@ -1222,6 +1306,22 @@ fn random_seed(worker: usize) -> [u64; 2] {
     let a = h.finish();
     h.write_u64(a);
     [a, h.finish()]
+}
+
+/// The route and neighbour tables, as the sync daemon resolves clients.
+struct SyncRoutes<'a> {
+    routes: &'a RouteTable,
+    neighbours: &'a NeighbourTable,
+}
+
+impl crate::sync::Routes for SyncRoutes<'_> {
+    fn next_hop(&self, client: Ipv4Addr) -> Option<(u16, Ipv4Addr)> {
+        self.routes.lookup(client).map(|h| (h.interface, h.addr))
+    }
+
+    fn mac(&self, interface: u16, addr: Ipv4Addr) -> Option<MacAddr> {
+        self.neighbours.lookup(interface, addr)
+    }
 }
 
 #[cfg(test)]

@@ -26,3 +26,4 @@ pub mod publish;
 pub mod request;
 pub mod route;
 pub mod stats;
+pub mod sync;

@@ -1,8 +1,9 @@
 //! Prometheus metrics on `metrics.listen`, named like node_exporter's `node_ipvs_*` family under
-//! an `rvs_` prefix, plus per-worker drop, occupancy and redirect counters, and each port's
-//! device counters (`rvs_port_*`: what the NIC received and sent, and what it dropped before any
-//! worker saw it), and the health checks' (`rvs_backend_up`, `rvs_health_checks_total`). The worker metrics (`rvs_worker_*`), their types and help texts come from the
-//! table in `dataplane::worker::counters`. Values are set from the control thread every
+//! an `rvs_` prefix, plus per-worker drop, occupancy and redirect counters, each port's device
+//! counters (`rvs_port_*`: what the NIC received and sent, and what it dropped before any worker
+//! saw it), the health checks' (`rvs_backend_up`, `rvs_health_checks_total`) and the sync
+//! daemons' (`rvs_sync_*`). The worker metrics (`rvs_worker_*`), their types and help texts come
+//! from the table in `dataplane::worker::counters`. Values are set from the control thread every
 //! `stats::RATE_INTERVAL` from counters the workers and the devices already keep: no metrics call
 //! on the packet path.
 
@@ -111,6 +112,7 @@ impl Metrics {
             counter!("rvs_exception_dropped_total", &port).absolute(c.dropped);
         }
         health(d);
+        sync(d);
         for (name, stats) in d.port_stats() {
             let Some(p) = stats else { continue };
             let port = [("port", name.to_string())];
@@ -123,6 +125,21 @@ impl Metrics {
             counter!("rvs_port_rx_errors_total", &port).absolute(p.rx_errors);
             counter!("rvs_port_tx_errors_total", &port).absolute(p.tx_errors);
         }
+    }
+}
+
+/// The sync daemons' counters (`rvs_sync_*`); the workers' records are `rvs_worker_sync_*`.
+fn sync(d: &Daemon) {
+    let c = d.sync_counters();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    counter!("rvs_sync_messages_sent_total").absolute(get(&c.messages_sent));
+    counter!("rvs_sync_conns_sent_total").absolute(get(&c.conns_sent));
+    counter!("rvs_sync_send_errors_total").absolute(get(&c.send_errors));
+    counter!("rvs_sync_messages_received_total").absolute(get(&c.messages_received));
+    counter!("rvs_sync_conns_received_total").absolute(get(&c.conns_received));
+    counter!("rvs_sync_conns_lost_total").absolute(get(&c.conns_lost));
+    for (e, n) in dataplane::sync::wire::SyncError::ALL.iter().zip(&c.dropped) {
+        counter!("rvs_sync_messages_dropped_total", "reason" => e.name()).absolute(get(n));
     }
 }
 

@@ -9,11 +9,14 @@ use control::config;
 use control::daemon::Daemon;
 use control::flow::Steering;
 use control::health::{probe, Target};
+use control::sync::{SyncDaemon, SyncRole};
+use dataplane::conn::Addr;
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
     Consumer, Eal, Mbuf, MbufBurst, Mempool, Port, PortConfig, Producer, SOCKET_ANY,
 };
 use dataplane::snapshot::ServiceConfig;
+use dataplane::sync::{wire, SyncConn};
 use dataplane::verdict::DropReason;
 use dataplane::worker::WorkerCounters;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
@@ -1754,4 +1757,198 @@ fn misc(script: &str) -> CheckKind {
         dynamic: false,
         user: None,
     }
+}
+
+/// CPU seconds (user + system) the process's DPDK worker lcore threads used so far.
+fn worker_cpu_seconds() -> f64 {
+    let tick = 100.0; // USER_HZ
+    let mut total = 0.0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("lcore-worker") && !comm.starts_with("rte-worker") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        total += (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / tick;
+    }
+    total
+}
+
+/// The share of a cpu the worker threads use over `secs` of no traffic.
+fn idle_worker_load(lab: &mut Lab, secs: f64) -> f64 {
+    std::thread::sleep(Duration::from_millis(200));
+    let before = worker_cpu_seconds();
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < deadline {
+        lab.daemon.poll();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (worker_cpu_seconds() - before) / secs
+}
+
+/// `dataplane.idle_sleep_us`: an idle worker sleeps between polls and still forwards the next
+/// packet; without it a worker spins (the control).
+#[test]
+fn idle_workers_sleep_between_polls_only_when_configured() {
+    let _serial = serial();
+    let spinning = {
+        let mut lab = Lab::start(&config_text("nat", &[1, 2], &[0, 1, 2]));
+        idle_worker_load(&mut lab, 1.0)
+    };
+    let text = config_text("nat", &[1, 2], &[0, 1, 2])
+        .replace("tx_desc = 256\n", "tx_desc = 256\nidle_sleep_us = 1000\n");
+    let mut lab = Lab::start(&text);
+    let sleeping = idle_worker_load(&mut lab, 1.0);
+    assert!(
+        spinning > 0.3 && sleeping < 0.1,
+        "worker load spinning {spinning:.2}, sleeping {sleeping:.2}"
+    );
+    let out = lab.send_from_clients(4, "S", 1000, &[]);
+    assert_eq!(out.len(), 4, "a sleeping worker forwards the next packets");
+}
+
+/// A free UDP port on loopback.
+fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+/// A sync daemon on loopback, sending to (or listening on) 127.0.0.1:`port`: unicast, so the
+/// test plays the network between the boxes.
+fn loopback_sync(port: u16) -> SyncDaemon {
+    SyncDaemon {
+        group: Ipv4Addr::LOCALHOST,
+        port,
+        syncid: 7,
+        ..SyncDaemon::on("lo")
+    }
+}
+
+/// The master's sync messages until every one of `flows` clients' latest record is
+/// ESTABLISHED (or 3 s passed).
+fn sync_messages(
+    lab: &mut Lab,
+    socket: &std::net::UdpSocket,
+    flows: usize,
+) -> (Vec<Vec<u8>>, Vec<SyncConn>) {
+    let (mut msgs, mut latest) = (Vec::new(), std::collections::BTreeMap::new());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        lab.daemon.poll();
+        let Ok(n) = socket.recv(&mut buf) else {
+            continue;
+        };
+        let mut conns = Vec::new();
+        wire::decode(&buf[..n], 7, &mut conns).expect("the master's message decodes");
+        for c in conns {
+            latest.insert((c.caddr, c.cport), c);
+        }
+        msgs.push(buf[..n].to_vec());
+        let established = latest.values().filter(|c| c.state == 1).count();
+        if established == flows {
+            break;
+        }
+    }
+    (msgs, latest.into_values().collect())
+}
+
+/// Connection sync, NAT or FULLNAT, two workers each side: the master sends a record of every
+/// connection (IPVS's format, state ESTABLISHED after the handshake); a backup that received
+/// them forwards the servers' next segments to the clients as the master did; before it
+/// received them it drops them (the control).
+fn synced_connections_carry_on_at_the_backup(method: &str) {
+    let _serial = serial();
+    const FLOWS: usize = 40;
+    let capture = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    capture
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let sync_port = capture.local_addr().unwrap().port();
+    let mut a = Lab::start(&config_text(method, &[1, 2], &[0, 1, 2]));
+    a.daemon
+        .start_sync(SyncRole::Master, loopback_sync(sync_port))
+        .expect("master");
+    let syns = a.send_from_clients(FLOWS, "S", 1000, &[]);
+    assert_eq!(syns.len(), FLOWS);
+    // What the server side of each flow is: (server, its port, the address and port it sends to).
+    let sides: Vec<_> = syns
+        .iter()
+        .map(|s| {
+            let ((src, sport), (rs, rport), _) = tcp_endpoints(s);
+            (rs.octets(), rport, (src.octets(), sport))
+        })
+        .collect();
+    let from_servers = |lab: &mut Lab, flags: &str, seq: u32| {
+        for (n, (rs, rport, to)) in sides.iter().enumerate() {
+            let mac = RS_MACS[usize::from(rs[3] - 11)];
+            let f = tcp_frame(mac, LAN_MAC, (*rs, *rport), *to, flags, seq, b"data");
+            Lab::inject(&mut lab.lan, n % 2, &f);
+        }
+        Lab::collect(&mut lab.daemon, &mut lab.wan, FLOWS)
+    };
+    assert_eq!(from_servers(&mut a, "SA", 5000).len(), FLOWS);
+    assert_eq!(a.send_from_clients(FLOWS, "A", 1001, &[]).len(), FLOWS);
+    let (msgs, conns) = sync_messages(&mut a, &capture, FLOWS);
+    assert_eq!(conns.len(), FLOWS, "a record of every connection");
+    for c in &conns {
+        assert_eq!(c.state, 1, "ESTABLISHED: {c:?}");
+        assert_eq!(c.vaddr, Addr::v4(VIP));
+        assert_eq!(c.vport, 80);
+        assert_eq!(c.dport, 8080);
+        assert_eq!(c.local.is_some(), method == "fullnat", "{c:?}");
+    }
+    drop(a);
+
+    let text = config_text(method, &[1, 2], &[0, 1, 2])
+        + "[[neighbours]]\naddr = \"10.10.0.254\"\nmac = \"02:00:00:00:00:fe\"\nport = \"wan\"\n";
+    let mut b = Lab::start(&text);
+    let listen = free_udp_port();
+    b.daemon
+        .start_sync(SyncRole::Backup, loopback_sync(listen))
+        .expect("backup");
+    assert!(
+        from_servers(&mut b, "A", 6000).is_empty(),
+        "no session at the backup before the sync"
+    );
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for m in &msgs {
+        sender.send_to(m, ("127.0.0.1", listen)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while b.daemon.list_sessions().unwrap().len() < FLOWS && Instant::now() < deadline {
+        b.daemon.poll();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let listed = b.daemon.list_sessions().unwrap();
+    assert_eq!(
+        listed.len(),
+        FLOWS,
+        "the backup lists every synced connection"
+    );
+    assert!(listed.iter().all(|s| s.state.is_established()));
+    let out = from_servers(&mut b, "A", 6004);
+    assert_eq!(out.len(), FLOWS, "the backup carries every connection on");
+    for r in &out {
+        let ((src, sport), (dst, _), _) = tcp_endpoints(r);
+        assert_eq!((src, sport), (Ipv4Addr::from(VIP), 80), "from the VIP");
+        assert!(dst.octets()[..3] == [192, 0, 2], "to a client: {dst}");
+        assert_eq!(&r[..6], &ROUTER_MAC, "through the router");
+    }
+}
+
+#[test]
+fn nat_connections_synced_to_a_backup_carry_on_there() {
+    synced_connections_carry_on_at_the_backup("nat");
+}
+
+#[test]
+fn fullnat_connections_synced_to_a_backup_carry_on_there() {
+    synced_connections_carry_on_at_the_backup("fullnat");
 }

@@ -618,3 +618,42 @@ lower_threshold = 2147483646
     assert!(!out.status.success() && err.contains(clash), "{err}");
     assert_eq!(d.ok("-Sn"), with_laddr, "the table is as it was");
 }
+
+/// `--start-daemon`, `-L --daemon`, `--stop-daemon` against rvsd, with ipvsadm's listing; a
+/// daemon started twice, stopped twice or on an unknown interface is refused, naming why.
+#[test]
+fn sync_daemons_start_list_and_stop() {
+    let d = Rvsd::start("sync", "", "", None);
+    assert_eq!(d.ok("-L --daemon"), "");
+    d.ok("--start-daemon master --mcast-interface lo --syncid 9 --mcast-group 239.0.0.81");
+    d.ok("--start-daemon backup --mcast-interface lo --mcast-port 18848");
+    assert_eq!(
+        d.ok("-L --daemon"),
+        "master sync daemon (mcast=lo, syncid=9, maxlen=1472, group=239.0.0.81, port=8848, ttl=1)\n\
+         backup sync daemon (mcast=lo, syncid=0, maxlen=1472, group=224.0.0.81, port=18848, ttl=1)\n"
+    );
+    let refused = |line: &str, words: &str| {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let out = d.adm(&args);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            !out.status.success() && err.contains(words),
+            "{line}: {err}"
+        );
+    };
+    refused(
+        "--start-daemon master --mcast-interface lo",
+        "the master sync daemon is already running",
+    );
+    d.ok("--stop-daemon master");
+    refused(
+        "--stop-daemon master",
+        "the master sync daemon is not running",
+    );
+    refused(
+        "--start-daemon master --mcast-interface eth9",
+        "--mcast-interface eth9: not the kernel interface of a port",
+    );
+    d.ok("--stop-daemon backup");
+    assert_eq!(d.ok("-L --daemon"), "");
+}

@@ -8,6 +8,7 @@ pub mod forward;
 pub mod macswap;
 pub mod sched;
 pub mod snapshot;
+pub mod sync;
 pub mod verdict;
 pub mod wire;
 pub mod worker;

@@ -377,6 +377,8 @@ workers = [1]
 # 8 KiB. Larger datagrams arrive truncated (dropped as truncated).
 [dataplane]
 mbuf_data_room = 8320
+# Idle workers sleep, so that the boxes, servers and tools share the two cores.
+idle_sleep_us = 100
 
 [control]
 socket = "$SOCK"

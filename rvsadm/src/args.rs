@@ -10,7 +10,8 @@
 //! usage error (exit status 2).
 
 use rvs_api::{
-    DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec, Timeouts,
+    DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec, SyncDaemon,
+    SyncRole, Timeouts,
 };
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -64,6 +65,8 @@ pub enum ListWhat {
     Service(ServiceId),
     Connections,
     Timeouts,
+    /// --daemon: the sync daemons.
+    Daemons,
 }
 
 /// Listing flags.
@@ -118,11 +121,13 @@ enum Cmd {
     GetLaddr,
     Import,
     Health,
+    StartDaemon,
+    StopDaemon,
     Help,
     Version,
 }
 
-const CMD_NAMES: [&str; 17] = [
+const CMD_NAMES: [&str; 19] = [
     "add-service",
     "edit-service",
     "delete-service",
@@ -140,6 +145,8 @@ const CMD_NAMES: [&str; 17] = [
     "get-laddr",
     "import-keepalived",
     "health",
+    "start-daemon",
+    "stop-daemon",
 ];
 
 // Option bits (ipvsadm's order for the ones it has).
@@ -164,7 +171,14 @@ const O_LADDR: usize = 17;
 const O_IFNAME: usize = 18;
 const O_DRY_RUN: usize = 19;
 const O_SCHED_FLAGS: usize = 20;
-const N_OPTS: usize = 21;
+const O_DAEMON: usize = 21;
+const O_MCAST_IF: usize = 22;
+const O_SYNCID: usize = 23;
+const O_SYNC_MAXLEN: usize = 24;
+const O_MCAST_GROUP: usize = 25;
+const O_MCAST_PORT: usize = 26;
+const O_MCAST_TTL: usize = 27;
+const N_OPTS: usize = 28;
 
 const OPT_NAMES: [&str; N_OPTS] = [
     "numeric",
@@ -188,31 +202,40 @@ const OPT_NAMES: [&str; N_OPTS] = [
     "ifname",
     "dry-run",
     "sched-flags",
+    "daemon",
+    "mcast-interface",
+    "syncid",
+    "sync-maxlen",
+    "mcast-group",
+    "mcast-port",
+    "mcast-ttl",
 ];
 
 // Legal combinations of commands and options, as ipvsadm's commands_v_options:
 // '+' compulsory, 'x' illegal, '1' exclusive (at most one '1' option), ' ' optional.
 #[rustfmt::skip]
-const TABLE: [&[u8; N_OPTS]; 17] = [
-    //  n c s S p M r f w x y T s r t n e z F d s
-    //  u o v c e a e w e u l i t a h o x l i r f
-    b"xx+   xxxxxxxxxxxxxx ", // add-service
-    b"xx+   xxxxxxxxxxxxxx ", // edit-service
-    b"xx+xxxxxxxxxxxxxxxxxx", // delete-service
-    b"xxxxxxxxxxxxxxxxxxxxx", // flush
-    b" 11xxxxxxxx1     xxxx", // list
-    b"xx+xxx+    xxxxxxxxxx", // add-server
-    b"xx+xxx+xxxxxxxxxxxxxx", // delete-server
-    b"xx+xxx+    xxxxxxxxxx", // edit-server
-    b"xxxxxxxxxxxxxxxxxxxxx", // set
-    b"xxxxxxxxxxxxxxxxxxxxx", // restore
-    b" xxxxxxxxxxxxxxxxxxxx", // save
-    b"xx xxxxxxxxxxxxxxxxxx", // zero
-    b"xx+xxxxxxxxxxxxxx++xx", // add-laddr
-    b"xx+xxxxxxxxxxxxxx+ xx", // del-laddr
-    b" x xxxxxxxxxxxxxxxxxx", // get-laddr
-    b"xxxxxxxxxxxxxxxxxxx x", // import-keepalived
-    b" xxxxxxxxxxxxxxxxxxxx", // health
+const TABLE: [&[u8; N_OPTS]; 19] = [
+    //  n c s S p M r f w x y T s r t n e z F d s d m s s m m m
+    //  u o v c e a e w e u l i t a h o x l i r f a i i m g p t
+    b"xx+   xxxxxxxxxxxxxx xxxxxxx", // add-service
+    b"xx+   xxxxxxxxxxxxxx xxxxxxx", // edit-service
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxx", // delete-service
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxx", // flush
+    b" 11xxxxxxxx1     xxxx1xxxxxx", // list
+    b"xx+xxx+    xxxxxxxxxxxxxxxxx", // add-server
+    b"xx+xxx+xxxxxxxxxxxxxxxxxxxxx", // delete-server
+    b"xx+xxx+    xxxxxxxxxxxxxxxxx", // edit-server
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxx", // set
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxx", // restore
+    b" xxxxxxxxxxxxxxxxxxxxxxxxxxx", // save
+    b"xx xxxxxxxxxxxxxxxxxxxxxxxxx", // zero
+    b"xx+xxxxxxxxxxxxxx++xxxxxxxxx", // add-laddr
+    b"xx+xxxxxxxxxxxxxx+ xxxxxxxxx", // del-laddr
+    b" x xxxxxxxxxxxxxxxxxxxxxxxxx", // get-laddr
+    b"xxxxxxxxxxxxxxxxxxx xxxxxxxx", // import-keepalived
+    b" xxxxxxxxxxxxxxxxxxxxxxxxxxx", // health
+    b"xxxxxxxxxxxxxxxxxxxxxx      ", // start-daemon
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxx", // stop-daemon
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +263,8 @@ enum Opt {
     Laddr,
     Ifname,
     Socket,
+    /// A sync daemon option (its bit).
+    Sync(usize),
     /// An ipvsadm/DPVS option rvs has no use for (fwmark services, the sync daemon, ...).
     Unsupported,
 }
@@ -282,6 +307,15 @@ const SPECS: &[Spec] = &[
     spec("get-laddr", Some('G'), Arg::None, Opt::Cmd(Cmd::GetLaddr)),
     spec("import-keepalived", None, Arg::Required, Opt::Cmd(Cmd::Import)),
     spec("health", None, Arg::None, Opt::Cmd(Cmd::Health)),
+    spec("start-daemon", None, Arg::Required, Opt::Cmd(Cmd::StartDaemon)),
+    spec("stop-daemon", None, Arg::Required, Opt::Cmd(Cmd::StopDaemon)),
+    spec("daemon", None, Arg::None, Opt::Flag(O_DAEMON)),
+    spec("mcast-interface", None, Arg::Required, Opt::Sync(O_MCAST_IF)),
+    spec("syncid", None, Arg::Required, Opt::Sync(O_SYNCID)),
+    spec("sync-maxlen", None, Arg::Required, Opt::Sync(O_SYNC_MAXLEN)),
+    spec("mcast-group", None, Arg::Required, Opt::Sync(O_MCAST_GROUP)),
+    spec("mcast-port", None, Arg::Required, Opt::Sync(O_MCAST_PORT)),
+    spec("mcast-ttl", None, Arg::Required, Opt::Sync(O_MCAST_TTL)),
     spec("tcp-service", Some('t'), Arg::Required, Opt::Service(Protocol::Tcp)),
     spec("udp-service", Some('u'), Arg::Required, Opt::Service(Protocol::Udp)),
     spec("scheduler", Some('s'), Arg::Required, Opt::Scheduler),
@@ -316,11 +350,6 @@ const SPECS: &[Spec] = &[
     spec("ipv6", Some('6'), Arg::None, Opt::Unsupported),
     spec("ops", Some('o'), Arg::None, Opt::Unsupported),
     spec("pe", None, Arg::Required, Opt::Unsupported),
-    spec("start-daemon", None, Arg::Required, Opt::Unsupported),
-    spec("stop-daemon", None, Arg::Required, Opt::Unsupported),
-    spec("mcast-interface", None, Arg::Required, Opt::Unsupported),
-    spec("syncid", None, Arg::Required, Opt::Unsupported),
-    spec("daemon", None, Arg::None, Opt::Unsupported),
     spec("persistent-conn", None, Arg::None, Opt::Unsupported),
 ];
 
@@ -532,6 +561,8 @@ struct State {
     ifname: Option<String>,
     socket: Option<PathBuf>,
     import: Option<PathBuf>,
+    role: Option<SyncRole>,
+    daemon: SyncDaemon,
 }
 
 impl State {
@@ -562,7 +593,19 @@ impl State {
             Opt::Cmd(cmd) => {
                 self.set_command(cmd)?;
                 if cmd == Cmd::Import {
-                    self.import = Some(PathBuf::from(value));
+                    self.import = Some(PathBuf::from(&value));
+                }
+                if matches!(cmd, Cmd::StartDaemon | Cmd::StopDaemon) {
+                    self.role = Some(match value.as_str() {
+                        "master" => SyncRole::Master,
+                        "backup" => SyncRole::Backup,
+                        _ => {
+                            return fail(format!(
+                                "illegal {} parameter specified",
+                                CMD_NAMES[cmd as usize]
+                            ))
+                        }
+                    });
                 }
             }
             Opt::Service(proto) => {
@@ -646,7 +689,35 @@ impl State {
                 }
                 self.socket = Some(PathBuf::from(value));
             }
+            Opt::Sync(bit) => {
+                self.set_option(bit)?;
+                self.sync_option(bit, &value)?;
+            }
             Opt::Unsupported => return fail(format!("{}: not supported by rvs", ev.name)),
+        }
+        Ok(())
+    }
+
+    /// A sync daemon option, with ipvsadm's ranges and words.
+    fn sync_option(&mut self, bit: usize, value: &str) -> Result<(), UsageError> {
+        let d = &mut self.daemon;
+        let n = |min, max, what: &str| match number(value, min, max) {
+            Some(n) => Ok(n),
+            None => fail(format!("illegal {what} specified")),
+        };
+        match bit {
+            O_MCAST_IF if value.is_empty() || value.len() > 15 => {
+                return fail("illegal mcast-interface specified")
+            }
+            O_MCAST_IF => d.mcast_interface = value.to_string(),
+            O_SYNCID => d.syncid = n(0, 255, "syncid")? as u8,
+            O_SYNC_MAXLEN => d.maxlen = n(1, 65535 - 20 - 8, "sync-maxlen")? as u16,
+            O_MCAST_GROUP => match value.parse::<Ipv4Addr>() {
+                Ok(g) if g.is_multicast() => d.group = g,
+                _ => return fail("illegal mcast-group specified"),
+            },
+            O_MCAST_PORT => d.port = n(1, 65535, "mcast-port")? as u16,
+            _ => d.ttl = n(1, 255, "mcast-ttl")? as u8,
         }
         Ok(())
     }
@@ -821,7 +892,9 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
             {
                 return fail("options conflicts in the list command");
             }
-            let what = if st.has(O_CONNECTION) {
+            let what = if st.has(O_DAEMON) {
+                ListWhat::Daemons
+            } else if st.has(O_CONNECTION) {
                 ListWhat::Connections
             } else if let Some(id) = service {
                 ListWhat::Service(id)
@@ -873,6 +946,13 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
             dry_run: st.has(O_DRY_RUN),
         },
         Cmd::Health => Command::Health,
+        Cmd::StartDaemon => Command::Exec(Request::StartDaemon {
+            role: st.role.expect("set with the command"),
+            daemon: st.daemon.clone(),
+        }),
+        Cmd::StopDaemon => {
+            Command::Exec(Request::StopDaemon(st.role.expect("set with the command")))
+        }
         Cmd::Help | Cmd::Version => unreachable!("returned above"),
     };
     done(command)
@@ -967,6 +1047,8 @@ Usage:
   rvsadm --get-laddr [-t|u service-address]
   rvsadm --import-keepalived file [--dry-run]
   rvsadm --health
+  rvsadm --start-daemon {{master|backup}} [daemon-options]
+  rvsadm --stop-daemon {{master|backup}}
   rvsadm -h
 
 Commands:
@@ -990,6 +1072,8 @@ Either long or short options are allowed.
   --health                    list the health checkers of rvsd's keepalived.conf (rvs's own):
                               each with its state (UP, DOWN, WARMUP), since when, its runs,
                               failures and last result
+  --start-daemon              start the connection synchronization daemon
+  --stop-daemon               stop the connection synchronization daemon
   --help            -h        display this help message
   --version         -v        display the version
 
@@ -1020,7 +1104,15 @@ Options:
   --nosort                            disable sorting output of service/server entries
   --sort                              does nothing, for backwards compatibility
   --numeric      -n                   numeric output of addresses and ports
+  --daemon                            output of daemon information
   --dry-run                           with --import-keepalived: print the rules, apply nothing
+  --mcast-interface interface         multicast interface for connection sync (default eth0:
+                                      rvsd takes a kernel interface of its ports)
+  --syncid sid                        syncid for connection sync (default=0)
+  --sync-maxlen length                max sync message length (default=1472)
+  --mcast-group address               IPv4 multicast group (default=224.0.0.81)
+  --mcast-port port                   UDP port (default=8848)
+  --mcast-ttl ttl                     multicast TTL (default=1)
   --socket path                       rvsd's control socket (else ${env}, else {default})
 ",
         version = env!("CARGO_PKG_VERSION"),

@@ -6,7 +6,7 @@
 use crate::args::Format;
 use rvs_api::{
     CheckerInfo, ConnInfo, DestInfo, DestSpec, Info, Protocol, Request, ServiceId, ServiceInfo,
-    ServiceSpec, Timeouts,
+    ServiceSpec, SyncDaemon, SyncRole, Timeouts,
 };
 use std::cmp::Ordering;
 use std::fmt::Write;
@@ -400,8 +400,29 @@ pub fn rule(req: &Request) -> Option<String> {
         | Request::ListConnections
         | Request::GetTimeouts
         | Request::ListHealth
+        | Request::StartDaemon { .. }
+        | Request::StopDaemon(_)
+        | Request::ListDaemons
         | Request::FlushConnections => return None,
     })
+}
+
+/// `-L --daemon`: ipvsadm's lines, one per running sync daemon.
+pub fn daemons(list: &[(SyncRole, SyncDaemon)]) -> String {
+    list.iter()
+        .map(|(role, d)| {
+            format!(
+                "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})\n",
+                role.name(),
+                d.mcast_interface,
+                d.syncid,
+                d.maxlen,
+                d.group,
+                d.port,
+                d.ttl
+            )
+        })
+        .collect()
 }
 
 /// The requests that rebuild `services`: per service, -A, its local addresses, its real servers.

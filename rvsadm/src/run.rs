@@ -90,6 +90,7 @@ fn unexpected(r: &Response) -> Failure {
         Response::Connections(_) => "Connections",
         Response::Timeouts(_) => "Timeouts",
         Response::Health(_) => "Health",
+        Response::Daemons(_) => "Daemons",
     };
     Failure::new(1, format!("Unexpected answer from rvsd: {kind}"))
 }
@@ -139,6 +140,10 @@ pub fn execute(command: Command, socket: &Path, stdin: impl Read) -> Result<Stri
             },
             ListWhat::Timeouts => match d.call(Request::GetTimeouts)? {
                 Response::Timeouts(t) => Ok(format::timeouts(&t)),
+                other => Err(unexpected(&other)),
+            },
+            ListWhat::Daemons => match d.call(Request::ListDaemons)? {
+                Response::Daemons(list) => Ok(format::daemons(&list)),
                 other => Err(unexpected(&other)),
             },
         },

@@ -2,7 +2,8 @@
 //! messages for invalid command lines.
 
 use rvs_api::{
-    DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec, Timeouts,
+    DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec, SyncDaemon,
+    SyncRole, Timeouts,
 };
 use rvsadm::args::{parse, Command, Format, Invocation, ListWhat, UsageError};
 use std::net::IpAddr;
@@ -679,7 +680,7 @@ fn invalid_command_lines_get_ipvsadm_messages() {
             "Illegal 'service-address' option with the 'health' command",
         ),
         ("-A -f 1", "-f: not supported by rvs"),
-        ("-L --daemon", "--daemon: not supported by rvs"),
+        ("-L --pe sip", "--pe: not supported by rvs"),
         (
             "-Ln --socket /a --socket /b",
             "multiple 'socket' options specified",
@@ -725,4 +726,105 @@ fn restore_lines_are_split_like_a_shell_and_numbered() {
         e.0,
         "only -A -E -D -C -a -e -d -Z --set --add-laddr --del-laddr rules can be restored"
     );
+}
+
+#[test]
+fn sync_daemons_in_ipvsadm_syntax() {
+    assert_eq!(
+        request("--start-daemon master --mcast-interface lan --syncid 7"),
+        Request::StartDaemon {
+            role: SyncRole::Master,
+            daemon: SyncDaemon {
+                syncid: 7,
+                ..SyncDaemon::on("lan")
+            },
+        }
+    );
+    assert_eq!(
+        request(
+            "--start-daemon=backup --mcast-interface=wan --sync-maxlen 1200 --mcast-group \
+             239.1.1.1 --mcast-port 9000 --mcast-ttl 3"
+        ),
+        Request::StartDaemon {
+            role: SyncRole::Backup,
+            daemon: SyncDaemon {
+                maxlen: 1200,
+                group: "239.1.1.1".parse().unwrap(),
+                port: 9000,
+                ttl: 3,
+                ..SyncDaemon::on("wan")
+            },
+        }
+    );
+    // ipvsadm's default interface.
+    assert_eq!(
+        request("--start-daemon master"),
+        Request::StartDaemon {
+            role: SyncRole::Master,
+            daemon: SyncDaemon::on("eth0"),
+        }
+    );
+    assert_eq!(
+        request("--stop-daemon backup"),
+        Request::StopDaemon(SyncRole::Backup)
+    );
+    assert!(matches!(
+        command("-L --daemon"),
+        Command::List {
+            what: ListWhat::Daemons,
+            ..
+        }
+    ));
+    assert!(matches!(
+        command("-ln --daemon"),
+        Command::List {
+            what: ListWhat::Daemons,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn sync_daemon_errors_name_the_option() {
+    for (line, message) in [
+        (
+            "--start-daemon primary",
+            "illegal start-daemon parameter specified",
+        ),
+        ("--stop-daemon x", "illegal stop-daemon parameter specified"),
+        (
+            "--start-daemon master --syncid 256",
+            "illegal syncid specified",
+        ),
+        (
+            "--start-daemon master --sync-maxlen 0",
+            "illegal sync-maxlen specified",
+        ),
+        (
+            "--start-daemon master --mcast-group 10.0.0.1",
+            "illegal mcast-group specified",
+        ),
+        (
+            "--start-daemon master --mcast-port 0",
+            "illegal mcast-port specified",
+        ),
+        (
+            "--start-daemon master --mcast-ttl 256",
+            "illegal mcast-ttl specified",
+        ),
+        (
+            "--stop-daemon master --syncid 1",
+            "Illegal 'syncid' option with the 'stop-daemon' command",
+        ),
+        (
+            "-L --daemon -c",
+            "The option 'daemon' conflicts with the 'connection' option in the 'list' command",
+        ),
+        (
+            "-A -t 10.0.0.1:80 --mcast-interface lan",
+            "Illegal 'mcast-interface' option with the 'add-service' command",
+        ),
+    ] {
+        assert_eq!(error(line), message, "{line}");
+    }
 }

@@ -629,6 +629,20 @@ impl<T> SessionTable<T> {
         self.insert_inner(in_key, out_key, state, timeout, payload, now)
     }
 
+    /// Insert a session in `state` with `timeout_ms` (a synced connection), as [`insert`](Self::insert)
+    /// otherwise.
+    pub fn insert_with_state(
+        &mut self,
+        in_key: FlowKey,
+        out_key: Option<FlowKey>,
+        state: State,
+        timeout_ms: u32,
+        payload: T,
+        now: u64,
+    ) -> Result<Inserted<T>, InsertError> {
+        self.insert_inner(in_key, out_key, state, timeout_ms.max(1), payload, now)
+    }
+
     /// Insert a persistence template `key` (see [`FlowKey::template`]) with its own
     /// `timeout_ms` (the service's persistence timeout). Templates are never evicted, and do not
     /// expire while connections are bound to them ([`bind_control`](Self::bind_control)).

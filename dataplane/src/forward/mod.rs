@@ -17,8 +17,10 @@ pub mod icmp_limit;
 mod kernel;
 mod local;
 pub mod owner;
+mod sync;
 
 pub use owner::{Arrival, FragKey};
+pub use sync::{SyncOut, SyncStats};
 
 use crate::buf::PacketBuf;
 use crate::conn::{
@@ -111,6 +113,9 @@ pub struct Forwarder {
     icmp_limit: icmp_limit::Limiter,
     /// This worker's share of each port's exception rate.
     exception: kernel::Limits,
+    /// The sync sender's ring, when rvsd has one.
+    sync_out: Option<SyncOut>,
+    sync_stats: SyncStats,
 }
 
 /// What the classifier learned of a TCP/UDP packet.
@@ -165,9 +170,18 @@ impl Forwarder {
             ip_ident: 0,
             icmp_limit: icmp_limit::Limiter::new(config.workers, config.seed[0]),
             exception: kernel::Limits::new(&config.exception_rates, config.workers),
+            sync_out: None,
+            sync_stats: SyncStats::default(),
         };
         fw.set_snapshot(snapshot);
         Ok(fw)
+    }
+
+    /// The forwarder hands a record of each new session and state change to `out` while its
+    /// flag is set (the master sync daemon).
+    pub fn with_sync(mut self, out: SyncOut) -> Forwarder {
+        self.sync_out = Some(out);
+        self
     }
 
     /// Installs a new service table between bursts. Existing sessions keep forwarding as they
@@ -636,6 +650,10 @@ impl Forwarder {
             Err(reason) => return Verdict::Drop(reason),
         };
         self.count_connection(svc, idx, &service.config.dests[idx]);
+        if key.protocol != proto::TCP {
+            // A TCP session is synced by the state change its first packet makes.
+            self.sync_session(id);
+        }
         if let Some(tkey) = template_key {
             let template = template.map(|(tid, _)| tid);
             if let Err(reason) = self.bind_template(tkey, template, binding, service, id, now) {
@@ -860,6 +878,7 @@ impl Forwarder {
             if change.activity_changed() {
                 self.account_activity(binding.dest_id, change.to.is_established());
             }
+            self.sync_session(id);
         }
         if let Some(st) = self.dests.traffic_mut(binding.dest_id) {
             let bytes = u64::from(flow.len);

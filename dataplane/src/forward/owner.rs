@@ -112,6 +112,26 @@ pub fn local_port_owner(lport: u16, workers: u16) -> u16 {
     lport % workers.max(1)
 }
 
+/// The worker whose table a synced connection goes into, by `table`: a FULLNAT one on its local
+/// port's owner; one of a service owned by client port or network on that owner; otherwise (DR
+/// and TUN, owned by whichever worker receives them) on its client's NAT owner, where the
+/// receiver of a packet that finds no session passes it on.
+pub fn synced_owner(table: &Snapshot, conn: &crate::sync::SyncConn, workers: u16) -> u16 {
+    if let Some((_, lport)) = conn.local {
+        return local_port_owner(lport, workers);
+    }
+    let owner = table
+        .find_service(conn.protocol, &conn.vaddr, conn.vport)
+        .and_then(|s| table.services.get(s as usize))
+        .map_or(FlowOwner::Receiver, |s| s.owner);
+    match owner {
+        FlowOwner::ClientNet(prefix) => client_owner(&client_net(&conn.caddr, prefix), 0, workers),
+        FlowOwner::ClientPort | FlowOwner::Receiver => {
+            client_owner(&conn.caddr, conn.cport, workers)
+        }
+    }
+}
+
 /// Masks an IPv4 client address to a persistence prefix (ipvsadm -M): its client network.
 #[inline]
 pub fn client_net(addr: &Addr, prefix: u8) -> Addr {

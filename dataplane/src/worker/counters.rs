@@ -200,6 +200,14 @@ worker_counters! {
          not received, so outside rx).",
     from_control_lost: Counter, "from_control_lost_total", -,
         "Frames of the control plane the tx queue refused, or for a port not ours: freed.",
+    sync_sent: Counter, "sync_records_total", -,
+        "Connection sync records (new sessions, state changes) handed to the sync sender.",
+    sync_lost: Counter, "sync_records_lost_total", -,
+        "Connection sync records lost to a full ring (the packets were not).",
+    sync_installed: Counter, "sync_installed_total", -,
+        "Synced connections installed (backup sync daemon).",
+    sync_refused: Counter, "sync_refused_total", -,
+        "Synced connections not installed (no such service or server, bad state, full table).",
 }
 
 /// Length of the shared block: every field, then every drop reason.

@@ -34,11 +34,15 @@ pub const BURST: usize = 32;
 const EXPIRE_BUDGET: usize = 128;
 /// Commands taken per poll of the control plane's rings.
 const COMMANDS_PER_POLL: usize = 4;
+/// Synced connections installed per poll of the control plane's rings.
+const INSTALLS_PER_POLL: usize = 64;
 /// How often a busy worker polls the control plane's rings (commands, frames to send): often
 /// enough that the control plane never waits on it noticeably, rarely enough that the empty
 /// polls cost nothing per packet. An idle worker (a loop that received nothing) polls them
 /// every loop.
 const CONTROL_POLL_US: u64 = 20;
+/// How long a worker's queues must stay empty before it sleeps between polls (when it may).
+pub const IDLE_AFTER_US: u64 = 1000;
 /// Attempts to hand a tx buffer to the NIC per flush while it takes some; the rest waits for
 /// the next flush.
 const TX_ATTEMPTS: usize = 4;
@@ -66,6 +70,8 @@ pub struct WorkerLinks {
     pub from_control: Option<Consumer<Mbuf>>,
     pub commands: Consumer<Box<Command>>,
     pub replies: Producer<Box<Reply>>,
+    /// Synced connections to install (the backup sync daemon), when rvsd has the ring.
+    pub sync_in: Option<crate::sync::InstallConsumer>,
 }
 
 /// Everything one poll-mode worker owns.
@@ -89,6 +95,9 @@ pub struct Worker {
     control_tsc: u64,
     /// Requests (commands other than snapshot installs) taken so far; see [`Reply::seq`].
     requests: u64,
+    /// Sleep between polls once idle for `IDLE_AFTER_US` (None: never).
+    idle_sleep: Option<std::time::Duration>,
+    idle_tsc: u64,
     /// None: fragments to services are dropped (`fragment`), fragments of oversize packets
     /// come from the packet's own pool.
     fragments: Option<Fragments>,
@@ -124,8 +133,17 @@ impl Worker {
             publish_tsc: tsc_per_us * PUBLISH_INTERVAL_US,
             control_tsc: tsc_per_us * CONTROL_POLL_US,
             requests: 0,
+            idle_sleep: None,
+            idle_tsc: tsc_per_us * IDLE_AFTER_US,
             fragments: None,
         }
+    }
+
+    /// The worker sleeps `us` between polls once its queues were empty for `IDLE_AFTER_US`
+    /// (0: never; a sleep is a syscall, only ever made while no packet arrives).
+    pub fn with_idle_sleep(mut self, us: u32) -> Worker {
+        self.idle_sleep = (us > 0).then(|| std::time::Duration::from_micros(u64::from(us)));
+        self
     }
 
     /// The worker with IPv4 reassembly (fragments to services) and its fragments' pool.
@@ -141,13 +159,24 @@ impl Worker {
         let mut drain_at = 0;
         let mut publish_at = 0;
         let mut control_at = 0;
+        let mut busy_at = lcore::tsc();
         while !stop.load(Ordering::Relaxed) {
             let now_tsc = lcore::tsc();
             let now_ms = now_tsc / self.tsc_per_ms;
             let received = self.poll_traffic(now_ms);
+            if received > 0 {
+                busy_at = now_tsc;
+            }
             if received == 0 || now_tsc >= control_at {
                 self.poll_control(now_ms);
                 control_at = now_tsc + self.control_tsc;
+            }
+            if let Some(pause) = self.idle_sleep {
+                if now_tsc - busy_at >= self.idle_tsc
+                    && self.tx_buffers.iter().all(|b| b.is_empty())
+                {
+                    std::thread::sleep(pause);
+                }
             }
             if now_tsc >= drain_at {
                 self.flush_all();
@@ -216,6 +245,12 @@ impl Worker {
             match self.links.commands.pop() {
                 Some(cmd) => self.command(*cmd, now_ms),
                 None => break,
+            }
+        }
+        if let Some(ring) = &mut self.links.sync_in {
+            for _ in 0..INSTALLS_PER_POLL {
+                let Ok(rec) = ring.pop() else { break };
+                self.forwarder.install_synced(&rec, now_ms);
             }
         }
     }
@@ -365,6 +400,11 @@ impl Worker {
         c.sessions_expired = t.stats().expired;
         c.capacity = t.capacity() as u64;
         c.generation = self.forwarder.snapshot().generation;
+        let sync = self.forwarder.sync_stats();
+        c.sync_sent = sync.sent;
+        c.sync_lost = sync.lost;
+        c.sync_installed = sync.installed;
+        c.sync_refused = sync.refused;
         self.shared.publish(c);
     }
 }

@@ -92,6 +92,21 @@ impl LocalPorts {
         }
     }
 
+    /// Takes port `port` of `addr` out of the free ports (a synced session holds it): false if
+    /// it is not free here. Scans from the top, where ports in use were taken from.
+    pub fn take(&mut self, addr: &Addr, port: u16) -> bool {
+        let Some((_, free)) = self.pools.iter_mut().find(|(a, _)| a == addr) else {
+            return false;
+        };
+        match free.iter().rposition(|&p| p == port) {
+            Some(i) => {
+                free.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Free ports left in pool `pool`.
     pub fn available(&self, pool: usize) -> usize {
         self.pools.get(pool).map_or(0, |(_, f)| f.len())

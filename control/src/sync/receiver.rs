@@ -1,0 +1,96 @@
+//! The backup sync daemon's thread: receives IPVS sync messages on the sync interface, decodes
+//! them (a bad message is dropped whole and counted by reason) and hands the connections to
+//! the control thread.
+
+use super::{SyncCounters, SyncDaemon};
+use dataplane::sync::{wire, SyncConn};
+use nix::sys::socket::{setsockopt, sockopt, IpMembershipRequest};
+use std::ffi::OsString;
+use std::net::{Ipv4Addr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the thread looks at its stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+pub struct Receiver {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Receiver {
+    pub fn start(
+        spec: &SyncDaemon,
+        to_control: mpsc::Sender<Vec<SyncConn>>,
+        counters: Arc<SyncCounters>,
+    ) -> Result<Receiver, String> {
+        let socket =
+            socket(spec).map_err(|e| format!("sync backup on {}: {e}", spec.mcast_interface))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, syncid) = (stop.clone(), spec.syncid);
+        let thread = std::thread::Builder::new()
+            .name("rvs-sync-backup".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while !flag.load(Ordering::Relaxed) {
+                    let Ok(n) = socket.recv(&mut buf) else {
+                        continue;
+                    };
+                    if let Some(conns) = take(&buf[..n], syncid, &counters) {
+                        let _ = to_control.send(conns);
+                    }
+                }
+            })
+            .map_err(|e| format!("sync backup thread: {e}"))?;
+        Ok(Receiver { stop, thread })
+    }
+
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+/// The connections of one message, counted; None (counted by reason) for a bad one.
+pub fn take(msg: &[u8], syncid: u8, counters: &SyncCounters) -> Option<Vec<SyncConn>> {
+    SyncCounters::add(&counters.messages_received, 1);
+    let mut conns = Vec::new();
+    match wire::decode(msg, syncid, &mut conns) {
+        Ok(()) => {
+            SyncCounters::add(&counters.conns_received, conns.len() as u64);
+            Some(conns)
+        }
+        Err(e) => {
+            if let Some(i) = wire::SyncError::ALL.iter().position(|&x| x == e) {
+                SyncCounters::add(&counters.dropped[i], 1);
+            }
+            None
+        }
+    }
+}
+
+/// A UDP socket on the group's port, bound to the sync interface, in the group there.
+fn socket(spec: &SyncDaemon) -> std::io::Result<UdpSocket> {
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, spec.port))?;
+    setsockopt(
+        &socket,
+        sockopt::BindToDevice,
+        &OsString::from(&spec.mcast_interface),
+    )?;
+    if spec.group.is_multicast() {
+        let join = IpMembershipRequest::new(spec.group, interface_addr(&spec.mcast_interface));
+        setsockopt(&socket, sockopt::IpAddMembership, &join)?;
+    }
+    socket.set_read_timeout(Some(STOP_CHECK))?;
+    Ok(socket)
+}
+
+/// The first IPv4 address of interface `name`, if it has one.
+fn interface_addr(name: &str) -> Option<Ipv4Addr> {
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter(|a| a.interface_name == name)
+        .find_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
+}
