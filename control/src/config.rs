@@ -83,6 +83,9 @@
 //!                       # port = 8848, ttl = 1
 //! [sync.backup]         # the same keys
 //! mcast_interface = "lan"
+//! [vrrp]                # optional: keepalived's VRRP moves the VIPs and local addresses (and
+//!                       # `addrs`) between boxes; rvsd serves them while a kernel interface
+//! addrs = ["10.20.0.1"] # holds them. addrs: other floating addresses (NAT servers' gateway)
 //! ```
 
 use crate::model::network::{connected, is_own, subnets};
@@ -150,6 +153,16 @@ pub struct Config {
     pub keepalived: Option<KeepalivedConfig>,
     /// `[sync.master]`, `[sync.backup]`: the connection sync daemons started with rvsd.
     pub sync: Vec<(SyncRole, SyncDaemon)>,
+    /// `[vrrp]`: keepalived's VRRP moves the floating addresses ([`crate::vrrp`]).
+    pub vrrp: Option<VrrpConfig>,
+}
+
+/// `[vrrp]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpConfig {
+    /// Floating addresses besides the VIPs and FULLNAT local addresses (the NAT servers'
+    /// gateway): rvs answers ARP for them while a kernel interface holds them.
+    pub addrs: Vec<Ipv4Addr>,
 }
 
 /// `[keepalived]`.
@@ -484,6 +497,14 @@ struct Raw {
     keepalived: Option<RawKeepalived>,
     #[serde(default)]
     sync: RawSync,
+    vrrp: Option<RawVrrp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVrrp {
+    #[serde(default)]
+    addrs: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -726,6 +747,7 @@ impl Raw {
         let services = services(self.services, &ports, &routes)?;
         compiles(&ports, &services)?;
         let sync = sync(self.sync, &ports)?;
+        let vrrp = self.vrrp.map(|v| vrrp(v, &ports)).transpose()?;
         Ok(Config {
             eal,
             cores,
@@ -742,8 +764,36 @@ impl Raw {
                 .map(|k| keepalived_config(&k.config))
                 .transpose()?,
             sync,
+            vrrp,
         })
     }
+}
+
+/// `[vrrp]`: keepalived moves the floating addresses; they need a kernel interface to land on.
+fn vrrp(r: RawVrrp, ports: &[PortSpec]) -> Res<VrrpConfig> {
+    if ports.iter().all(|p| p.kernel_interface.is_none()) {
+        return Err(invalid(
+            "vrrp",
+            "",
+            "needs a port with a kernel_interface: keepalived puts the addresses there",
+        ));
+    }
+    let mut addrs = Vec::with_capacity(r.addrs.len());
+    for (i, a) in r.addrs.iter().enumerate() {
+        let field = format!("vrrp.addrs[{i}]");
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| invalid(&field, q(a), "expected an IPv4 address"))?;
+        if ports.iter().any(|p| p.addrs.iter().any(|o| o.addr == addr)) {
+            return Err(invalid(
+                &field,
+                q(a),
+                "is a port's own address: a floating address moves between boxes",
+            ));
+        }
+        addrs.push(addr);
+    }
+    Ok(VrrpConfig { addrs })
 }
 
 /// `[sync.master]` and `[sync.backup]`: the sync daemons rvsd starts.

@@ -28,6 +28,7 @@ use crate::netlink::Netlink;
 use crate::publish::{Publisher, RequestError, WorkerChannel};
 use crate::route::RouteTable;
 use crate::sync::{Sync, SyncCounters, SyncDaemon, SyncRole};
+use crate::vrrp::Ownership;
 use dataplane::conn::{Addr, Timeouts};
 use dataplane::dpdk::ring::{channel, Producers};
 use dataplane::dpdk::{
@@ -259,6 +260,7 @@ fn first_snapshot(
     routes: &RouteTable,
     neighbours: &mut NeighbourTable,
     services: &[ServiceConfig],
+    (standby, held_extra): (Vec<Addr>, Vec<Addr>),
 ) -> Result<Arc<Snapshot>, DaemonError> {
     let now_ms = 0;
     let (snapshot, wanted) =
@@ -266,7 +268,42 @@ fn first_snapshot(
     for (i, a) in wanted {
         neighbours.want(i, a, now_ms);
     }
-    Ok(Arc::new(snapshot))
+    Ok(Arc::new(snapshot.with_vrrp(standby, held_extra)))
+}
+
+/// VRRP's view of the floating addresses (the VIPs, the local addresses and `[vrrp] addrs`):
+/// those the kernel interfaces do not hold, and the `[vrrp] addrs` they hold. Nothing is
+/// floating without `[vrrp]`.
+fn vrrp_view(
+    config: &Config,
+    vrrp: Option<&Ownership>,
+    services: &[ServiceConfig],
+) -> (Vec<Addr>, Vec<Addr>) {
+    let (Some(v), Some(own)) = (&config.vrrp, vrrp) else {
+        return (Vec::new(), Vec::new());
+    };
+    let held = |a: &Addr| {
+        a.to_v4()
+            .is_some_and(|o| own.held().contains(&Ipv4Addr::from(o)))
+    };
+    let mut floating: Vec<Addr> = services
+        .iter()
+        .flat_map(|s| std::iter::once(s.key.vip).chain(s.local_addrs.iter().copied()))
+        .chain(
+            config
+                .ports
+                .iter()
+                .flat_map(|p| p.vips.iter())
+                .map(|a| Addr::v4(a.octets())),
+        )
+        .chain(v.addrs.iter().map(|a| Addr::v4(a.octets())))
+        .collect();
+    floating.sort();
+    floating.dedup();
+    let extra = v.addrs.iter().map(|a| Addr::v4(a.octets()));
+    let held_extra = extra.filter(|a| held(a)).collect();
+    floating.retain(|a| !held(a));
+    (floating, held_extra)
 }
 
 /// The rings of one start, until they are handed to the workers ([`Rings::links`]) and the
@@ -594,6 +631,7 @@ fn restart_needed(old: &Config, new: &Config) -> Option<&'static str> {
         (old.routes == new.routes, "[[routes]]"),
         (old.neighbours == new.neighbours, "[[neighbours]]"),
         (old.sync == new.sync, "[sync]"),
+        (old.vrrp == new.vrrp, "[vrrp]"),
     ]
     .into_iter()
     .find_map(|(same, section)| (!same).then_some(section))
@@ -633,6 +671,8 @@ pub struct Daemon {
     health: Option<Health>,
     /// The connection sync daemons.
     sync: Sync,
+    /// `[vrrp]`: which floating addresses the kernel interfaces hold.
+    vrrp: Option<Ownership>,
 }
 
 impl Daemon {
@@ -663,7 +703,15 @@ impl Daemon {
         let mut neighbours = neighbour_table(&config);
         let services = config.services.clone();
         let started = Instant::now();
-        let snapshot = first_snapshot(&interfaces, &routes, &mut neighbours, &services)?;
+        let vrrp = match &config.vrrp {
+            Some(_) => Some(
+                Ownership::open(kernel.iter().map(|k| k.name.clone()).collect())
+                    .map_err(|e| DaemonError::Setup(format!("vrrp: address events: {e}")))?,
+            ),
+            None => None,
+        };
+        let view = vrrp_view(&config, vrrp.as_ref(), &services);
+        let snapshot = first_snapshot(&interfaces, &routes, &mut neighbours, &services, view)?;
         let mut rings = Rings::create(eal, n_workers)?;
         start_ports(&mut ports)?;
         let queues = worker_queues(&mut ports, n_workers, &interface_of_port)?;
@@ -709,6 +757,7 @@ impl Daemon {
                 .sync
                 .take()
                 .ok_or_else(|| DaemonError::Setup("sync rings".into()))?,
+            vrrp,
         };
         for (role, spec) in daemon.config.sync.clone() {
             daemon.sync.start(role, spec).map_err(DaemonError::Setup)?;
@@ -781,6 +830,31 @@ impl Daemon {
         }
         self.follow_health();
         self.follow_sync(now);
+        self.follow_vrrp();
+    }
+
+    /// Serves the floating addresses the kernel interfaces hold now (keepalived moved them):
+    /// the table changes, and the addresses taken are announced.
+    fn follow_vrrp(&mut self) {
+        let Some(own) = &mut self.vrrp else {
+            return;
+        };
+        let before = own.held().clone();
+        if !own.poll() {
+            return;
+        }
+        let now = own.held().clone();
+        for a in now.difference(&before) {
+            eprintln!("rvsd: VRRP: the kernel interfaces hold {a}: serving it");
+        }
+        for a in before.difference(&now) {
+            eprintln!("rvsd: VRRP: the kernel interfaces gave {a} up: standby");
+        }
+        if let Err(e) = self.republish() {
+            eprintln!("rvsd: VRRP: the table was refused: {e}");
+        }
+        self.garp_left = GARP_REPEATS + 1;
+        self.next_garp = Instant::now();
     }
 
     /// Hands the connections the backup sync daemon received to the workers; the next hops
@@ -1002,13 +1076,27 @@ impl Daemon {
     /// its subnet is on.
     fn send_gratuitous_arp(&mut self) {
         let mut announce: Vec<(u16, Ipv4Addr)> = Vec::new();
+        let table = self.publisher.current().clone();
         for (iface, i) in self.interfaces.iter().enumerate() {
-            for a in i.addrs.iter().filter_map(Addr::to_v4) {
+            for a in i
+                .addrs
+                .iter()
+                .filter(|a| table.holds(a))
+                .filter_map(Addr::to_v4)
+            {
                 announce.push((iface as u16, Ipv4Addr::from(a)));
             }
         }
-        for s in &self.services {
-            for a in s.local_addrs.iter().filter_map(Addr::to_v4) {
+        let extra = self.config.vrrp.iter().flat_map(|v| v.addrs.iter());
+        let extra = extra
+            .map(|a| Addr::v4(a.octets()))
+            .filter(|a| table.is_held_extra(a));
+        let laddrs = self
+            .services
+            .iter()
+            .flat_map(|s| s.local_addrs.iter().copied());
+        for a in laddrs.filter(|a| table.holds(a)).chain(extra) {
+            if let Some(a) = a.to_v4() {
                 let ip = Ipv4Addr::from(a);
                 if let Some(hop) = self.routes.lookup(ip).filter(|h| h.addr == ip) {
                     if !announce.contains(&(hop.interface, ip)) {
@@ -1054,6 +1142,8 @@ impl Daemon {
             &self.neighbours,
             &self.services,
         )?;
+        let (standby, held_extra) = vrrp_view(&self.config, self.vrrp.as_ref(), &self.services);
+        let snapshot = snapshot.with_vrrp(standby, held_extra);
         let now = self.now_ms();
         wanted.extend(self.sync.next_hops());
         wanted.sort_unstable();

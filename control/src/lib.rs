@@ -27,3 +27,4 @@ pub mod request;
 pub mod route;
 pub mod stats;
 pub mod sync;
+pub mod vrrp;

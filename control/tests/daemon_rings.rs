@@ -1952,3 +1952,71 @@ fn nat_connections_synced_to_a_backup_carry_on_there() {
 fn fullnat_connections_synced_to_a_backup_carry_on_there() {
     synced_connections_carry_on_at_the_backup("fullnat");
 }
+
+/// Polls `lab`'s daemon up to 3 s until its table satisfies `ok`.
+fn wait_table(lab: &mut Lab, ok: impl Fn(&dataplane::snapshot::Snapshot) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        lab.daemon.poll();
+        if ok(lab.daemon.snapshot()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// `[vrrp]`: the VIP and the other floating addresses are served only while a kernel interface
+/// holds them (keepalived adds and removes them there): before, a SYN to the VIP is dropped as
+/// `standby`; once `ip addr add` put the VIP on the kernel interface, it is forwarded; after
+/// `ip addr del`, refused again.
+#[test]
+fn floating_addresses_are_served_while_the_kernel_interface_holds_them() {
+    with_kernel_interface("", |text| {
+        let text = text + "[vrrp]\naddrs = [\"10.20.0.254\"]\n";
+        let mut lab = Lab::start(&text);
+        let (vip, gw) = (Addr::v4(VIP), Addr::v4([10, 20, 0, 254]));
+        let held = |s: &dataplane::snapshot::Snapshot| s.holds(&vip) && s.is_held_extra(&gw);
+        let standby = |s: &dataplane::snapshot::Snapshot| !s.holds(&vip) && !s.is_held_extra(&gw);
+        assert!(standby(lab.daemon.snapshot()), "nothing held at start");
+        let f = |port| {
+            tcp_frame(
+                ROUTER_MAC,
+                WAN_MAC,
+                ([192, 0, 2, 1], port),
+                (VIP, 80),
+                "S",
+                1,
+                &[],
+            )
+        };
+        Lab::inject(&mut lab.wan, 0, &f(30000));
+        assert!(Lab::collect(&mut lab.daemon, &mut lab.lan, 1).is_empty());
+        std::thread::sleep(Duration::from_millis(30));
+        let standby_drops = |d: &Daemon| -> u64 {
+            d.counters()
+                .iter()
+                .map(|c| c.drop_count(DropReason::Standby))
+                .sum()
+        };
+        assert_eq!(standby_drops(&lab.daemon), 1);
+        ip(&["addr", "add", "10.10.0.100/32", "dev", "rvstest-wan"]).expect("add the VIP");
+        ip(&["addr", "add", "10.20.0.254/32", "dev", "rvstest-wan"]).expect("add the gateway");
+        assert!(
+            wait_table(&mut lab, held),
+            "held once the kernel interface has them"
+        );
+        Lab::inject(&mut lab.wan, 0, &f(30001));
+        assert_eq!(
+            Lab::collect(&mut lab.daemon, &mut lab.lan, 1).len(),
+            1,
+            "served"
+        );
+        ip(&["addr", "del", "10.10.0.100/32", "dev", "rvstest-wan"]).expect("del the VIP");
+        ip(&["addr", "del", "10.20.0.254/32", "dev", "rvstest-wan"]).expect("del the gateway");
+        assert!(wait_table(&mut lab, standby), "standby once they are gone");
+        Lab::inject(&mut lab.wan, 0, &f(30002));
+        assert!(Lab::collect(&mut lab.daemon, &mut lab.lan, 1).is_empty());
+        lab.daemon.shutdown();
+    });
+}

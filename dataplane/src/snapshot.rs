@@ -191,6 +191,12 @@ pub struct Snapshot {
     /// Per port with VLANs (by port number): the interface of each VLAN id, [`NO_VLAN`] where
     /// the id is not configured.
     vlans: Vec<Option<Box<[u16; 4096]>>>,
+    /// VRRP: the floating addresses (VIPs, local addresses, others) this box does not hold now,
+    /// sorted. A VIP here takes no new flow; none of them is answered by ARP.
+    standby: Vec<Addr>,
+    /// VRRP: floating addresses other than VIPs and local addresses that the box holds now (the
+    /// NAT servers' gateway), sorted: answered by ARP.
+    held_extra: Vec<Addr>,
 }
 
 /// An unconfigured VLAN id in a port's table.
@@ -452,7 +458,30 @@ impl Snapshot {
             nat_server_nets,
             nat_servers,
             vlans,
+            standby: Vec::new(),
+            held_extra: Vec::new(),
         })
+    }
+
+    /// The table with VRRP's view: `standby`, the floating addresses the box does not hold;
+    /// `held_extra`, the floating addresses besides VIPs and local addresses that it holds.
+    pub fn with_vrrp(mut self, mut standby: Vec<Addr>, mut held_extra: Vec<Addr>) -> Snapshot {
+        standby.sort();
+        held_extra.sort();
+        self.standby = standby;
+        self.held_extra = held_extra;
+        self
+    }
+
+    /// Whether the box holds `addr` now (always, without VRRP).
+    #[inline]
+    pub fn holds(&self, addr: &Addr) -> bool {
+        self.standby.is_empty() || self.standby.binary_search(addr).is_err()
+    }
+
+    /// Whether `addr` is a floating address the box holds besides its VIPs and local addresses.
+    pub fn is_held_extra(&self, addr: &Addr) -> bool {
+        self.held_extra.binary_search(addr).is_ok()
     }
 
     /// The interface a frame received on port `port` with 802.1Q VLAN id `vid` belongs to: the

@@ -74,6 +74,7 @@ drop_reasons! {
     NotForUs => "not_for_us": "Not addressed to a VIP, a local address or a tracked flow.",
     NoService => "no_service": "Addressed to a VIP or local address, but no service on that port.",
     NoSession => "no_session": "TCP segment other than a SYN without a session.",
+    Standby => "standby": "A new flow to a VIP this box does not hold now (VRRP backup).",
     NoDestination => "no_destination": "The scheduler found no available real server.",
     TableFull => "table_full": "Session table full (new flow refused).",
     SessionConflict => "session_conflict": "Another session already uses this flow's reply key.",

@@ -9,8 +9,8 @@ use crate::wire::ethernet;
 use crate::wire::icmp::{self, msg_type};
 use crate::wire::{arp, ipv4};
 
-/// Answers an ARP request for a VIP, a FULLNAT local address or one of `in_if`'s addresses,
-/// out of `in_if` (in place: a tagged request gets a reply with its tag).
+/// Answers an ARP request for one of `in_if`'s addresses, or a VIP, a FULLNAT local address or
+/// another floating address that the box holds (VRRP), out of `in_if` (in place: a tagged request gets a reply with its tag).
 pub(super) fn arp_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if: u16) -> Verdict {
     let Some(iface) = snapshot.interfaces.get(usize::from(in_if)) else {
         return Verdict::Drop(DropReason::ArpIgnored);
@@ -21,7 +21,8 @@ pub(super) fn arp_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if:
         Err(_) => return Verdict::Drop(DropReason::ArpIgnored),
     };
     let target = Addr::v4(request.target_proto_addr.octets());
-    let for_us = snapshot.is_local(in_if, &target);
+    let held = snapshot.holds(&target);
+    let for_us = snapshot.is_local(in_if, &target) && held;
     // Replies to our requests and neighbours' announcements feed the control plane's cache.
     let announcement = request.sender_proto_addr == request.target_proto_addr;
     if (request.operation == arp::Operation::Reply && for_us)
@@ -29,7 +30,9 @@ pub(super) fn arp_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if:
     {
         return Verdict::Local;
     }
-    let answered = for_us || snapshot.is_vip(&target) || snapshot.is_laddr(&target);
+    let floating =
+        snapshot.is_vip(&target) || snapshot.is_laddr(&target) || snapshot.is_held_extra(&target);
+    let answered = for_us || (floating && held);
     if request.operation != arp::Operation::Request || !answered {
         return Verdict::Drop(DropReason::ArpIgnored);
     }
@@ -54,7 +57,8 @@ pub(super) fn echo_reply(snapshot: &Snapshot, frame: &mut [u8], l2: usize, in_if
     let mut ip = ipv4::Packet::new_unchecked(&mut frame[l2..]);
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
     let dst_addr = Addr::v4(dst.octets());
-    if !(snapshot.is_vip(&dst_addr) || snapshot.is_local(in_if, &dst_addr)) {
+    let ours = snapshot.is_vip(&dst_addr) || snapshot.is_local(in_if, &dst_addr);
+    if !(ours && snapshot.holds(&dst_addr)) {
         return Verdict::Drop(DropReason::NotForUs);
     }
     ip.set_src_addr(dst);

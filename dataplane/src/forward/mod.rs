@@ -615,6 +615,9 @@ impl Forwarder {
         now: u64,
     ) -> Verdict {
         let key = flow.key;
+        if !self.snapshot.holds(&key.dst) {
+            return Verdict::Drop(DropReason::Standby);
+        }
         // Checked before scheduling so that a doomed packet does not move the scheduler on.
         if self.services[svc].decrements_ttl && flow.ttl <= 1 {
             return self.time_exceeded(buf, l2, arrival.in_if(), now);
