@@ -2,8 +2,9 @@
 # Runs every rvs check: formatting, clippy with warnings as errors, the house rules (no import
 # circle, no long function), the whole test suite (unit, golden, property and DPDK integration
 # tests), then the end-to-end tests in the network-namespace lab for NAT, FULLNAT, DR and TUN, and
-# their negative control (the same checks with rvsd stopped must fail). Installs what is missing
-# first. Needs root (namespaces, raw sockets).
+# their negative control (the same checks with rvsd stopped must fail), and director failover
+# with two boxes (e2e-ha.sh, its negative control inside). Installs what is missing first. Needs
+# root (namespaces, raw sockets).
 set -euo pipefail
 cd "$(dirname "$0")"
 . deploy/setup.sh
@@ -23,4 +24,6 @@ say "end-to-end: deploy/lab/e2e.sh (nat fullnat dr tun)"
 RVS_E2E_STRICT=1 bash deploy/lab/e2e.sh
 say "end-to-end negative control: deploy/lab/e2e.sh --without-lb (every check must fail)"
 RVS_E2E_STRICT=1 bash deploy/lab/e2e.sh --without-lb
+say "end-to-end failover: deploy/lab/e2e-ha.sh (two boxes, keepalived, connection sync)"
+bash deploy/lab/e2e-ha.sh
 say "all checks passed"

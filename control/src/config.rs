@@ -77,7 +77,9 @@
 //! method = "dr"         # nat | fullnat | dr | tunnel
 //! upper_threshold = 0   # 0 = none
 //! lower_threshold = 0
-//! [sync.master]         # optional: the connection sync daemons (ipvsadm --start-daemon)
+//! [sync]                # optional: the connection sync daemons (ipvsadm --start-daemon)
+//! refresh_period = 60   # the master sends long-lived sessions again this often; 0 = never
+//! [sync.master]
 //! mcast_interface = "lan"  # a port's kernel_interface (or lo)
 //! syncid = 0            # 0..=255; optional: maxlen = 1472, group = "224.0.0.81",
 //!                       # port = 8848, ttl = 1
@@ -110,6 +112,9 @@ pub const DEFAULT_DESC: u16 = 1024;
 pub const DEFAULT_MBUF_DATA_ROOM: u16 = 2048 + 128;
 /// Default TX drain deadline, in microseconds.
 pub const DEFAULT_BURST_DRAIN_US: u32 = 100;
+/// `[sync] refresh_period` unless set: a backup started later has every long-lived session
+/// within a minute.
+pub const DEFAULT_SYNC_REFRESH_S: u32 = 60;
 /// Default session table capacity per worker.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
 /// Default control socket.
@@ -153,6 +158,9 @@ pub struct Config {
     pub keepalived: Option<KeepalivedConfig>,
     /// `[sync.master]`, `[sync.backup]`: the connection sync daemons started with rvsd.
     pub sync: Vec<(SyncRole, SyncDaemon)>,
+    /// `[sync] refresh_period`: the master sends its long-lived sessions again this often
+    /// (seconds; 0: never), as IPVS's `sync_refresh_period`.
+    pub sync_refresh_s: u32,
     /// `[vrrp]`: keepalived's VRRP moves the floating addresses ([`crate::vrrp`]).
     pub vrrp: Option<VrrpConfig>,
 }
@@ -512,6 +520,7 @@ struct RawVrrp {
 struct RawSync {
     master: Option<RawSyncDaemon>,
     backup: Option<RawSyncDaemon>,
+    refresh_period: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -746,6 +755,12 @@ impl Raw {
         let neighbours = neighbours(self.neighbours, &ports)?;
         let services = services(self.services, &ports, &routes)?;
         compiles(&ports, &services)?;
+        let sync_refresh_s = self
+            .sync
+            .refresh_period
+            .map_or(Ok(DEFAULT_SYNC_REFRESH_S), |v| {
+                int("sync.refresh_period", v, 0..=86_400)
+            })?;
         let sync = sync(self.sync, &ports)?;
         let vrrp = self.vrrp.map(|v| vrrp(v, &ports)).transpose()?;
         Ok(Config {
@@ -764,6 +779,7 @@ impl Raw {
                 .map(|k| keepalived_config(&k.config))
                 .transpose()?,
             sync,
+            sync_refresh_s,
             vrrp,
         })
     }

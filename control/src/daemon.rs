@@ -35,7 +35,7 @@ use dataplane::dpdk::{
     lcore, Consumer, Eal, FragTable, Mbuf, MbufBurst, Mempool, Port, PortConfig, PortStats,
     Producer, SOCKET_ANY,
 };
-use dataplane::forward::{DestStats, Forwarder, ForwarderConfig, SyncOut};
+use dataplane::forward::{DestStats, Forwarder, ForwarderConfig, SyncControl, SyncOut};
 use dataplane::snapshot::{Interface, ServiceConfig, Snapshot, SnapshotError};
 use dataplane::wire::arp;
 use dataplane::wire::ethernet::MacAddr;
@@ -327,7 +327,7 @@ struct Rings {
     sync_out: std::vec::IntoIter<dataplane::sync::RecordProducer>,
     sync_in: std::vec::IntoIter<dataplane::sync::InstallConsumer>,
     sync: Option<Sync>,
-    master_on: Arc<AtomicBool>,
+    sync_control: Arc<SyncControl>,
 }
 
 impl Rings {
@@ -370,7 +370,7 @@ impl Rings {
         let (installs, sync_in): (Vec<_>, Vec<_>) = (0..workers)
             .map(|_| dataplane::sync::install_ring())
             .unzip();
-        let master_on = Arc::new(AtomicBool::new(false));
+        let sync_control = Arc::new(SyncControl::default());
         Ok(Rings {
             instance,
             redirect_in: redirect_in.into_iter(),
@@ -381,8 +381,8 @@ impl Rings {
             from_control: Some(from_control),
             sync_out: sync_out.into_iter(),
             sync_in: sync_in.into_iter(),
-            sync: Some(Sync::new(records, installs, master_on.clone())),
-            master_on,
+            sync: Some(Sync::new(records, installs, sync_control.clone())),
+            sync_control,
         })
     }
 
@@ -521,8 +521,8 @@ fn launch_worker(
     let mut forwarder = Forwarder::new(&fc, launch.snapshot.clone())
         .map_err(|e| DaemonError::Setup(format!("sessions.capacity: {e:?}")))?;
     if let Some(ring) = rings.sync_out.next() {
-        let on = rings.master_on.clone();
-        forwarder = forwarder.with_sync(SyncOut { ring, on });
+        let control = rings.sync_control.clone();
+        forwarder = forwarder.with_sync(SyncOut { ring, control });
     }
     let shared = Arc::new(SharedCounters::default());
     workers.counters.push(shared.clone());
@@ -630,7 +630,10 @@ fn restart_needed(old: &Config, new: &Config) -> Option<&'static str> {
         (old.ports == new.ports, "[[ports]]"),
         (old.routes == new.routes, "[[routes]]"),
         (old.neighbours == new.neighbours, "[[neighbours]]"),
-        (old.sync == new.sync, "[sync]"),
+        (
+            old.sync == new.sync && old.sync_refresh_s == new.sync_refresh_s,
+            "[sync]",
+        ),
         (old.vrrp == new.vrrp, "[vrrp]"),
     ]
     .into_iter()
@@ -759,6 +762,7 @@ impl Daemon {
                 .ok_or_else(|| DaemonError::Setup("sync rings".into()))?,
             vrrp,
         };
+        daemon.sync.set_refresh(daemon.config.sync_refresh_s);
         for (role, spec) in daemon.config.sync.clone() {
             daemon.sync.start(role, spec).map_err(DaemonError::Setup)?;
         }

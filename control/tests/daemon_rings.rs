@@ -1871,7 +1871,8 @@ fn synced_connections_carry_on_at_the_backup(method: &str) {
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     let sync_port = capture.local_addr().unwrap().port();
-    let mut a = Lab::start(&config_text(method, &[1, 2], &[0, 1, 2]));
+    let text = config_text(method, &[1, 2], &[0, 1, 2]) + "[sync]\nrefresh_period = 1\n";
+    let mut a = Lab::start(&text);
     a.daemon
         .start_sync(SyncRole::Master, loopback_sync(sync_port))
         .expect("master");
@@ -1904,6 +1905,17 @@ fn synced_connections_carry_on_at_the_backup(method: &str) {
         assert_eq!(c.dport, 8080);
         assert_eq!(c.local.is_some(), method == "fullnat", "{c:?}");
     }
+    // Without a packet more, the refresh sends every established connection again (what the
+    // handshake sent is read first: 200 ms without a message).
+    let mut buf = [0u8; 65536];
+    let mut quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(200) {
+        if capture.recv(&mut buf).is_ok() {
+            quiet = Instant::now();
+        }
+    }
+    let (_, again) = sync_messages(&mut a, &capture, FLOWS);
+    assert_eq!(again, conns, "the refresh repeats the records");
     drop(a);
 
     let text = config_text(method, &[1, 2], &[0, 1, 2])

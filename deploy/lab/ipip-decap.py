@@ -6,7 +6,7 @@ Machines without the ipip kernel module cannot terminate rvs's tunnels. This rec
 into a TUN device (IFF_TUN | IFF_NO_PI), so the kernel receives it as if it had arrived on that
 device. The real server holds the VIP on the device (or on lo) and replies directly.
 
-    ipip-decap.py --tun tun0 [--from 10.20.0.1]
+    ipip-decap.py --tun tun0 [--from 10.20.0.1[,10.20.0.3...]]
 
 The device may already exist (`ip tuntap add dev tun0 mode tun`, persistent): it is attached to,
 not created, and keeps its addresses. Each packet costs a bounded amount of work (a few header
@@ -46,7 +46,7 @@ def inner_packet(data, allowed_src):
         return None, "outer_malformed"
     if data[9] != IPPROTO_IPIP:
         return None, "not_ipip"
-    if allowed_src is not None and data[12:16] != allowed_src:
+    if allowed_src is not None and data[12:16] not in allowed_src:
         return None, "source_refused"
     if struct.unpack_from("!H", data, 6)[0] & 0x3FFF:
         return None, "outer_fragment"
@@ -63,9 +63,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tun", default="tun0", help="TUN device to write inner packets to")
     parser.add_argument("--from", dest="src", default=None,
-                        help="decapsulate only tunnels from this outer source address")
+                        help="decapsulate only tunnels from these outer source addresses "
+                             "(comma-separated)")
     args = parser.parse_args()
-    allowed = socket.inet_aton(args.src) if args.src else None
+    allowed = [socket.inet_aton(a) for a in args.src.split(",")] if args.src else None
 
     stop = []
     for sig in (signal.SIGTERM, signal.SIGINT):

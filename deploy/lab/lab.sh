@@ -11,6 +11,10 @@
 #   lab.sh rs stop|start NAME        stop / start a real server's servers (rs1..rs3, sorry)
 #   lab.sh rs fail|ok NAME           its /health answers 404 / 200 again
 #   lab.sh cpus                      the cpus the lab's processes are pinned to (not the worker's)
+#   lab.sh up MODE --ha [--nopreempt] two boxes, rvs-lb1 (VRRP priority 150) and rvs-lb2 (100),
+#                                    each with rvsd (sync master and backup) and keepalived
+#   lab.sh kill lb1|lb2 [--all]      SIGKILL the box's rvsd (its keepalived stays), or all of it
+#   lab.sh start lb1|lb2             start what of the box is not running; status: the MASTER
 #
 #                 rvs-client 10.10.0.2/24 (default via 10.10.0.254)
 #                     |
@@ -64,7 +68,17 @@ NS_LB=rvs-lb
 # The real servers, then the sorry server (index 3): set up alike, only the http service has it.
 RS_NAMES=(rs1 rs2 rs3 sorry)
 RS_ADDRS=(10.20.0.11 10.20.0.12 10.20.0.13 10.20.0.99)
-ALL_NS=(rvs-client rvs-lb rvs-rs1 rvs-rs2 rvs-rs3 rvs-sorry rvs-router)
+LAB_NS=(rvs-client rvs-lb rvs-rs1 rvs-rs2 rvs-rs3 rvs-sorry rvs-router)
+# Every namespace a lab may have (the two-box lab's boxes too): what lab.sh down deletes.
+ALL_NS=(rvs-client rvs-lb rvs-lb1 rvs-lb2 rvs-rs1 rvs-rs2 rvs-rs3 rvs-sorry rvs-router)
+# The box's addresses, and what its rvsd is called in $STATE (pid, log): the two-box lab
+# (ha.sh) sets them per box.
+BOX_WAN=10.10.0.1
+BOX_LAN=10.20.0.1
+RVSD_NAME=rvsd
+# More TOML for rvsd.toml (ha.sh: [vrrp], [sync]); the tunnels' sources the real servers take.
+EXTRA_TOML=''
+TUN_SOURCES=10.20.0.1
 VIP=10.10.0.100
 CLIENT=10.10.0.2
 # The client's VLANs: one rvs's wan has, one it does not.
@@ -77,6 +91,9 @@ ECHO_PORT=7
 AFP_FRAMECNT=${RVS_LAB_FRAMECNT:-4096}
 BIG_SIZE=$((100 * 1024 * 1024))
 SMALL_SIZE=$((1024 * 1024))
+
+# shellcheck source=deploy/lab/ha.sh
+. "$LAB_DIR/ha.sh"
 
 if [ -t 1 ]; then _b=$'\033[1m' _r=$'\033[1;31m' _y=$'\033[1;33m' _n=$'\033[0m'; else _b='' _r='' _y='' _n=''; fi
 say() { printf '%slab:%s %s\n' "$_b" "$_n" "$*"; }
@@ -147,9 +164,21 @@ veth() {
     ns "$n" ip link set "$ifc" up
 }
 
+# build_box NS PEER: an rvs box: links up, no addresses, no IPv6, no ARP: the kernel must not
+# answer for rvs's addresses. rvsd talks to both through net_af_packet.
+build_box() {
+    local n=$1 peer=$2 i
+    veth "$n" rvs-wan br-wan "$peer-wan"
+    veth "$n" rvs-lan br-lan "$peer-lan"
+    for i in rvs-wan rvs-lan; do ns "$n" ip link set "$i" arp off; done
+    # rvsd gives the box's kernel interfaces (wan, lan) its addresses; frames that reach the
+    # veths raw must not reach the kernel's stack too (its routes lead to wan and lan).
+    ns_sysctl "$n" net.ipv4.conf.rvs-wan.rp_filter=1 net.ipv4.conf.rvs-lan.rp_filter=1
+}
+
 build_topology() {
     local mode=$1 i n a
-    for n in "${ALL_NS[@]}"; do new_ns "$n"; done
+    for n in "${LAB_NS[@]}"; do new_ns "$n"; done
 
     # The router: two bridges, forwarding, no reverse-path filter (DR/TUN replies carry the VIP
     # as source on br-lan), no redirects.
@@ -186,18 +215,11 @@ build_topology() {
     # DR/TUN replies to the VLAN client do not pass rvs: the router sends them untagged.
     ns "$NS_ROUTER" ip route add "10.10.$VLAN_OK.0/24" via "$CLIENT"
 
-    # The rvs box: links up, no addresses, no IPv6, no ARP: the kernel must not answer for
-    # rvs's addresses. rvsd talks to both through net_af_packet.
-    veth "$NS_LB" rvs-wan br-wan lb-wan
-    veth "$NS_LB" rvs-lan br-lan lb-lan
-    for n in rvs-wan rvs-lan; do ns "$NS_LB" ip link set "$n" arp off; done
-    # rvsd gives the box's kernel interfaces (wan, lan) its addresses; frames that reach the
-    # veths raw must not reach the kernel's stack too (its routes lead to wan and lan).
-    ns_sysctl "$NS_LB" net.ipv4.conf.rvs-wan.rp_filter=1 net.ipv4.conf.rvs-lan.rp_filter=1
+    [ -n "${HA_UP:-}" ] || build_box "$NS_LB" lb
     # VLAN 101's way to the VIP ends at rvs's MAC (rvs answers no ARP there), so that the
     # client's frames themselves reach rvs, to be refused.
-    ns "$NS_CLIENT" ip neigh replace "10.10.$VLAN_BAD.1" dev "vlan$VLAN_BAD" nud permanent \
-        lladdr "$(ns "$NS_LB" cat /sys/class/net/rvs-wan/address)"
+    [ -n "${HA_UP:-}" ] || ns "$NS_CLIENT" ip neigh replace "10.10.$VLAN_BAD.1" dev "vlan$VLAN_BAD" \
+        nud permanent lladdr "$(ns "$NS_LB" cat /sys/class/net/rvs-wan/address)"
 
     # The real servers and the sorry server.
     for i in 0 1 2 3; do
@@ -273,7 +295,7 @@ start_server() {
     # UDP echo on the same port (datagrams of any size: the fragments check).
     bgp "$n" "${RS_NAMES[$i]}-udp-echo" "$PYTHON" -u "$LAB_DIR/udp-echo.py" serve "$ECHO_PORT"
     if [ "$mode" = tun ]; then
-        bgp "$n" "${RS_NAMES[$i]}-decap" "$PYTHON" -u "$LAB_DIR/ipip-decap.py" --tun tun0 --from 10.20.0.1
+        bgp "$n" "${RS_NAMES[$i]}-decap" "$PYTHON" -u "$LAB_DIR/ipip-decap.py" --tun tun0 --from "$TUN_SOURCES"
     fi
     for tries in $(seq 1 50); do
         ns "$n" curl -s -o /dev/null --max-time 1 "http://${RS_ADDRS[$i]}/" && return 0
@@ -389,19 +411,16 @@ listen = "$METRICS"
 [[ports]]
 name = "wan"
 device = "net_af_packet0,iface=rvs-wan,qpairs=1,framecnt=$AFP_FRAMECNT,framesz=8192,blocksz=8192"
-addrs = ["10.10.0.1/24"]
+addrs = ["$BOX_WAN/24"]
 vips = ["$VIP"]
 # Low, so that e2e.sh's flood of the box's own address meets the limit.
 exception_rate = $EXCEPTION_RATE
-
-[[ports.vlans]]
-id = $VLAN_OK
-addrs = ["10.10.$VLAN_OK.1/24"]
+$(box_vlans)
 
 [[ports]]
 name = "lan"
 device = "net_af_packet1,iface=rvs-lan,qpairs=1,framecnt=$AFP_FRAMECNT,framesz=8192,blocksz=8192"
-addrs = ["10.20.0.1/24"]
+addrs = ["$BOX_LAN/24"]
 
 [[routes]]
 prefix = "0.0.0.0/0"
@@ -418,12 +437,19 @@ EOF
                 printf '\n[[services.real_servers]]\naddr = "%s"\nport = %s\nweight = 1\nmethod = "%s"\n' "${RS_ADDRS[$i]}" "${s#*:}" "$method"
             done
         done
+        [ -z "$EXTRA_TOML" ] || printf '\n%s\n' "$EXTRA_TOML"
     } >"$CONF"
+}
+
+# The wan port's VLAN (a single box only: two boxes would share its address).
+box_vlans() {
+    [ -z "${HA_BOX:-}" ] || return 0
+    printf '\n[[ports.vlans]]\nid = %s\naddrs = ["10.10.%s.1/24"]\n' "$VLAN_OK" "$VLAN_OK"
 }
 
 rvsd_pid() {
     local p
-    p=$(cat "$STATE/rvsd.pid" 2>/dev/null) || return 1
+    p=$(cat "$STATE/$RVSD_NAME.pid" 2>/dev/null) || return 1
     [ -n "$p" ] && [ -d "/proc/$p" ] && grep -q rvsd "/proc/$p/cmdline" 2>/dev/null && echo "$p"
 }
 
@@ -433,16 +459,18 @@ start_rvsd() {
     rvsd_pid >/dev/null && die "rvsd is already running (pid $(rvsd_pid))"
     "$RVSD" --config "$CONF" --check >/dev/null || die "rvsd refuses $CONF"
     rm -f "$SOCK"
-    echo "=== $(date '+%F %T') starting rvsd" >>"$STATE/rvsd.log"
-    bg "$NS_LB" rvsd "$RVSD" --config "$CONF"
+    echo "=== $(date '+%F %T') starting rvsd" >>"$STATE/$RVSD_NAME.log"
+    bg "$NS_LB" "$RVSD_NAME" "$RVSD" --config "$CONF"
     local pid i
-    pid=$(cat "$STATE/rvsd.pid")
+    pid=$(cat "$STATE/$RVSD_NAME.pid")
     for i in $(seq 1 300); do
         [ -S "$SOCK" ] && break
-        [ -d "/proc/$pid" ] || { tail -n 20 "$STATE/rvsd.log" >&2; die "rvsd exited during start (log: $STATE/rvsd.log)"; }
+        [ -d "/proc/$pid" ] || { tail -n 20 "$STATE/$RVSD_NAME.log" >&2; die "rvsd exited during start (log: $STATE/$RVSD_NAME.log)"; }
         sleep 0.1
     done
-    [ -S "$SOCK" ] || { tail -n 20 "$STATE/rvsd.log" >&2; die "rvsd: no control socket after 30 s"; }
+    [ -S "$SOCK" ] || { tail -n 20 "$STATE/$RVSD_NAME.log" >&2; die "rvsd: no control socket after 30 s"; }
+    # Two boxes: keepalived decides which serves the VIP (ha.sh waits for that).
+    [ -z "${HA_BOX:-}" ] || { say "$RVSD_NAME up (pid $pid)"; return 0; }
     if command -v ping >/dev/null 2>&1; then
         for i in $(seq 1 10); do
             ns "$NS_CLIENT" ping -c1 -W1 -q "$VIP" >/dev/null 2>&1 && break
@@ -451,19 +479,27 @@ start_rvsd() {
     fi
     # rvs resolves the real servers' MACs with ARP after start; a SYN arriving before that is
     # refused (no_neighbour) and retransmitted. Wait until every server answers through the VIP.
-    local seen='' body
-    for i in $(seq 1 20); do
+    local seen
+    seen=$(servers_answer 20) || die "rvsd is up (pid $pid) but http://$VIP/ reached only:${seen:- nothing}"
+    say "rvsd up (pid $pid); http://$VIP/ answered by:$seen"
+}
+
+# servers_answer TRIES: requests to the VIP (at most TRIES) until all three servers answered;
+# prints those that did, fails if one did not.
+servers_answer() {
+    local seen='' body i
+    for i in $(seq 1 "$1"); do
         body=$(pin ip netns exec "$NS_CLIENT" curl -s --max-time 3 "http://$VIP/" 2>/dev/null) || continue
         case " $seen " in *" $body "*) ;; *) seen="$seen $body" ;; esac
         [ "$(wc -w <<<"$seen")" -ge 3 ] && break
     done
-    [ "$(wc -w <<<"$seen")" -ge 3 ] || die "rvsd is up (pid $pid) but http://$VIP/ reached only:${seen:- nothing}"
-    say "rvsd up (pid $pid); http://$VIP/ answered by:$seen"
+    echo "$seen"
+    [ "$(wc -w <<<"$seen")" -ge 3 ]
 }
 
 stop_rvsd() {
     local pid i
-    pid=$(rvsd_pid) || { rm -f "$STATE/rvsd.pid"; return 0; }
+    pid=$(rvsd_pid) || { rm -f "$STATE/$RVSD_NAME.pid"; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
     if [ -d "/proc/$pid" ]; then
@@ -471,7 +507,7 @@ stop_rvsd() {
         kill -KILL "$pid" 2>/dev/null || true
         sleep 0.2
     fi
-    rm -f "$STATE/rvsd.pid"
+    rm -f "$STATE/$RVSD_NAME.pid"
 }
 
 cmd_down() {
@@ -494,11 +530,15 @@ cmd_down() {
         fi
         ip netns del "$n" 2>/dev/null || warn "could not delete namespace $n"
     done
-    rm -rf "$STATE" /var/run/dpdk/rvslab
+    rm -rf "$STATE" /var/run/dpdk/rvslab /var/run/dpdk/rvslab-lb1 /var/run/dpdk/rvslab-lb2
 }
 
 cmd_up() {
-    local mode=${1:-fullnat}
+    local mode=${1:-fullnat} ha='' preempt=yes opt
+    [ $# -gt 0 ] && shift
+    for opt in "$@"; do
+        case $opt in --ha) ha=1 ;; --nopreempt) preempt=no ;; *) die "unknown option '$opt' (--ha, --nopreempt)" ;; esac
+    done
     case $mode in nat|fullnat|dr|tun) ;; *) die "unknown mode '$mode' (nat|fullnat|dr|tun)" ;; esac
     [ -x "$RVSD" ] || die "$RVSD not found: cargo build --release -p control --bin rvsd (or set RVS_BIN_DIR)"
     [ "$mode" != tun ] || [ -c /dev/net/tun ] || die "TUN mode needs /dev/net/tun"
@@ -508,7 +548,14 @@ cmd_up() {
     ensure_files
     mkdir -p "$STATE"
     echo "$mode" >"$STATE/mode"
-    say "mode $mode: namespaces ${ALL_NS[*]}"
+    if [ -n "$ha" ]; then
+        HA_UP=1
+        say "mode $mode, two boxes: rvs-lb1 and rvs-lb2 with keepalived (preempt: $preempt)"
+        ha_up "$mode" "$preempt"
+        say "lab is up ($mode, two boxes). Try: lab.sh status; lab.sh kill lb1; lab.sh start lb1"
+        return 0
+    fi
+    say "mode $mode: namespaces ${LAB_NS[*]}"
     build_topology "$mode"
     start_servers
     start_vlan_taps
@@ -521,10 +568,11 @@ cmd_status() {
     local n mode pid adm
     mode=$(cat "$STATE/mode" 2>/dev/null || echo '-')
     echo "mode:        $mode"
+    if is_ha; then ha_status; return 0; fi
     printf 'namespaces: '
-    for n in "${ALL_NS[@]}"; do ns_exists "$n" && printf ' %s' "$n" || printf ' (%s missing)' "$n"; done
+    for n in "${LAB_NS[@]}"; do ns_exists "$n" && printf ' %s' "$n" || printf ' (%s missing)' "$n"; done
     echo
-    if pid=$(rvsd_pid); then echo "rvsd:        running, pid $pid, config $CONF, socket $SOCK, log $STATE/rvsd.log"
+    if pid=$(rvsd_pid); then echo "rvsd:        running, pid $pid, config $CONF, socket $SOCK, log $STATE/$RVSD_NAME.log"
     else echo "rvsd:        not running"; fi
     echo "servers:     ${RS_ADDRS[*]} (logs $STATE/rsN-http.log)"
     echo "metrics:     the box's kernel serves them on wan: ip netns exec $NS_CLIENT curl -s http://$METRICS/metrics"
@@ -549,11 +597,14 @@ main() {
         down) need_root; cmd_down; say "lab is down" ;;
         status) cmd_status ;;
         stop) need_root; stop_rvsd; say "rvsd stopped" ;;
+        kill) need_root; is_ha || die "kill BOX is for the two-box lab (up MODE --ha)"; ha_kill "$@" ;;
         rs) need_root; cmd_rs "$@" ;;
         reload) need_root; pid=$(rvsd_pid) || die "rvsd is not running"; kill -HUP "$pid"; say "rvsd: SIGHUP sent" ;;
-        start) need_root; start_rvsd ;;
+        start)
+            need_root
+            if is_ha; then ha_start "${1:-}"; ha_wait_holder; else start_rvsd; fi ;;
         cpus) echo "$LAB_CPUS" ;;
-        *) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
+        *) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
     esac
 }
 

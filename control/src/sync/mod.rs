@@ -10,12 +10,13 @@ mod receiver;
 mod sender;
 
 use dataplane::forward::owner;
+use dataplane::forward::SyncControl;
 use dataplane::snapshot::Snapshot;
 use dataplane::sync::{wire, InstallProducer, RecordConsumer, SyncConn, SyncInstall};
 use dataplane::wire::ethernet::MacAddr;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -52,8 +53,8 @@ pub struct Sync {
     backup: Option<(SyncDaemon, receiver::Receiver)>,
     /// The workers' record rings while no master runs.
     records: Vec<RecordConsumer>,
-    /// Tells the workers to hand records over.
-    master_on: Arc<AtomicBool>,
+    /// Tells the workers to hand records over, and how often to refresh them.
+    control: Arc<SyncControl>,
     installs: Vec<InstallProducer>,
     received: Option<mpsc::Receiver<Vec<SyncConn>>>,
     /// Received connections whose client's next hop is not resolved yet.
@@ -74,13 +75,13 @@ impl Sync {
     pub fn new(
         records: Vec<RecordConsumer>,
         installs: Vec<InstallProducer>,
-        master_on: Arc<AtomicBool>,
+        control: Arc<SyncControl>,
     ) -> Sync {
         Sync {
             master: None,
             backup: None,
             records,
-            master_on,
+            control,
             installs,
             received: None,
             pending: Vec::new(),
@@ -107,7 +108,7 @@ impl Sync {
                 let rings = std::mem::take(&mut self.records);
                 match sender::Sender::start(&spec, rings, counters) {
                     Ok(s) => {
-                        self.master_on.store(true, Ordering::Relaxed);
+                        self.control.on.store(true, Ordering::Relaxed);
                         self.master = Some((spec, s));
                     }
                     Err((e, rings)) => {
@@ -133,7 +134,7 @@ impl Sync {
                 let Some((_, s)) = self.master.take() else {
                     return false;
                 };
-                self.master_on.store(false, Ordering::Relaxed);
+                self.control.on.store(false, Ordering::Relaxed);
                 self.records = s.stop();
             }
             SyncRole::Backup => {
@@ -146,6 +147,13 @@ impl Sync {
             }
         }
         true
+    }
+
+    /// The master sends the records of its long-lived sessions again every `seconds` (0:
+    /// never), as IPVS's `sync_refresh_period`.
+    pub fn set_refresh(&mut self, seconds: u32) {
+        let ms = seconds.saturating_mul(1000);
+        self.control.refresh_ms.store(ms, Ordering::Relaxed);
     }
 
     /// The running daemons.

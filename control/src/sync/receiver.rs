@@ -94,3 +94,52 @@ fn interface_addr(name: &str) -> Option<Ipv4Addr> {
         .filter(|a| a.interface_name == name)
         .find_map(|a| a.address?.as_sockaddr_in().map(|s| s.ip()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::conn::Addr;
+    use dataplane::sync::flags;
+
+    fn message(syncid: u8) -> Vec<u8> {
+        let conn = SyncConn {
+            protocol: 6,
+            flags: flags::MASQ,
+            state: 1,
+            caddr: Addr::v4([10, 10, 0, 2]),
+            cport: 40000,
+            vaddr: Addr::v4([10, 10, 0, 100]),
+            vport: 80,
+            daddr: Addr::v4([10, 20, 0, 11]),
+            dport: 80,
+            fwmark: 0,
+            timeout_s: 900,
+            local: None,
+        };
+        let mut msg = Vec::new();
+        assert_eq!(wire::encode(syncid, &[conn], 1472, &mut msg), 1);
+        msg
+    }
+
+    fn dropped(c: &SyncCounters, e: wire::SyncError) -> u64 {
+        let i = wire::SyncError::ALL.iter().position(|&x| x == e).unwrap();
+        c.dropped[i].load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn bad_messages_are_counted_by_reason_and_give_nothing() {
+        let c = SyncCounters::default();
+        assert_eq!(take(&message(1), 1, &c).map(|v| v.len()), Some(1));
+        assert!(take(&message(2), 1, &c).is_none());
+        assert_eq!(dropped(&c, wire::SyncError::WrongSyncid), 1);
+        let msg = message(1);
+        assert!(take(&msg[..msg.len() - 3], 1, &c).is_none());
+        assert_eq!(dropped(&c, wire::SyncError::BadSize), 1);
+        let mut v0 = message(1);
+        v0[5] = 0;
+        assert!(take(&v0, 1, &c).is_none());
+        assert_eq!(dropped(&c, wire::SyncError::WrongVersion), 1);
+        assert_eq!(c.messages_received.load(Ordering::Relaxed), 4);
+        assert_eq!(c.conns_received.load(Ordering::Relaxed), 1);
+    }
+}

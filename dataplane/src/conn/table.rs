@@ -593,8 +593,18 @@ impl<T> SessionTable<T> {
     /// Sessions in slot order from slot `first` on (a listing resumes at the slot after the
     /// last one it returned).
     pub fn iter_from(&self, first: usize) -> impl Iterator<Item = (SessionId, &Session<T>)> + '_ {
-        let first = first.min(self.slots.len());
-        self.slots[first..]
+        self.iter_slots(first..self.slots.len())
+    }
+
+    /// Sessions in the slots of `range` (clamped to the table), in slot order: work bounded by
+    /// the range, however few sessions it holds.
+    pub fn iter_slots(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (SessionId, &Session<T>)> + '_ {
+        let end = range.end.min(self.slots.len());
+        let first = range.start.min(end);
+        self.slots[first..end]
             .iter()
             .enumerate()
             .filter_map(move |(i, sl)| {

@@ -20,7 +20,7 @@ pub mod owner;
 mod sync;
 
 pub use owner::{Arrival, FragKey};
-pub use sync::{SyncOut, SyncStats};
+pub use sync::{SyncControl, SyncOut, SyncStats};
 
 use crate::buf::PacketBuf;
 use crate::conn::{
@@ -116,6 +116,7 @@ pub struct Forwarder {
     /// The sync sender's ring, when rvsd has one.
     sync_out: Option<SyncOut>,
     sync_stats: SyncStats,
+    refresh: sync::Refresh,
 }
 
 /// What the classifier learned of a TCP/UDP packet.
@@ -172,6 +173,7 @@ impl Forwarder {
             exception: kernel::Limits::new(&config.exception_rates, config.workers),
             sync_out: None,
             sync_stats: SyncStats::default(),
+            refresh: sync::Refresh::default(),
         };
         fw.set_snapshot(snapshot);
         Ok(fw)

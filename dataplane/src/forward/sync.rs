@@ -1,19 +1,41 @@
 //! Connection sync on a worker: the record of a session for the sync sender (per new session
-//! and state change, never per packet), and the install of a synced one, as IPVS's backup
-//! does (`ip_vs_proc_conn`: the record's method, state and timeout, bound to its server).
+//! and state change, never per packet, and again every refresh period for the long-lived ones,
+//! as IPVS's `sync_refresh_period`), and the install of a synced one, as IPVS's backup does
+//! (`ip_vs_proc_conn`: the record's method, state and timeout, bound to its server).
 
 use super::Forwarder;
-use crate::conn::{FlowKey, Session, SessionId, State, PROTO_TCP, PROTO_UDP};
+use crate::conn::{Addr, Direction, FlowKey, Session, SessionId, State, PROTO_TCP, PROTO_UDP};
 use crate::snapshot::Method;
 use crate::sync::{flags, RecordProducer, SyncConn, SyncInstall};
 use crate::xmit::{fullnat, nat, Binding};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-/// A worker's end of the sync sender's ring, and whether the master sync daemon runs.
+/// Slots of the session table the refresh examines per loop.
+const REFRESH_SLOTS: usize = 256;
+
+/// What the control thread tells every worker about the master sync daemon.
+#[derive(Debug, Default)]
+pub struct SyncControl {
+    /// The master runs: hand records over.
+    pub on: AtomicBool,
+    /// Every this many milliseconds, hand the records of established TCP and of UDP sessions
+    /// over again (0: never).
+    pub refresh_ms: AtomicU32,
+}
+
+/// A worker's end of the sync sender's ring, and the master's settings.
 pub struct SyncOut {
     pub ring: RecordProducer,
-    pub on: Arc<AtomicBool>,
+    pub control: Arc<SyncControl>,
+}
+
+/// Where the refresh sweep of a worker's table is.
+#[derive(Debug, Default)]
+pub(super) struct Refresh {
+    /// The next slot to examine; 0: a sweep starts at `next_sweep`.
+    cursor: usize,
+    next_sweep: u64,
 }
 
 /// What a worker did with sync records.
@@ -36,7 +58,7 @@ impl Forwarder {
         let Some(out) = &mut self.sync_out else {
             return;
         };
-        if !out.on.load(Ordering::Relaxed) {
+        if !out.control.on.load(Ordering::Relaxed) {
             return;
         }
         let Some(rec) = self.sessions.get(id).and_then(record) else {
@@ -46,6 +68,43 @@ impl Forwarder {
             Ok(()) => self.sync_stats.sent += 1,
             Err(_) => self.sync_stats.lost += 1,
         }
+    }
+
+    /// One step of the refresh sweep (from the worker's loop, a bounded number of slots): the
+    /// records of the established TCP and the UDP sessions go to the sender again, a whole
+    /// table every refresh period, so that a backup started later learns them too.
+    pub fn sync_refresh(&mut self, now: u64) {
+        let Some(out) = &mut self.sync_out else {
+            return;
+        };
+        let period = u64::from(out.control.refresh_ms.load(Ordering::Relaxed));
+        if period == 0 || !out.control.on.load(Ordering::Relaxed) {
+            return;
+        }
+        let r = &mut self.refresh;
+        if r.cursor == 0 {
+            if now < r.next_sweep {
+                return;
+            }
+            r.next_sweep = now + period;
+        }
+        let end = r.cursor + REFRESH_SLOTS;
+        let long_lived =
+            |s: &&Session<Binding>| s.state().is_established() || s.state() == State::Udp;
+        for (_, s) in self.sessions.iter_slots(r.cursor..end) {
+            let Some(rec) = Some(s).filter(long_lived).and_then(record) else {
+                continue;
+            };
+            match out.ring.push(rec) {
+                Ok(()) => self.sync_stats.sent += 1,
+                Err(_) => self.sync_stats.lost += 1,
+            }
+        }
+        r.cursor = if end >= self.sessions.capacity() {
+            0
+        } else {
+            end
+        };
     }
 
     /// What this worker did with sync records.
@@ -89,7 +148,10 @@ impl Forwarder {
             (Method::Nat, _) => Some(nat::out_key(&in_key, c.daddr, c.dport)),
             (Method::FullNat, Some((laddr, lport))) => {
                 if !self.lports.take(&laddr, lport) {
-                    return None;
+                    self.free_local_port(c.protocol, laddr, lport);
+                    if !self.lports.take(&laddr, lport) {
+                        return None;
+                    }
                 }
                 Some(fullnat::out_key(&in_key, c.daddr, c.dport, laddr, lport))
             }
@@ -123,6 +185,30 @@ impl Forwarder {
             self.account_activity(dest.id, true);
         }
         Some(())
+    }
+}
+
+impl Forwarder {
+    /// Removes the sessions that hold FULLNAT local port `laddr:lport` (the master's record
+    /// wins over what this box made of that port while it was master, such as connections in
+    /// TIME_WAIT): one per real server of the services with that local address at most, found
+    /// by their out keys.
+    fn free_local_port(&mut self, protocol: u8, laddr: Addr, lport: u16) {
+        let snapshot = self.snapshot.clone();
+        let services = snapshot
+            .services
+            .iter()
+            .filter(|s| s.config.key.protocol == protocol && s.config.local_addrs.contains(&laddr));
+        for s in services {
+            for (d, &port) in s.config.dests.iter().zip(&s.dest_ports) {
+                let key = FlowKey::new(protocol, d.addr, port, laddr, lport);
+                if let Some((id, Direction::Out)) = self.sessions.lookup(&key) {
+                    if let Some(old) = self.sessions.remove(id) {
+                        self.release_session(&old);
+                    }
+                }
+            }
+        }
     }
 }
 

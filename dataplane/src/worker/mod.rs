@@ -228,6 +228,7 @@ impl Worker {
             }
         }
         self.forwarder.expire(now_ms, EXPIRE_BUDGET);
+        self.forwarder.sync_refresh(now_ms);
         if let Some(f) = &mut self.fragments {
             let timed_out = f.table.expire(now_ms);
             if timed_out > 0 {

@@ -3,7 +3,7 @@
 
 use super::device::Dut;
 use super::runner::Bench;
-use super::rvsd::{CpsCase, CPS};
+use super::rvsd::{CpsCase, CPS, CPS_SYNC};
 use super::Res;
 
 impl Bench {
@@ -17,8 +17,11 @@ impl Bench {
             Dut::TestpmdIo,
             vec![("lb", 90, "lb"), ("direct", 90, "direct")],
         )];
-        for case in CPS {
-            runs.push((Dut::Rvsd { capacity: 16 << 20 }, vec![case]));
+        for sync in [false, true] {
+            for case in if sync { CPS_SYNC } else { CPS } {
+                let capacity = 16 << 20;
+                runs.push((Dut::Rvsd { capacity, sync }, vec![case]));
+            }
         }
         for round in 0..self.a.rounds {
             eprintln!("cps: round {}", round + 1);

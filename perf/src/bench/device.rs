@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 pub enum Dut {
     TestpmdIo,
     Testpmd5tswap,
-    Rvsd { capacity: usize },
+    /// `sync`: the master sync daemon runs (its messages to a closed loopback port).
+    Rvsd {
+        capacity: usize,
+        sync: bool,
+    },
 }
 
 impl Dut {
@@ -43,9 +47,9 @@ impl Dut {
         let log = std::fs::File::create(run.join(format!("{}.log", self.name())))?;
         let mut cmd = match self {
             Dut::TestpmdIo | Dut::Testpmd5tswap => self.testpmd(run),
-            Dut::Rvsd { capacity } => {
+            Dut::Rvsd { capacity, sync } => {
                 let cfg = run.join("rvsd.toml");
-                std::fs::write(&cfg, rvsd_config(run, capacity))?;
+                std::fs::write(&cfg, rvsd_config(run, capacity, sync))?;
                 let mut c = Command::new(bin.join("rvsd"));
                 c.arg("--config").arg(cfg);
                 c

@@ -9,7 +9,10 @@ use crate::results::RVS;
 
 /// The forwarding scenario's flows, and rvsd's session capacity for it.
 pub const FORWARD_FLOWS: u64 = 1000;
-pub const FORWARD_RVSD: Dut = Dut::Rvsd { capacity: 1 << 20 };
+pub const FORWARD_RVSD: Dut = Dut::Rvsd {
+    capacity: 1 << 20,
+    sync: false,
+};
 
 impl Bench {
     /// The generator's arguments for a forwarding point: 1000 UDP flows of `size` bytes to

@@ -71,6 +71,7 @@ impl Bench {
             }
             let dut = Dut::Rvsd {
                 capacity: self.sessions_capacity(),
+                sync: false,
             };
             let Some(mut d) = self.start_noted(dut) else {
                 continue;

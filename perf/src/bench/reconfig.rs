@@ -22,7 +22,10 @@ impl Bench {
     /// generator disconnects, see ARCHITECTURE) is retried once on a restarted rvsd, and the
     /// restart is noted.
     pub fn reconfig(&mut self) -> Res<()> {
-        const DUT: Dut = Dut::Rvsd { capacity: 1 << 20 };
+        const DUT: Dut = Dut::Rvsd {
+            capacity: 1 << 20,
+            sync: false,
+        };
         for round in 0..self.a.rounds {
             eprintln!(
                 "reconfig: round {}: {} s at {} pps, without then with changes",

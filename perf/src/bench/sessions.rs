@@ -58,7 +58,10 @@ impl Bench {
         }
         for round in 0..self.a.rounds {
             eprintln!("sessions: round {} (rvsd capacity {capacity})", round + 1);
-            let mut d = self.start(Dut::Rvsd { capacity })?;
+            let mut d = self.start(Dut::Rvsd {
+                capacity,
+                sync: false,
+            })?;
             let counts = self.a.sessions.clone();
             for flows in counts {
                 // Same flows 0..N each time: sessions of smaller points are a subset, so the
