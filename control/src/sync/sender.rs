@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long a record waits for the next message at most.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 
 pub struct Sender {
     stop: Arc<AtomicBool>,

@@ -656,7 +656,7 @@ impl Forwarder {
         };
         self.count_connection(svc, idx, &service.config.dests[idx]);
         if key.protocol != proto::TCP {
-            // A TCP session is synced by the state change its first packet makes.
+            // A TCP session is synced by its state changes (once established).
             self.sync_session(id);
         }
         if let Some(tkey) = template_key {
@@ -883,7 +883,9 @@ impl Forwarder {
             if change.activity_changed() {
                 self.account_activity(binding.dest_id, change.to.is_established());
             }
-            self.sync_session(id);
+            if sync::is_synced_state(change.to) {
+                self.sync_session(id);
+            }
         }
         if let Some(st) = self.dests.traffic_mut(binding.dest_id) {
             let bytes = u64::from(flow.len);

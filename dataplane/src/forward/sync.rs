@@ -212,6 +212,17 @@ impl Forwarder {
     }
 }
 
+/// The TCP states a change into is synced, as IPVS's `ip_vs_sync_conn_needed`: the backup needs
+/// a connection once it is established, and when it ends; not its handshake (a client whose
+/// SYN the old master took sends it again).
+#[inline]
+pub(super) fn is_synced_state(state: State) -> bool {
+    matches!(
+        state,
+        State::Established | State::FinWait | State::Close | State::CloseWait | State::TimeWait
+    )
+}
+
 /// The sync record of a session: TCP and UDP connections (IPVS syncs no ICMP; templates are
 /// not synced: a backup's persistent client gets a template with its next connection).
 fn record(s: &Session<Binding>) -> Option<SyncConn> {

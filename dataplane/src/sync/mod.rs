@@ -95,7 +95,7 @@ pub type InstallProducer = rtrb::Producer<SyncInstall>;
 pub type InstallConsumer = rtrb::Consumer<SyncInstall>;
 
 /// Records (or installs) a worker's ring holds.
-pub const RING_RECORDS: usize = 16384;
+pub const RING_RECORDS: usize = 65536;
 
 /// A worker's record ring: (the worker's end, the sender's end).
 pub fn record_ring() -> (RecordProducer, RecordConsumer) {
