@@ -17,7 +17,7 @@ pub mod probe;
 mod runner;
 
 use crate::model::{DestDraft, MethodDraft, ModelError, Network, Table};
-use dataplane::snapshot::{ServiceConfig, ServiceKey};
+use dataplane::snapshot::{DestConfig, ServiceConfig, ServiceKey};
 use runner::Runner;
 use rvs_api::keepalived::checker::{CheckKind, Checker};
 use rvs_api::keepalived::{RealServer, VirtualServer};
@@ -187,6 +187,15 @@ impl Health {
         &self.checkers
     }
 
+    /// Whether the checked service `key` has its quorum of live real servers; None for a
+    /// service the keepalived.conf does not check.
+    pub fn has_quorum(&self, key: &ServiceKey) -> Option<bool> {
+        self.services
+            .iter()
+            .find(|s| s.key == *key)
+            .map(|s| s.has_quorum)
+    }
+
     /// Folds the new reports in and returns the table they ask for, if it differs from
     /// `current`.
     pub fn poll(
@@ -223,7 +232,8 @@ impl Health {
         for si in 0..self.services.len() {
             self.quorum(&mut table, si, false)?;
         }
-        let new = table.into_services();
+        let mut new = table.into_services();
+        self.keep_config_order(&mut new);
         Ok((new != current).then_some(new))
     }
 
@@ -247,7 +257,32 @@ impl Health {
         for si in 0..self.services.len() {
             self.quorum(&mut table, si, true)?;
         }
-        Ok(table.into_services())
+        let mut services = table.into_services();
+        self.keep_config_order(&mut services);
+        Ok(services)
+    }
+
+    /// Puts the real servers of each checked service in the keepalived.conf's order (the sorry
+    /// server after them, others last), whatever order they failed and came back in: boxes
+    /// with the same keepalived.conf then build the same `mh` table, and a flow moved between
+    /// them meets the same server.
+    fn keep_config_order(&self, services: &mut [ServiceConfig]) {
+        for s in &self.services {
+            let Some(svc) = services.iter_mut().find(|c| c.key == s.key) else {
+                continue;
+            };
+            let rank = |d: &DestConfig| {
+                let is = |draft: &DestDraft| {
+                    d.addr.to_ip() == draft.addr && (d.port == draft.port || draft.port == 0)
+                };
+                let sorry = s.sorry.as_ref().is_some_and(|x| is(&x.draft));
+                s.servers
+                    .iter()
+                    .position(|r| is(&r.draft))
+                    .unwrap_or(s.servers.len() + usize::from(!sorry))
+            };
+            svc.dests.sort_by_key(rank);
+        }
     }
 
     /// Takes the states of `old`'s checkers that check the same thing the same way (same
@@ -679,14 +714,15 @@ mod tests {
             fold(&mut c, &mut h, vec![report(2, Ok(Some(5)))]),
             [(12, 0), (13, 5)]
         );
-        // .11 back at its weight; a report that changes nothing changes nothing.
+        // .11 back at its weight, in its keepalived.conf place (the same mh table on every
+        // box); a report that changes nothing changes nothing.
         assert_eq!(
             fold(
                 &mut c,
                 &mut h,
                 vec![report(0, Ok(None)), report(2, Ok(Some(5)))]
             ),
-            [(12, 0), (13, 5), (11, 2)]
+            [(11, 2), (12, 0), (13, 5)]
         );
         let states: Vec<(State, u64, u64)> = h
             .checkers()
@@ -725,7 +761,8 @@ mod tests {
                 &mut h,
                 vec![report(0, Ok(None)), report(2, Ok(None))]
             ),
-            [(12, 0), (99, 1), (11, 2), (13, 1)]
+            [(11, 2), (12, 0), (13, 1), (99, 1)],
+            "in the keepalived.conf's order, the sorry server last"
         );
     }
 }
