@@ -5,7 +5,7 @@
 set -euo pipefail
 
 RVS_APT_PACKAGES=(libdpdk-dev dpdk clang libclang-dev pkg-config libpcap-dev iproute2 ca-certificates
-    ethtool curl python3 socat iputils-ping openssl tshark keepalived) # the last line: deploy/lab and tests
+    ethtool curl python3 socat iputils-ping openssl tshark keepalived bird2) # the last line: deploy/lab and tests
 RVS_HUGEPAGES=${RVS_HUGEPAGES:-1024} # 2 MiB pages to reserve when none are free
 
 if [ -t 1 ]; then _b=$'\033[1m' _y=$'\033[1;33m' _r=$'\033[1;31m' _n=$'\033[0m'; else _b='' _y='' _r='' _n=''; fi

@@ -20,6 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 
 pub mod client;
 pub mod keepalived;
+pub mod sysctl;
 
 /// Protocol version spoken by this build.
 pub const VERSION: u32 = 1;
@@ -366,6 +367,10 @@ pub enum Request {
     StopDaemon(SyncRole),
     /// ipvsadm -L --daemon.
     ListDaemons,
+    /// `sysctl net.ipv4.vs.NAME`.
+    GetSysctl(sysctl::Sysctl),
+    /// `sysctl -w net.ipv4.vs.NAME=VALUE` (the value checked by `Sysctl::parse_value`).
+    SetSysctl(sysctl::Sysctl, u32),
 }
 
 impl Request {
@@ -379,6 +384,7 @@ impl Request {
                 | Request::GetTimeouts
                 | Request::ListHealth
                 | Request::ListDaemons
+                | Request::GetSysctl(_)
         )
     }
 }
@@ -393,6 +399,7 @@ pub enum Response {
     Timeouts(Timeouts),
     Health(Vec<CheckerInfo>),
     Daemons(Vec<(SyncRole, SyncDaemon)>),
+    Sysctl(sysctl::Sysctl, u32),
 }
 
 /// A connection sync daemon (IPVS's): the master sends its connections, the backup installs

@@ -85,6 +85,11 @@ pub fn handle(d: &mut Daemon, est: &mut Estimator, request: Request) -> Result<R
             false => Err(format!("the {} sync daemon is not running", role.name())),
         },
         Request::ListDaemons => Ok(Response::Daemons(d.sync_daemons())),
+        Request::GetSysctl(name) => Ok(Response::Sysctl(name, d.sysctl(name))),
+        Request::SetSysctl(name, value) => {
+            d.set_sysctl(name, value).map_err(|e| e.to_string())?;
+            Ok(Response::Done)
+        }
         change => {
             let old = d.services().to_vec();
             let services = edit(d, old.clone(), change).map_err(|e| e.ipvsadm())?;

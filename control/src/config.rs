@@ -88,6 +88,10 @@
 //! [vrrp]                # optional: keepalived's VRRP moves the VIPs and local addresses (and
 //!                       # `addrs`) between boxes; rvsd serves them while a kernel interface
 //! addrs = ["10.20.0.1"] # holds them. addrs: other floating addresses (NAT servers' gateway)
+//! [sysctl]              # optional: IPVS's net.ipv4.vs.* that rvs has
+//! sloppy_tcp = 0        # 1: a TCP segment without a session (not a RST) starts one
+//! [announce]            # optional: a route VIP/32 in this table on the VIP's port's kernel
+//! table = 100           # interface while every service of the VIP has its quorum (for BIRD)
 //! ```
 
 use crate::model::network::{connected, is_own, subnets};
@@ -163,6 +167,18 @@ pub struct Config {
     pub sync_refresh_s: u32,
     /// `[vrrp]`: keepalived's VRRP moves the floating addresses ([`crate::vrrp`]).
     pub vrrp: Option<VrrpConfig>,
+    /// `[sysctl] sloppy_tcp` (IPVS's `net.ipv4.vs.sloppy_tcp`).
+    pub sloppy_tcp: bool,
+    /// `[announce]`: the VIPs are announced for BGP ([`crate::announce`]).
+    pub announce: Option<AnnounceConfig>,
+}
+
+/// `[announce]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnounceConfig {
+    /// The kernel routing table that holds a route per announced VIP (BIRD's kernel protocol
+    /// learns it).
+    pub table: u32,
 }
 
 /// `[vrrp]`.
@@ -506,6 +522,22 @@ struct Raw {
     #[serde(default)]
     sync: RawSync,
     vrrp: Option<RawVrrp>,
+    #[serde(default)]
+    sysctl: RawSysctl,
+    announce: Option<RawAnnounce>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSysctl {
+    sloppy_tcp: Option<i64>,
+    sloppy_sctp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnnounce {
+    table: i64,
 }
 
 #[derive(Deserialize)]
@@ -763,6 +795,8 @@ impl Raw {
             })?;
         let sync = sync(self.sync, &ports)?;
         let vrrp = self.vrrp.map(|v| vrrp(v, &ports)).transpose()?;
+        let sloppy_tcp = sysctl(self.sysctl)?;
+        let announce = self.announce.map(|a| announce(a, &ports)).transpose()?;
         Ok(Config {
             eal,
             cores,
@@ -781,8 +815,46 @@ impl Raw {
             sync,
             sync_refresh_s,
             vrrp,
+            sloppy_tcp,
+            announce,
         })
     }
+}
+
+/// `[sysctl]`: IPVS's sysctls by their names; `sloppy_tcp` is the only one rvs has.
+fn sysctl(r: RawSysctl) -> Res<bool> {
+    if let Some(v) = r.sloppy_sctp {
+        return Err(invalid(
+            "sysctl.sloppy_sctp",
+            v,
+            "rvs balances TCP and UDP only; there is no SCTP to be sloppy with",
+        ));
+    }
+    let on: u8 = r
+        .sloppy_tcp
+        .map_or(Ok(0), |v| int("sysctl.sloppy_tcp", v, 0..=1))?;
+    Ok(on == 1)
+}
+
+/// `[announce]`: a routing table of the box's own (not the kernel's local, main or default)
+/// and a kernel interface for the routes to go through.
+fn announce(r: RawAnnounce, ports: &[PortSpec]) -> Res<AnnounceConfig> {
+    let table: u32 = int("announce.table", r.table, 1..=i64::from(u32::MAX))?;
+    if (253..=255).contains(&table) {
+        return Err(invalid(
+            "announce.table",
+            table,
+            "253, 254 and 255 are the kernel's default, main and local tables: take another",
+        ));
+    }
+    if ports.iter().all(|p| p.kernel_interface.is_none()) {
+        return Err(invalid(
+            "announce",
+            "",
+            "needs a port with a kernel_interface: the routes go through it",
+        ));
+    }
+    Ok(AnnounceConfig { table })
 }
 
 /// `[vrrp]`: keepalived moves the floating addresses; they need a kernel interface to land on.
@@ -2051,6 +2123,35 @@ addrs = ["192.0.2.1/24"]
             "{MINIMAL}\n[sync.master]\nmcast_interface = \"p0\"\nsyncd = 1\n"
         ));
         assert!(e.contains("syncd"), "{e}");
+    }
+
+    #[test]
+    fn sysctl_and_announce_take_kernel_names_and_refuse_bad_values_by_field() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(!c.sloppy_tcp && c.announce.is_none());
+        let c = parse(&format!(
+            "{MINIMAL}\n[sysctl]\nsloppy_tcp = 1\n[announce]\ntable = 100\n"
+        ))
+        .unwrap();
+        assert!(c.sloppy_tcp);
+        assert_eq!(c.announce, Some(AnnounceConfig { table: 100 }));
+        for (edit, field) in [
+            ("[sysctl]\nsloppy_tcp = 2", "sysctl.sloppy_tcp"),
+            ("[sysctl]\nsloppy_sctp = 1", "sysctl.sloppy_sctp"),
+            ("[sysctl]\nexpire_nodest_conn = 1", "expire_nodest_conn"),
+            ("[announce]\ntable = 254", "announce.table"),
+            ("[announce]\ntable = 0", "announce.table"),
+            ("[announce]", "table"),
+        ] {
+            let e = err(&format!("{MINIMAL}\n{edit}\n"));
+            assert!(e.contains(field), "{edit}: {e}");
+        }
+        let no_kernel = MINIMAL.replace("addrs =", "kernel_interface = \"\"\naddrs =");
+        let e = err(&format!("{no_kernel}\n[announce]\ntable = 100\n"));
+        assert!(
+            e.contains("announce") && e.contains("kernel_interface"),
+            "{e}"
+        );
     }
 
     #[test]

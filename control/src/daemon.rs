@@ -17,6 +17,7 @@
 //! resolved yet has a zero MAC, and workers refuse new sessions to it (`no_neighbour`) until
 //! the control thread learns the MAC and publishes a new generation.
 
+use crate::announce::{Announced, Announcer};
 use crate::config::{Config, Device};
 use crate::dest_ids::DestIds;
 use crate::flow::Steering;
@@ -43,8 +44,10 @@ use dataplane::worker::{
     reassembly, Command, Fragments, Reply, ReplyBody, SessionEntry, SharedCounters, Worker,
     WorkerCounters, WorkerIo, WorkerLinks,
 };
+use rvs_api::sysctl::Sysctl;
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +64,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 const GARP_REPEATS: u32 = 2;
 /// How often the kernel interfaces' links are matched to their ports'.
 const LINK_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the VIPs' announcements are brought up to date (`[announce]`).
+const ANNOUNCE_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Debug)]
 pub enum DaemonError {
@@ -261,6 +266,7 @@ fn first_snapshot(
     neighbours: &mut NeighbourTable,
     services: &[ServiceConfig],
     (standby, held_extra): (Vec<Addr>, Vec<Addr>),
+    sloppy_tcp: bool,
 ) -> Result<Arc<Snapshot>, DaemonError> {
     let now_ms = 0;
     let (snapshot, wanted) =
@@ -268,7 +274,8 @@ fn first_snapshot(
     for (i, a) in wanted {
         neighbours.want(i, a, now_ms);
     }
-    Ok(Arc::new(snapshot.with_vrrp(standby, held_extra)))
+    let snapshot = snapshot.with_vrrp(standby, held_extra);
+    Ok(Arc::new(snapshot.with_sloppy_tcp(sloppy_tcp)))
 }
 
 /// VRRP's view of the floating addresses (the VIPs, the local addresses and `[vrrp] addrs`):
@@ -618,6 +625,16 @@ fn start_health(config: &Config, previous: Option<&Health>) -> Result<Option<Hea
         .map_err(|e| DaemonError::Setup(format!("starting the health checks: {e}")))
 }
 
+/// Setup step: the VIPs' announcements, with `[announce]`.
+fn open_announcer(config: &Config) -> Result<Option<Announcer>, DaemonError> {
+    let Some(a) = config.announce else {
+        return Ok(None);
+    };
+    Announcer::open(a.table)
+        .map(Some)
+        .map_err(|e| DaemonError::Setup(format!("announce: netlink: {e}")))
+}
+
 /// The first section of `old` that `new` changes, other than the services.
 fn restart_needed(old: &Config, new: &Config) -> Option<&'static str> {
     [
@@ -635,6 +652,7 @@ fn restart_needed(old: &Config, new: &Config) -> Option<&'static str> {
             "[sync]",
         ),
         (old.vrrp == new.vrrp, "[vrrp]"),
+        (old.announce == new.announce, "[announce]"),
     ]
     .into_iter()
     .find_map(|(same, section)| (!same).then_some(section))
@@ -676,6 +694,11 @@ pub struct Daemon {
     sync: Sync,
     /// `[vrrp]`: which floating addresses the kernel interfaces hold.
     vrrp: Option<Ownership>,
+    /// IPVS's `sloppy_tcp` (`[sysctl]`, `rvsadm --sysctl`), published with the table.
+    sloppy_tcp: bool,
+    /// `[announce]`: the VIPs' routes for BIRD, brought up to date at `next_announce`.
+    announcer: Option<Announcer>,
+    next_announce: Instant,
 }
 
 impl Daemon {
@@ -713,8 +736,17 @@ impl Daemon {
             ),
             None => None,
         };
+        let announcer = open_announcer(&config)?;
         let view = vrrp_view(&config, vrrp.as_ref(), &services);
-        let snapshot = first_snapshot(&interfaces, &routes, &mut neighbours, &services, view)?;
+        let sloppy_tcp = config.sloppy_tcp;
+        let snapshot = first_snapshot(
+            &interfaces,
+            &routes,
+            &mut neighbours,
+            &services,
+            view,
+            sloppy_tcp,
+        )?;
         let mut rings = Rings::create(eal, n_workers)?;
         start_ports(&mut ports)?;
         let queues = worker_queues(&mut ports, n_workers, &interface_of_port)?;
@@ -761,6 +793,9 @@ impl Daemon {
                 .take()
                 .ok_or_else(|| DaemonError::Setup("sync rings".into()))?,
             vrrp,
+            sloppy_tcp,
+            announcer,
+            next_announce: started,
         };
         daemon.sync.set_refresh(daemon.config.sync_refresh_s);
         for (role, spec) in daemon.config.sync.clone() {
@@ -835,6 +870,54 @@ impl Daemon {
         self.follow_health();
         self.follow_sync(now);
         self.follow_vrrp();
+        self.follow_announce();
+    }
+
+    /// Brings the VIPs' announcements up to date, every [`ANNOUNCE_INTERVAL`].
+    fn follow_announce(&mut self) {
+        if self.announcer.is_none() || Instant::now() < self.next_announce {
+            return;
+        }
+        self.next_announce = Instant::now() + ANNOUNCE_INTERVAL;
+        let wanted = self.announce_wanted();
+        if let Some(a) = &mut self.announcer {
+            a.update(&wanted);
+        }
+    }
+
+    /// The VIPs to announce: those whose every service can serve (its quorum of live real
+    /// servers where the keepalived.conf checks it, else a real server of weight > 0), each
+    /// through the kernel interface of the port that lists it (else the first), while that
+    /// interface is up. A box that cannot serve all of a VIP leaves it to the others.
+    fn announce_wanted(&self) -> Announced {
+        let mut serves: BTreeMap<Ipv4Addr, bool> = BTreeMap::new();
+        for s in &self.services {
+            let IpAddr::V4(vip) = s.key.vip.to_ip() else {
+                continue;
+            };
+            let up = match self.health.as_ref().and_then(|h| h.has_quorum(&s.key)) {
+                Some(quorum) => quorum,
+                None => s.dests.iter().any(|d| d.weight > 0),
+            };
+            *serves.entry(vip).or_insert(true) &= up;
+        }
+        let mut wanted = Announced::new();
+        for (vip, _) in serves.into_iter().filter(|&(_, up)| up) {
+            let lists = |k: &&KernelInterface| {
+                let spec = self.config.ports.get(usize::from(k.port));
+                spec.is_some_and(|p| p.vips.contains(&vip))
+            };
+            let k = self.kernel.iter().find(lists).or(self.kernel.first());
+            if let Some(k) = k.filter(|k| k.is_up()) {
+                wanted.insert(vip, k.index());
+            }
+        }
+        wanted
+    }
+
+    /// The announced VIPs (`[announce]`).
+    pub fn announced(&self) -> Option<&Announced> {
+        self.announcer.as_ref().map(|a| a.announced())
     }
 
     /// Serves the floating addresses the kernel interfaces hold now (keepalived moved them):
@@ -972,8 +1055,29 @@ impl Daemon {
         let services = services.map_err(|e| e.ipvsadm())?;
         self.set_services(services).map_err(|e| e.ipvsadm())?;
         self.health = health;
+        if config.sloppy_tcp != self.sloppy_tcp {
+            self.set_sysctl(Sysctl::SloppyTcp, u32::from(config.sloppy_tcp))
+                .map_err(|e| e.to_string())?;
+        }
         self.config = config;
         Ok(())
+    }
+
+    /// An IPVS sysctl's value now.
+    pub fn sysctl(&self, name: Sysctl) -> u32 {
+        match name {
+            Sysctl::SloppyTcp => u32::from(self.sloppy_tcp),
+        }
+    }
+
+    /// Sets an IPVS sysctl (`value` checked by the caller): the workers have it with the next
+    /// table. On error nothing changes.
+    pub fn set_sysctl(&mut self, name: Sysctl, value: u32) -> Result<(), SnapshotError> {
+        let old = self.sloppy_tcp;
+        match name {
+            Sysctl::SloppyTcp => self.sloppy_tcp = value != 0,
+        }
+        self.republish().inspect_err(|_| self.sloppy_tcp = old)
     }
 
     /// The health checkers' states (none without a keepalived.conf with checkers).
@@ -1147,7 +1251,9 @@ impl Daemon {
             &self.services,
         )?;
         let (standby, held_extra) = vrrp_view(&self.config, self.vrrp.as_ref(), &self.services);
-        let snapshot = snapshot.with_vrrp(standby, held_extra);
+        let snapshot = snapshot
+            .with_vrrp(standby, held_extra)
+            .with_sloppy_tcp(self.sloppy_tcp);
         let now = self.now_ms();
         wanted.extend(self.sync.next_hops());
         wanted.sort_unstable();

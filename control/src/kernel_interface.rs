@@ -90,6 +90,16 @@ impl KernelInterface {
         }
     }
 
+    /// The kernel's index of the interface.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Whether the interface is up (its port's link is).
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
     /// Sets the interface up (with its routes back) or down as its port's link `port_up` is,
     /// if that changed.
     pub fn follow_link(&mut self, nl: &mut Netlink, port_up: bool) -> Result<(), String> {

@@ -9,6 +9,7 @@
 //! The data path it drives lives in `dataplane`.
 
 pub mod admin;
+pub mod announce;
 pub mod api;
 pub mod config;
 pub mod control_loop;

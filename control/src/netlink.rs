@@ -109,6 +109,42 @@ impl Netlink {
         )
     }
 
+    /// Adds (`add`) or deletes the route `dst/32` out of interface `index` on link, in routing
+    /// table `table`. Deleting a route that is gone already (its interface went down) is no
+    /// error.
+    pub fn host_route(
+        &mut self,
+        index: u32,
+        dst: Ipv4Addr,
+        table: u32,
+        add: bool,
+    ) -> io::Result<()> {
+        let mut msg = RouteMessage::default();
+        let h = &mut msg.header;
+        h.address_family = AddressFamily::Inet;
+        h.destination_prefix_length = 32;
+        // Tables past 255 are named by the attribute alone.
+        h.table = u8::try_from(table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+        h.protocol = RouteProtocol::Static;
+        h.kind = RouteType::Unicast;
+        h.scope = RouteScope::Link;
+        msg.attributes.extend([
+            RouteAttribute::Destination(RouteAddress::Inet(dst)),
+            RouteAttribute::Table(table),
+            RouteAttribute::Oif(index),
+        ]);
+        if add {
+            return self.request(
+                RouteNetlinkMessage::NewRoute(msg),
+                NLM_F_CREATE | NLM_F_EXCL,
+            );
+        }
+        match self.request(RouteNetlinkMessage::DelRoute(msg), 0) {
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ESRCH as i32) => Ok(()),
+            other => other,
+        }
+    }
+
     /// Sends `msg` and waits for its acknowledgement; the kernel's refusal is the error.
     fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
         self.sequence = self.sequence.wrapping_add(1);
@@ -215,6 +251,24 @@ mod tests {
             let again = nl.add_address(lo, Ipv4Addr::new(10, 77, 0, 1), 24);
             assert!(again.is_err_and(|e| already_exists(&e)));
             assert!(index("no-such-if").is_err());
+            // Host routes in a table of their own: there, gone, and gone again without error.
+            let vip = Ipv4Addr::new(10, 77, 0, 100);
+            nl.host_route(lo, vip, 1000, true).expect("announce");
+            let table = ip(&["-4", "route", "show", "table", "1000"]);
+            assert!(
+                table.contains("10.77.0.100 dev lo proto static scope link"),
+                "{table}"
+            );
+            assert!(
+                !ip(&["-4", "route", "show"]).contains("10.77.0.100"),
+                "not in main"
+            );
+            let again = nl.host_route(lo, vip, 1000, true);
+            assert!(again.is_err_and(|e| already_exists(&e)));
+            nl.host_route(lo, vip, 1000, false).expect("withdraw");
+            assert!(!ip(&["-4", "route", "show", "table", "1000"]).contains("10.77.0.100"));
+            nl.host_route(lo, vip, 1000, false)
+                .expect("withdrawn twice");
         });
     }
 }

@@ -1367,15 +1367,7 @@ fn each_port_has_a_kernel_interface_while_the_daemon_runs() {
             "{routes}"
         );
         assert!(ip(&["link", "show", "lan"]).is_none(), "lan has none");
-        lab.daemon.shutdown();
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while ip(&["link", "show", "rvstest-wan"]).is_some() {
-            assert!(
-                Instant::now() < deadline,
-                "the interface goes with the daemon"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        shut_down_without_its_interface(lab);
         let routes = ip(&["-4", "route", "show"]).expect("routes");
         assert!(!routes.contains("10.10.0.254"), "{routes}");
     });
@@ -1965,17 +1957,35 @@ fn fullnat_connections_synced_to_a_backup_carry_on_there() {
     synced_connections_carry_on_at_the_backup("fullnat");
 }
 
-/// Polls `lab`'s daemon up to 3 s until its table satisfies `ok`.
-fn wait_table(lab: &mut Lab, ok: impl Fn(&dataplane::snapshot::Snapshot) -> bool) -> bool {
+/// Shuts the daemon down; its kernel interface `rvstest-wan` is gone within 2 s.
+fn shut_down_without_its_interface(lab: Lab) {
+    lab.daemon.shutdown();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while ip(&["link", "show", "rvstest-wan"]).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the interface goes with the daemon"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls the daemon up to 3 s until `ok(lab)`.
+fn wait_until(lab: &mut Lab, ok: impl Fn(&mut Lab) -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         lab.daemon.poll();
-        if ok(lab.daemon.snapshot()) {
+        if ok(lab) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     false
+}
+
+/// Polls `lab`'s daemon up to 3 s until its table satisfies `ok`.
+fn wait_table(lab: &mut Lab, ok: impl Fn(&dataplane::snapshot::Snapshot) -> bool) -> bool {
+    wait_until(lab, |l| ok(l.daemon.snapshot()))
 }
 
 /// `[vrrp]`: the VIP and the other floating addresses are served only while a kernel interface
@@ -2031,4 +2041,57 @@ fn floating_addresses_are_served_while_the_kernel_interface_holds_them() {
         assert!(Lab::collect(&mut lab.daemon, &mut lab.lan, 1).is_empty());
         lab.daemon.shutdown();
     });
+}
+
+/// `[announce]`: the VIP's route is in table 100 on the kernel interface while each of its
+/// services has a real server to send to, withdrawn while one has none (its weights 0, the
+/// other service still able to serve), back after; and gone with the daemon's kernel interface.
+#[test]
+fn announcements_follow_the_services_and_go_with_the_daemon() {
+    with_kernel_interface("", |text| {
+        let dns = "[[services]]\nprotocol = \"udp\"\nvip = \"10.10.0.100\"\nport = 53\n\
+                   scheduler = \"rr\"\n[[services.real_servers]]\naddr = \"10.20.0.11\"\n\
+                   method = \"nat\"\n";
+        let mut lab = Lab::start(&(text + dns + "[announce]\ntable = 100\n"));
+        let route = "10.10.0.100 dev rvstest-wan proto static scope link";
+        let announced = |_: &mut Lab| {
+            ip(&["-4", "route", "show", "table", "100"]).is_some_and(|r| r.contains(route))
+        };
+        assert!(wait_until(&mut lab, announced), "announced at start");
+        let running = lab.daemon.services().to_vec();
+        let mut drained = running.clone();
+        assert!(drained.len() > 1, "a VIP with two services");
+        for d in &mut drained[0].dests {
+            d.weight = 0;
+        }
+        lab.daemon.set_services(drained).expect("weights 0");
+        assert!(
+            wait_until(&mut lab, |l| !announced(l)),
+            "withdrawn without a server"
+        );
+        assert!(lab.daemon.announced().is_some_and(|a| a.is_empty()));
+        lab.daemon.set_services(running).expect("weights back");
+        assert!(wait_until(&mut lab, announced), "announced again");
+        shut_down_without_its_interface(lab);
+        let table = ip(&["-4", "route", "show", "table", "100"]).unwrap_or_default();
+        assert!(
+            !table.contains("10.10.0.100"),
+            "the route went with it: {table}"
+        );
+    });
+}
+
+/// `rvsadm --sysctl sloppy_tcp=1` reaches the workers' table; `[sysctl]` sets it at start.
+#[test]
+fn sloppy_tcp_is_published_with_the_table() {
+    use rvs_api::sysctl::Sysctl;
+    let _serial = serial();
+    let text = config_text("nat", &[1], &[0]) + "[sysctl]\nsloppy_tcp = 1\n";
+    let mut lab = Lab::start(&text);
+    assert!(lab.daemon.snapshot().sloppy_tcp());
+    assert_eq!(lab.daemon.sysctl(Sysctl::SloppyTcp), 1);
+    lab.daemon.set_sysctl(Sysctl::SloppyTcp, 0).expect("set");
+    assert!(!lab.daemon.snapshot().sloppy_tcp());
+    assert_eq!(lab.daemon.sysctl(Sysctl::SloppyTcp), 0);
+    lab.daemon.shutdown();
 }

@@ -197,6 +197,9 @@ pub struct Snapshot {
     /// VRRP: floating addresses other than VIPs and local addresses that the box holds now (the
     /// NAT servers' gateway), sorted: answered by ARP.
     held_extra: Vec<Addr>,
+    /// IPVS's `sloppy_tcp`: a TCP segment other than a SYN (not a RST) without a session is
+    /// scheduled like a SYN, so a flow moved here from another box goes on.
+    sloppy_tcp: bool,
 }
 
 /// An unconfigured VLAN id in a port's table.
@@ -460,6 +463,7 @@ impl Snapshot {
             vlans,
             standby: Vec::new(),
             held_extra: Vec::new(),
+            sloppy_tcp: false,
         })
     }
 
@@ -471,6 +475,18 @@ impl Snapshot {
         self.standby = standby;
         self.held_extra = held_extra;
         self
+    }
+
+    /// The table with IPVS's `sloppy_tcp` set to `on`.
+    pub fn with_sloppy_tcp(mut self, on: bool) -> Snapshot {
+        self.sloppy_tcp = on;
+        self
+    }
+
+    /// IPVS's `sloppy_tcp`: whether a TCP segment other than a SYN may start a session.
+    #[inline]
+    pub fn sloppy_tcp(&self) -> bool {
+        self.sloppy_tcp
     }
 
     /// Whether the box holds `addr` now (always, without VRRP).

@@ -17,48 +17,13 @@
 # the end. Environment: as lab.sh.
 set -uo pipefail
 
-LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$LAB_DIR/../.." && pwd)
-LAB=$LAB_DIR/lab.sh
-BIN_DIR=${RVS_BIN_DIR:-target/release}
-case $BIN_DIR in /*) ;; *) BIN_DIR=$REPO/$BIN_DIR ;; esac
-export RVS_BIN_DIR=$BIN_DIR
-ADM=$BIN_DIR/rvsadm
-STATE=${RVS_LAB_STATE:-/run/rvs-lab}
-CACHE=${RVS_LAB_CACHE:-/var/cache/rvs-lab}
-VIP=10.10.0.100
-TMP=$(mktemp -d /tmp/rvs-e2e-ha.XXXXXX)
-
-if [ -t 1 ]; then _g=$'\033[1;32m' _r=$'\033[1;31m' _b=$'\033[1m' _n=$'\033[0m'; else _g='' _r='' _b='' _n=''; fi
-
-cleanup() {
-    jobs -p | xargs -r kill 2>/dev/null || true
-    "$LAB" down >/dev/null 2>&1 || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-[ "$(id -u)" -eq 0 ] || { echo "e2e-ha.sh needs root" >&2; exit 2; }
-[ -x "$ADM" ] || { echo "$ADM is missing: cargo build --release -p rvsadm" >&2; exit 2; }
+# shellcheck source=deploy/lab/e2e-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/e2e-common.sh"
+MODE_WIDTH=7
+boxes_setup e2e-ha
 
 MODES=("$@")
 [ ${#MODES[@]} -gt 0 ] || MODES=(nat fullnat dr tun)
-RESULTS=()
-FAILS=0
-MODE=''
-result() { # check PASS|FAIL detail
-    local c=$_g
-    [ "$2" = PASS ] || { c=$_r; FAILS=$((FAILS + 1)); }
-    printf '  %s%-4s%s %-7s %-28s %s\n' "$c" "$2" "$_n" "$MODE" "$1" "$3"
-    RESULTS+=("$MODE|$1|$2")
-}
-verdict() { if [ "$2" = 0 ]; then result "$1" PASS "$3"; else result "$1" FAIL "$3"; fi; }
-
-CPUS=$("$LAB" cpus)
-cl() {
-    if [ -n "$CPUS" ] && command -v taskset >/dev/null 2>&1; then taskset -c "$CPUS" ip netns exec rvs-client "$@"
-    else ip netns exec rvs-client "$@"; fi
-}
 holder() { "$LAB" status 2>/dev/null | sed -n 's/^\(lb[12]\): .*MASTER.*/\1/p'; }
 wait_holder() { # BOX SECONDS
     local i
@@ -160,15 +125,4 @@ for MODE in "${MODES[@]}"; do
     TIME[$MODE]=$(($(date +%s) - t0))
 done
 
-echo
-printf '%sSummary%s\n' "$_b" "$_n"
-for MODE in "${MODES[@]}"; do
-    line=''
-    for r in "${RESULTS[@]}"; do
-        IFS='|' read -r m c s <<<"$r"
-        [ "$m" = "$MODE" ] && line="$line ${c%% *}=$s"
-    done
-    printf '  %-8s %4s s %s\n' "$MODE" "${TIME[$MODE]:-?}" "$line"
-done
-if [ $FAILS -gt 0 ]; then printf '%s%d check(s) failed%s\n' "$_r" "$FAILS" "$_n"; exit 1; fi
-printf '%sall checks passed%s\n' "$_g" "$_n"
+summary "${MODES[@]}"

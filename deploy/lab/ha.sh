@@ -10,8 +10,9 @@
 
 HA_BOXES=(lb1 lb2)
 HA_PRIORITY=(150 100)
-HA_WAN=(10.10.0.3 10.10.0.4)
-HA_LAN=(10.20.0.3 10.20.0.4)
+# The boxes' addresses (the fleet lab, fleet.sh, has a third box).
+HA_WAN=(10.10.0.3 10.10.0.4 10.10.0.5)
+HA_LAN=(10.20.0.3 10.20.0.4 10.20.0.5)
 NAT_GATEWAY=10.20.0.1
 KEEPALIVED=${KEEPALIVED:-$(command -v keepalived || echo /usr/sbin/keepalived)}
 # VRRPv3 adverts every 0.5 s: a backup takes over about 1.8 s after the master went silent.
@@ -20,10 +21,11 @@ ADVERT_INT=0.5
 is_ha() { [ -f "$STATE/ha" ]; }
 
 ha_index() {
-    case $1 in lb1) echo 0 ;; lb2) echo 1 ;; *) die "unknown box '$1' (lb1, lb2)" ;; esac
+    case $1 in lb1) echo 0 ;; lb2) echo 1 ;; lb3) echo 2 ;; *) die "unknown box '$1' (lb1, lb2, lb3)" ;; esac
 }
 
-# use_box BOX: lab.sh's per-box settings for BOX (namespace, addresses, files, EAL prefix).
+# use_box BOX: lab.sh's per-box settings for BOX (namespace, addresses, files, EAL prefix), in
+# the two-box lab or the fleet.
 use_box() {
     local i mode
     i=$(ha_index "$1")
@@ -33,7 +35,11 @@ use_box() {
     CONF=$STATE/$1.toml SOCK=$STATE/$1.sock METRICS=${HA_WAN[$i]}:9469
     KEEPALIVED_CONF=$STATE/$1-keepalived.conf
     EAL_ARGS=${EAL_ARGS//\"rvslab\"/\"rvslab-$1\"}
-    EXTRA_TOML=$(ha_toml "$mode")
+    if is_fleet; then
+        LAB_SCHED=mh EXTRA_TOML=$(fleet_toml)
+    else
+        EXTRA_TOML=$(ha_toml "$mode")
+    fi
 }
 
 # rvsd's [vrrp] and [sync] on a box.

@@ -15,6 +15,9 @@
 #                                    each with rvsd (sync master and backup) and keepalived
 #   lab.sh kill lb1|lb2 [--all]      SIGKILL the box's rvsd (its keepalived stays), or all of it
 #   lab.sh start lb1|lb2             start what of the box is not running; status: the MASTER
+#   lab.sh up dr|tun --fleet 2|3     boxes rvs-lb1..3 with rvsd and BIRD behind the router's
+#                                    ECMP route (BGP); the client behind the router
+#   lab.sh stop|start|kill BOX       in a fleet: SIGTERM the box's rvsd / start it / as --ha
 #
 #                 rvs-client 10.10.0.2/24 (default via 10.10.0.254)
 #                     |
@@ -70,7 +73,7 @@ RS_NAMES=(rs1 rs2 rs3 sorry)
 RS_ADDRS=(10.20.0.11 10.20.0.12 10.20.0.13 10.20.0.99)
 LAB_NS=(rvs-client rvs-lb rvs-rs1 rvs-rs2 rvs-rs3 rvs-sorry rvs-router)
 # Every namespace a lab may have (the two-box lab's boxes too): what lab.sh down deletes.
-ALL_NS=(rvs-client rvs-lb rvs-lb1 rvs-lb2 rvs-rs1 rvs-rs2 rvs-rs3 rvs-sorry rvs-router)
+ALL_NS=(rvs-client rvs-lb rvs-lb1 rvs-lb2 rvs-lb3 rvs-rs1 rvs-rs2 rvs-rs3 rvs-sorry rvs-router)
 # The box's addresses, and what its rvsd is called in $STATE (pid, log): the two-box lab
 # (ha.sh) sets them per box.
 BOX_WAN=10.10.0.1
@@ -90,10 +93,16 @@ ECHO_PORT=7
 # TCP transfer while the worker is busy with the other port.
 AFP_FRAMECNT=${RVS_LAB_FRAMECNT:-4096}
 BIG_SIZE=$((100 * 1024 * 1024))
+MID_SIZE=$((20 * 1024 * 1024))
 SMALL_SIZE=$((1024 * 1024))
+
+# The scheduler of the lab's services (the fleet's: mh, with mh-port).
+LAB_SCHED=rr
 
 # shellcheck source=deploy/lab/ha.sh
 . "$LAB_DIR/ha.sh"
+# shellcheck source=deploy/lab/fleet.sh
+. "$LAB_DIR/fleet.sh"
 
 if [ -t 1 ]; then _b=$'\033[1m' _r=$'\033[1;31m' _y=$'\033[1;33m' _n=$'\033[0m'; else _b='' _r='' _y='' _n=''; fi
 say() { printf '%slab:%s %s\n' "$_b" "$_n" "$*"; }
@@ -124,7 +133,7 @@ rvsadm_bin() {
 ensure_files() {
     mkdir -p "$CACHE"
     local f size
-    for f in big:$BIG_SIZE small:$SMALL_SIZE; do
+    for f in big:$BIG_SIZE mid:$MID_SIZE small:$SMALL_SIZE; do
         size=${f#*:} f=$CACHE/${f%%:*}.bin
         if [ "$(stat -c %s "$f" 2>/dev/null || echo 0)" != "$size" ] || [ ! -s "$f.sha256" ]; then
             say "creating $f ($size random bytes, once)"
@@ -285,6 +294,7 @@ start_server() {
     echo "${RS_NAMES[$i]}" >"$www/index.html"
     echo ok >"$www/health"
     ln -sf "$CACHE/big.bin" "$www/big.bin"
+    ln -sf "$CACHE/mid.bin" "$www/mid.bin"
     ln -sf "$CACHE/small.bin" "$www/small.bin"
     # The access log (stderr) records the peer address of every request.
     bgp "$n" "${RS_NAMES[$i]}-http" "$PYTHON" -u -m http.server 80 --bind 0.0.0.0 --directory "$www"
@@ -351,7 +361,8 @@ write_keepalived_conf() {
     case $mode in nat) kind=NAT ;; fullnat) kind=FNAT ;; dr) kind=DR ;; tun) kind=TUN ;; esac
     {
         echo "# Written by deploy/lab/lab.sh for mode $mode."
-        printf 'virtual_server %s 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind %s\n    protocol TCP\n' "$VIP" "$kind"
+        printf 'virtual_server %s 80 {\n    delay_loop 1\n    lb_algo %s\n    lb_kind %s\n    protocol TCP\n' "$VIP" "$LAB_SCHED" "$kind"
+        [ "$LAB_SCHED" != mh ] || echo "    mh-port"
         [ "$mode" != fullnat ] || echo "    laddr_group_name lab_laddrs"
         printf '    sorry_server %s 80\n' "${RS_ADDRS[3]}"
         for i in 0 1 2; do
@@ -431,7 +442,8 @@ via = "10.10.0.254"
 config = "$KEEPALIVED_CONF"
 EOF
         for s in "tcp:$ECHO_PORT" "udp:$ECHO_PORT"; do
-            printf '\n[[services]]\nprotocol = "%s"\nvip = "%s"\nport = %s\nscheduler = "rr"\n' "${s%%:*}" "$VIP" "${s#*:}"
+            printf '\n[[services]]\nprotocol = "%s"\nvip = "%s"\nport = %s\nscheduler = "%s"\n' "${s%%:*}" "$VIP" "${s#*:}" "$LAB_SCHED"
+            [ "$LAB_SCHED" != mh ] || echo 'sched_flags = ["mh-port"]'
             [ -n "$laddrs" ] && echo "$laddrs"
             for i in 0 1 2; do
                 printf '\n[[services.real_servers]]\naddr = "%s"\nport = %s\nweight = 1\nmethod = "%s"\n' "${RS_ADDRS[$i]}" "${s#*:}" "$method"
@@ -530,14 +542,20 @@ cmd_down() {
         fi
         ip netns del "$n" 2>/dev/null || warn "could not delete namespace $n"
     done
-    rm -rf "$STATE" /var/run/dpdk/rvslab /var/run/dpdk/rvslab-lb1 /var/run/dpdk/rvslab-lb2
+    rm -rf "$STATE" /var/run/dpdk/rvslab /var/run/dpdk/rvslab-lb1 /var/run/dpdk/rvslab-lb2 /var/run/dpdk/rvslab-lb3
 }
 
 cmd_up() {
-    local mode=${1:-fullnat} ha='' preempt=yes opt
+    local mode=${1:-fullnat} ha='' preempt=yes fleet=''
     [ $# -gt 0 ] && shift
-    for opt in "$@"; do
-        case $opt in --ha) ha=1 ;; --nopreempt) preempt=no ;; *) die "unknown option '$opt' (--ha, --nopreempt)" ;; esac
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --ha) ha=1 ;;
+            --nopreempt) preempt=no ;;
+            --fleet) fleet=${2:-}; [ $# -gt 1 ] && shift ;;
+            *) die "unknown option '$1' (--ha, --nopreempt, --fleet N)" ;;
+        esac
+        shift
     done
     case $mode in nat|fullnat|dr|tun) ;; *) die "unknown mode '$mode' (nat|fullnat|dr|tun)" ;; esac
     [ -x "$RVSD" ] || die "$RVSD not found: cargo build --release -p control --bin rvsd (or set RVS_BIN_DIR)"
@@ -548,6 +566,13 @@ cmd_up() {
     ensure_files
     mkdir -p "$STATE"
     echo "$mode" >"$STATE/mode"
+    if [ -n "$fleet" ]; then
+        HA_UP=1
+        say "mode $mode, a fleet of $fleet boxes behind the router's ECMP route (BGP)"
+        fleet_up "$mode" "$fleet"
+        say "lab is up ($mode, $fleet boxes). Try: lab.sh status; lab.sh kill lb1; lab.sh start lb1"
+        return 0
+    fi
     if [ -n "$ha" ]; then
         HA_UP=1
         say "mode $mode, two boxes: rvs-lb1 and rvs-lb2 with keepalived (preempt: $preempt)"
@@ -569,6 +594,7 @@ cmd_status() {
     mode=$(cat "$STATE/mode" 2>/dev/null || echo '-')
     echo "mode:        $mode"
     if is_ha; then ha_status; return 0; fi
+    if is_fleet; then fleet_status; return 0; fi
     printf 'namespaces: '
     for n in "${LAB_NS[@]}"; do ns_exists "$n" && printf ' %s' "$n" || printf ' (%s missing)' "$n"; done
     echo
@@ -596,15 +622,20 @@ main() {
         up) need_root; cmd_up "$@" ;;
         down) need_root; cmd_down; say "lab is down" ;;
         status) cmd_status ;;
-        stop) need_root; stop_rvsd; say "rvsd stopped" ;;
-        kill) need_root; is_ha || die "kill BOX is for the two-box lab (up MODE --ha)"; ha_kill "$@" ;;
+        stop)
+            need_root
+            if is_fleet; then use_box "${1:-}"; fi
+            stop_rvsd; say "${HA_BOX:-the box}: rvsd stopped" ;;
+        kill) need_root; is_ha || is_fleet || die "kill BOX is for the two-box lab or a fleet"; ha_kill "$@" ;;
         rs) need_root; cmd_rs "$@" ;;
         reload) need_root; pid=$(rvsd_pid) || die "rvsd is not running"; kill -HUP "$pid"; say "rvsd: SIGHUP sent" ;;
         start)
             need_root
-            if is_ha; then ha_start "${1:-}"; ha_wait_holder; else start_rvsd; fi ;;
+            if is_ha; then ha_start "${1:-}"; ha_wait_holder
+            elif is_fleet; then fleet_start "${1:-}"
+            else start_rvsd; fi ;;
         cpus) echo "$LAB_CPUS" ;;
-        *) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
+        *) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || [ "$cmd" = help ] || [ "$cmd" = -h ] || exit 2 ;;
     esac
 }
 

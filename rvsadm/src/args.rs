@@ -9,6 +9,7 @@
 //! value errors (`illegal weight specified`, ...) and the zero-port rule. Every error here is a
 //! usage error (exit status 2).
 
+use rvs_api::sysctl::Sysctl;
 use rvs_api::{
     DestSpec, LocalAddr, Method, Protocol, Request, SchedFlags, ServiceId, ServiceSpec, SyncDaemon,
     SyncRole, Timeouts,
@@ -56,6 +57,8 @@ pub enum Command {
     },
     /// --health: every health checker and its state (rvs's own).
     Health,
+    /// --sysctl NAME: an IPVS sysctl's value (rvs's own; `--sysctl NAME=VALUE` is an Exec).
+    GetSysctl(Sysctl),
 }
 
 /// What -L lists.
@@ -123,11 +126,12 @@ enum Cmd {
     Health,
     StartDaemon,
     StopDaemon,
+    Sysctl,
     Help,
     Version,
 }
 
-const CMD_NAMES: [&str; 19] = [
+const CMD_NAMES: [&str; 20] = [
     "add-service",
     "edit-service",
     "delete-service",
@@ -147,6 +151,7 @@ const CMD_NAMES: [&str; 19] = [
     "health",
     "start-daemon",
     "stop-daemon",
+    "sysctl",
 ];
 
 // Option bits (ipvsadm's order for the ones it has).
@@ -214,7 +219,7 @@ const OPT_NAMES: [&str; N_OPTS] = [
 // Legal combinations of commands and options, as ipvsadm's commands_v_options:
 // '+' compulsory, 'x' illegal, '1' exclusive (at most one '1' option), ' ' optional.
 #[rustfmt::skip]
-const TABLE: [&[u8; N_OPTS]; 19] = [
+const TABLE: [&[u8; N_OPTS]; 20] = [
     //  n c s S p M r f w x y T s r t n e z F d s d m s s m m m
     //  u o v c e a e w e u l i t a h o x l i r f a i i m g p t
     b"xx+   xxxxxxxxxxxxxx xxxxxxx", // add-service
@@ -236,6 +241,7 @@ const TABLE: [&[u8; N_OPTS]; 19] = [
     b" xxxxxxxxxxxxxxxxxxxxxxxxxxx", // health
     b"xxxxxxxxxxxxxxxxxxxxxx      ", // start-daemon
     b"xxxxxxxxxxxxxxxxxxxxxxxxxxxx", // stop-daemon
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxx", // sysctl
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,6 +315,7 @@ const SPECS: &[Spec] = &[
     spec("health", None, Arg::None, Opt::Cmd(Cmd::Health)),
     spec("start-daemon", None, Arg::Required, Opt::Cmd(Cmd::StartDaemon)),
     spec("stop-daemon", None, Arg::Required, Opt::Cmd(Cmd::StopDaemon)),
+    spec("sysctl", None, Arg::Required, Opt::Cmd(Cmd::Sysctl)),
     spec("daemon", None, Arg::None, Opt::Flag(O_DAEMON)),
     spec("mcast-interface", None, Arg::Required, Opt::Sync(O_MCAST_IF)),
     spec("syncid", None, Arg::Required, Opt::Sync(O_SYNCID)),
@@ -563,6 +570,8 @@ struct State {
     import: Option<PathBuf>,
     role: Option<SyncRole>,
     daemon: SyncDaemon,
+    /// --sysctl's NAME, and VALUE when given.
+    sysctl: Option<(Sysctl, Option<u32>)>,
 }
 
 impl State {
@@ -594,6 +603,9 @@ impl State {
                 self.set_command(cmd)?;
                 if cmd == Cmd::Import {
                     self.import = Some(PathBuf::from(&value));
+                }
+                if cmd == Cmd::Sysctl {
+                    self.sysctl = Some(parse_sysctl(&value)?);
                 }
                 if matches!(cmd, Cmd::StartDaemon | Cmd::StopDaemon) {
                     self.role = Some(match value.as_str() {
@@ -953,9 +965,27 @@ pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
         Cmd::StopDaemon => {
             Command::Exec(Request::StopDaemon(st.role.expect("set with the command")))
         }
+        Cmd::Sysctl => match st.sysctl.expect("set with the command") {
+            (name, Some(value)) => Command::Exec(Request::SetSysctl(name, value)),
+            (name, None) => Command::GetSysctl(name),
+        },
         Cmd::Help | Cmd::Version => unreachable!("returned above"),
     };
     done(command)
+}
+
+/// `--sysctl`'s argument: `NAME` or `NAME=VALUE`, NAME with or without `net.ipv4.vs.`.
+fn parse_sysctl(arg: &str) -> Result<(Sysctl, Option<u32>), UsageError> {
+    let (name, value) = match arg.split_once('=') {
+        Some((n, v)) => (n.trim(), Some(v)),
+        None => (arg.trim(), None),
+    };
+    let sysctl = Sysctl::parse(name).or_else(fail)?;
+    let value = value
+        .map(|v| sysctl.parse_value(v))
+        .transpose()
+        .or_else(fail)?;
+    Ok((sysctl, value))
 }
 
 /// Splits one line of `-R` input into words: whitespace-separated, `"..."`/`'...'` quoting, `#`
@@ -1049,6 +1079,7 @@ Usage:
   rvsadm --health
   rvsadm --start-daemon {{master|backup}} [daemon-options]
   rvsadm --stop-daemon {{master|backup}}
+  rvsadm --sysctl name[=value]
   rvsadm -h
 
 Commands:
@@ -1074,6 +1105,8 @@ Either long or short options are allowed.
                               failures and last result
   --start-daemon              start the connection synchronization daemon
   --stop-daemon               stop the connection synchronization daemon
+  --sysctl name[=value]       show or set an IPVS sysctl of rvsd (rvs's own; IPVS's
+                              net.ipv4.vs.NAME): sloppy_tcp 0|1
   --help            -h        display this help message
   --version         -v        display the version
 

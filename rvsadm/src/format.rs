@@ -4,6 +4,7 @@
 //! sorted as ipvsadm sorts them unless --nosort.
 
 use crate::args::Format;
+use rvs_api::sysctl::Sysctl;
 use rvs_api::{
     CheckerInfo, ConnInfo, DestInfo, DestSpec, Info, Protocol, Request, ServiceId, ServiceInfo,
     ServiceSpec, SyncDaemon, SyncRole, Timeouts,
@@ -386,6 +387,7 @@ pub fn rule(req: &Request) -> Option<String> {
         Request::ZeroStats { service: None } => "-Z".to_string(),
         Request::ZeroStats { service: Some(id) } => format!("-Z {}", service_option(id)),
         Request::SetTimeouts(t) => format!("--set {} {} {}", t.tcp, t.tcpfin, t.udp),
+        Request::SetSysctl(name, value) => format!("--sysctl {}={value}", name.name()),
         Request::AddLocalAddr { service, laddr } => format!(
             "--add-laddr {} -z {} -F {}",
             service_option(service),
@@ -403,8 +405,14 @@ pub fn rule(req: &Request) -> Option<String> {
         | Request::StartDaemon { .. }
         | Request::StopDaemon(_)
         | Request::ListDaemons
+        | Request::GetSysctl(_)
         | Request::FlushConnections => return None,
     })
+}
+
+/// `--sysctl NAME`: as `sysctl net.ipv4.vs.NAME` prints it.
+pub fn sysctl(name: Sysctl, value: u32) -> String {
+    format!("{}{} = {value}\n", rvs_api::sysctl::PREFIX, name.name())
 }
 
 /// `-L --daemon`: ipvsadm's lines, one per running sync daemon.

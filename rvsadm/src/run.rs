@@ -91,6 +91,7 @@ fn unexpected(r: &Response) -> Failure {
         Response::Timeouts(_) => "Timeouts",
         Response::Health(_) => "Health",
         Response::Daemons(_) => "Daemons",
+        Response::Sysctl(..) => "Sysctl",
     };
     Failure::new(1, format!("Unexpected answer from rvsd: {kind}"))
 }
@@ -148,6 +149,10 @@ pub fn execute(command: Command, socket: &Path, stdin: impl Read) -> Result<Stri
             },
         },
         Command::Save => Ok(format::save(&d.services(None)?)),
+        Command::GetSysctl(name) => match d.call(Request::GetSysctl(name))? {
+            Response::Sysctl(name, value) => Ok(format::sysctl(name, value)),
+            other => Err(unexpected(&other)),
+        },
         Command::Health => match d.call(Request::ListHealth)? {
             Response::Health(h) => Ok(format::health(&h)),
             other => Err(unexpected(&other)),

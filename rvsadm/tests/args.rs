@@ -529,6 +529,30 @@ fn socket_and_import() {
 }
 
 #[test]
+fn sysctl_shows_or_sets_with_the_kernel_names_and_refuses_precisely() {
+    use rvs_api::sysctl::Sysctl;
+    assert_eq!(
+        command("--sysctl sloppy_tcp"),
+        Command::GetSysctl(Sysctl::SloppyTcp)
+    );
+    assert_eq!(
+        request("--sysctl net.ipv4.vs.sloppy_tcp=1"),
+        Request::SetSysctl(Sysctl::SloppyTcp, 1)
+    );
+    assert_eq!(
+        request("--sysctl=sloppy_tcp=0"),
+        Request::SetSysctl(Sysctl::SloppyTcp, 0)
+    );
+    assert_eq!(
+        error("--sysctl sloppy_tcp=yes"),
+        "sloppy_tcp: invalid value 'yes': expected 0 or 1"
+    );
+    assert!(error("--sysctl sloppy_sctp=1").contains("SCTP"));
+    assert!(error("--sysctl conntrack=1").starts_with("conntrack: not an IPVS sysctl"));
+    assert!(error("--sysctl sloppy_tcp=1 -t 10.0.0.1:80").contains("sysctl"));
+}
+
+#[test]
 fn invalid_command_lines_get_ipvsadm_messages() {
     let cases: &[(&str, &str)] = &[
         (

@@ -629,7 +629,7 @@ impl Forwarder {
             Ok(owner) => owner,
             Err(redirect) => return redirect,
         };
-        if key.protocol == proto::TCP && !opens_connection(flow) {
+        if key.protocol == proto::TCP && !self.starts_session(flow) {
             return self
                 .owners
                 .pass_on_client(arrival, owner, &key, DropReason::NoSession);
@@ -666,6 +666,14 @@ impl Forwarder {
             }
         }
         self.forward_session(buf, l2, arrival.in_if(), id, Direction::In, flow, now)
+    }
+
+    /// Whether TCP segment `flow` without a session starts one: a SYN alone, or with
+    /// `sloppy_tcp` any segment but a RST (IPVS's `tcp_conn_schedule`); the new session's state
+    /// follows from the segment (an ACK: ESTABLISHED).
+    fn starts_session(&self, flow: &Flow) -> bool {
+        opens_connection(flow)
+            || (self.snapshot.sloppy_tcp() && flow.tcp_flags & tcp_flags::RST == 0)
     }
 
     /// The persistence template of `key`'s client network for service `svc` (the lookup of
