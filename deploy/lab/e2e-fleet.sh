@@ -13,7 +13,7 @@
 #   (c) the negative control: the same with lb2's sloppy_tcp off (rvsadm --sysctl): the
 #       downloads lb1 carried break
 #   (d) every server's /health failing (lab.sh rs fail): the VIP is withdrawn from the router's
-#       table within delay_loop + retry + the BGP hold time; back when they pass again
+#       table within delay_loop + the BGP hold time (4 s); back when they pass again
 #   (g) lb1's rvsd hung (SIGSTOP): the router drops its path (BFD through the exception path)
 #   (e) as (b) with lab.sh kill lb1 --all (rvsd and BIRD: the router's BFD notices)
 # and in dr, three boxes:
@@ -134,9 +134,9 @@ check_withdrawal() {
     local dt_down dt_back
     dt_down=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
     dt_back=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.1f", b - a }')
-    # delay_loop 1 + retry 1 after delay_before_retry 1 (+ connect_timeout 1) + hold time 3.
-    [ $down = yes ] && [ $back = yes ] && awk -v d="$dt_down" 'BEGIN { exit !(d <= 7) }' && rc=0
-    verdict "(d) health withdraws" $rc "every /health failing: withdrawn after $dt_down s (limit 7); passing: both boxes back after $dt_back s"
+    # Within delay_loop 1 + the BGP hold time 3 (the check's one retry, a second, included).
+    [ $down = yes ] && [ $back = yes ] && awk -v d="$dt_down" 'BEGIN { exit !(d <= 4) }' && rc=0
+    verdict "(d) health withdraws" $rc "every /health failing: withdrawn after $dt_down s (limit 4); passing: both boxes back after $dt_back s"
 }
 
 # (g) lb1's rvsd hung (SIGSTOP): its kernel interface stays, but BIRD's BFD packets cross the
