@@ -34,7 +34,7 @@ use_box() {
     BOX_WAN=${HA_WAN[$i]} BOX_LAN=${HA_LAN[$i]}
     CONF=$STATE/$1.toml SOCK=$STATE/$1.sock METRICS=${HA_WAN[$i]}:9469
     KEEPALIVED_CONF=$STATE/$1-keepalived.conf
-    EAL_ARGS=${EAL_ARGS//\"rvslab\"/\"rvslab-$1\"}
+    EAL_ARGS=${LAB_EAL_ARGS//\"rvslab\"/\"rvslab-$1\"}
     if is_fleet; then
         LAB_SCHED=mh EXTRA_TOML=$(fleet_toml)
     else

@@ -62,7 +62,8 @@ KEEPALIVED_CONF=$STATE/keepalived.conf
 # On the box's wan address: the box's kernel serves it, through rvs's exception path.
 METRICS=10.10.0.1:9469
 EXCEPTION_RATE=10000
-EAL_ARGS=${RVS_LAB_EAL:-'"--no-huge", "-m", "512", "--no-shconf", "--no-telemetry", "--file-prefix", "rvslab"'}
+LAB_EAL_ARGS=${RVS_LAB_EAL:-'"--no-huge", "-m", "512", "--no-shconf", "--no-telemetry", "--file-prefix", "rvslab"'}
+EAL_ARGS=$LAB_EAL_ARGS
 PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 
 NS_ROUTER=rvs-router
