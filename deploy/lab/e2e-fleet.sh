@@ -7,7 +7,7 @@
 # For each mode, two boxes:
 #   (a) 200 connections from the client's varied ports: both boxes scheduled some (rvsadm
 #       --stats), all three real servers answered some
-#   (b) 8 downloads (20 MiB at 2 MB/s, about 10 s each); lab.sh kill lb1 (rvsd SIGKILLed) 3 s
+#   (b) 12 downloads (20 MiB at 2 MB/s, about 10 s each); lab.sh kill lb1 (rvsd SIGKILLed) 3 s
 #       in: every download completes with the right sha256 (the router moved lb1's flows to lb2,
 #       which picked them up and sent them to the same servers); lb1 carried some before
 #   (c) the negative control: the same with lb2's sloppy_tcp off (rvsadm --sysctl): the
@@ -25,7 +25,8 @@ set -uo pipefail
 
 # shellcheck source=deploy/lab/e2e-common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/e2e-common.sh"
-DOWNLOADS=8
+# Enough that every box carries some (a box misses all 12 with odds 2^-12).
+DOWNLOADS=12
 MODE_WIDTH=4
 boxes_setup e2e-fleet
 
@@ -155,7 +156,8 @@ check_hang() {
 }
 
 check_rehash() {
-    local rc=1 left joined
+    # With three boxes, one misses all 18 with odds (2/3)^18, under 0.1 %.
+    local DOWNLOADS=18 rc=1 left joined
     if ! "$LAB" up "$MODE" --fleet 3 >"$TMP/up3.log" 2>&1; then
         verdict "(f) rehash, 3 boxes" 1 "lab up --fleet 3: $(tail -n1 "$TMP/up3.log")"; return
     fi
