@@ -65,7 +65,10 @@ impl Forwarder {
             return;
         };
         match out.ring.push(rec) {
-            Ok(()) => self.sync_stats.sent += 1,
+            Ok(()) => {
+                self.sync_stats.sent += 1;
+                prefetch_next_slot(&mut out.ring);
+            }
             Err(_) => self.sync_stats.lost += 1,
         }
     }
@@ -208,6 +211,16 @@ impl Forwarder {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Takes the ring's next slot into this core's cache for writing, so that the next record's
+/// stores do not wait for the sender's core, which read the slot's lines last.
+fn prefetch_next_slot(ring: &mut RecordProducer) {
+    if let Ok(mut chunk) = ring.write_chunk_uninit(1) {
+        if let Some(slot) = chunk.as_mut_slices().0.first() {
+            crate::dpdk::mem::prefetch_for_write(slot);
         }
     }
 }
