@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 /// requests to the workers poll on their own. 10 ms keeps the thread's wake-ups (~100/s) off
 /// the cpu it shares with other processes, where 1 ms cost ~1000 preemptions a second.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(10);
+/// The wait instead while a kernel interface sends more than an iteration takes (the sync
+/// master's messages at a high connection rate, a routing daemon's burst).
+pub const BUSY_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Runs the control thread until `stop` is set. Without a `server` it only does housekeeping
 /// and rates; without `metrics` nothing is exported. `reload`: a flag (set by SIGHUP) and the
@@ -42,12 +45,17 @@ pub fn run(
                 reload_from(d, path);
             }
         }
-        d.poll();
+        let busy = d.poll();
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + RATE_INTERVAL;
             sample(d, &mut est, metrics);
         }
-        if let Some(call) = next_call(server) {
+        let wait = if busy {
+            BUSY_INTERVAL
+        } else {
+            HOUSEKEEPING_INTERVAL
+        };
+        if let Some(call) = next_call(server, wait) {
             answer(d, &mut est, audit, call);
         }
     }
@@ -80,15 +88,15 @@ fn sample(d: &mut Daemon, est: &mut Estimator, metrics: Option<&Metrics>) {
     }
 }
 
-/// The next call, waiting at most [`HOUSEKEEPING_INTERVAL`].
-fn next_call(server: Option<&ApiServer>) -> Option<Call> {
+/// The next call, waiting at most `wait`.
+fn next_call(server: Option<&ApiServer>, wait: Duration) -> Option<Call> {
     match server {
-        Some(s) => match s.calls().recv_timeout(HOUSEKEEPING_INTERVAL) {
+        Some(s) => match s.calls().recv_timeout(wait) {
             Ok(c) => Some(c),
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
         },
         None => {
-            std::thread::sleep(HOUSEKEEPING_INTERVAL);
+            std::thread::sleep(wait);
             None
         }
     }

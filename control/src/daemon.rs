@@ -812,8 +812,9 @@ impl Daemon {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// One iteration of the control thread (non-blocking).
-    pub fn poll(&mut self) {
+    /// One iteration of the control thread (non-blocking). True if a kernel interface had
+    /// more frames than one iteration takes: poll again soon.
+    pub fn poll(&mut self) -> bool {
         let now = self.now_ms();
         self.publisher.pump(|_| {});
         let mut burst = MbufBurst::<32>::new();
@@ -842,9 +843,10 @@ impl Daemon {
                 self.hand_to_kernel(m);
             }
         }
+        let mut kernel_busy = false;
         for k in &mut self.kernel {
             if let Some(port) = self.ports.get(usize::from(k.port)) {
-                k.from_kernel(port.id().0, &mut self.to_worker);
+                kernel_busy |= k.from_kernel(port.id().0, &mut self.to_worker);
             }
         }
         if !self.kernel.is_empty() && Instant::now() >= self.next_link_check {
@@ -871,6 +873,7 @@ impl Daemon {
         self.follow_sync(now);
         self.follow_vrrp();
         self.follow_announce();
+        kernel_busy
     }
 
     /// Brings the VIPs' announcements up to date, every [`ANNOUNCE_INTERVAL`].

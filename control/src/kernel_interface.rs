@@ -25,6 +25,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// and CRC).
 pub const TAP_MAX_MTU: u16 = 1500;
 
+/// Bursts of 32 frames the control thread takes from a kernel interface per iteration: with an
+/// iteration every [`crate::control_loop::BUSY_INTERVAL`] while they come, 256,000 frames/s.
+const FROM_KERNEL_BURSTS: usize = 8;
+
 /// A port's kernel interface: its tap device (closing it removes the interface).
 pub struct KernelInterface {
     pub name: String,
@@ -73,12 +77,13 @@ impl KernelInterface {
     }
 
     /// Sends what the kernel sent on the interface out of DPDK port `port_id`, through worker
-    /// 0 (`to_worker`); at most a few bursts per call.
-    pub fn from_kernel(&mut self, port_id: u16, to_worker: &mut Producer<Mbuf>) {
+    /// 0 (`to_worker`); at most [`FROM_KERNEL_BURSTS`] bursts per call. True if it took that
+    /// many (more may be waiting).
+    pub fn from_kernel(&mut self, port_id: u16, to_worker: &mut Producer<Mbuf>) -> bool {
         let mut burst = MbufBurst::<32>::new();
-        for _ in 0..4 {
+        for _ in 0..FROM_KERNEL_BURSTS {
             if self.rx.rx_burst(&mut burst) == 0 {
-                return;
+                return false;
             }
             for mut m in burst.drain() {
                 m.set_port(port_id);
@@ -88,6 +93,7 @@ impl KernelInterface {
                 }
             }
         }
+        true
     }
 
     /// The kernel's index of the interface.

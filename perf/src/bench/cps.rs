@@ -20,7 +20,14 @@ impl Bench {
         for sync in [false, true] {
             for case in if sync { CPS_SYNC } else { CPS } {
                 let capacity = 16 << 20;
-                runs.push((Dut::Rvsd { capacity, sync }, vec![case]));
+                runs.push((
+                    Dut::Rvsd {
+                        capacity,
+                        kernel_if: true,
+                        sync,
+                    },
+                    vec![case],
+                ));
             }
         }
         for round in 0..self.a.rounds {

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 pub enum Dut {
     TestpmdIo,
     Testpmd5tswap,
-    /// `sync`: the master sync daemon runs (its messages to a closed loopback port).
+    /// `kernel_if`: the lan port has a kernel interface; `sync`: the master sync daemon runs
+    /// and sends through it.
     Rvsd {
         capacity: usize,
+        kernel_if: bool,
         sync: bool,
     },
 }
@@ -47,9 +49,13 @@ impl Dut {
         let log = std::fs::File::create(run.join(format!("{}.log", self.name())))?;
         let mut cmd = match self {
             Dut::TestpmdIo | Dut::Testpmd5tswap => self.testpmd(run),
-            Dut::Rvsd { capacity, sync } => {
+            Dut::Rvsd {
+                capacity,
+                kernel_if,
+                sync,
+            } => {
                 let cfg = run.join("rvsd.toml");
-                std::fs::write(&cfg, rvsd_config(run, capacity, sync))?;
+                std::fs::write(&cfg, rvsd_config(run, capacity, kernel_if, sync))?;
                 let mut c = Command::new(bin.join("rvsd"));
                 c.arg("--config").arg(cfg);
                 c

@@ -11,6 +11,7 @@ use crate::results::RVS;
 pub const FORWARD_FLOWS: u64 = 1000;
 pub const FORWARD_RVSD: Dut = Dut::Rvsd {
     capacity: 1 << 20,
+    kernel_if: false,
     sync: false,
 };
 

@@ -71,6 +71,7 @@ impl Bench {
             }
             let dut = Dut::Rvsd {
                 capacity: self.sessions_capacity(),
+                kernel_if: false,
                 sync: false,
             };
             let Some(mut d) = self.start_noted(dut) else {

@@ -24,6 +24,7 @@ impl Bench {
     pub fn reconfig(&mut self) -> Res<()> {
         const DUT: Dut = Dut::Rvsd {
             capacity: 1 << 20,
+            kernel_if: false,
             sync: false,
         };
         for round in 0..self.a.rounds {

@@ -60,6 +60,7 @@ impl Bench {
             eprintln!("sessions: round {} (rvsd capacity {capacity})", round + 1);
             let mut d = self.start(Dut::Rvsd {
                 capacity,
+                kernel_if: false,
                 sync: false,
             })?;
             let counts = self.a.sessions.clone();
