@@ -16,17 +16,7 @@ pub fn prefetch<T>(r: &T) {
 #[inline(always)]
 pub fn prefetch_lines<T>(r: &T, lines: usize) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let first = (r as *const T).cast::<i8>();
-        let spans = (first as usize % CACHE_LINE + std::mem::size_of::<T>()).div_ceil(CACHE_LINE);
-        for line in 0..spans.min(lines).max(1) {
-            // SAFETY: prefetcht0 only hints the cache; it cannot fault or write, whatever the
-            // address (wrapping_add keeps the pointer arithmetic itself defined). SSE is part of
-            // the x86-64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(first.wrapping_add(line * CACHE_LINE)) };
-        }
-    }
+    hint_lines::<{ core::arch::x86_64::_MM_HINT_T0 }, T>(r, lines);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (r, lines);
 }
@@ -37,19 +27,24 @@ pub fn prefetch_lines<T>(r: &T, lines: usize) {
 #[inline(always)]
 pub fn prefetch_for_write<T>(r: &T) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        let first = (r as *const T).cast::<i8>();
-        let spans = (first as usize % CACHE_LINE + std::mem::size_of::<T>()).div_ceil(CACHE_LINE);
-        for line in 0..spans.max(1) {
-            // SAFETY: prefetchw only hints the cache; it cannot fault or write, whatever the
-            // address (wrapping_add keeps the pointer arithmetic itself defined). A cpu without
-            // PRFCHW executes it as a no-op.
-            unsafe { _mm_prefetch::<_MM_HINT_ET0>(first.wrapping_add(line * CACHE_LINE)) };
-        }
-    }
+    hint_lines::<{ core::arch::x86_64::_MM_HINT_ET0 }, T>(r, usize::MAX);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = r;
+}
+
+/// `_mm_prefetch` with `HINT` of the first `lines` cache lines of `*r` (at least one, at most
+/// the lines `*r` spans).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn hint_lines<const HINT: i32, T>(r: &T, lines: usize) {
+    let first = (r as *const T).cast::<i8>();
+    let spans = (first as usize % CACHE_LINE + std::mem::size_of::<T>()).div_ceil(CACHE_LINE);
+    for line in 0..spans.min(lines).max(1) {
+        // SAFETY: a prefetch only hints the cache; it cannot fault or write, whatever the
+        // address (wrapping_add keeps the pointer arithmetic itself defined). prefetcht0 is SSE,
+        // part of the x86-64 baseline; a cpu without PRFCHW executes prefetchw as a no-op.
+        unsafe { core::arch::x86_64::_mm_prefetch::<HINT>(first.wrapping_add(line * CACHE_LINE)) };
+    }
 }
 
 /// Asks the kernel (`madvise(MADV_HUGEPAGE)`) to back the spare capacity of `v` with
