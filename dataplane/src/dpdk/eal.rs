@@ -37,6 +37,7 @@ impl Eal {
                 "need at least the program name",
             ));
         }
+        take_rt_signals()?;
         // EAL may keep pointers into argv (and reorders it): the strings live for the process.
         let mut argv: Vec<*mut c_char> = args.into_iter().map(|a| a.into_raw()).collect();
         let argc =
@@ -64,4 +65,36 @@ impl Eal {
         }
         std::process::exit(code)
     }
+}
+
+/// rvs's handler of the real-time signals: does nothing.
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Takes the real-time signals among which `net_tap` looks for a free one for its rx trigger
+/// (SIGRTMIN + 1 to SIGRTMAX - 1), before any device exists. Finding none, `net_tap` turns
+/// the trigger off (it logs "No Rx trigger signal available"), and an rx burst on a tap reads
+/// the tap whether or not a frame waits. With the trigger on, the kernel queues a signal to
+/// the process for every frame it sends through a tap, delivered to the thread that sent it
+/// (the sync sender) or to any other (a worker), at a cost above the frame's. rvs uses no
+/// real-time signal itself.
+fn take_rt_signals() -> Result<()> {
+    for signo in libc::SIGRTMIN() + 1..libc::SIGRTMAX() {
+        // SAFETY: a zeroed sigaction is a valid value (empty mask, no flags); the handler is
+        // async-signal-safe (it does nothing) and lives for the process; `signo` is a
+        // real-time signal, which glibc does not reserve.
+        let ret = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigaction(signo, &action, std::ptr::null_mut())
+        };
+        if ret != 0 {
+            let code = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return Err(Error::Call {
+                op: "sigaction",
+                code,
+            });
+        }
+    }
+    Ok(())
 }
