@@ -1888,6 +1888,13 @@ fn synced_connections_carry_on_at_the_backup(method: &str) {
     };
     assert_eq!(from_servers(&mut a, "SA", 5000).len(), FLOWS);
     assert_eq!(a.send_from_clients(FLOWS, "A", 1001, &[]).len(), FLOWS);
+    // IPVS's sync_threshold: a connection is synced at its third packet from the client.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        capture.recv(&mut [0u8; 65536]).is_err(),
+        "no record before the third packet"
+    );
+    assert_eq!(a.send_from_clients(FLOWS, "A", 1001, b"GET").len(), FLOWS);
     let (msgs, conns) = sync_messages(&mut a, &capture, FLOWS);
     assert_eq!(conns.len(), FLOWS, "a record of every connection");
     for c in &conns {

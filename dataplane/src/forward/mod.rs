@@ -655,10 +655,6 @@ impl Forwarder {
             Err(reason) => return Verdict::Drop(reason),
         };
         self.count_connection(svc, idx, &service.config.dests[idx]);
-        if key.protocol != proto::TCP {
-            // A TCP session is synced by its state changes (once established).
-            self.sync_session(id);
-        }
         if let Some(tkey) = template_key {
             let template = template.map(|(tid, _)| tid);
             if let Err(reason) = self.bind_template(tkey, template, binding, service, id, now) {
@@ -891,9 +887,12 @@ impl Forwarder {
             if change.activity_changed() {
                 self.account_activity(binding.dest_id, change.to.is_established());
             }
-            if sync::is_synced_state(change.to) {
+            if sync::is_synced_change(change.to) {
                 self.sync_session(id);
             }
+        }
+        if self.sync_out.is_some() && dir == Direction::In {
+            self.sync_by_packets(id);
         }
         if let Some(st) = self.dests.traffic_mut(binding.dest_id) {
             let bytes = u64::from(flow.len);

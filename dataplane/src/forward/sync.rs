@@ -1,6 +1,7 @@
-//! Connection sync on a worker: the record of a session for the sync sender (per new session
-//! and state change, never per packet, and again every refresh period for the long-lived ones,
-//! as IPVS's `sync_refresh_period`), and the install of a synced one, as IPVS's backup does
+//! Connection sync on a worker: the record of a session for the sync sender (as IPVS's master:
+//! at the 3rd client packet of a connection and every 50th after, and at the state changes
+//! that end it; never for other packets; and again every refresh period for the long-lived
+//! ones), and the install of a synced one, as IPVS's backup does
 //! (`ip_vs_proc_conn`: the record's method, state and timeout, bound to its server).
 
 use super::Forwarder;
@@ -70,6 +71,25 @@ impl Forwarder {
                 prefetch_next_slot(&mut out.ring);
             }
             Err(_) => self.sync_stats.lost += 1,
+        }
+    }
+
+    /// Hands session `id`'s record over if its client's packets so far make it due
+    /// ([`by_packets`]), while the master daemon runs. After the packet was counted.
+    pub(super) fn sync_by_packets(&mut self, id: SessionId) {
+        if !self
+            .sync_out
+            .as_ref()
+            .is_some_and(|out| out.control.on.load(Ordering::Relaxed))
+        {
+            return;
+        }
+        let due = self
+            .sessions
+            .get(id)
+            .is_some_and(|s| by_packets(s.state(), s.counters().packets_in));
+        if due {
+            self.sync_session(id);
         }
     }
 
@@ -225,15 +245,28 @@ fn prefetch_next_slot(ring: &mut RecordProducer) {
     }
 }
 
-/// The TCP states a change into is synced, as IPVS's `ip_vs_sync_conn_needed`: the backup needs
-/// a connection once it is established, and when it ends; not its handshake (a client whose
-/// SYN the old master took sends it again).
+/// IPVS's `sync_threshold` and `sync_period` (their defaults, 3 and 50): an established TCP
+/// connection or a UDP one is synced at its 3rd packet from the client, and again every 50.
+pub const SYNC_THRESHOLD: u64 = 3;
+pub const SYNC_PERIOD: u64 = 50;
+
+/// The TCP states a change into is synced at once, as IPVS's `ip_vs_sync_conn_needed`: a
+/// connection's end. Its start is synced by its packet count ([`by_packets`]): not the
+/// handshake (a client whose SYN the old master took sends it again), nor a connection that
+/// ends before its third packet (its end is synced instead).
 #[inline]
-pub(super) fn is_synced_state(state: State) -> bool {
+pub(super) fn is_synced_change(state: State) -> bool {
     matches!(
         state,
-        State::Established | State::FinWait | State::Close | State::CloseWait | State::TimeWait
+        State::FinWait | State::Close | State::CloseWait | State::TimeWait
     )
+}
+
+/// Whether a session in `state` that has received `packets_in` packets from its client is
+/// synced now (IPVS's `sync_threshold` rule).
+#[inline]
+pub(super) fn by_packets(state: State, packets_in: u64) -> bool {
+    matches!(state, State::Established | State::Udp) && packets_in % SYNC_PERIOD == SYNC_THRESHOLD
 }
 
 /// The sync record of a session: TCP and UDP connections (IPVS syncs no ICMP; templates are
