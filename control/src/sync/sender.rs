@@ -52,6 +52,7 @@ impl Sender {
                 let mut sending = Sending {
                     socket,
                     to: SockaddrIn::from(to),
+                    connected: false,
                     syncid,
                     maxlen,
                     counters,
@@ -86,6 +87,8 @@ impl Sender {
 struct Sending {
     socket: UdpSocket,
     to: SockaddrIn,
+    /// Whether the socket is connected to `to` (then its messages go without an address).
+    connected: bool,
     syncid: u8,
     maxlen: usize,
     counters: Arc<SyncCounters>,
@@ -142,11 +145,13 @@ impl Sending {
     /// Sends the batched messages with as few `sendmmsg` calls as the kernel takes them in; a
     /// message it refuses is counted and skipped.
     fn flush(&mut self) {
+        self.connect();
         let starts = std::iter::once(0).chain(self.ends.iter().map(|&(end, _)| end));
         let slices: Vec<[IoSlice; 1]> = (starts.zip(&self.ends))
             .map(|(start, &(end, _))| [IoSlice::new(&self.batch[start..end])])
             .collect();
-        let addrs = vec![Some(self.to); slices.len()];
+        let to = (!self.connected).then_some(self.to);
+        let addrs = vec![to; slices.len()];
         let mut i = 0;
         while i < slices.len() {
             let mut headers = MultiHeaders::<SockaddrIn>::preallocate(slices.len() - i, None);
@@ -171,6 +176,16 @@ impl Sending {
         }
         self.batch.clear();
         self.ends.clear();
+    }
+
+    /// Connects the socket to a multicast group, as IPVS's master does, so that it keeps its
+    /// route instead of looking one up and allocating it for every message; tried at each
+    /// flush until it succeeds (the interface may be down at start). A unicast peer's route is
+    /// cached by the kernel already, and a connected socket would fail a send per ICMP error.
+    fn connect(&mut self) {
+        if !self.connected && self.to.ip().is_multicast() {
+            self.connected = self.socket.connect(SocketAddrV4::from(self.to)).is_ok();
+        }
     }
 }
 
